@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* ICMPv6 handler: validates the fixed ICMPv6 header, then routes. Neighbour
+ * discovery is link-local or multicast and so reaches the kernel through the
+ * router's pass rules. */
+#include "router.h"
+
+SEC("xdp")
+int xdpgw_icmp6(struct xdp_md *ctx)
+{
+	struct xdpgw_pkt_meta meta;
+	struct flow_ports fp = {};
+
+	if (load_meta(ctx, &meta))
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	count_handler(ctx, XDPGW_SLOT_ICMPV6);
+
+	if (!l4_header(ctx, &meta, sizeof(struct icmp6hdr)))
+		return drop(ctx, XDPGW_R_DROP_ICMPV6_TRUNCATED);
+	return steer_or_forward(ctx, &meta, &fp);
+}

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* TCP handler: validates the TCP header, then routes. */
+#include "router.h"
+
+SEC("xdp")
+int xdpgw_tcp(struct xdp_md *ctx)
+{
+	struct xdpgw_pkt_meta meta;
+	struct flow_ports fp;
+	struct tcphdr *tcp;
+	__u32 doff;
+
+	if (load_meta(ctx, &meta))
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	count_handler(ctx, XDPGW_SLOT_TCP);
+
+	tcp = l4_header(ctx, &meta, sizeof(*tcp));
+	if (!tcp)
+		return drop(ctx, XDPGW_R_DROP_TCP_TRUNCATED);
+	doff = tcp->doff * 4;
+	if (doff < sizeof(*tcp) || meta.l4_off + doff > l3_end(&meta))
+		return drop(ctx, XDPGW_R_DROP_TCP_BAD_DOFF);
+
+	fp.sport = tcp->source;
+	fp.dport = tcp->dest;
+	return steer_or_forward(ctx, &meta, &fp);
+}

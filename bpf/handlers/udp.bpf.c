@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* UDP handler: validates the UDP header and length, then routes. */
+#include "router.h"
+
+SEC("xdp")
+int xdpgw_udp(struct xdp_md *ctx)
+{
+	struct xdpgw_pkt_meta meta;
+	struct flow_ports fp;
+	struct udphdr *udp;
+	__u32 len;
+
+	if (load_meta(ctx, &meta))
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	count_handler(ctx, XDPGW_SLOT_UDP);
+
+	udp = l4_header(ctx, &meta, sizeof(*udp));
+	if (!udp)
+		return drop(ctx, XDPGW_R_DROP_UDP_TRUNCATED);
+	/* The UDP length must cover its header and fit in the IP payload;
+	 * a receiver would discard anything else. */
+	len = bpf_ntohs(udp->len);
+	if (len < sizeof(*udp) || meta.l4_off + len > l3_end(&meta))
+		return drop(ctx, XDPGW_R_DROP_UDP_BAD_LEN);
+
+	fp.sport = udp->source;
+	fp.dport = udp->dest;
+	return steer_or_forward(ctx, &meta, &fp);
+}

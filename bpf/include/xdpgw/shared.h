@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one definition of every type and id shared by the XDP programs and the
+ * C++ daemon: map keys and values, verdict reasons, handler slots, metadata.
+ *
+ * Rules that keep the two sides from drifting:
+ *  - fixed-width fields only, explicit padding, no bitfields, no pointers;
+ *  - enums are append-only: a retired value keeps its number forever
+ *    (counters are exported by name and by number);
+ *  - the C++ side static_asserts sizes and offsets (gateway/datapath/abi.hpp).
+ */
+#ifndef XDPGW_SHARED_H
+#define XDPGW_SHARED_H
+
+#include <linux/types.h>
+
+/* ---- parse bounds ------------------------------------------------------ */
+
+/* 802.1Q / 802.1ad tags the dispatcher walks; a third tag is a drop. */
+#define XDPGW_VLAN_MAX_DEPTH 2
+/* IPv6 extension headers walked before the chain is declared too long. */
+#define XDPGW_IPV6_EXT_MAX_CHAIN 6
+/* Largest L3 header offset the dispatcher produces (14 + 2*4 + 60 bytes of
+ * IPv4, or 14 + 8 + 40 + 6 * 2048-byte ext headers is cut by the chain bound
+ * and this limit). Handlers mask offsets with it to keep the verifier happy. */
+#define XDPGW_MAX_L4_OFFSET 1023
+
+/* ---- handler slots in the PROG_ARRAY ------------------------------------ */
+
+enum xdpgw_slot {
+	XDPGW_SLOT_TCP = 0,
+	XDPGW_SLOT_UDP = 1,
+	XDPGW_SLOT_ICMP = 2,
+	XDPGW_SLOT_ICMPV6 = 3,
+	/* Everything without an L4 header the fast path understands:
+	 * other protocols, IPv4/IPv6 fragments, IPv6 "no next header". */
+	XDPGW_SLOT_OTHER = 4,
+	XDPGW_SLOT_COUNT = 5,
+};
+#define XDPGW_PROG_ARRAY_SIZE 8 /* room for stages added later */
+
+/* ---- verdict reasons ---------------------------------------------------- */
+
+/*
+ * Why a packet left the fast path the way it did. Every exit of every program
+ * records exactly one of these (packets and bytes, per CPU). Append only.
+ */
+enum xdpgw_reason {
+	XDPGW_R_UNSPEC = 0,
+
+	/* forwarded by XDP */
+	XDPGW_R_FWD_REDIRECT = 1,	/* rewritten and redirected to a port */
+	XDPGW_R_STEER_CPU = 2,		/* handed to another CPU through CPUMAP */
+
+	/* passed to the kernel stack on purpose */
+	XDPGW_R_PASS_NOT_IP = 3,	/* ARP, LLDP, ... */
+	XDPGW_R_PASS_IPV4_FRAGMENT = 4,
+	XDPGW_R_PASS_IPV6_FRAGMENT = 5,
+	XDPGW_R_PASS_IPV4_OPTIONS = 6,
+	XDPGW_R_PASS_IPV6_HOP_BY_HOP = 7,
+	XDPGW_R_PASS_TTL_EXCEEDED = 8,	/* kernel sends time-exceeded */
+	XDPGW_R_PASS_LOCAL_DEST = 9,	/* for the gateway itself */
+	XDPGW_R_PASS_MULTICAST = 10,	/* multicast / broadcast destination */
+	XDPGW_R_PASS_LINK_LOCAL = 11,	/* IPv6 link-local source or dest */
+	XDPGW_R_PASS_NO_ROUTE = 12,	/* kernel sends unreachable */
+	XDPGW_R_PASS_NO_NEIGH = 13,	/* kernel resolves ARP/ND */
+	XDPGW_R_PASS_FRAG_NEEDED = 14,	/* exceeds egress MTU */
+	XDPGW_R_PASS_FWD_DISABLED = 15,	/* forwarding sysctl off */
+	XDPGW_R_PASS_EGRESS_NOT_PORT = 16, /* route leaves via a non-xdpgw port */
+	XDPGW_R_PASS_VLAN_TAGGED = 17,	/* kernel VLAN devices own tagged L3 */
+	XDPGW_R_PASS_ROUTING_OFF = 18,	/* no route source configured */
+	XDPGW_R_PASS_FIB_OTHER = 19,	/* fib result XDP cannot act on */
+	XDPGW_R_PASS_META_UNSUPPORTED = 20, /* driver has no XDP metadata */
+
+	/* tail call to a handler slot failed: action from settings */
+	XDPGW_R_MISSED_TAIL_CALL = 21,
+
+	/* dropped: malformed or truncated */
+	XDPGW_R_DROP_ETH_TRUNCATED = 22,
+	XDPGW_R_DROP_VLAN_TRUNCATED = 23,
+	XDPGW_R_DROP_VLAN_TOO_DEEP = 24,
+	XDPGW_R_DROP_IPV4_TRUNCATED = 25,
+	XDPGW_R_DROP_IPV4_BAD_VERSION = 26,
+	XDPGW_R_DROP_IPV4_BAD_IHL = 27,
+	XDPGW_R_DROP_IPV4_BAD_TOTLEN = 28,
+	XDPGW_R_DROP_IPV6_TRUNCATED = 29,
+	XDPGW_R_DROP_IPV6_BAD_VERSION = 30,
+	XDPGW_R_DROP_IPV6_BAD_PAYLOAD_LEN = 31,
+	XDPGW_R_DROP_IPV6_EXT_TRUNCATED = 32,
+	XDPGW_R_DROP_IPV6_EXT_TOO_DEEP = 33,
+	XDPGW_R_DROP_TCP_TRUNCATED = 34,
+	XDPGW_R_DROP_TCP_BAD_DOFF = 35,
+	XDPGW_R_DROP_UDP_TRUNCATED = 36,
+	XDPGW_R_DROP_UDP_BAD_LEN = 37,
+	XDPGW_R_DROP_ICMP_TRUNCATED = 38,
+	XDPGW_R_DROP_ICMPV6_TRUNCATED = 39,
+	XDPGW_R_DROP_META_MISSING = 40, /* handler entered without metadata */
+	XDPGW_R_DROP_REDIRECT_FAILED = 41, /* egress port vanished mid-flight */
+
+	XDPGW_R_COUNT
+};
+
+/* Value of the per-CPU stats arrays (verdict reasons, handler hits). */
+struct xdpgw_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* ---- per-packet metadata (bpf_xdp_adjust_meta) --------------------------- */
+
+#define XDPGW_META_F_FRAGMENT (1u << 0)	   /* any IPv4/IPv6 fragment */
+#define XDPGW_META_F_IPV4_OPTIONS (1u << 1) /* ihl > 5 */
+#define XDPGW_META_F_HOP_BY_HOP (1u << 2)   /* IPv6 HBH ext header present */
+#define XDPGW_META_F_LATER_FRAGMENT (1u << 3) /* offset != 0: no L4 header */
+
+/*
+ * What the dispatcher learned, placed in front of the packet so handlers
+ * (tail calls), the CPUMAP second stage and AF_XDP consumers read it without
+ * parsing L2/L3 again. Size must be a multiple of 4 and at most 32.
+ */
+struct xdpgw_pkt_meta {
+	__u16 l3_off;	    /* from packet start to the IP header */
+	__u16 l4_off;	    /* from packet start to the L4 header */
+	__u16 l3_proto;	    /* ETH_P_IP or ETH_P_IPV6, host order */
+	__u16 l3_len;	    /* IP total length (header + payload), host order */
+	__u8 l4_proto;	    /* IPPROTO_* after the IPv6 extension chain */
+	__u8 flags;	    /* XDPGW_META_F_* */
+	__u8 vlan_depth;    /* 0..XDPGW_VLAN_MAX_DEPTH */
+	__u8 slot;	    /* enum xdpgw_slot chosen by the dispatcher */
+	__u16 vlan_tci[XDPGW_VLAN_MAX_DEPTH]; /* outer first, host order */
+};
+
+/* ---- settings (ARRAY, one entry; written by the daemon on apply) -------- */
+
+enum xdpgw_route_source {
+	XDPGW_ROUTE_NONE = 0,	/* everything IP goes to the kernel */
+	XDPGW_ROUTE_FIB = 1,	/* bpf_fib_lookup on the kernel's tables */
+	XDPGW_ROUTE_STATIC = 2, /* LPM tries filled from the config */
+};
+
+/* XDP verdict values (enum xdp_action) a setting may hold. */
+struct xdpgw_settings {
+	__u32 missed_tail_call_action; /* XDP_DROP or XDP_PASS */
+	__u32 route_source;	       /* enum xdpgw_route_source */
+	__u32 cpu_count;	       /* entries used in cpu_targets; 0 = off */
+	__u32 reserved;
+};
+
+/* ---- ports (HASH ifindex -> port) --------------------------------------- */
+
+#define XDPGW_PORT_F_UP (1u << 0)
+
+/* A configured gateway port. DEVMAP_HASH tx_ports holds the redirect side;
+ * this holds what the rewrite needs to know about the egress device. */
+struct xdpgw_port {
+	__u32 ifindex;
+	__u32 mtu;    /* L3 MTU of the device */
+	__u8 mac[6];  /* source MAC for frames leaving here */
+	__u16 flags;  /* XDPGW_PORT_F_* */
+};
+
+/* ---- static routes ------------------------------------------------------ */
+
+struct xdpgw_lpm_v4_key {
+	__u32 prefixlen;
+	__u32 addr; /* network order */
+};
+
+struct xdpgw_lpm_v6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* LPM value: index into the nexthops ARRAY. */
+struct xdpgw_route {
+	__u32 nexthop_id;
+};
+
+#define XDPGW_NH_F_RESOLVED (1u << 0) /* dmac is valid */
+
+/* Nexthop, resolved from the kernel's neighbour table by the daemon. */
+struct xdpgw_nexthop {
+	__u32 ifindex;
+	__u32 flags; /* XDPGW_NH_F_* */
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
+/* Local addresses of the gateway (static mode): packets to them go to the
+ * kernel. Key is the address, value unused. */
+struct xdpgw_addr_key {
+	__u32 family; /* AF_INET or AF_INET6 */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, network order */
+};
+
+/* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
+
+/* The peer program counts every frame it sees; index 0 of its per-CPU
+ * array. */
+#define XDPGW_PEER_COUNTER_ALL 0
+
+#endif /* XDPGW_SHARED_H */

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The router action: decide whether XDP may forward the packet, look up the
+ * route (kernel FIB or static LPM tries), rewrite L2 + TTL and redirect into
+ * the tx_ports DEVMAP. Everything XDP should not forward goes to the kernel
+ * with its own reason, so the kernel sends the ICMP errors and resolves
+ * neighbours. Optionally first hands the packet to another CPU (CPUMAP).
+ */
+#ifndef XDPGW_ROUTER_H
+#define XDPGW_ROUTER_H
+
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "csum.h"
+#include "maps.h"
+#include "parse.h"
+#include "verdict.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* The L4 identity of a packet, as far as routing and steering need it. */
+struct flow_ports {
+	__u16 sport; /* network order; 0 when the protocol has no ports */
+	__u16 dport;
+};
+
+/* Where the route lookup says the packet goes. */
+struct egress {
+	__u32 ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
+static __always_inline int is_local_addr(__u32 family, const void *addr, __u32 len)
+{
+	struct xdpgw_addr_key key = { .family = family };
+
+	__builtin_memcpy(key.addr, addr, 16);
+	if (len == 4)
+		__builtin_memset(key.addr + 4, 0, 12);
+	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
+}
+
+static __always_inline __u32 fib_result_reason(int rc)
+{
+	switch (rc) {
+	case BPF_FIB_LKUP_RET_BLACKHOLE:
+	case BPF_FIB_LKUP_RET_UNREACHABLE:
+	case BPF_FIB_LKUP_RET_PROHIBIT:
+	case BPF_FIB_LKUP_RET_NOT_FWDED: /* no route, or not unicast */
+		return XDPGW_R_PASS_NO_ROUTE;
+	case BPF_FIB_LKUP_RET_FWD_DISABLED:
+		return XDPGW_R_PASS_FWD_DISABLED;
+	case BPF_FIB_LKUP_RET_NO_NEIGH:
+		return XDPGW_R_PASS_NO_NEIGH;
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+		return XDPGW_R_PASS_FRAG_NEEDED;
+	default:
+		return XDPGW_R_PASS_FIB_OTHER;
+	}
+}
+
+/* Static route lookup: LPM -> nexthop. Returns 0 or a pass reason. */
+static __always_inline __u32 static_lookup(void *lpm_map, const void *key,
+					   __u32 l3_len, struct egress *out)
+{
+	struct xdpgw_route *route = bpf_map_lookup_elem(lpm_map, key);
+	struct xdpgw_nexthop *nh;
+	struct xdpgw_port *port;
+	__u32 nh_id;
+
+	if (!route)
+		return XDPGW_R_PASS_NO_ROUTE;
+	nh_id = route->nexthop_id;
+	nh = bpf_map_lookup_elem(&nexthops, &nh_id);
+	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
+		return XDPGW_R_PASS_NO_NEIGH;
+	port = bpf_map_lookup_elem(&ports, &nh->ifindex);
+	if (!port)
+		return XDPGW_R_PASS_EGRESS_NOT_PORT;
+	if (l3_len > port->mtu)
+		return XDPGW_R_PASS_FRAG_NEEDED;
+	out->ifindex = nh->ifindex;
+	__builtin_memcpy(out->dmac, nh->dmac, 6);
+	__builtin_memcpy(out->smac, port->mac, 6);
+	return 0;
+}
+
+static __always_inline __u32 fib_to_egress(struct bpf_fib_lookup *p, int rc,
+					   struct egress *out)
+{
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return fib_result_reason(rc);
+	if (!bpf_map_lookup_elem(&ports, &p->ifindex))
+		return XDPGW_R_PASS_EGRESS_NOT_PORT;
+	out->ifindex = p->ifindex;
+	__builtin_memcpy(out->dmac, p->dmac, 6);
+	__builtin_memcpy(out->smac, p->smac, 6);
+	return 0;
+}
+
+static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
+					const struct xdpgw_pkt_meta *meta,
+					const struct flow_ports *fp,
+					__u32 source, struct egress *out)
+{
+	__u32 daddr = ip->daddr;
+	__u32 dst_host = bpf_ntohl(daddr);
+
+	if (meta->flags & XDPGW_META_F_IPV4_OPTIONS)
+		return XDPGW_R_PASS_IPV4_OPTIONS;
+	if ((dst_host & 0xF0000000) == 0xE0000000 || dst_host == 0xFFFFFFFF)
+		return XDPGW_R_PASS_MULTICAST;
+	if (is_local_addr(AF_INET, &daddr, 4))
+		return XDPGW_R_PASS_LOCAL_DEST;
+	if (ip->ttl <= 1)
+		return XDPGW_R_PASS_TTL_EXCEEDED;
+
+	if (source == XDPGW_ROUTE_STATIC) {
+		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
+
+		return static_lookup(&routes_v4, &key, meta->l3_len, out);
+	}
+
+	struct bpf_fib_lookup p = {};
+	p.family = AF_INET;
+	p.tos = ip->tos;
+	p.l4_protocol = ip->protocol;
+	p.sport = fp->sport;
+	p.dport = fp->dport;
+	p.tot_len = meta->l3_len;
+	p.ipv4_src = ip->saddr;
+	p.ipv4_dst = daddr;
+	p.ifindex = ctx->ingress_ifindex;
+	return fib_to_egress(&p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+}
+
+static __always_inline int ipv6_is_multicast(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr8[0] == 0xff;
+}
+
+static __always_inline int ipv6_is_link_local(const struct in6_addr *a)
+{
+	return a->in6_u.u6_addr8[0] == 0xfe &&
+	       (a->in6_u.u6_addr8[1] & 0xc0) == 0x80;
+}
+
+static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
+					const struct xdpgw_pkt_meta *meta,
+					const struct flow_ports *fp,
+					__u32 source, struct egress *out)
+{
+	if (meta->flags & XDPGW_META_F_HOP_BY_HOP)
+		return XDPGW_R_PASS_IPV6_HOP_BY_HOP;
+	if (ipv6_is_multicast(&ip6->daddr))
+		return XDPGW_R_PASS_MULTICAST;
+	if (ipv6_is_link_local(&ip6->daddr) || ipv6_is_link_local(&ip6->saddr))
+		return XDPGW_R_PASS_LINK_LOCAL;
+	if (is_local_addr(AF_INET6, &ip6->daddr, 16))
+		return XDPGW_R_PASS_LOCAL_DEST;
+	if (ip6->hop_limit <= 1)
+		return XDPGW_R_PASS_TTL_EXCEEDED;
+
+	if (source == XDPGW_ROUTE_STATIC) {
+		struct xdpgw_lpm_v6_key key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, &ip6->daddr, 16);
+		return static_lookup(&routes_v6, &key, meta->l3_len, out);
+	}
+
+	struct bpf_fib_lookup p = {};
+	p.family = AF_INET6;
+	p.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
+	p.l4_protocol = meta->l4_proto;
+	p.sport = fp->sport;
+	p.dport = fp->dport;
+	p.tot_len = meta->l3_len;
+	__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
+	__builtin_memcpy(p.ipv6_dst, &ip6->daddr, 16);
+	p.ifindex = ctx->ingress_ifindex;
+	return fib_to_egress(&p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+}
+
+/* Route, rewrite and redirect. `meta` comes from the dispatcher; `fp` are the
+ * L4 ports the handler found (used by the FIB's multipath hash). */
+static __always_inline int forward(struct xdp_md *ctx,
+				   const struct xdpgw_pkt_meta *meta,
+				   const struct flow_ports *fp)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct xdpgw_settings *cfg = get_settings();
+	struct egress eg = {};
+	struct ethhdr *eth = data;
+	__u32 source, reason;
+
+	source = cfg ? cfg->route_source : XDPGW_ROUTE_NONE;
+	if (source != XDPGW_ROUTE_FIB && source != XDPGW_ROUTE_STATIC)
+		return pass(ctx, XDPGW_R_PASS_ROUTING_OFF);
+	if (meta->vlan_depth)
+		return pass(ctx, XDPGW_R_PASS_VLAN_TAGGED);
+	if (meta->flags & XDPGW_META_F_FRAGMENT)
+		return pass(ctx, meta->l3_proto == ETH_P_IP
+					 ? XDPGW_R_PASS_IPV4_FRAGMENT
+					 : XDPGW_R_PASS_IPV6_FRAGMENT);
+	if ((void *)(eth + 1) > data_end)
+		return drop(ctx, XDPGW_R_DROP_ETH_TRUNCATED);
+
+	/* Untagged from here on: L3 starts right after the Ethernet header. */
+	if (meta->l3_proto == ETH_P_IP) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > data_end)
+			return drop(ctx, XDPGW_R_DROP_IPV4_TRUNCATED);
+		reason = route_ipv4(ctx, ip, meta, fp, source, &eg);
+		if (reason)
+			return pass(ctx, reason);
+		ipv4_decrease_ttl(ip);
+	} else {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return drop(ctx, XDPGW_R_DROP_IPV6_TRUNCATED);
+		reason = route_ipv6(ctx, ip6, meta, fp, source, &eg);
+		if (reason)
+			return pass(ctx, reason);
+		ip6->hop_limit--;
+	}
+
+	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
+	/* The port left tx_ports between the ports lookup and here (a reload
+	 * removing it): drop, since the frame is already rewritten. */
+	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
+		return drop(ctx, XDPGW_R_DROP_REDIRECT_FAILED);
+	return record(ctx, XDP_REDIRECT, XDPGW_R_FWD_REDIRECT);
+}
+
+/* ---- CPU steering -------------------------------------------------------- */
+
+/* Symmetric flow hash: both directions of a flow give the same value, so
+ * they land on the same CPU. Order-independent by sorting each pair. */
+static __always_inline __u32 symmetric_hash(__u32 a, __u32 b, __u16 pa, __u16 pb,
+					    __u8 proto)
+{
+	__u32 lo = a < b ? a : b, hi = a < b ? b : a;
+	__u32 plo = pa < pb ? pa : pb, phi = pa < pb ? pb : pa;
+	__u32 h = lo * 0x9E3779B1u;
+
+	h ^= hi + 0x7F4A7C15u + (h << 6) + (h >> 2);
+	h ^= ((plo << 16) | phi) + 0x7F4A7C15u + (h << 6) + (h >> 2);
+	h ^= proto + 0x7F4A7C15u + (h << 6) + (h >> 2);
+	/* final avalanche (murmur3 fmix32) */
+	h ^= h >> 16;
+	h *= 0x85EBCA6Bu;
+	h ^= h >> 13;
+	h *= 0xC2B2AE35u;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline __u32 flow_hash(struct xdp_md *ctx,
+				       const struct xdpgw_pkt_meta *meta,
+				       const struct flow_ports *fp)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = meta->l3_off & 0x1f;
+
+	if (meta->l3_proto == ETH_P_IP) {
+		struct iphdr *ip = data + off;
+
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		return symmetric_hash(ip->saddr, ip->daddr, fp->sport,
+				      fp->dport, meta->l4_proto);
+	} else {
+		struct ipv6hdr *ip6 = data + off;
+		__u32 s = 0, d = 0;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return 0;
+		/* Fold each address to 32 bits by XOR, which keeps the hash
+		 * symmetric. */
+#pragma unroll
+		for (int i = 0; i < 4; i++) {
+			s ^= ip6->saddr.in6_u.u6_addr32[i];
+			d ^= ip6->daddr.in6_u.u6_addr32[i];
+		}
+		return symmetric_hash(s, d, fp->sport, fp->dport,
+				      meta->l4_proto);
+	}
+}
+
+/* Hand the packet to the CPU its flow hashes to, when steering is on; the
+ * CPUMAP entry's second-stage program (cpu_stage.bpf.c) then forwards it.
+ * Falls back to forwarding here when steering is off or the CPU entry is
+ * missing. */
+static __always_inline int steer_or_forward(struct xdp_md *ctx,
+					    const struct xdpgw_pkt_meta *meta,
+					    const struct flow_ports *fp)
+{
+	const struct xdpgw_settings *cfg = get_settings();
+	__u32 count = cfg ? cfg->cpu_count : 0;
+	__u32 idx, *cpu;
+
+	if (count == 0 || count > 1024)
+		return forward(ctx, meta, fp);
+	idx = flow_hash(ctx, meta, fp) % count;
+	cpu = bpf_map_lookup_elem(&cpu_targets, &idx);
+	if (!cpu)
+		return forward(ctx, meta, fp);
+	if (bpf_redirect_map(&cpu_map, *cpu, 0) != XDP_REDIRECT)
+		return forward(ctx, meta, fp);
+	return record(ctx, XDP_REDIRECT, XDPGW_R_STEER_CPU);
+}
+
+#endif /* XDPGW_ROUTER_H */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The single exit of every program: count the reason, return the verdict. */
+#ifndef XDPGW_VERDICT_H
+#define XDPGW_VERDICT_H
+
+#include "maps.h"
+
+static __always_inline __u64 frame_len(const struct xdp_md *ctx)
+{
+	return (__u64)ctx->data_end - (__u64)ctx->data;
+}
+
+static __always_inline int record(struct xdp_md *ctx, int action, __u32 reason)
+{
+	struct xdpgw_counter *c = bpf_map_lookup_elem(&verdict_stats, &reason);
+
+	if (c) {
+		c->packets++;
+		c->bytes += frame_len(ctx);
+	}
+	return action;
+}
+
+static __always_inline int drop(struct xdp_md *ctx, __u32 reason)
+{
+	return record(ctx, XDP_DROP, reason);
+}
+
+static __always_inline int pass(struct xdp_md *ctx, __u32 reason)
+{
+	return record(ctx, XDP_PASS, reason);
+}
+
+static __always_inline void count_handler(struct xdp_md *ctx, __u32 slot)
+{
+	struct xdpgw_counter *c = bpf_map_lookup_elem(&handler_stats, &slot);
+
+	if (c) {
+		c->packets++;
+		c->bytes += frame_len(ctx);
+	}
+}
+
+static __always_inline const struct xdpgw_settings *get_settings(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&settings, &zero);
+}
+
+#endif /* XDPGW_VERDICT_H */

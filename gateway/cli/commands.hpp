@@ -1,0 +1,19 @@
+// The xdpgw subcommands. Each registers its options on the CLI11 app and a
+// callback; the callback's exit status is returned by exit_code().
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace xdpgw::cli {
+
+// Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadConfig = 2;
+
+void register_commands(CLI::App& app);
+int exit_code();
+
+}  // namespace xdpgw::cli

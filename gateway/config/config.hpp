@@ -1,0 +1,132 @@
+// The gateway configuration: typed, defaults filled in, references resolved.
+//
+//   parse    (raw_config.hpp)  text -> RawConfig: syntax, types, key names
+//   validate (here)            RawConfig -> Config: ranges, formats,
+//                              references, interfaces; every error, in
+//                              source order
+//   apply    (datapath/)       diffs a Config against what runs
+//
+// Nothing here touches the kernel: the one thing validate needs from the
+// system, interface indexes, comes through Environment, so tests and
+// `xdpgw check` run unprivileged. Config is comparable so a reload can diff.
+//
+// The enums below are the user's choices, not map values: apply translates
+// them into the shared header's values (e.g. RouteSource -> enum
+// xdpgw_route_source), keeping this module free of the datapath ABI.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/error.hpp"
+#include "config/ip.hpp"
+#include "config/raw_config.hpp"
+
+namespace xdpgw::config {
+
+// ---- limits and defaults --------------------------------------------------
+
+inline constexpr std::size_t kMaxInstanceLength = 32;
+inline constexpr std::size_t kMaxPortNameLength = 15;  // IFNAMSIZ - 1
+inline constexpr uint32_t kMaxCpuId = 1023;
+inline constexpr uint32_t kMaxQueueSize = 16384;
+inline constexpr uint32_t kDefaultQueueSize = 2048;
+inline constexpr std::string_view kDefaultSocketDir = "/run/xdpgw";
+inline constexpr std::string_view kDefaultMetrics = "127.0.0.1:9100";
+// sizeof(sockaddr_un::sun_path) - 1 for the terminating NUL.
+inline constexpr std::size_t kMaxSocketPathLength = 107;
+
+// ---- typed configuration --------------------------------------------------
+
+enum class AttachMode : uint8_t { kNative, kGeneric };
+// What the dispatcher does when a handler slot is empty.
+enum class MissedTailCall : uint8_t { kDrop, kPass };
+enum class RouteSource : uint8_t { kFib, kStatic, kNone };
+
+// The spelling used in the config file ("native", "drop", "static", ...).
+std::string_view to_string(AttachMode mode);
+std::string_view to_string(MissedTailCall action);
+std::string_view to_string(RouteSource source);
+
+struct GatewaySettings {
+  std::string instance;  // [a-z0-9_-]{1,32}; pins live in /sys/fs/bpf/xdpgw/<instance>
+  AttachMode attach_mode = AttachMode::kNative;
+  MissedTailCall missed_tail_call = MissedTailCall::kDrop;
+  std::optional<std::string> netns;  // name under /run/netns; nullopt = current
+
+  bool operator==(const GatewaySettings&) const = default;
+};
+
+struct Port {
+  std::string name;
+  uint32_t ifindex = 0;
+
+  bool operator==(const Port&) const = default;
+};
+
+struct Route {
+  IpPrefix prefix;  // host bits are zero
+  IpAddr via;       // same family as prefix
+  std::string port;
+  uint32_t ifindex = 0;  // of `port`
+
+  bool operator==(const Route&) const = default;
+};
+
+struct Routing {
+  RouteSource source = RouteSource::kFib;
+  std::vector<Route> routes;  // non-empty only with kStatic; file order
+
+  bool operator==(const Routing&) const = default;
+};
+
+struct Steering {
+  std::vector<uint32_t> cpus;  // file order; empty = steering off
+  uint32_t queue_size = kDefaultQueueSize;
+
+  bool enabled() const { return !cpus.empty(); }
+  bool operator==(const Steering&) const = default;
+};
+
+struct Control {
+  std::string socket;  // absolute; default /run/xdpgw/<instance>.sock
+  Endpoint metrics;    // default 127.0.0.1:9100
+
+  bool operator==(const Control&) const = default;
+};
+
+struct Config {
+  GatewaySettings gateway;
+  std::vector<Port> ports;  // file order, at least one
+  Routing routing;
+  Steering steering;
+  Control control;
+
+  bool operator==(const Config&) const = default;
+};
+
+// ---- validation -------------------------------------------------------------
+
+// What validate needs to know about the system it will run on. The daemon
+// answers with if_nametoindex inside the configured netns; tests with a map.
+class Environment {
+ public:
+  virtual ~Environment() = default;
+  // ifindex of the interface called `name`, or nullopt if there is none.
+  virtual std::optional<uint32_t> ifindex(std::string_view name) const = 0;
+};
+
+// Checks everything parse does not and resolves it into a Config, or returns
+// every error found, sorted by position in the file.
+Result<Config> validate(const RawConfig& raw, const Environment& env);
+
+// parse + validate; throws ConfigException with the errors of the first stage
+// that failed (validate does not run on a file that did not parse).
+Config load(const std::filesystem::path& path, const Environment& env);
+
+}  // namespace xdpgw::config

@@ -1,0 +1,260 @@
+// Stage 1: TOML text -> RawConfig (syntax, types, key names; see
+// raw_config.hpp). Ranges, formats and references are validate's business.
+#include <toml++/toml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "config/error_list.hpp"
+#include "config/raw_config.hpp"
+
+namespace xdpgw::config {
+namespace {
+
+SourcePos start_of(const toml::source_region& region) {
+  return {region.begin.line, region.begin.column};
+}
+
+// For "must be an integer, not a string".
+std::string_view a_type_name(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+// Reads one TOML table into Raw* fields. Each getter consumes one key the
+// schema knows and checks its type; reject_unknown_keys() then reports every
+// key no getter asked for.
+class TableReader {
+ public:
+  // `path` is the table's dotted name ("" for the document root); `in_array`
+  // says it is an element of an array of tables, i.e. written [[path]].
+  TableReader(const toml::table& table, std::string path, bool in_array, ErrorList& errors)
+      : table_(&table), path_(std::move(path)), in_array_(in_array), errors_(&errors) {}
+
+  SourcePos pos() const { return start_of(table_->source()); }
+
+  RawString string(std::string_view key) {
+    const toml::node* node = take(key);
+    if (node == nullptr) return std::nullopt;
+    if (const auto* value = node->as_string()) {
+      return Located<std::string>{value->get(), start_of(node->source())};
+    }
+    report_wrong_type(key, *node, "a string");
+    return std::nullopt;
+  }
+
+  RawInteger integer(std::string_view key) {
+    const toml::node* node = take(key);
+    if (node == nullptr) return std::nullopt;
+    if (const auto* value = node->as_integer()) {
+      return Located<int64_t>{value->get(), start_of(node->source())};
+    }
+    report_wrong_type(key, *node, "an integer");
+    return std::nullopt;
+  }
+
+  std::vector<Located<int64_t>> integer_array(std::string_view key) {
+    std::vector<Located<int64_t>> values;
+    const toml::node* node = take(key);
+    if (node == nullptr) return values;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      report_wrong_type(key, *node, "an array of integers");
+      return values;
+    }
+    for (const toml::node& element : *array) {
+      if (const auto* value = element.as_integer()) {
+        values.push_back({value->get(), start_of(element.source())});
+      } else {
+        report_wrong_element_type(key, element, "an integer");
+      }
+    }
+    return values;
+  }
+
+  std::optional<TableReader> table(std::string_view key) {
+    const toml::node* node = take(key);
+    if (node == nullptr) return std::nullopt;
+    if (const toml::table* table = node->as_table()) {
+      return TableReader(*table, child_path(key), /*in_array=*/false, *errors_);
+    }
+    report_wrong_type(key, *node, fmt::format("a table ([{}])", child_path(key)));
+    return std::nullopt;
+  }
+
+  std::vector<TableReader> table_array(std::string_view key) {
+    std::vector<TableReader> tables;
+    const toml::node* node = take(key);
+    if (node == nullptr) return tables;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      report_wrong_type(key, *node, fmt::format("an array of tables ([[{}]])", child_path(key)));
+      return tables;
+    }
+    for (const toml::node& element : *array) {
+      if (const toml::table* table = element.as_table()) {
+        tables.emplace_back(*table, child_path(key), /*in_array=*/true, *errors_);
+      } else {
+        report_wrong_element_type(key, element, "a table");
+      }
+    }
+    return tables;
+  }
+
+  // Call once all known keys have been read.
+  void reject_unknown_keys() const {
+    for (const auto& [key, node] : *table_) {
+      if (!known_keys_.contains(key.str())) {
+        errors_->add(start_of(key.source()), "unknown key {:?} {}", key.str(), where());
+      }
+    }
+  }
+
+ private:
+  const toml::node* take(std::string_view key) {
+    known_keys_.emplace(key);
+    return table_->get(key);
+  }
+
+  // "at top level", "in [steering]", "in [[port]]"
+  std::string where() const {
+    if (path_.empty()) return "at top level";
+    return in_array_ ? fmt::format("in [[{}]]", path_) : fmt::format("in [{}]", path_);
+  }
+
+  std::string child_path(std::string_view key) const {
+    return path_.empty() ? std::string(key) : fmt::format("{}.{}", path_, key);
+  }
+
+  void report_wrong_type(std::string_view key, const toml::node& node, std::string_view expected) {
+    errors_->add(start_of(node.source()), "key {:?} {} must be {}, not {}", key, where(), expected,
+                 a_type_name(node.type()));
+  }
+
+  void report_wrong_element_type(std::string_view key, const toml::node& element,
+                                 std::string_view expected) {
+    errors_->add(start_of(element.source()), "element of {:?} {} must be {}, not {}", key, where(),
+                 expected, a_type_name(element.type()));
+  }
+
+  // Pointers rather than references so readers can live in a vector.
+  const toml::table* table_;
+  std::string path_;
+  bool in_array_;
+  ErrorList* errors_;
+  std::set<std::string, std::less<>> known_keys_;
+};
+
+// ---- one reader per section ----------------------------------------------
+
+RawGateway read_gateway(TableReader& table) {
+  RawGateway gateway{.pos = table.pos(),
+                     .instance = table.string("instance"),
+                     .attach_mode = table.string("attach_mode"),
+                     .missed_tail_call = table.string("missed_tail_call"),
+                     .netns = table.string("netns")};
+  table.reject_unknown_keys();
+  return gateway;
+}
+
+RawPort read_port(TableReader& table) {
+  RawPort port{.pos = table.pos(), .name = table.string("name")};
+  table.reject_unknown_keys();
+  return port;
+}
+
+RawRoute read_route(TableReader& table) {
+  RawRoute route{.pos = table.pos(),
+                 .prefix = table.string("prefix"),
+                 .via = table.string("via"),
+                 .port = table.string("port")};
+  table.reject_unknown_keys();
+  return route;
+}
+
+RawRouting read_routing(TableReader& table) {
+  RawRouting routing{.pos = table.pos(), .source = table.string("source"), .routes = {}};
+  for (TableReader& route : table.table_array("route")) routing.routes.push_back(read_route(route));
+  table.reject_unknown_keys();
+  return routing;
+}
+
+RawSteering read_steering(TableReader& table) {
+  RawSteering steering{.pos = table.pos(),
+                       .cpus = table.integer_array("cpus"),
+                       .queue_size = table.integer("queue_size")};
+  table.reject_unknown_keys();
+  return steering;
+}
+
+RawControl read_control(TableReader& table) {
+  RawControl control{.pos = table.pos(),
+                     .socket = table.string("socket"),
+                     .metrics = table.string("metrics")};
+  table.reject_unknown_keys();
+  return control;
+}
+
+RawConfig read_document(const toml::table& root, std::string_view source_name,
+                        ErrorList& errors) {
+  TableReader document(root, /*path=*/"", /*in_array=*/false, errors);
+  RawConfig raw;
+  raw.source_name = source_name;
+  if (auto table = document.table("gateway")) raw.gateway = read_gateway(*table);
+  for (TableReader& table : document.table_array("port")) raw.ports.push_back(read_port(table));
+  if (auto table = document.table("routing")) raw.routing = read_routing(*table);
+  if (auto table = document.table("steering")) raw.steering = read_steering(*table);
+  if (auto table = document.table("control")) raw.control = read_control(*table);
+  document.reject_unknown_keys();
+  return raw;
+}
+
+Result<RawConfig> file_error(std::string file, std::string message) {
+  return std::vector<ConfigError>{{std::move(file), SourcePos{}, std::move(message)}};
+}
+
+}  // namespace
+
+Result<RawConfig> parse_string(std::string_view text, std::string_view source_name) {
+  ErrorList errors{std::string(source_name)};
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& error) {
+    // toml++ stops at the first syntax error, so there is only ever one.
+    errors.add(start_of(error.source()), "{}", error.description());
+    return std::move(errors).take_in_source_order();
+  }
+  RawConfig raw = read_document(root, source_name, errors);
+  if (!errors.empty()) return std::move(errors).take_in_source_order();
+  return raw;
+}
+
+Result<RawConfig> parse(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  // A directory opens fine as an ifstream and then reads as empty, which
+  // would surface as a confusing "missing [gateway]".
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) return file_error(name, "is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return file_error(name, fmt::format("cannot open: {}", std::strerror(errno)));
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return file_error(name, "read failed");
+  return parse_string(text, name);
+}
+
+}  // namespace xdpgw::config

@@ -1,0 +1,91 @@
+// Stage 1 of the config pipeline: TOML text -> RawConfig.
+//
+// parse checks syntax, value types and key names, nothing else: every value
+// is kept as written, with the place it was written, so validate can point at
+// it. A key the schema does not know is an error (at any level), because a
+// misspelt optional key would otherwise be ignored and its default used
+// without anyone noticing.
+//
+// RawConfig mirrors the file: one Raw* struct per table, std::optional for
+// every key (absent is not an error here; validate knows what is required).
+// A new section (lb, acl, ...) gets a Raw* struct here, one read function in
+// parse.cpp and one check function in validate.cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/error.hpp"
+
+namespace xdpgw::config {
+
+template <typename T>
+struct Located {
+  T value;
+  SourcePos pos;  // where the value starts
+};
+
+using RawString = std::optional<Located<std::string>>;
+using RawInteger = std::optional<Located<int64_t>>;
+
+// `pos` of a table is its header ("[gateway]", "[[port]]"), where errors
+// about a missing key point.
+
+struct RawGateway {
+  SourcePos pos;
+  RawString instance;
+  RawString attach_mode;
+  RawString missed_tail_call;
+  RawString netns;
+};
+
+struct RawPort {
+  SourcePos pos;
+  RawString name;
+};
+
+struct RawRoute {
+  SourcePos pos;
+  RawString prefix;
+  RawString via;
+  RawString port;
+};
+
+struct RawRouting {
+  SourcePos pos;
+  RawString source;
+  std::vector<RawRoute> routes;
+};
+
+struct RawSteering {
+  SourcePos pos;
+  std::vector<Located<int64_t>> cpus;  // absent and empty mean the same: off
+  RawInteger queue_size;
+};
+
+struct RawControl {
+  SourcePos pos;
+  RawString socket;
+  RawString metrics;
+};
+
+struct RawConfig {
+  std::string source_name;  // file name used in every error
+  std::optional<RawGateway> gateway;
+  std::vector<RawPort> ports;
+  std::optional<RawRouting> routing;
+  std::optional<RawSteering> steering;
+  std::optional<RawControl> control;
+};
+
+// Reads and parses the file; errors name it as `path` was given.
+Result<RawConfig> parse(const std::filesystem::path& path);
+
+// Parses `text`; errors name it `source_name`.
+Result<RawConfig> parse_string(std::string_view text, std::string_view source_name);
+
+}  // namespace xdpgw::config

@@ -1,0 +1,352 @@
+// Stage 2: RawConfig -> Config. One check function per section; each reports
+// every problem it sees and carries on, so one run shows the user everything
+// to fix. A value that fails a check is left at its default: the Config is
+// thrown away whenever there is an error, so the default only has to keep
+// later checks from reporting the same mistake twice.
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <map>
+#include <set>
+
+#include "config/config.hpp"
+#include "config/error_list.hpp"
+
+namespace xdpgw::config {
+namespace {
+
+// ---- enumerated values -------------------------------------------------------
+
+// One table per enum gives both directions, file text -> value and back.
+template <typename Enum>
+struct Choice {
+  std::string_view name;
+  Enum value;
+};
+
+constexpr std::array<Choice<AttachMode>, 2> kAttachModes{{
+    {"native", AttachMode::kNative},
+    {"generic", AttachMode::kGeneric},
+}};
+constexpr std::array<Choice<MissedTailCall>, 2> kMissedTailCallActions{{
+    {"drop", MissedTailCall::kDrop},
+    {"pass", MissedTailCall::kPass},
+}};
+constexpr std::array<Choice<RouteSource>, 3> kRouteSources{{
+    {"fib", RouteSource::kFib},
+    {"static", RouteSource::kStatic},
+    {"none", RouteSource::kNone},
+}};
+
+template <typename Enum, std::size_t N>
+std::string_view name_of(Enum value, const std::array<Choice<Enum>, N>& choices) {
+  for (const Choice<Enum>& choice : choices) {
+    if (choice.value == value) return choice.name;
+  }
+  return "?";
+}
+
+// "\"a\" or \"b\"", "\"a\", \"b\" or \"c\""
+template <typename Enum, std::size_t N>
+std::string list_names(const std::array<Choice<Enum>, N>& choices) {
+  std::string text;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (i > 0) text += i + 1 == N ? " or " : ", ";
+    text += fmt::format("{:?}", choices[i].name);
+  }
+  return text;
+}
+
+// nullopt when absent or not one of `choices` (then reported).
+template <typename Enum, std::size_t N>
+std::optional<Enum> check_choice(const RawString& raw, std::string_view key,
+                                 const std::array<Choice<Enum>, N>& choices, ErrorList& errors) {
+  if (!raw) return std::nullopt;
+  for (const Choice<Enum>& choice : choices) {
+    if (raw->value == choice.name) return choice.value;
+  }
+  errors.add(raw->pos, "{} {:?} must be {}", key, raw->value, list_names(choices));
+  return std::nullopt;
+}
+
+// ---- shared helpers ------------------------------------------------------------
+
+// "LINE:COL", to point from one error at an earlier definition.
+std::string line_col(SourcePos pos) { return fmt::format("{}:{}", pos.line, pos.column); }
+
+template <typename T>
+const Located<T>* require(const std::optional<Located<T>>& value, std::string_view key,
+                          std::string_view table, SourcePos table_pos, ErrorList& errors) {
+  if (!value) {
+    errors.add(table_pos, "{} is missing required key {:?}", table, key);
+    return nullptr;
+  }
+  return &*value;
+}
+
+bool contains_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
+bool is_valid_instance(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxInstanceLength &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+// A file name under /run/netns, as `ip netns add` accepts.
+bool is_valid_netns_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find('/') == std::string_view::npos && !contains_nul(name);
+}
+
+// The kernel's dev_valid_name(): what it would refuse to create, no
+// interface can be called, so say why instead of "does not exist".
+std::optional<std::string_view> interface_name_problem(std::string_view name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxPortNameLength) return "is longer than 15 characters (IFNAMSIZ - 1)";
+  const bool has_forbidden_char = std::any_of(name.begin(), name.end(), [](char c) {
+    return c == '/' || c == ':' || c == '\0' || std::isspace(static_cast<unsigned char>(c));
+  });
+  if (name == "." || name == ".." || has_forbidden_char) return "is not a valid interface name";
+  return std::nullopt;
+}
+
+// ---- one check per section --------------------------------------------------------
+
+GatewaySettings check_gateway(const std::optional<RawGateway>& raw, ErrorList& errors) {
+  GatewaySettings gateway;
+  if (!raw) {
+    errors.add(SourcePos{}, "missing required table [gateway]");
+    return gateway;
+  }
+  if (const auto* instance = require(raw->instance, "instance", "[gateway]", raw->pos, errors)) {
+    if (is_valid_instance(instance->value)) {
+      gateway.instance = instance->value;
+    } else {
+      errors.add(instance->pos, "instance {:?} must match [a-z0-9_-]{{1,{}}}", instance->value,
+                 kMaxInstanceLength);
+    }
+  }
+  gateway.attach_mode = check_choice(raw->attach_mode, "attach_mode", kAttachModes, errors)
+                            .value_or(gateway.attach_mode);
+  gateway.missed_tail_call =
+      check_choice(raw->missed_tail_call, "missed_tail_call", kMissedTailCallActions, errors)
+          .value_or(gateway.missed_tail_call);
+  if (raw->netns) {
+    if (is_valid_netns_name(raw->netns->value)) {
+      gateway.netns = raw->netns->value;
+    } else {
+      errors.add(raw->netns->pos, "netns {:?} must be the name of a file in /run/netns",
+                 raw->netns->value);
+    }
+  }
+  return gateway;
+}
+
+std::vector<Port> check_ports(const std::vector<RawPort>& raw_ports, const Environment& env,
+                              ErrorList& errors) {
+  std::vector<Port> ports;
+  if (raw_ports.empty()) {
+    errors.add(SourcePos{}, "at least one [[port]] is required");
+    return ports;
+  }
+  std::map<std::string, SourcePos, std::less<>> first_seen;
+  for (const RawPort& raw : raw_ports) {
+    const auto* name = require(raw.name, "name", "[[port]]", raw.pos, errors);
+    if (name == nullptr) continue;
+    if (auto problem = interface_name_problem(name->value)) {
+      errors.add(name->pos, "port name {:?} {}", name->value, *problem);
+      continue;
+    }
+    if (auto [first, inserted] = first_seen.emplace(name->value, name->pos); !inserted) {
+      errors.add(name->pos, "duplicate port {:?} (first at {})", name->value,
+                 line_col(first->second));
+      continue;
+    }
+    const std::optional<uint32_t> ifindex = env.ifindex(name->value);
+    if (!ifindex) {
+      errors.add(name->pos, "port {:?} does not exist (no network interface by that name)",
+                 name->value);
+      continue;
+    }
+    ports.push_back({.name = name->value, .ifindex = *ifindex});
+  }
+  return ports;
+}
+
+// Every name written in a [[port]], valid or not, so that a route naming a
+// port that has its own error is not reported a second time.
+std::set<std::string, std::less<>> declared_port_names(const std::vector<RawPort>& raw_ports) {
+  std::set<std::string, std::less<>> names;
+  for (const RawPort& port : raw_ports) {
+    if (port.name) names.insert(port.name->value);
+  }
+  return names;
+}
+
+std::optional<Route> check_route(const RawRoute& raw,
+                                 const std::set<std::string, std::less<>>& declared_ports,
+                                 const std::vector<Port>& ports,
+                                 std::map<IpPrefix, SourcePos>& first_seen, ErrorList& errors) {
+  constexpr std::string_view kTable = "[[routing.route]]";
+  const auto* prefix_text = require(raw.prefix, "prefix", kTable, raw.pos, errors);
+  const auto* via_text = require(raw.via, "via", kTable, raw.pos, errors);
+  const auto* port_name = require(raw.port, "port", kTable, raw.pos, errors);
+  bool ok = prefix_text != nullptr && via_text != nullptr && port_name != nullptr;
+
+  std::optional<IpPrefix> prefix;
+  if (prefix_text != nullptr) {
+    std::string why;
+    prefix = IpPrefix::parse(prefix_text->value, &why);
+    if (!prefix) {
+      errors.add(prefix_text->pos, "prefix {:?}: {}", prefix_text->value, why);
+      ok = false;
+    } else if (prefix->has_host_bits()) {
+      // A route to 198.18.2.1/24 almost certainly meant the /24 network, but
+      // installing something other than what was written is worse than
+      // asking.
+      errors.add(prefix_text->pos, "prefix {:?} has host bits set; did you mean {:?}?",
+                 prefix_text->value, prefix->network().to_string());
+      ok = false;
+    } else if (auto [first, inserted] = first_seen.emplace(*prefix, prefix_text->pos);
+               !inserted) {
+      errors.add(prefix_text->pos, "duplicate route prefix {:?} (first at {})",
+                 prefix->to_string(), line_col(first->second));
+      ok = false;
+    }
+  }
+
+  std::optional<IpAddr> via;
+  if (via_text != nullptr) {
+    std::string why;
+    via = IpAddr::parse(via_text->value, &why);
+    if (!via) {
+      errors.add(via_text->pos, "via {}", why);
+      ok = false;
+    } else if (prefix && via->family != prefix->addr.family) {
+      errors.add(via_text->pos, "via {:?} is {} but prefix {:?} is {}", via_text->value,
+                 to_string(via->family), prefix_text->value, to_string(prefix->addr.family));
+      ok = false;
+    }
+  }
+
+  if (port_name != nullptr && !declared_ports.contains(port_name->value)) {
+    errors.add(port_name->pos, "port {:?} is not declared in a [[port]]", port_name->value);
+    ok = false;
+  }
+
+  if (!ok) return std::nullopt;
+  const auto port = std::find_if(ports.begin(), ports.end(),
+                                 [&](const Port& p) { return p.name == port_name->value; });
+  // A declared port missing from `ports` failed its own check, and that
+  // error already keeps this Config from being used.
+  const uint32_t ifindex = port == ports.end() ? 0 : port->ifindex;
+  return Route{.prefix = *prefix, .via = *via, .port = port_name->value, .ifindex = ifindex};
+}
+
+Routing check_routing(const std::optional<RawRouting>& raw, const std::vector<RawPort>& raw_ports,
+                      const std::vector<Port>& ports, ErrorList& errors) {
+  Routing routing;
+  if (!raw) return routing;
+  const std::optional<RouteSource> source =
+      check_choice(raw->source, "source", kRouteSources, errors);
+  routing.source = source.value_or(routing.source);
+  // With an unrecognised source we cannot tell whether routes belong here;
+  // check them as if it said "static" rather than pile on a second error.
+  const bool source_unrecognised = raw->source && !source;
+  const bool routes_allowed = source_unrecognised || routing.source == RouteSource::kStatic;
+
+  const auto declared_ports = declared_port_names(raw_ports);
+  std::map<IpPrefix, SourcePos> first_seen;
+  for (const RawRoute& raw_route : raw->routes) {
+    if (!routes_allowed) {
+      errors.add(raw_route.pos,
+                 "[[routing.route]] is only allowed with routing.source = \"static\", not {:?}",
+                 to_string(routing.source));
+      continue;
+    }
+    if (auto route = check_route(raw_route, declared_ports, ports, first_seen, errors)) {
+      routing.routes.push_back(std::move(*route));
+    }
+  }
+  return routing;
+}
+
+Steering check_steering(const std::optional<RawSteering>& raw, ErrorList& errors) {
+  Steering steering;
+  if (!raw) return steering;
+  std::map<int64_t, SourcePos> first_seen;
+  for (const Located<int64_t>& cpu : raw->cpus) {
+    if (cpu.value < 0 || cpu.value > kMaxCpuId) {
+      errors.add(cpu.pos, "cpu {} is out of range (0..{})", cpu.value, kMaxCpuId);
+    } else if (auto [first, inserted] = first_seen.emplace(cpu.value, cpu.pos); !inserted) {
+      errors.add(cpu.pos, "duplicate cpu {} (first at {})", cpu.value, line_col(first->second));
+    } else {
+      steering.cpus.push_back(static_cast<uint32_t>(cpu.value));
+    }
+  }
+  if (const auto& queue_size = raw->queue_size) {
+    if (queue_size->value < 1 || queue_size->value > kMaxQueueSize) {
+      errors.add(queue_size->pos, "queue_size {} is out of range (1..{})", queue_size->value,
+                 kMaxQueueSize);
+    } else {
+      steering.queue_size = static_cast<uint32_t>(queue_size->value);
+    }
+  }
+  return steering;
+}
+
+// `instance` is empty when it was missing or invalid (already reported).
+Control check_control(const std::optional<RawControl>& raw, std::string_view instance,
+                      ErrorList& errors) {
+  Control control;
+  if (!instance.empty()) control.socket = fmt::format("{}/{}.sock", kDefaultSocketDir, instance);
+  control.metrics = *Endpoint::parse(kDefaultMetrics);
+  if (!raw) return control;
+
+  if (const auto& socket = raw->socket) {
+    if (!socket->value.starts_with('/')) {
+      // The daemon and the CLI run from different directories; a relative
+      // path would name two different sockets.
+      errors.add(socket->pos, "socket {:?} must be an absolute path", socket->value);
+    } else if (contains_nul(socket->value)) {
+      errors.add(socket->pos, "socket {:?} must not contain a NUL character", socket->value);
+    } else if (socket->value.size() > kMaxSocketPathLength) {
+      errors.add(socket->pos, "socket {:?} is {} bytes long; a unix socket path holds at most {}",
+                 socket->value, socket->value.size(), kMaxSocketPathLength);
+    } else {
+      control.socket = socket->value;
+    }
+  }
+  if (const auto& metrics = raw->metrics) {
+    std::string why;
+    if (auto endpoint = Endpoint::parse(metrics->value, &why)) {
+      control.metrics = *endpoint;
+    } else {
+      errors.add(metrics->pos, "metrics {:?}: {}", metrics->value, why);
+    }
+  }
+  return control;
+}
+
+}  // namespace
+
+std::string_view to_string(AttachMode mode) { return name_of(mode, kAttachModes); }
+std::string_view to_string(MissedTailCall action) {
+  return name_of(action, kMissedTailCallActions);
+}
+std::string_view to_string(RouteSource source) { return name_of(source, kRouteSources); }
+
+Result<Config> validate(const RawConfig& raw, const Environment& env) {
+  ErrorList errors(raw.source_name);
+  Config config;
+  config.gateway = check_gateway(raw.gateway, errors);
+  config.ports = check_ports(raw.ports, env, errors);
+  config.routing = check_routing(raw.routing, raw.ports, config.ports, errors);
+  config.steering = check_steering(raw.steering, errors);
+  config.control = check_control(raw.control, config.gateway.instance, errors);
+  if (!errors.empty()) return std::move(errors).take_in_source_order();
+  return config;
+}
+
+}  // namespace xdpgw::config

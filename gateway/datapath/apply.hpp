@@ -1,0 +1,33 @@
+// Writes a validated Config into the datapath maps. apply never validates:
+// a Config that reaches it is known good; what can still fail here is the
+// kernel (an interface gone since validation, a map refusing an entry).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "config/config.hpp"
+#include "datapath/datapath.hpp"
+#include "datapath/neigh.hpp"
+
+namespace xdpgw {
+
+struct NexthopBinding {
+  uint32_t id = 0;        // index in the nexthops map
+  neigh::Key neighbour;   // address + egress ifindex to resolve
+  bool resolved = false;
+};
+
+// What apply wrote that needs upkeep afterwards.
+struct AppliedState {
+  std::vector<NexthopBinding> nexthops;
+};
+
+AppliedState apply(Datapath& dp, const config::Config& cfg);
+
+// Re-reads the kernel's neighbour table for every static nexthop, updates the
+// nexthops map where a MAC appeared, changed or went away, and asks the kernel
+// to resolve the ones still missing. Returns how many entries changed.
+int refresh_nexthops(Datapath& dp, AppliedState& state);
+
+}  // namespace xdpgw

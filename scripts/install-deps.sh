@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages xdpgw needs to build, test and demo,
+# and mounts bpffs. Idempotent: safe to run on every invocation of the README
+# commands; it does nothing when everything is already in place.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config clang llvm bpftool
+  libbpf-dev libxdp-dev libelf-dev zlib1g-dev linux-libc-dev
+  liburing-dev libboost-dev libtomlplusplus-dev libcli11-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libmnl-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # test and demo tooling: topologies, traffic, captures
+  iproute2 ethtool tcpdump iputils-ping netcat-openbsd socat iperf3
+  netsniff-ng python3-scapy procps kmod
+)
+
+if [[ $EUID -ne 0 ]]; then
+  echo "install-deps.sh: must run as root (installs packages, mounts bpffs)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# bpffs is not mounted on a fresh machine; every pin lives under it.
+if ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf
+fi

@@ -1,0 +1,274 @@
+// The router action through BPF_PROG_TEST_RUN: exact rewritten bytes for
+// IPv4 and IPv6 with static routes and with the kernel FIB, and every case
+// that must go to the kernel instead, each with its own counter.
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <functional>
+#include <optional>
+
+#include "datapath_fixture.hpp"
+#include "harness/netns.hpp"
+#include "harness/veth.hpp"
+
+namespace xdpgw::test {
+namespace {
+
+const MacAddr kHostAMac = mac("02:00:00:00:0a:02");
+const MacAddr kHostBMac = mac("02:00:00:00:0b:02");
+const MacAddr kPort0Mac = mac("02:00:00:00:0a:01");
+const MacAddr kPort1Mac = mac("02:00:00:00:0b:01");
+const Ipv4Fields kV4{.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2"), .ttl = 64};
+const Ipv6Fields kV6{.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2"), .hop_limit = 64};
+
+// A gateway namespace with two real ports (veths to a host namespace), the
+// addresses of the demo topology, permanent neighbours for the two hosts,
+// and forwarding on. Map writes that name devices and FIB lookups happen
+// inside it.
+class RouterTest : public DatapathTest {
+ protected:
+  RouterTest()
+      : port0_(gw_, hosts_, {.a = {.mac = kPort0Mac, .addresses = {"198.18.1.1/24", "2001:2:0:1::1/64"}},
+                             .b = {.mac = kHostAMac}}),
+        port1_(gw_, hosts_, {.a = {.mac = kPort1Mac, .addresses = {"198.18.2.1/24", "2001:2:0:2::1/64"}},
+                             .b = {.mac = kHostBMac}}) {
+    gw_.sysctl("net.ipv4.ip_forward", "1");
+    gw_.sysctl("net.ipv6.conf.all.forwarding", "1");
+    gw_.exec_ok("ip neigh replace 198.18.2.2 lladdr " + to_string(kHostBMac) +
+                " nud permanent dev " + port1_.name_a());
+    gw_.exec_ok("ip -6 neigh replace 2001:2:0:2::2 lladdr " + to_string(kHostBMac) +
+                " nud permanent dev " + port1_.name_a());
+    auto in = gw_.enter();
+    for (const auto* p : {&port0_, &port1_}) {
+      uint32_t ifindex = p->ifindex_a();
+      xdpgw_port port{};
+      port.ifindex = ifindex;
+      port.mtu = 1500;
+      std::memcpy(port.mac, p->mac_a().data(), 6);
+      port.flags = XDPGW_PORT_F_UP;
+      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
+      bpf_devmap_val tx{};
+      tx.ifindex = ifindex;
+      EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
+    }
+  }
+
+  // Static routes: 198.18.2.0/24 and 2001:2:0:2::/64 via host B on port 1.
+  void install_static_routes(bool resolved = true) {
+    set_route_source(XDPGW_ROUTE_STATIC);
+    uint32_t nh_id = 3;
+    xdpgw_nexthop nh{};
+    nh.ifindex = port1_.ifindex_a();
+    nh.flags = resolved ? XDPGW_NH_F_RESOLVED : 0;
+    std::memcpy(nh.dmac, kHostBMac.data(), 6);
+    ASSERT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
+    xdpgw_route route{.nexthop_id = nh_id};
+    xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};
+    std::memcpy(&k4.addr, ipv4("198.18.2.0").data(), 4);
+    ASSERT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &k4, &route, BPF_ANY), 0);
+    xdpgw_lpm_v6_key k6{.prefixlen = 64, .addr = {}};
+    std::memcpy(k6.addr, ipv6("2001:2:0:2::").data(), 16);
+    ASSERT_EQ(bpf_map_update_elem(dp_->routes_v6_fd(), &k6, &route, BPF_ANY), 0);
+  }
+
+  void add_local_address(int family, std::span<const uint8_t> addr) {
+    xdpgw_addr_key key{};
+    key.family = static_cast<uint32_t>(family);
+    std::memcpy(key.addr, addr.data(), addr.size());
+    uint8_t one = 1;
+    ASSERT_EQ(bpf_map_update_elem(dp_->local_addrs_fd(), &key, &one, BPF_ANY), 0);
+  }
+
+  // Runs a frame as if received on port 0.
+  Outcome run_on_port0(const std::vector<uint8_t>& frame) {
+    auto in = gw_.enter();
+    return run(frame, {.ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a())});
+  }
+
+  Netns gw_{"gw"};
+  Netns hosts_{"hosts"};
+  VethPair port0_;
+  VethPair port1_;
+};
+
+FrameBuilder from_a() { return FrameBuilder().eth(kPort0Mac, kHostAMac); }
+FrameBuilder to_b() { return FrameBuilder().eth(kHostBMac, kPort1Mac); }
+
+void expect_forwarded(const Outcome& out, const std::vector<uint8_t>& expected) {
+  EXPECT_EQ(action_name(out.action), "XDP_REDIRECT");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"fwd_redirect", 1}}));
+  EXPECT_EQ(out.data, expected) << "got:\n" << hex_dump(out.data) << "want:\n" << hex_dump(expected);
+  EXPECT_EQ(checksum_error(out.data), std::nullopt);
+}
+
+TEST_F(RouterTest, StaticIpv4RewritesMacsTtlAndChecksum) {
+  install_static_routes();
+  auto in = from_a().ipv4(kV4).tcp({.sport = 40000, .dport = 80, .seq = 7}).payload(32).build();
+  auto want_ip = kV4;
+  want_ip.ttl = 63;
+  auto want = to_b().ipv4(want_ip).tcp({.sport = 40000, .dport = 80, .seq = 7}).payload(32).build();
+  expect_forwarded(run_on_port0(in), want);
+}
+
+TEST_F(RouterTest, StaticIpv4ChecksumCarryIsFolded) {
+  // A header whose checksum wraps when TTL drops: the incremental update
+  // must fold the carry (RFC 1624) to equal a from-scratch computation.
+  install_static_routes();
+  for (uint16_t id = 0; id < 2048; id += 7) {
+    auto ip = kV4;
+    ip.id = id;
+    ip.ttl = static_cast<uint8_t>(2 + id % 250);
+    auto out = run_on_port0(from_a().ipv4(ip).udp({.sport = 1, .dport = 2}).build());
+    ASSERT_EQ(action_name(out.action), "XDP_REDIRECT");
+    ASSERT_EQ(checksum_error(out.data), std::nullopt) << "id " << id;
+  }
+}
+
+TEST_F(RouterTest, StaticIpv6RewritesMacsAndHopLimit) {
+  install_static_routes();
+  auto in = from_a().ipv6(kV6).udp({.sport = 5353, .dport = 53}).payload(11).build();
+  auto want_ip = kV6;
+  want_ip.hop_limit = 63;
+  auto want = to_b().ipv6(want_ip).udp({.sport = 5353, .dport = 53}).payload(11).build();
+  expect_forwarded(run_on_port0(in), want);
+}
+
+TEST_F(RouterTest, StaticForwardsOtherProtocolsAndIcmp) {
+  install_static_routes();
+  auto gre = kV4;
+  gre.protocol = 47;
+  auto out = run_on_port0(from_a().ipv4(gre).payload(30).build());
+  EXPECT_EQ(action_name(out.action), "XDP_REDIRECT");
+  EXPECT_EQ(out.delta.handlers, Reasons({{"other", 1}}));
+  auto echo = run_on_port0(from_a().ipv6(kV6).icmpv6_echo(9, 1).payload(16).build());
+  EXPECT_EQ(action_name(echo.action), "XDP_REDIRECT");
+  EXPECT_EQ(echo.delta.handlers, Reasons({{"icmpv6", 1}}));
+}
+
+TEST_F(RouterTest, FibIpv4AndIpv6UseTheKernelsRoutesAndNeighbours) {
+  set_route_source(XDPGW_ROUTE_FIB);
+  auto want_v4 = kV4;
+  want_v4.ttl = 63;
+  expect_forwarded(run_on_port0(from_a().ipv4(kV4).udp({.sport = 9, .dport = 10}).payload(5).build()),
+                   to_b().ipv4(want_v4).udp({.sport = 9, .dport = 10}).payload(5).build());
+  auto want_v6 = kV6;
+  want_v6.hop_limit = 63;
+  expect_forwarded(run_on_port0(from_a().ipv6(kV6).tcp({.sport = 9, .dport = 10}).build()),
+                   to_b().ipv6(want_v6).tcp({.sport = 9, .dport = 10}).build());
+}
+
+TEST_F(RouterTest, FibWithoutNeighbourPassesToTheKernel) {
+  set_route_source(XDPGW_ROUTE_FIB);
+  auto ip = kV4;
+  ip.dst = ipv4("198.18.2.77");  // on-link, never resolved
+  auto frame = from_a().ipv4(ip).udp({}).build();
+  auto out = run_on_port0(frame);
+  EXPECT_EQ(action_name(out.action), "XDP_PASS");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_neigh", 1}}));
+  EXPECT_EQ(out.data, frame);
+}
+
+TEST_F(RouterTest, FibWithForwardingOffPassesToTheKernel) {
+  set_route_source(XDPGW_ROUTE_FIB);
+  gw_.sysctl("net.ipv4.ip_forward", "0");
+  auto out = run_on_port0(from_a().ipv4(kV4).udp({}).build());
+  EXPECT_EQ(action_name(out.action), "XDP_PASS");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_fwd_disabled", 1}}));
+}
+
+TEST_F(RouterTest, FibNoRoutePassesToTheKernel) {
+  set_route_source(XDPGW_ROUTE_FIB);
+  auto ip = kV4;
+  ip.dst = ipv4("198.19.200.1");  // no route in the gateway namespace
+  auto out = run_on_port0(from_a().ipv4(ip).udp({}).build());
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
+}
+
+TEST_F(RouterTest, FibEgressThroughANonPortPassesToTheKernel) {
+  set_route_source(XDPGW_ROUTE_FIB);
+  uint32_t ifindex = port1_.ifindex_a();
+  {
+    auto in = gw_.enter();
+    ASSERT_EQ(bpf_map_delete_elem(dp_->ports_fd(), &ifindex), 0);
+  }
+  auto out = run_on_port0(from_a().ipv4(kV4).udp({}).build());
+  EXPECT_EQ(action_name(out.action), "XDP_PASS");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_egress_not_port", 1}}));
+}
+
+TEST_F(RouterTest, RedirectToAVanishedPortDrops) {
+  install_static_routes();
+  uint32_t ifindex = port1_.ifindex_a();
+  {
+    auto in = gw_.enter();
+    ASSERT_EQ(bpf_map_delete_elem(dp_->tx_ports_fd(), &ifindex), 0);
+  }
+  auto out = run_on_port0(from_a().ipv4(kV4).udp({}).build());
+  EXPECT_EQ(action_name(out.action), "XDP_DROP");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"drop_redirect_failed", 1}}));
+}
+
+// Every case that must reach the kernel unmodified, with its own counter.
+struct PassCase {
+  std::string name;
+  std::function<std::vector<uint8_t>()> frame;
+  std::string reason;
+  bool resolved = true;
+};
+
+class RouterPass : public RouterTest, public ::testing::WithParamInterface<PassCase> {};
+
+TEST_P(RouterPass, GoesToTheKernelUnmodified) {
+  const auto& c = GetParam();
+  install_static_routes(c.resolved);
+  add_local_address(AF_INET, ipv4("198.18.1.1"));
+  add_local_address(AF_INET6, ipv6("2001:2:0:1::1"));
+  auto frame = c.frame();
+  auto out = run_on_port0(frame);
+  EXPECT_EQ(action_name(out.action), "XDP_PASS");
+  EXPECT_EQ(out.delta.reasons, Reasons({{c.reason, 1}}));
+  EXPECT_EQ(out.data, frame) << "a passed frame was modified";
+}
+
+Ipv4Fields v4_with(std::function<void(Ipv4Fields&)> f) {
+  auto ip = kV4;
+  f(ip);
+  return ip;
+}
+Ipv6Fields v6_with(std::function<void(Ipv6Fields&)> f) {
+  auto ip = kV6;
+  f(ip);
+  return ip;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, RouterPass,
+    ::testing::Values(
+        PassCase{"ipv4_ttl_1", [] { return from_a().ipv4(v4_with([](auto& i) { i.ttl = 1; })).udp({}).build(); }, "pass_ttl_exceeded"},
+        PassCase{"ipv4_ttl_0", [] { return from_a().ipv4(v4_with([](auto& i) { i.ttl = 0; })).tcp({}).build(); }, "pass_ttl_exceeded"},
+        PassCase{"ipv6_hop_limit_1", [] { return from_a().ipv6(v6_with([](auto& i) { i.hop_limit = 1; })).udp({}).build(); }, "pass_ttl_exceeded"},
+        PassCase{"ipv4_to_gateway", [] { return from_a().ipv4(v4_with([](auto& i) { i.dst = ipv4("198.18.1.1"); })).icmp_echo(1, 1).build(); }, "pass_local_dest"},
+        PassCase{"ipv6_to_gateway", [] { return from_a().ipv6(v6_with([](auto& i) { i.dst = ipv6("2001:2:0:1::1"); })).icmpv6_echo(1, 1).build(); }, "pass_local_dest"},
+        PassCase{"ipv4_options", [] { return from_a().ipv4(v4_with([](auto& i) { i.options = {0x94, 4, 0, 0}; })).udp({}).build(); }, "pass_ipv4_options"},
+        PassCase{"ipv4_fragment", [] { return from_a().ipv4(v4_with([](auto& i) { i.more_fragments = true; })).udp({}).payload(8).build(); }, "pass_ipv4_fragment"},
+        PassCase{"ipv4_later_fragment", [] { return from_a().ipv4(v4_with([](auto& i) { i.frag_offset = 3; i.protocol = 17; })).payload(8).build(); }, "pass_ipv4_fragment"},
+        PassCase{"ipv6_fragment", [] { return from_a().ipv6(kV6).fragment(0, true).tcp({}).build(); }, "pass_ipv6_fragment"},
+        PassCase{"ipv6_hop_by_hop", [] { return from_a().ipv6(kV6).hop_by_hop().udp({}).build(); }, "pass_ipv6_hop_by_hop"},
+        PassCase{"ipv4_multicast", [] { return from_a().ipv4(v4_with([](auto& i) { i.dst = ipv4("224.0.0.5"); })).udp({}).build(); }, "pass_multicast"},
+        PassCase{"ipv4_broadcast", [] { return from_a().ipv4(v4_with([](auto& i) { i.dst = ipv4("255.255.255.255"); })).udp({}).build(); }, "pass_multicast"},
+        PassCase{"ipv6_multicast_nd", [] { return from_a().ipv6(v6_with([](auto& i) { i.dst = ipv6("ff02::1:ff00:2"); i.hop_limit = 255; })).icmpv6(135, 0).payload(20).build(); }, "pass_multicast"},
+        PassCase{"ipv6_link_local_dst", [] { return from_a().ipv6(v6_with([](auto& i) { i.dst = ipv6("fe80::1"); })).udp({}).build(); }, "pass_link_local"},
+        PassCase{"ipv6_link_local_src", [] { return from_a().ipv6(v6_with([](auto& i) { i.src = ipv6("fe80::2"); })).udp({}).build(); }, "pass_link_local"},
+        PassCase{"ipv4_no_route", [] { return from_a().ipv4(v4_with([](auto& i) { i.dst = ipv4("198.19.0.1"); })).udp({}).build(); }, "pass_no_route"},
+        PassCase{"ipv6_no_route", [] { return from_a().ipv6(v6_with([](auto& i) { i.dst = ipv6("2001:2:0:9::1"); })).udp({}).build(); }, "pass_no_route"},
+        PassCase{"ipv4_unresolved_nexthop", [] { return from_a().ipv4(kV4).udp({}).build(); }, "pass_no_neigh", false},
+        PassCase{"ipv4_over_mtu", [] { return from_a().ipv4(kV4).udp({}).payload(1500).build(); }, "pass_frag_needed"},
+        PassCase{"vlan_tagged", [] { return from_a().vlan(42).ipv4(kV4).tcp({}).build(); }, "pass_vlan_tagged"},
+        PassCase{"qinq_tagged_ipv6", [] { return from_a().qinq(1).vlan(2).ipv6(kV6).udp({}).build(); }, "pass_vlan_tagged"}),
+    [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace xdpgw::test

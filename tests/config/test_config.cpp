@@ -1,0 +1,500 @@
+// Tests for the config module: parse -> validate, without root or a kernel.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace xdpgw::config {
+namespace {
+
+// Answers ifindex lookups from a fixed table instead of if_nametoindex.
+class FakeEnvironment : public Environment {
+ public:
+  explicit FakeEnvironment(std::map<std::string, uint32_t, std::less<>> interfaces)
+      : interfaces_(std::move(interfaces)) {}
+
+  std::optional<uint32_t> ifindex(std::string_view name) const override {
+    const auto found = interfaces_.find(name);
+    if (found == interfaces_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  std::map<std::string, uint32_t, std::less<>> interfaces_;
+};
+
+// Every interface the example files and the inputs below use.
+FakeEnvironment lab_interfaces() { return FakeEnvironment({{"xgw0", 2}, {"xgw1", 3}}); }
+
+// The errors parse + validate report for `text` (named router.toml), as the
+// user would see them; empty when the text is a valid config.
+std::vector<std::string> error_lines(std::string_view text) {
+  const Result<RawConfig> raw = parse_string(text, "router.toml");
+  std::vector<ConfigError> errors = raw.errors();
+  if (raw.ok()) errors = validate(raw.value(), lab_interfaces()).errors();
+  std::vector<std::string> lines;
+  for (const ConfigError& error : errors) lines.push_back(error.to_string());
+  return lines;
+}
+
+Config valid_config(std::string_view text) {
+  const Result<RawConfig> raw = parse_string(text, "router.toml");
+  EXPECT_TRUE(raw.ok()) << to_string(raw.errors());
+  if (!raw.ok()) return {};
+  Result<Config> config = validate(raw.value(), lab_interfaces());
+  EXPECT_TRUE(config.ok()) << to_string(config.errors());
+  if (!config.ok()) return {};
+  return std::move(config).value();
+}
+
+constexpr std::string_view kMinimal = R"([gateway]
+instance = "demo"
+[[port]]
+name = "xgw0"
+)";
+
+// ---- example files ----------------------------------------------------------
+
+TEST(ExampleFiles, EveryFileInConfigDirLoads) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(XDPGW_CONFIG_DIR)) {
+    if (entry.path().extension() == ".toml") files.push_back(entry.path());
+  }
+  // Catches a wrong XDPGW_CONFIG_DIR, which would otherwise pass vacuously.
+  ASSERT_GE(files.size(), 2u) << "no example files found in " << XDPGW_CONFIG_DIR;
+  for (const auto& file : files) {
+    SCOPED_TRACE(file.string());
+    try {
+      (void)load(file, lab_interfaces());
+    } catch (const ConfigException& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+}
+
+TEST(ExampleFiles, RouterStaticResolvesToTypedValues) {
+  const Config config =
+      load(std::filesystem::path(XDPGW_CONFIG_DIR) / "router-static.toml", lab_interfaces());
+  EXPECT_EQ(config.gateway.instance, "router-static");
+  EXPECT_EQ(config.ports, (std::vector<Port>{{"xgw0", 2}, {"xgw1", 3}}));
+  EXPECT_EQ(config.routing.source, RouteSource::kStatic);
+  ASSERT_EQ(config.routing.routes.size(), 4u);
+
+  const Route& v4 = config.routing.routes[1];
+  EXPECT_EQ(v4.prefix.to_string(), "198.18.2.0/24");
+  EXPECT_EQ(v4.prefix.addr.family, IpFamily::kV4);
+  EXPECT_EQ(v4.prefix.addr.bytes, (std::array<uint8_t, 16>{198, 18, 2, 0}));
+  EXPECT_EQ(v4.via.to_string(), "198.18.3.2");
+  EXPECT_EQ(v4.port, "xgw1");
+  EXPECT_EQ(v4.ifindex, 3u);
+
+  const Route& v6 = config.routing.routes[2];
+  EXPECT_EQ(v6.prefix.to_string(), "2001:2:0:1::/64");
+  EXPECT_EQ(v6.prefix.length, 64);
+  EXPECT_EQ(v6.via.family, IpFamily::kV6);
+  EXPECT_EQ(v6.via.to_string(), "2001:2::2");
+  EXPECT_EQ(v6.ifindex, 2u);
+
+  EXPECT_EQ(config.steering.cpus, (std::vector<uint32_t>{0, 1}));
+  EXPECT_TRUE(config.steering.enabled());
+}
+
+// ---- defaults -----------------------------------------------------------------
+
+TEST(Defaults, MinimalConfigIsFilledIn) {
+  const Config config = valid_config(kMinimal);
+  EXPECT_EQ(config.gateway.instance, "demo");
+  EXPECT_EQ(config.gateway.attach_mode, AttachMode::kNative);
+  EXPECT_EQ(config.gateway.missed_tail_call, MissedTailCall::kDrop);
+  EXPECT_EQ(config.gateway.netns, std::nullopt);
+  EXPECT_EQ(config.ports, (std::vector<Port>{{"xgw0", 2}}));
+  EXPECT_EQ(config.routing.source, RouteSource::kFib);
+  EXPECT_TRUE(config.routing.routes.empty());
+  EXPECT_TRUE(config.steering.cpus.empty());
+  EXPECT_FALSE(config.steering.enabled());
+  EXPECT_EQ(config.steering.queue_size, 2048u);
+  EXPECT_EQ(config.control.socket, "/run/xdpgw/demo.sock");
+  EXPECT_EQ(config.control.metrics.to_string(), "127.0.0.1:9100");
+}
+
+TEST(Defaults, EmptyTablesTakeDefaultsToo) {
+  const Config config = valid_config(std::string(kMinimal) + "[routing]\n[steering]\n[control]\n");
+  EXPECT_EQ(config, valid_config(kMinimal));
+}
+
+TEST(Values, ExplicitValuesOverrideDefaults) {
+  const Config config = valid_config(R"([gateway]
+instance = "gw_2-b"
+attach_mode = "generic"
+missed_tail_call = "pass"
+netns = "xgt-gw"
+[[port]]
+name = "xgw1"
+[routing]
+source = "none"
+[steering]
+cpus = [3, 1]
+queue_size = 16384
+[control]
+socket = "/tmp/gw.sock"
+metrics = "[2001:2::1]:9200"
+)");
+  EXPECT_EQ(config.gateway.instance, "gw_2-b");
+  EXPECT_EQ(config.gateway.attach_mode, AttachMode::kGeneric);
+  EXPECT_EQ(config.gateway.missed_tail_call, MissedTailCall::kPass);
+  EXPECT_EQ(config.gateway.netns, "xgt-gw");
+  EXPECT_EQ(config.ports, (std::vector<Port>{{"xgw1", 3}}));
+  EXPECT_EQ(config.routing.source, RouteSource::kNone);
+  EXPECT_EQ(config.steering.cpus, (std::vector<uint32_t>{3, 1}));
+  EXPECT_EQ(config.steering.queue_size, 16384u);
+  EXPECT_EQ(config.control.socket, "/tmp/gw.sock");
+  EXPECT_EQ(config.control.metrics.addr.family, IpFamily::kV6);
+  EXPECT_EQ(config.control.metrics.port, 9200);
+  EXPECT_EQ(config.control.metrics.to_string(), "[2001:2::1]:9200");
+}
+
+// A reload diffs the new Config against the running one.
+TEST(Values, ConfigsCompareByValue) {
+  const std::string text = std::string(kMinimal) + "[steering]\ncpus = [0]\n";
+  EXPECT_EQ(valid_config(text), valid_config(text));
+  EXPECT_NE(valid_config(text), valid_config(kMinimal));
+}
+
+// ---- bad inputs -------------------------------------------------------------------
+
+struct BadInput {
+  std::string name;  // test name suffix
+  std::string toml;
+  std::vector<std::string> errors;  // exactly what the user sees, in order
+};
+
+// kMinimal is lines 1-4 of many inputs, so their own lines start at 5.
+std::string after_minimal(std::string_view rest) { return std::string(kMinimal) + std::string(rest); }
+
+const std::string kStaticRouting = after_minimal(R"([routing]
+source = "static"
+)");  // lines 5-6; routes start at 7
+
+std::string static_route(std::string_view prefix, std::string_view via, std::string_view port) {
+  return kStaticRouting + "[[routing.route]]\n" + "prefix = \"" + std::string(prefix) + "\"\n" +
+         "via = \"" + std::string(via) + "\"\n" + "port = \"" + std::string(port) + "\"\n";
+}
+
+std::vector<BadInput> bad_inputs() {
+  return {
+      // -- parse: syntax, key names, types
+      {"SyntaxError",
+       "[gateway]\ninstance = demo\n",
+       {"router.toml:2:12: Error while parsing value: could not determine value type"}},
+      {"UnknownKeyAtTopLevel",
+       after_minimal("[routng]\nsource = \"fib\"\n"),
+       {"router.toml:5:2: unknown key \"routng\" at top level"}},
+      {"UnknownKeyInGateway",
+       "[gateway]\ninstance = \"demo\"\nattach = \"native\"\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:3:1: unknown key \"attach\" in [gateway]"}},
+      {"UnknownKeyInPort",
+       "[gateway]\ninstance = \"demo\"\n\n[[port]]\nname = \"xgw0\"\n[[port]]\nprot = \"xgw1\"\n",
+       {"router.toml:7:1: unknown key \"prot\" in [[port]]"}},
+      {"UnknownKeyInRoute",
+       static_route("198.18.2.0/24", "198.18.1.2", "xgw0") + "metric = 10\n",
+       {"router.toml:11:1: unknown key \"metric\" in [[routing.route]]"}},
+      {"UnknownDottedKeyInSteering",
+       after_minimal("[steering]\nqueue.size = 4\n"),
+       {"router.toml:6:1: unknown key \"queue\" in [steering]"}},
+      {"WrongTypeStringForInteger",
+       after_minimal("[steering]\nqueue_size = \"2048\"\n"),
+       {"router.toml:6:14: key \"queue_size\" in [steering] must be an integer, not a string"}},
+      {"WrongTypeIntegerForString",
+       "[gateway]\ninstance = 7\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:2:12: key \"instance\" in [gateway] must be a string, not an integer"}},
+      {"WrongTypeArrayElement",
+       after_minimal("[steering]\ncpus = [0, \"1\"]\n"),
+       {"router.toml:6:12: element of \"cpus\" in [steering] must be an integer, not a string"}},
+      {"WrongTypeTableForArrayOfTables",
+       "[gateway]\ninstance = \"demo\"\n[port]\nname = \"xgw0\"\n",
+       {"router.toml:3:1: key \"port\" at top level must be an array of tables ([[port]]), "
+        "not a table"}},
+      {"ParseErrorsAllReportedInSourceOrder",
+       // toml++ iterates keys alphabetically; the report follows the file.
+       // The top level is checked after the tables in it.
+       "colour = \"blue\"\n[gateway]\ninstance = \"demo\"\nzone = 1\nalias = 2\n"
+       "[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:1:1: unknown key \"colour\" at top level",
+        "router.toml:4:1: unknown key \"zone\" in [gateway]",
+        "router.toml:5:1: unknown key \"alias\" in [gateway]"}},
+
+      // -- [gateway]
+      {"MissingGatewayTable",
+       "[[port]]\nname = \"xgw0\"\n",
+       {"router.toml: missing required table [gateway]"}},
+      {"MissingInstance",
+       "[gateway]\nattach_mode = \"native\"\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:1:1: [gateway] is missing required key \"instance\""}},
+      {"BadInstanceName",
+       "[gateway]\ninstance = \"Demo!\"\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:2:12: instance \"Demo!\" must match [a-z0-9_-]{1,32}"}},
+      {"InstanceNameTooLong",
+       "[gateway]\ninstance = \"" + std::string(33, 'a') + "\"\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:2:12: instance \"" + std::string(33, 'a') +
+        "\" must match [a-z0-9_-]{1,32}"}},
+      {"BadAttachMode",
+       "[gateway]\ninstance = \"demo\"\nattach_mode = \"offload\"\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:3:15: attach_mode \"offload\" must be \"native\" or \"generic\""}},
+      {"BadNetns",
+       "[gateway]\ninstance = \"demo\"\nnetns = \"../x\"\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:3:9: netns \"../x\" must be the name of a file in /run/netns"}},
+
+      // -- [[port]]
+      {"NoPorts",
+       "[gateway]\ninstance = \"demo\"\n",
+       {"router.toml: at least one [[port]] is required"}},
+      {"DuplicatePort",
+       after_minimal("[[port]]\nname = \"xgw0\"\n"),
+       {"router.toml:6:8: duplicate port \"xgw0\" (first at 4:8)"}},
+      {"PortNotInEnvironment",
+       after_minimal("[[port]]\nname = \"xgw7\"\n"),
+       {"router.toml:6:8: port \"xgw7\" does not exist (no network interface by that name)"}},
+      {"PortNameTooLong",
+       after_minimal("[[port]]\nname = \"xgw0123456789abc\"\n"),
+       {"router.toml:6:8: port name \"xgw0123456789abc\" is longer than 15 characters "
+        "(IFNAMSIZ - 1)"}},
+
+      // -- [routing] and [[routing.route]]
+      {"BadRouteSource",
+       after_minimal("[routing]\nsource = \"bgp\"\n"),
+       {"router.toml:6:10: source \"bgp\" must be \"fib\", \"static\" or \"none\""}},
+      {"BadIpv4Via",
+       static_route("198.18.2.0/24", "10.0.0.300", "xgw0"),
+       {"router.toml:9:7: via \"10.0.0.300\" is not an IPv4 address"}},
+      {"BadIpv6Via",
+       static_route("2001:2:0:2::/64", "2001:2::zz", "xgw0"),
+       {"router.toml:9:7: via \"2001:2::zz\" is not an IPv6 address"}},
+      {"BadIpv6Prefix",
+       static_route("2001:2::1::/64", "2001:2::2", "xgw0"),
+       {"router.toml:8:10: prefix \"2001:2::1::/64\": \"2001:2::1::\" is not an IPv6 address"}},
+      {"PrefixWithoutLength",
+       static_route("198.18.2.0", "198.18.1.2", "xgw0"),
+       {"router.toml:8:10: prefix \"198.18.2.0\": expected ADDR/LEN"}},
+      {"PrefixHostBitsSet",
+       static_route("198.18.2.1/24", "198.18.1.2", "xgw0"),
+       {"router.toml:8:10: prefix \"198.18.2.1/24\" has host bits set; "
+        "did you mean \"198.18.2.0/24\"?"}},
+      {"Ipv6PrefixHostBitsSet",
+       static_route("2001:2:0:1::1/64", "2001:2::2", "xgw0"),
+       {"router.toml:8:10: prefix \"2001:2:0:1::1/64\" has host bits set; "
+        "did you mean \"2001:2:0:1::/64\"?"}},
+      {"Ipv4PrefixLengthOutOfRange",
+       static_route("198.18.2.0/33", "198.18.1.2", "xgw0"),
+       {"router.toml:8:10: prefix \"198.18.2.0/33\": prefix length 33 is out of range for "
+        "IPv4 (0..32)"}},
+      {"Ipv6PrefixLengthOutOfRange",
+       static_route("2001:2::/129", "2001:2::2", "xgw0"),
+       {"router.toml:8:10: prefix \"2001:2::/129\": prefix length 129 is out of range for "
+        "IPv6 (0..128)"}},
+      {"ViaFamilyDiffersFromPrefix",
+       static_route("198.18.2.0/24", "2001:2::1", "xgw0"),
+       {"router.toml:9:7: via \"2001:2::1\" is IPv6 but prefix \"198.18.2.0/24\" is IPv4"}},
+      {"RoutePortNotDeclared",
+       static_route("198.18.2.0/24", "198.18.1.2", "xgw1"),
+       {"router.toml:10:8: port \"xgw1\" is not declared in a [[port]]"}},
+      {"RouteMissingVia",
+       kStaticRouting + "[[routing.route]]\nprefix = \"198.18.2.0/24\"\nport = \"xgw0\"\n",
+       {"router.toml:7:1: [[routing.route]] is missing required key \"via\""}},
+      {"RouteWithFibSource",
+       after_minimal("[routing]\nsource = \"fib\"\n[[routing.route]]\n"
+                     "prefix = \"198.18.2.0/24\"\nvia = \"198.18.1.2\"\nport = \"xgw0\"\n"),
+       {"router.toml:7:1: [[routing.route]] is only allowed with routing.source = \"static\", "
+        "not \"fib\""}},
+      {"RouteWithDefaultSource",
+       after_minimal("[[routing.route]]\n"
+                     "prefix = \"198.18.2.0/24\"\nvia = \"198.18.1.2\"\nport = \"xgw0\"\n"),
+       {"router.toml:5:1: [[routing.route]] is only allowed with routing.source = \"static\", "
+        "not \"fib\""}},
+      {"DuplicateRoutePrefix",
+       static_route("198.18.2.0/24", "198.18.1.2", "xgw0") +
+           "[[routing.route]]\nprefix = \"198.18.2.0/24\"\nvia = \"198.18.1.3\"\n"
+           "port = \"xgw0\"\n",
+       {"router.toml:12:10: duplicate route prefix \"198.18.2.0/24\" (first at 8:10)"}},
+
+      // -- [steering]
+      {"CpuOutOfRange",
+       after_minimal("[steering]\ncpus = [0, 1024, -1]\n"),
+       {"router.toml:6:12: cpu 1024 is out of range (0..1023)",
+        "router.toml:6:18: cpu -1 is out of range (0..1023)"}},
+      {"DuplicateCpu",
+       after_minimal("[steering]\ncpus = [0, 1, 0]\n"),
+       {"router.toml:6:15: duplicate cpu 0 (first at 6:9)"}},
+      {"QueueSizeZero",
+       after_minimal("[steering]\nqueue_size = 0\n"),
+       {"router.toml:6:14: queue_size 0 is out of range (1..16384)"}},
+      {"QueueSizeTooLarge",
+       after_minimal("[steering]\nqueue_size = 16385\n"),
+       {"router.toml:6:14: queue_size 16385 is out of range (1..16384)"}},
+
+      // -- [control]
+      {"RelativeSocketPath",
+       after_minimal("[control]\nsocket = \"run/xdpgw.sock\"\n"),
+       {"router.toml:6:10: socket \"run/xdpgw.sock\" must be an absolute path"}},
+      {"MetricsHostName",
+       after_minimal("[control]\nmetrics = \"localhost:9100\"\n"),
+       {"router.toml:6:11: metrics \"localhost:9100\": \"localhost\" is not an IPv4 address"}},
+      {"MetricsPortZero",
+       after_minimal("[control]\nmetrics = \"127.0.0.1:0\"\n"),
+       {"router.toml:6:11: metrics \"127.0.0.1:0\": port 0 is out of range (1..65535)"}},
+      {"MetricsWithoutPort",
+       after_minimal("[control]\nmetrics = \"127.0.0.1\"\n"),
+       {"router.toml:6:11: metrics \"127.0.0.1\": expected ADDR:PORT or [IPv6]:PORT"}},
+      {"MetricsIpv6WithoutBrackets",
+       after_minimal("[control]\nmetrics = \"::1:9100\"\n"),
+       {"router.toml:6:11: metrics \"::1:9100\": an IPv6 address must be written in brackets, "
+        "as [ADDR]:PORT"}},
+
+      // -- several independent errors. [control] comes first in the file but
+      // is checked last: the report must still follow the file.
+      {"ThreeIndependentErrorsInSourceOrder",
+       "[control]\nsocket = \"xdpgw.sock\"\n"
+       "[gateway]\ninstance = \"Demo\"\n"
+       "[[port]]\nname = \"xgw0\"\n"
+       "[steering]\nqueue_size = 0\n",
+       {"router.toml:2:10: socket \"xdpgw.sock\" must be an absolute path",
+        "router.toml:4:12: instance \"Demo\" must match [a-z0-9_-]{1,32}",
+        "router.toml:8:14: queue_size 0 is out of range (1..16384)"}},
+  };
+}
+
+// Names the case in failure messages instead of dumping its bytes.
+void PrintTo(const BadInput& input, std::ostream* out) { *out << input.name; }
+
+class BadInputTest : public testing::TestWithParam<BadInput> {};
+
+TEST_P(BadInputTest, ReportsExactlyTheseErrors) {
+  EXPECT_EQ(error_lines(GetParam().toml), GetParam().errors) << GetParam().toml;
+}
+
+INSTANTIATE_TEST_SUITE_P(Config, BadInputTest, testing::ValuesIn(bad_inputs()),
+                         [](const testing::TestParamInfo<BadInput>& test) {
+                           return test.param.name;
+                         });
+
+// ---- files, exceptions, formatting ------------------------------------------------
+
+// A file in a fresh temporary directory, removed with it.
+class TempFile {
+ public:
+  TempFile(std::string_view name, std::string_view contents) {
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "xdpgw-config-XXXXXX").string();
+    dir_ = mkdtemp(dir_template.data());
+    path_ = dir_ / name;
+    std::ofstream(path_) << contents;
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() { std::filesystem::remove_all(dir_); }
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path path_;
+};
+
+TEST(Load, ThrowsEveryValidationErrorNamingThePathAsGiven) {
+  const TempFile file("lb.toml", after_minimal("[steering]\ncpus = [1, 1]\nqueue_size = 0\n"));
+  try {
+    (void)load(file.path(), lab_interfaces());
+    FAIL() << "load accepted an invalid file";
+  } catch (const ConfigException& e) {
+    const std::string path = file.path().string();
+    ASSERT_EQ(e.errors().size(), 2u);
+    EXPECT_EQ(e.errors()[0].to_string(), path + ":6:12: duplicate cpu 1 (first at 6:9)");
+    EXPECT_EQ(e.errors()[1].to_string(), path + ":7:14: queue_size 0 is out of range (1..16384)");
+    EXPECT_EQ(std::string(e.what()),
+              e.errors()[0].to_string() + "\n" + e.errors()[1].to_string());
+  }
+}
+
+TEST(Load, ParseErrorsStopBeforeValidation) {
+  // The missing [gateway] would be a validation error; the syntax error wins.
+  const TempFile file("router.toml", "[[port]]\nname = \"xgw0\"\nx = \n");
+  try {
+    (void)load(file.path(), lab_interfaces());
+    FAIL() << "load accepted an invalid file";
+  } catch (const ConfigException& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_EQ(e.errors()[0].pos.line, 3u);
+  }
+}
+
+TEST(Parse, MissingFileIsAnErrorWithoutPosition) {
+  const Result<RawConfig> raw = parse("/nonexistent/xdpgw/router.toml");
+  ASSERT_FALSE(raw.ok());
+  ASSERT_EQ(raw.errors().size(), 1u);
+  EXPECT_EQ(raw.errors()[0].to_string(),
+            "/nonexistent/xdpgw/router.toml: cannot open: No such file or directory");
+}
+
+TEST(Parse, KeepsSourcePositionsOfValues) {
+  const Result<RawConfig> raw = parse_string(kMinimal, "router.toml");
+  ASSERT_TRUE(raw.ok()) << to_string(raw.errors());
+  ASSERT_TRUE(raw.value().gateway && raw.value().gateway->instance);
+  EXPECT_EQ(raw.value().gateway->pos, (SourcePos{1, 1}));
+  EXPECT_EQ(raw.value().gateway->instance->pos, (SourcePos{2, 12}));
+  ASSERT_EQ(raw.value().ports.size(), 1u);
+  EXPECT_EQ(raw.value().ports[0].pos, (SourcePos{3, 1}));
+  EXPECT_EQ(raw.value().ports[0].name->pos, (SourcePos{4, 8}));
+}
+
+TEST(Result, ValueOfFailedResultThrowsItsErrors) {
+  const Result<int> failed(std::vector<ConfigError>{{"a.toml", {3, 4}, "bad"}});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_THROW((void)failed.value(), ConfigException);
+  const Result<int> succeeded(7);
+  EXPECT_TRUE(succeeded.errors().empty());
+  EXPECT_EQ(succeeded.value(), 7);
+}
+
+// ---- address helpers ----------------------------------------------------------------
+
+TEST(IpAddr, ParsesBothFamiliesAndRejectsNearMisses) {
+  EXPECT_EQ(IpAddr::parse("198.18.0.1")->bytes, (std::array<uint8_t, 16>{198, 18, 0, 1}));
+  EXPECT_EQ(IpAddr::parse("2001:2::1")->to_string(), "2001:2::1");
+  for (const char* text : {"10.0.0.300", "1.2.3", "1.2.3.4.5", "", " 1.2.3.4", "2001:2::g"}) {
+    EXPECT_FALSE(IpAddr::parse(text)) << text;
+  }
+  // TOML strings may hold NUL; inet_pton would stop reading at it.
+  EXPECT_FALSE(IpAddr::parse(std::string_view("1.2.3.4\0junk", 12)));
+}
+
+TEST(IpPrefix, NetworkClearsHostBits) {
+  const auto prefix = IpPrefix::parse("198.18.255.255/15");
+  ASSERT_TRUE(prefix);
+  EXPECT_TRUE(prefix->has_host_bits());
+  EXPECT_EQ(prefix->network().to_string(), "198.18.0.0/15");
+  EXPECT_FALSE(IpPrefix::parse("0.0.0.0/0")->has_host_bits());
+  EXPECT_FALSE(IpPrefix::parse("2001:2::1/128")->has_host_bits());
+  EXPECT_EQ(IpPrefix::parse("2001:2:ffff::/33")->network().to_string(), "2001:2:8000::/33");
+  EXPECT_FALSE(IpPrefix::parse("198.18.0.0/-1"));
+  EXPECT_FALSE(IpPrefix::parse("198.18.0.0/99999999999999999999999"));
+}
+
+TEST(Endpoint, ParsesIpv4AndBracketedIpv6) {
+  const auto v4 = Endpoint::parse("198.18.0.1:65535");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->port, 65535);
+  const auto v6 = Endpoint::parse("[::1]:1");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->to_string(), "[::1]:1");
+  EXPECT_FALSE(Endpoint::parse("198.18.0.1:65536"));
+  EXPECT_FALSE(Endpoint::parse("[198.18.0.1]:80"));
+  EXPECT_FALSE(Endpoint::parse("[::1]80"));
+}
+
+}  // namespace
+}  // namespace xdpgw::config
