@@ -52,6 +52,13 @@ up() {
   ip -n "$ns_b" addr add 198.18.2.2/24 dev b0
   ip -n "$ns_b" addr add 2001:2:0:2::2/64 dev b0 nodad
 
+  # Hosts compute their own checksums. With TX checksum offload on, a veth
+  # hands the peer a CHECKSUM_PARTIAL packet whose L4 checksum a real NIC
+  # would fill in on the wire; XDP redirects the raw frame, so the far host
+  # would get it unfinished and drop TCP/UDP (ping still works).
+  ip netns exec "$ns_a" ethtool -K a0 tx off >/dev/null
+  ip netns exec "$ns_b" ethtool -K b0 tx off >/dev/null
+
   ip -n "$ns_gw" link set xgw0 up
   ip -n "$ns_gw" link set xgw1 up
   ip -n "$ns_a" link set a0 up

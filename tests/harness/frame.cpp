@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -62,19 +61,27 @@ void pad_to_multiple_of_4(std::vector<uint8_t>& bytes) {
   while (bytes.size() % 4 != 0) bytes.push_back(0);
 }
 
-// An IPv6 option area of `size` bytes made of Pad1/PadN options, so the
-// header is well-formed for any parser that walks its options.
-void put_padding_options(std::vector<uint8_t>& out, std::size_t size) {
-  while (size > 0) {
-    if (size == 1) {
-      put8(out, 0);  // Pad1
-      break;
-    }
-    const std::size_t chunk = std::min<std::size_t>(size, 257);
-    put8(out, 1);  // PadN
+// An IPv6 option area of `size` bytes that Linux accepts: Linux drops a
+// header with more than 7 consecutive padding bytes (ip6_parse_tlv), so areas
+// larger than that hold RFC 4727 experimental options (type 0x1e: the top bits
+// 00 tell receivers that do not know it to skip it), then at most 7 bytes of
+// Pad1/PadN.
+void put_option_area(std::vector<uint8_t>& out, std::size_t size) {
+  constexpr uint8_t kExperimentalOption = 0x1e;
+  constexpr std::size_t kMaxPadding = 7;
+  while (size > kMaxPadding) {
+    const std::size_t chunk = std::min<std::size_t>(size, 2 + 255);
+    put8(out, kExperimentalOption);
     put8(out, static_cast<uint8_t>(chunk - 2));
     out.insert(out.end(), chunk - 2, 0);
     size -= chunk;
+  }
+  if (size == 1) {
+    put8(out, 0);  // Pad1
+  } else if (size > 1) {
+    put8(out, 1);  // PadN
+    put8(out, static_cast<uint8_t>(size - 2));
+    out.insert(out.end(), size - 2, 0);
   }
 }
 
@@ -128,14 +135,14 @@ FrameBuilder& FrameBuilder::ipv6(const Ipv6Fields& fields) {
 
 FrameBuilder& FrameBuilder::hop_by_hop(uint8_t hdr_ext_len) {
   std::vector<uint8_t> bytes = {0, hdr_ext_len};
-  put_padding_options(bytes, (hdr_ext_len + 1u) * 8 - 2);
+  put_option_area(bytes, (hdr_ext_len + 1u) * 8 - 2);
   layers_.emplace_back(Ipv6ExtLayer{.proto = ip_proto::kHopByHop, .bytes = std::move(bytes)});
   return *this;
 }
 
 FrameBuilder& FrameBuilder::dest_opts(uint8_t hdr_ext_len) {
   std::vector<uint8_t> bytes = {0, hdr_ext_len};
-  put_padding_options(bytes, (hdr_ext_len + 1u) * 8 - 2);
+  put_option_area(bytes, (hdr_ext_len + 1u) * 8 - 2);
   layers_.emplace_back(Ipv6ExtLayer{.proto = ip_proto::kDestOpts, .bytes = std::move(bytes)});
   return *this;
 }

@@ -124,7 +124,9 @@ class FrameBuilder {
   FrameBuilder& ipv4(const Ipv4Fields& fields);
   FrameBuilder& ipv6(const Ipv6Fields& fields);
   // IPv6 extension headers; hdr_ext_len is the wire field (header is
-  // (hdr_ext_len + 1) * 8 bytes). Option areas are filled with PadN.
+  // (hdr_ext_len + 1) * 8 bytes). Option areas hold PadN when they fit in 7
+  // bytes (Linux drops longer runs of padding), otherwise RFC 4727
+  // experimental options (type 0x1e, skipped by receivers) then padding.
   FrameBuilder& hop_by_hop(uint8_t hdr_ext_len = 0);
   FrameBuilder& dest_opts(uint8_t hdr_ext_len = 0);
   // Routing type 253 is RFC 4727's experimental type: with segments_left 0

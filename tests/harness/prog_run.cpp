@@ -2,6 +2,9 @@
 
 #include <linux/bpf.h>
 
+#include <algorithm>
+#include <cerrno>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>

@@ -25,7 +25,11 @@ std::string link_options(const VethEndOptions& end, const std::optional<unsigned
   return options;
 }
 
-void configure_end(const VethEnd& end, const VethEndOptions& options) {
+void bring_up(const VethEnd& end) {
+  run_ok(fmt::format("ip -n {} link set {} up", end.netns, end.name));
+}
+
+void add_addresses(const VethEnd& end, const VethEndOptions& options) {
   for (const std::string& cidr : options.addresses) {
     // Without nodad an IPv6 address stays "tentative" for about a second and
     // the first packets of a test would be dropped.
@@ -33,7 +37,6 @@ void configure_end(const VethEnd& end, const VethEndOptions& options) {
     run_ok(fmt::format("ip -n {} addr add {} dev {}{}", end.netns, shell_quote(cidr), end.name,
                        is_ipv6 ? " nodad" : ""));
   }
-  run_ok(fmt::format("ip -n {} link set {} up", end.netns, end.name));
 }
 
 }  // namespace
@@ -79,8 +82,14 @@ VethPair::VethPair(const Netns& ns_a, const Netns& ns_b, const VethOptions& opti
                      link_options(options.a, options.mtu), b_.name,
                      link_options(options.b, options.mtu), b_.netns));
   try {
-    configure_end(a_, options.a);
-    configure_end(b_, options.b);
+    // Up before addresses: an IPv6 address added to a down link joins its
+    // solicited-node multicast group only some time after the link comes up,
+    // and neighbour solicitations sent before that go unanswered (measured:
+    // the first `ping -W1` failed). Added to an up link, it joins at once.
+    bring_up(a_);
+    bring_up(b_);
+    add_addresses(a_, options.a);
+    add_addresses(b_, options.b);
     InterfaceInfo info_a = query_interface(ns_a, a_.name);
     a_.ifindex = info_a.ifindex;
     a_.mac = info_a.mac;

@@ -155,8 +155,9 @@ TEST(FrameBuilder, MatchesScapyReferenceFrames) {
   }
 }
 
-// The worked example in RFC 791's successors and most textbooks: a 115-byte
-// UDP datagram from 192.168.0.1 to 192.168.0.199 has header checksum 0xb861.
+// The worked example of Wikipedia's "Internet checksum" / IPv4 header pages: a
+// 115-byte UDP datagram from 192.168.0.1 to 192.168.0.199 (DF, TTL 64, id 0)
+// has header checksum 0xb861.
 TEST(FrameBuilder, Ipv4HeaderMatchesPublishedExample) {
   const std::vector<uint8_t> frame =
       FrameBuilder()
@@ -289,6 +290,27 @@ TEST(FrameBuilder, Ipv6ExtensionChainLinksNextHeaders) {
   EXPECT_EQ(field16(frame, ip + 4), 16 + 8 + 8 + 8 + 20);  // payload length covers the chain
   EXPECT_EQ(frame.size(), ext + 20);
   EXPECT_EQ(checksum_error(frame), std::nullopt);
+}
+
+TEST(FrameBuilder, LargeOptionAreasUseSkippableOptionsNotLongPadding) {
+  const auto frame = FrameBuilder()
+                         .eth(kMacB, kMacA)
+                         .ipv6({})
+                         .hop_by_hop(1)
+                         .dest_opts(40)
+                         .build();
+  const std::size_t hbh = 14 + 40;
+  // 14-byte area: one experimental option (type 0x1e, 12 data bytes).
+  EXPECT_EQ(std::vector<uint8_t>(frame.begin() + hbh, frame.begin() + hbh + 4),
+            (std::vector<uint8_t>{ip_proto::kDestOpts, 1, 0x1e, 12}));
+  // 326-byte area: options of 257 and 69 bytes, no padding run at all.
+  const std::size_t dest = hbh + 16;
+  EXPECT_EQ(frame.at(dest + 1), 40);
+  EXPECT_EQ(frame.at(dest + 2), 0x1e);
+  EXPECT_EQ(frame.at(dest + 3), 255);
+  EXPECT_EQ(frame.at(dest + 2 + 257), 0x1e);
+  EXPECT_EQ(frame.at(dest + 2 + 257 + 1), 67);
+  EXPECT_EQ(frame.size(), dest + 41 * 8);
 }
 
 TEST(FrameBuilder, DefaultsForUnknownNextLayers) {

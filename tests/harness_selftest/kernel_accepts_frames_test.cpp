@@ -215,12 +215,13 @@ TEST_F(KernelAcceptsFrames, UdpOverIpv6IsDelivered) {
 
 TEST_F(KernelAcceptsFrames, UdpOverIpv6ExtensionChainIsDelivered) {
   UniqueFd sock = receiver_socket(AF_INET6, SOCK_DGRAM, 5005);
-  // Hop-by-hop and destination options full of PadN, and an atomic fragment
-  // (offset 0, M=0), which the kernel processes as an unfragmented packet.
+  // Hop-by-hop and destination options larger than Linux's 7-byte padding
+  // limit, and an atomic fragment (offset 0, M=0), which the kernel processes
+  // as an unfragmented packet.
   send(to_receiver()
            .ipv6({.src = kSender6, .dst = kReceiver6})
            .hop_by_hop(1)
-           .dest_opts()
+           .dest_opts(40)
            .fragment(0, false, 0x1234)
            .udp({.sport = 40000, .dport = 5005})
            .payload_text("ext chain")
