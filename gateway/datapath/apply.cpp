@@ -145,7 +145,13 @@ int refresh_nexthops(Datapath& dp, AppliedState& state) {
         std::memcpy(next.smac, port.mac, 6);
     } else {
       next.flags &= ~XDPGW_NH_F_RESOLVED;
-      neigh::request_resolution(nh.neighbour);
+      // Not fatal: until it resolves, packets for this nexthop go to the
+      // kernel (PASS_NO_NEIGH), which resolves on its own when it can.
+      try {
+        neigh::request_resolution(nh.neighbour);
+      } catch (const std::exception& e) {
+        spdlog::warn("nexthop {}: {}", nh.id, e.what());
+      }
     }
     nh.resolved = mac.has_value();
     if (std::memcmp(&next, &current, sizeof(next)) != 0) {

@@ -100,7 +100,9 @@ void request_resolution(const Key& key) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_NEWNEIGH;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  // CREATE: without an existing entry the kernel answers ENOENT instead of
+  // creating one and starting resolution.
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
   uint32_t seq = static_cast<uint32_t>(time(nullptr));
   nlh->nlmsg_seq = seq;
   auto* ndm = static_cast<ndmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ndmsg)));
