@@ -24,6 +24,8 @@ struct ProtocolCase {
   std::function<std::vector<uint8_t>()> frame;
   std::string handler;
 };
+// Test names and failure messages show the case name, not its bytes.
+void PrintTo(const ProtocolCase& c, std::ostream* os) { *os << c.name; }
 
 class DispatchProtocol : public DatapathTest,
                          public ::testing::WithParamInterface<ProtocolCase> {};
@@ -89,6 +91,8 @@ struct CutCase {
   size_t l2_len;        // Ethernet + VLAN tags
   std::string l3_reason;  // what a cut inside L3/L4/payload gives
 };
+// Test names and failure messages show the case name, not its bytes.
+void PrintTo(const CutCase& c, std::ostream* os) { *os << c.name; }
 
 class TruncatedFrame : public DatapathTest,
                        public ::testing::WithParamInterface<CutCase> {};
@@ -124,6 +128,8 @@ struct MalformedCase {
   std::function<std::vector<uint8_t>()> frame;
   std::string reason;
 };
+// Test names and failure messages show the case name, not its bytes.
+void PrintTo(const MalformedCase& c, std::ostream* os) { *os << c.name; }
 
 class MalformedFrame : public DatapathTest,
                        public ::testing::WithParamInterface<MalformedCase> {};

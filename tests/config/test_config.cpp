@@ -90,7 +90,7 @@ TEST(ExampleFiles, RouterStaticResolvesToTypedValues) {
   EXPECT_EQ(v4.prefix.to_string(), "198.18.2.0/24");
   EXPECT_EQ(v4.prefix.addr.family, IpFamily::kV4);
   EXPECT_EQ(v4.prefix.addr.bytes, (std::array<uint8_t, 16>{198, 18, 2, 0}));
-  EXPECT_EQ(v4.via.to_string(), "198.18.3.2");
+  EXPECT_EQ(v4.via.to_string(), "198.18.2.2");
   EXPECT_EQ(v4.port, "xgw1");
   EXPECT_EQ(v4.ifindex, 3u);
 
@@ -98,7 +98,7 @@ TEST(ExampleFiles, RouterStaticResolvesToTypedValues) {
   EXPECT_EQ(v6.prefix.to_string(), "2001:2:0:1::/64");
   EXPECT_EQ(v6.prefix.length, 64);
   EXPECT_EQ(v6.via.family, IpFamily::kV6);
-  EXPECT_EQ(v6.via.to_string(), "2001:2::2");
+  EXPECT_EQ(v6.via.to_string(), "2001:2:0:1::2");
   EXPECT_EQ(v6.ifindex, 2u);
 
   EXPECT_EQ(config.steering.cpus, (std::vector<uint32_t>{0, 1}));
