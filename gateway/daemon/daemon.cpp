@@ -11,6 +11,7 @@
 
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
+#include "datapath/link_check.hpp"
 #include "datapath/netdev.hpp"
 
 namespace xdpgw::daemon {
@@ -65,6 +66,14 @@ int run(const config::Config& cfg, const RunOptions& opts) {
     dp.attach(p.ifindex, to_attach_mode(cfg.gateway.attach_mode));
     spdlog::info("port {} (ifindex {}): attached, {} mode", p.name, p.ifindex,
                  config::to_string(cfg.gateway.attach_mode));
+  }
+  for (const auto& p : cfg.ports) {
+    try {
+      if (auto warning = link_check::redirect_target_warning(p.name, p.ifindex))
+        spdlog::warn("{}", *warning);
+    } catch (const std::exception& e) {
+      spdlog::warn("port {}: could not check its veth peer: {}", p.name, e.what());
+    }
   }
 
   boost::asio::io_context io;
