@@ -35,6 +35,7 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 		return drop(ctx, reason);
 
 	meta.slot = choose_slot(&meta);
+	meta.gen = current_gen();
 	slot = meta.slot;
 
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)))
@@ -49,7 +50,7 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 
 	/* Only reached when the slot is empty: a load or upgrade bug we want
 	 * counted, with the action the operator chose. */
-	cfg = get_settings();
+	cfg = get_settings(meta.gen);
 	if (cfg && cfg->missed_tail_call_action == XDP_PASS)
 		return pass(ctx, XDPGW_R_MISSED_TAIL_CALL);
 	return drop(ctx, XDPGW_R_MISSED_TAIL_CALL);

@@ -22,6 +22,8 @@ cleanup() {
     kill -TERM "$daemon_pid"
     wait "$daemon_pid" || true
   fi
+  # A stopped daemon leaves XDP forwarding; the demo removes it for good.
+  [[ -x $xdpgw && -n $instance ]] && "$xdpgw" stop -i "$instance" --detach 2>/dev/null || true
   "$root/scripts/netns/router-topology.sh" down "$prefix"
   rm -rf "$tmp"
 }

@@ -41,73 +41,145 @@ struct {
 	__type(value, struct xdpgw_counter);
 } handler_stats __weak SEC(".maps");
 
-/* Runtime settings, one entry. Written by the daemon on apply; read per
- * packet. An ARRAY (not rodata) so a reload changes it without reloading
- * programs. */
+/* ---- config generations ------------------------------------------------- */
+
+/* Which generation new packets follow (0 or 1). Written by the daemon, with
+ * one update, after the other generation's tables are complete; read once
+ * per packet by the dispatcher. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct xdpgw_settings);
-} settings __weak SEC(".maps");
+	__type(value, __u32);
+} active_gen __weak SEC(".maps");
 
-/* Egress: configured ports keyed by ifindex. DEVMAP_HASH so sparse ifindexes
- * need no sized array; written by the daemon, read by bpf_redirect_map. */
+/* Each cfg_* map is an ARRAY_OF_MAPS indexed by generation: map-in-map lets
+ * the daemon build a whole new table beside the live one and switch by
+ * flipping active_gen. Inner maps are created by the daemon with the same
+ * definition as the template here. Inner key/value sizes are given as
+ * sizes, not types: a struct used only inside __array() becomes a BTF
+ * forward declaration whose size libbpf cannot determine. */
+
+/* Runtime settings (one entry): an ARRAY so a reload changes knobs without
+ * reloading programs. */
+struct xdpgw_settings_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct xdpgw_settings));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_settings_table);
+} cfg_settings __weak SEC(".maps");
+
+/* What the rewrite needs about each port (MAC, MTU, state), by ifindex.
+ * HASH: sparse ifindexes. */
+struct xdpgw_ports_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_MAX_PORTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct xdpgw_port));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_ports_table);
+} cfg_ports __weak SEC(".maps");
+
+/* Static routes, longest prefix match: LPM_TRIE is the kernel's prefix
+ * lookup (it requires BPF_F_NO_PREALLOC). */
+struct xdpgw_routes4_table {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGW_MAX_ROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(struct xdpgw_lpm_v4_key));
+	__uint(value_size, sizeof(struct xdpgw_route));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_routes4_table);
+} cfg_routes4 __weak SEC(".maps");
+
+struct xdpgw_routes6_table {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGW_MAX_ROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(struct xdpgw_lpm_v6_key));
+	__uint(value_size, sizeof(struct xdpgw_route));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_routes6_table);
+} cfg_routes6 __weak SEC(".maps");
+
+/* Nexthops by dense id: ARRAY for O(1) lookup. The daemon keeps dmac current
+ * from the kernel neighbour table, in place in the active generation. */
+struct xdpgw_nexthops_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_MAX_NEXTHOPS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct xdpgw_nexthop));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_nexthops_table);
+} cfg_nexthops __weak SEC(".maps");
+
+/* Addresses owned by the gateway: traffic to them goes to the kernel. HASH:
+ * exact match on a small set. */
+struct xdpgw_local_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_MAX_LOCAL_ADDRS);
+	__uint(key_size, sizeof(struct xdpgw_addr_key));
+	__uint(value_size, sizeof(__u8));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_local_table);
+} cfg_local __weak SEC(".maps");
+
+/* CPU steering: the dense list of configured CPU ids the flow hash indexes
+ * (settings.cpu_count entries are used). */
+struct xdpgw_cpus_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_MAX_CPUS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_cpus_table);
+} cfg_cpus __weak SEC(".maps");
+
+/* ---- redirect targets (shared by both generations) ----------------------- */
+
+/* Egress ports keyed by ifindex. DEVMAP_HASH: sparse ifindexes need no sized
+ * array. Not generational (bpf_redirect_map needs the map itself): a reload
+ * adds new ports before the flip and removes old ones after it, so it
+ * always holds the union of what either live generation can choose. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
-	__uint(max_entries, 256);
+	__uint(max_entries, XDPGW_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, struct bpf_devmap_val);
 } tx_ports __weak SEC(".maps");
 
-/* What the rewrite needs about each port (MAC, MTU, state), by ifindex.
- * Written by the daemon from netlink; read by the router. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, struct xdpgw_port);
-} ports __weak SEC(".maps");
-
-/* Static routes, longest prefix match: LPM_TRIE is the kernel's prefix
- * lookup. Written by the daemon from config; read by the router. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* LPM_TRIE requires it */
-	__type(key, struct xdpgw_lpm_v4_key);
-	__type(value, struct xdpgw_route);
-} routes_v4 __weak SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct xdpgw_lpm_v6_key);
-	__type(value, struct xdpgw_route);
-} routes_v6 __weak SEC(".maps");
-
-/* Nexthops by id (dense ids allocated by the daemon): ARRAY for O(1) lookup.
- * The daemon keeps dmac current from the kernel neighbour table. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct xdpgw_nexthop);
-} nexthops __weak SEC(".maps");
-
-/* Addresses owned by the gateway (static mode): traffic to them goes to the
- * kernel. HASH: exact match on a small set. Written by the daemon. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct xdpgw_addr_key);
-	__type(value, __u8);
-} local_addrs __weak SEC(".maps");
-
-/* CPU steering: CPUMAP entries (the CPUs packets can be handed to, each with
- * the second-stage program) and the dense list of configured CPU ids that
- * the flow hash indexes. Both written by the daemon. */
+/* CPUs packets can be handed to, each entry with the second-stage program.
+ * Same union rule as tx_ports. */
 struct {
 	__uint(type, BPF_MAP_TYPE_CPUMAP);
 	/* Resized at load to the number of possible CPUs: the kernel refuses
@@ -117,11 +189,15 @@ struct {
 	__type(value, struct bpf_cpumap_val);
 } cpu_map __weak SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u32);
-} cpu_targets __weak SEC(".maps");
+/* Looks up `key` in generation `gen` of a cfg_* table; NULL when either the
+ * generation's table or the entry is missing. */
+static __always_inline void *cfg_lookup(void *outer, __u32 gen, const void *key)
+{
+	void *inner = bpf_map_lookup_elem(outer, &gen);
+
+	if (!inner)
+		return NULL;
+	return bpf_map_lookup_elem(inner, key);
+}
 
 #endif /* XDPGW_MAPS_H */

@@ -40,14 +40,16 @@ struct egress {
 	__u8 smac[6];
 };
 
-static __always_inline int is_local_addr(__u32 family, const void *addr, __u32 len)
+static __always_inline int is_local_addr(__u32 gen, __u32 family,
+					 const void *addr, __u32 len)
 {
 	struct xdpgw_addr_key key = { .family = family };
 
-	__builtin_memcpy(key.addr, addr, 16);
 	if (len == 4)
-		__builtin_memset(key.addr + 4, 0, 12);
-	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
+		__builtin_memcpy(key.addr, addr, 4);
+	else
+		__builtin_memcpy(key.addr, addr, 16);
+	return cfg_lookup(&cfg_local, gen, &key) != NULL;
 }
 
 static __always_inline __u32 fib_result_reason(int rc)
@@ -70,10 +72,11 @@ static __always_inline __u32 fib_result_reason(int rc)
 }
 
 /* Static route lookup: LPM -> nexthop. Returns 0 or a pass reason. */
-static __always_inline __u32 static_lookup(void *lpm_map, const void *key,
-					   __u32 l3_len, struct egress *out)
+static __always_inline __u32 static_lookup(__u32 gen, void *lpm_outer,
+					   const void *key, __u32 l3_len,
+					   struct egress *out)
 {
-	struct xdpgw_route *route = bpf_map_lookup_elem(lpm_map, key);
+	struct xdpgw_route *route = cfg_lookup(lpm_outer, gen, key);
 	struct xdpgw_nexthop *nh;
 	struct xdpgw_port *port;
 	__u32 nh_id;
@@ -81,10 +84,10 @@ static __always_inline __u32 static_lookup(void *lpm_map, const void *key,
 	if (!route)
 		return XDPGW_R_PASS_NO_ROUTE;
 	nh_id = route->nexthop_id;
-	nh = bpf_map_lookup_elem(&nexthops, &nh_id);
+	nh = cfg_lookup(&cfg_nexthops, gen, &nh_id);
 	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
 		return XDPGW_R_PASS_NO_NEIGH;
-	port = bpf_map_lookup_elem(&ports, &nh->ifindex);
+	port = cfg_lookup(&cfg_ports, gen, &nh->ifindex);
 	if (!port)
 		return XDPGW_R_PASS_EGRESS_NOT_PORT;
 	if (l3_len > port->mtu)
@@ -95,12 +98,12 @@ static __always_inline __u32 static_lookup(void *lpm_map, const void *key,
 	return 0;
 }
 
-static __always_inline __u32 fib_to_egress(struct bpf_fib_lookup *p, int rc,
-					   struct egress *out)
+static __always_inline __u32 fib_to_egress(__u32 gen, struct bpf_fib_lookup *p,
+					   int rc, struct egress *out)
 {
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return fib_result_reason(rc);
-	if (!bpf_map_lookup_elem(&ports, &p->ifindex))
+	if (!cfg_lookup(&cfg_ports, gen, &p->ifindex))
 		return XDPGW_R_PASS_EGRESS_NOT_PORT;
 	out->ifindex = p->ifindex;
 	__builtin_memcpy(out->dmac, p->dmac, 6);
@@ -120,7 +123,7 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 		return XDPGW_R_PASS_IPV4_OPTIONS;
 	if ((dst_host & 0xF0000000) == 0xE0000000 || dst_host == 0xFFFFFFFF)
 		return XDPGW_R_PASS_MULTICAST;
-	if (is_local_addr(AF_INET, &daddr, 4))
+	if (is_local_addr(meta->gen, AF_INET, &daddr, 4))
 		return XDPGW_R_PASS_LOCAL_DEST;
 	if (ip->ttl <= 1)
 		return XDPGW_R_PASS_TTL_EXCEEDED;
@@ -128,7 +131,7 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 	if (source == XDPGW_ROUTE_STATIC) {
 		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
 
-		return static_lookup(&routes_v4, &key, meta->l3_len, out);
+		return static_lookup(meta->gen, &cfg_routes4, &key, meta->l3_len, out);
 	}
 
 	struct bpf_fib_lookup p = {};
@@ -141,7 +144,7 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 	p.ipv4_src = ip->saddr;
 	p.ipv4_dst = daddr;
 	p.ifindex = ctx->ingress_ifindex;
-	return fib_to_egress(&p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
 }
 
 static __always_inline int ipv6_is_multicast(const struct in6_addr *a)
@@ -166,7 +169,7 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 		return XDPGW_R_PASS_MULTICAST;
 	if (ipv6_is_link_local(&ip6->daddr) || ipv6_is_link_local(&ip6->saddr))
 		return XDPGW_R_PASS_LINK_LOCAL;
-	if (is_local_addr(AF_INET6, &ip6->daddr, 16))
+	if (is_local_addr(meta->gen, AF_INET6, &ip6->daddr, 16))
 		return XDPGW_R_PASS_LOCAL_DEST;
 	if (ip6->hop_limit <= 1)
 		return XDPGW_R_PASS_TTL_EXCEEDED;
@@ -175,7 +178,7 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 		struct xdpgw_lpm_v6_key key = { .prefixlen = 128 };
 
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
-		return static_lookup(&routes_v6, &key, meta->l3_len, out);
+		return static_lookup(meta->gen, &cfg_routes6, &key, meta->l3_len, out);
 	}
 
 	struct bpf_fib_lookup p = {};
@@ -188,7 +191,7 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 	__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
 	__builtin_memcpy(p.ipv6_dst, &ip6->daddr, 16);
 	p.ifindex = ctx->ingress_ifindex;
-	return fib_to_egress(&p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
 }
 
 /* Route, rewrite and redirect. `meta` comes from the dispatcher; `fp` are the
@@ -199,7 +202,7 @@ static __always_inline int forward(struct xdp_md *ctx,
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct xdpgw_settings *cfg = get_settings();
+	const struct xdpgw_settings *cfg = get_settings(meta->gen);
 	struct egress eg = {};
 	struct ethhdr *eth = data;
 	__u32 source, reason;
@@ -310,14 +313,14 @@ static __always_inline int steer_or_forward(struct xdp_md *ctx,
 					    const struct xdpgw_pkt_meta *meta,
 					    const struct flow_ports *fp)
 {
-	const struct xdpgw_settings *cfg = get_settings();
+	const struct xdpgw_settings *cfg = get_settings(meta->gen);
 	__u32 count = cfg ? cfg->cpu_count : 0;
 	__u32 idx, *cpu;
 
 	if (count == 0 || count > 1024)
 		return forward(ctx, meta, fp);
 	idx = flow_hash(ctx, meta, fp) % count;
-	cpu = bpf_map_lookup_elem(&cpu_targets, &idx);
+	cpu = cfg_lookup(&cfg_cpus, meta->gen, &idx);
 	if (!cpu)
 		return forward(ctx, meta, fp);
 	if (bpf_redirect_map(&cpu_map, *cpu, 0) != XDP_REDIRECT)

@@ -41,11 +41,20 @@ static __always_inline void count_handler(struct xdp_md *ctx, __u32 slot)
 	}
 }
 
-static __always_inline const struct xdpgw_settings *get_settings(void)
+/* The config generation new packets follow. */
+static __always_inline __u32 current_gen(void)
+{
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&active_gen, &zero);
+
+	return gen ? *gen : 0;
+}
+
+static __always_inline const struct xdpgw_settings *get_settings(__u32 gen)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&settings, &zero);
+	return cfg_lookup(&cfg_settings, gen, &zero);
 }
 
 #endif /* XDPGW_VERDICT_H */

@@ -78,8 +78,10 @@ void add_check(CLI::App& app) {
 
 void add_run(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "run", "Load the XDP datapath, apply the config, attach to every port "
-             "and serve until SIGINT/SIGTERM (then detach and remove pins).");
+      "run", "Load the XDP datapath (or adopt the one an earlier run left "
+             "pinned), apply the config as a new generation, attach to every "
+             "port and serve until SIGINT/SIGTERM. On exit XDP keeps "
+             "forwarding with the last config; `xdpgw stop --detach` removes it.");
   auto path = std::make_shared<std::string>();
   auto netns = std::make_shared<std::string>();
   auto opts = std::make_shared<daemon::RunOptions>();
@@ -88,7 +90,8 @@ void add_run(CLI::App& app) {
                   "Run in this network namespace (/run/netns/NAME; overrides "
                   "gateway.netns). Pins stay in the host's bpffs.");
   cmd->add_flag("--fresh", opts->fresh,
-                "Remove pins an earlier run of this instance left behind");
+                "Start clean: remove the links, maps and counters an earlier "
+                "run of this instance left pinned instead of adopting them");
   cmd->callback([path, netns, opts] {
     auto cfg = load_config(*path, *netns);
     if (!cfg) {
@@ -97,6 +100,25 @@ void add_run(CLI::App& app) {
     }
     try {
       g_exit_code = daemon::run(*cfg, *opts);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
+void add_stop(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "stop", "Stop the instance's daemon (SIGTERM). XDP keeps forwarding with "
+              "the last config unless --detach is given.");
+  auto instance = std::make_shared<std::string>("default");
+  auto opts = std::make_shared<daemon::StopOptions>();
+  cmd->add_option("-i,--instance", *instance, "Instance name")->capture_default_str();
+  cmd->add_flag("--detach", opts->detach,
+                "Also detach XDP from every port and remove the instance's pins");
+  cmd->callback([instance, opts] {
+    try {
+      g_exit_code = daemon::stop(*instance, *opts);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       g_exit_code = kExitFailure;
@@ -169,6 +191,7 @@ void add_stats(CLI::App& app) {
 void register_commands(CLI::App& app) {
   add_check(app);
   add_run(app);
+  add_stop(app);
   add_stats(app);
 }
 

@@ -1,11 +1,13 @@
 #include "datapath/apply.hpp"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <sys/socket.h>
 
 #include <cstring>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -24,7 +26,19 @@ int family_of(config::IpFamily f) {
   return f == config::IpFamily::kV4 ? AF_INET : AF_INET6;
 }
 
-void apply_ports(Datapath& dp, const config::Config& cfg) {
+std::set<uint32_t> keys_of(int map_fd) {
+  std::set<uint32_t> keys;
+  uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+    keys.insert(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+void fill_ports(const ConfigTables& t, const config::Config& cfg) {
   for (const auto& p : cfg.ports) {
     netdev::Interface dev = netdev::describe(p.name);
     xdpgw_port port{};
@@ -32,26 +46,23 @@ void apply_ports(Datapath& dp, const config::Config& cfg) {
     port.mtu = dev.mtu;
     std::memcpy(port.mac, dev.mac.data(), 6);
     port.flags = dev.up ? XDPGW_PORT_F_UP : 0;
-    update(dp.ports_fd(), &dev.ifindex, &port, fmt::format("ports[{}]", p.name));
-
-    bpf_devmap_val tx{};
-    tx.ifindex = dev.ifindex;
-    update(dp.tx_ports_fd(), &dev.ifindex, &tx, fmt::format("tx_ports[{}]", p.name));
+    update(t.ports.get(), &dev.ifindex, &port, fmt::format("ports[{}]", p.name));
   }
 }
 
-void apply_local_addresses(Datapath& dp) {
+void fill_local_addresses(const ConfigTables& t) {
   uint8_t one = 1;
   for (const auto& a : netdev::local_addresses()) {
     xdpgw_addr_key key{};
     key.family = static_cast<uint32_t>(a.family);
     std::memcpy(key.addr, a.addr.data(), 16);
-    update(dp.local_addrs_fd(), &key, &one, "local_addrs");
+    update(t.local.get(), &key, &one, "local_addrs");
   }
 }
 
-AppliedState apply_static_routes(Datapath& dp, const config::Config& cfg) {
-  AppliedState state;
+std::vector<NexthopBinding> fill_static_routes(const ConfigTables& t,
+                                               const config::Config& cfg) {
+  std::vector<NexthopBinding> bindings;
   // One nexthop entry per distinct (via, port), shared by the routes using it.
   std::map<std::pair<config::IpAddr, uint32_t>, uint32_t> ids;
   for (const auto& r : cfg.routing.routes) {
@@ -59,40 +70,39 @@ AppliedState apply_static_routes(Datapath& dp, const config::Config& cfg) {
                                        static_cast<uint32_t>(ids.size()));
     uint32_t id = it->second;
     if (fresh) {
+      if (id >= XDPGW_MAX_NEXTHOPS)
+        throw std::runtime_error(fmt::format("more than {} distinct nexthops",
+                                             XDPGW_MAX_NEXTHOPS));
       NexthopBinding nh;
       nh.id = id;
       nh.neighbour.family = family_of(r.via.family);
       nh.neighbour.addr = r.via.bytes;
       nh.neighbour.ifindex = r.ifindex;
-      state.nexthops.push_back(nh);
+      bindings.push_back(nh);
       xdpgw_nexthop unresolved{};
       unresolved.ifindex = r.ifindex;
-      update(dp.nexthops_fd(), &id, &unresolved, "nexthops");
+      update(t.nexthops.get(), &id, &unresolved, "nexthops");
     }
     xdpgw_route value{.nexthop_id = id};
     if (r.prefix.addr.family == config::IpFamily::kV4) {
       xdpgw_lpm_v4_key key{};
       key.prefixlen = r.prefix.length;
       std::memcpy(&key.addr, r.prefix.addr.bytes.data(), 4);
-      update(dp.routes_v4_fd(), &key, &value, fmt::format("routes_v4[{}]", r.prefix.to_string()));
+      update(t.routes4.get(), &key, &value, fmt::format("routes4[{}]", r.prefix.to_string()));
     } else {
       xdpgw_lpm_v6_key key{};
       key.prefixlen = r.prefix.length;
       std::memcpy(key.addr, r.prefix.addr.bytes.data(), 16);
-      update(dp.routes_v6_fd(), &key, &value, fmt::format("routes_v6[{}]", r.prefix.to_string()));
+      update(t.routes6.get(), &key, &value, fmt::format("routes6[{}]", r.prefix.to_string()));
     }
   }
-  return state;
+  return bindings;
 }
 
-void apply_steering(Datapath& dp, const config::Config& cfg) {
+void fill_cpus(const ConfigTables& t, const config::Config& cfg) {
   uint32_t idx = 0;
   for (uint32_t cpu : cfg.steering.cpus) {
-    bpf_cpumap_val val{};
-    val.qsize = cfg.steering.queue_size;
-    val.bpf_prog.fd = dp.cpu_stage_fd();
-    update(dp.cpu_map_fd(), &cpu, &val, fmt::format("cpu_map[{}]", cpu));
-    update(dp.cpu_targets_fd(), &idx, &cpu, "cpu_targets");
+    update(t.cpus.get(), &idx, &cpu, "cpu_targets");
     ++idx;
   }
 }
@@ -106,32 +116,94 @@ uint32_t to_route_source(config::RouteSource s) {
   return XDPGW_ROUTE_NONE;
 }
 
+// Adds what the new config redirects to; returns what only the old one did.
+struct TargetChanges {
+  std::set<uint32_t> stale_ports;
+  std::set<uint32_t> stale_cpus;
+};
+
+TargetChanges add_redirect_targets(Datapath& dp, const config::Config& cfg) {
+  TargetChanges stale{keys_of(dp.tx_ports_fd()), {}};
+  for (const auto& p : cfg.ports) {
+    bpf_devmap_val tx{};
+    tx.ifindex = p.ifindex;
+    update(dp.tx_ports_fd(), &p.ifindex, &tx, fmt::format("tx_ports[{}]", p.name));
+    stale.stale_ports.erase(p.ifindex);
+  }
+  // CPUMAP: an entry exists per CPU (ARRAY semantics); a zero qsize means
+  // unused. Replace an entry only when it differs, because replacing one
+  // tears down that CPU's queue.
+  int possible = libbpf_num_possible_cpus();
+  std::set<uint32_t> wanted(cfg.steering.cpus.begin(), cfg.steering.cpus.end());
+  for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(possible); ++cpu) {
+    bpf_cpumap_val cur{};
+    bool in_use = bpf_map_lookup_elem(dp.cpu_map_fd(), &cpu, &cur) == 0 && cur.qsize != 0;
+    if (!wanted.contains(cpu)) {
+      if (in_use) stale.stale_cpus.insert(cpu);
+      continue;
+    }
+    bpf_cpumap_val want{};
+    want.qsize = cfg.steering.queue_size;
+    want.bpf_prog.fd = dp.cpu_stage_fd();
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    check_errno(bpf_obj_get_info_by_fd(dp.cpu_stage_fd(), &info, &len), "cpu_stage info");
+    if (in_use && cur.qsize == want.qsize && cur.bpf_prog.id == info.id) continue;
+    update(dp.cpu_map_fd(), &cpu, &want, fmt::format("cpu_map[{}]", cpu));
+  }
+  for (uint32_t cpu : wanted)
+    if (cpu >= static_cast<uint32_t>(possible))
+      throw std::runtime_error(fmt::format(
+          "steering CPU {} does not exist (this machine has {} possible CPUs)", cpu, possible));
+  return stale;
+}
+
+void remove_stale_targets(Datapath& dp, const TargetChanges& stale) {
+  for (uint32_t ifindex : stale.stale_ports)
+    if (bpf_map_delete_elem(dp.tx_ports_fd(), &ifindex) != 0 && errno != ENOENT)
+      spdlog::warn("remove tx_ports[{}]: {}", ifindex, std::strerror(errno));
+  for (uint32_t cpu : stale.stale_cpus)
+    if (bpf_map_delete_elem(dp.cpu_map_fd(), &cpu) != 0 && errno != ENOENT)
+      spdlog::warn("remove cpu_map[{}]: {}", cpu, std::strerror(errno));
+}
+
 }  // namespace
 
 AppliedState apply(Datapath& dp, const config::Config& cfg) {
-  apply_ports(dp, cfg);
-  apply_local_addresses(dp);
-  AppliedState state = apply_static_routes(dp, cfg);
-  refresh_nexthops(dp, state);
-  apply_steering(dp, cfg);
-  // Settings last: the datapath starts routing only once everything it
-  // routes with is in place.
-  dp.write_settings(xdpgw_settings{
-      .missed_tail_call_action = cfg.gateway.missed_tail_call ==
-                                         config::MissedTailCall::kPass
-                                     ? uint32_t(XDP_PASS)
-                                     : uint32_t(XDP_DROP),
-      .route_source = to_route_source(cfg.routing.source),
-      .cpu_count = static_cast<uint32_t>(cfg.steering.cpus.size()),
-      .reserved = 0});
+  Datapath::Staged staged = dp.stage_generation();
+  const ConfigTables& t = staged.tables;
+  fill_ports(t, cfg);
+  fill_local_addresses(t);
+  AppliedState state;
+  state.generation = staged.gen;
+  state.nexthops = fill_static_routes(t, cfg);
+  fill_cpus(t, cfg);
+  write_settings(t.settings.get(),
+                 xdpgw_settings{
+                     .missed_tail_call_action =
+                         cfg.gateway.missed_tail_call == config::MissedTailCall::kPass
+                             ? uint32_t(XDP_PASS)
+                             : uint32_t(XDP_DROP),
+                     .route_source = to_route_source(cfg.routing.source),
+                     .cpu_count = static_cast<uint32_t>(cfg.steering.cpus.size()),
+                     .reserved = 0});
+  state.nexthops_table = std::move(staged.tables.nexthops);
+  state.ports_table = std::move(staged.tables.ports);
+  // Resolve before the switch, so the new generation starts with the MACs
+  // the kernel already knows.
+  refresh_nexthops(state);
+
+  TargetChanges stale = add_redirect_targets(dp, cfg);
+  dp.activate(staged.gen);
+  remove_stale_targets(dp, stale);
   return state;
 }
 
-int refresh_nexthops(Datapath& dp, AppliedState& state) {
+int refresh_nexthops(AppliedState& state) {
   int changed = 0;
   for (auto& nh : state.nexthops) {
     xdpgw_nexthop current{};
-    check_errno(bpf_map_lookup_elem(dp.nexthops_fd(), &nh.id, &current),
+    check_errno(bpf_map_lookup_elem(state.nexthops_table.get(), &nh.id, &current),
                 "read nexthops");
     auto mac = neigh::lookup(nh.neighbour);
     xdpgw_nexthop next = current;
@@ -139,9 +211,9 @@ int refresh_nexthops(Datapath& dp, AppliedState& state) {
       next.flags |= XDPGW_NH_F_RESOLVED;
       std::memcpy(next.dmac, mac->data(), 6);
       // The source MAC is the egress port's; the router takes it from the
-      // ports map, this copy is for `xdpgw status`.
+      // ports table, this copy is for `xdpgw status`.
       xdpgw_port port{};
-      if (bpf_map_lookup_elem(dp.ports_fd(), &nh.neighbour.ifindex, &port) == 0)
+      if (bpf_map_lookup_elem(state.ports_table.get(), &nh.neighbour.ifindex, &port) == 0)
         std::memcpy(next.smac, port.mac, 6);
     } else {
       next.flags &= ~XDPGW_NH_F_RESOLVED;
@@ -155,7 +227,7 @@ int refresh_nexthops(Datapath& dp, AppliedState& state) {
     }
     nh.resolved = mac.has_value();
     if (std::memcmp(&next, &current, sizeof(next)) != 0) {
-      update(dp.nexthops_fd(), &nh.id, &next, "nexthops");
+      update(state.nexthops_table.get(), &nh.id, &next, "nexthops");
       ++changed;
     }
   }

@@ -20,14 +20,23 @@ struct NexthopBinding {
 
 // What apply wrote that needs upkeep afterwards.
 struct AppliedState {
+  uint32_t generation = 0;
+  UniqueFd nexthops_table;  // the live generation's nexthops map
+  UniqueFd ports_table;     // the live generation's ports map
   std::vector<NexthopBinding> nexthops;
 };
 
+// Builds `cfg` into the generation not in use, then switches to it with one
+// map update, so every packet follows either the old or the new config. On
+// any error the running generation stays active and untouched. Redirect
+// targets (tx_ports, cpu_map) are added before the switch and the ones the
+// new config no longer names removed after it.
 AppliedState apply(Datapath& dp, const config::Config& cfg);
 
 // Re-reads the kernel's neighbour table for every static nexthop, updates the
-// nexthops map where a MAC appeared, changed or went away, and asks the kernel
-// to resolve the ones still missing. Returns how many entries changed.
-int refresh_nexthops(Datapath& dp, AppliedState& state);
+// live nexthops table where a MAC appeared, changed or went away, and asks
+// the kernel to resolve the ones still missing. Returns how many entries
+// changed.
+int refresh_nexthops(AppliedState& state);
 
 }  // namespace xdpgw

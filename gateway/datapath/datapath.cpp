@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <system_error>
 
 #include "common/error.hpp"
@@ -28,9 +29,82 @@ bpf_program* slot_program(::xdpgw_skel* skel, xdpgw_slot slot) {
 
 std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
   auto& m = skel->maps;
-  return {m.handlers, m.verdict_stats, m.handler_stats, m.settings,
-          m.tx_ports, m.ports,         m.routes_v4,     m.routes_v6,
-          m.nexthops, m.local_addrs,   m.cpu_map,       m.cpu_targets};
+  return {m.handlers,     m.verdict_stats, m.handler_stats, m.active_gen,
+          m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
+          m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
+          m.cpu_map};
+}
+
+// The definition of one generation's inner map; must equal the template of
+// its outer map in bpf/lib/maps.h (the kernel checks on insert).
+struct InnerDef {
+  bpf_map_type type;
+  const char* name;
+  uint32_t key_size;
+  uint32_t value_size;
+  uint32_t max_entries;
+  uint32_t flags;
+};
+
+constexpr InnerDef kSettingsDef{BPF_MAP_TYPE_ARRAY, "xgw_settings", 4,
+                                sizeof(xdpgw_settings), 1, 0};
+constexpr InnerDef kPortsDef{BPF_MAP_TYPE_HASH, "xgw_ports", 4, sizeof(xdpgw_port),
+                             XDPGW_MAX_PORTS, 0};
+constexpr InnerDef kRoutes4Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_routes4",
+                               sizeof(xdpgw_lpm_v4_key), sizeof(xdpgw_route),
+                               XDPGW_MAX_ROUTES, BPF_F_NO_PREALLOC};
+constexpr InnerDef kRoutes6Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_routes6",
+                               sizeof(xdpgw_lpm_v6_key), sizeof(xdpgw_route),
+                               XDPGW_MAX_ROUTES, BPF_F_NO_PREALLOC};
+constexpr InnerDef kNexthopsDef{BPF_MAP_TYPE_ARRAY, "xgw_nexthops", 4,
+                                sizeof(xdpgw_nexthop), XDPGW_MAX_NEXTHOPS, 0};
+constexpr InnerDef kLocalDef{BPF_MAP_TYPE_HASH, "xgw_local", sizeof(xdpgw_addr_key),
+                             1, XDPGW_MAX_LOCAL_ADDRS, 0};
+constexpr InnerDef kCpusDef{BPF_MAP_TYPE_ARRAY, "xgw_cpus", 4, 4, XDPGW_MAX_CPUS, 0};
+
+UniqueFd create_inner(const InnerDef& d) {
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = d.flags);
+  int fd = bpf_map_create(d.type, d.name, d.key_size, d.value_size, d.max_entries, &opts);
+  if (fd < 0) throw_errno(fd, fmt::format("create map {}", d.name));
+  return UniqueFd(fd);
+}
+
+void install_inner(bpf_map* outer, uint32_t gen, const UniqueFd& inner) {
+  int fd = inner.get();
+  check_errno(bpf_map_update_elem(bpf_map__fd(outer), &gen, &fd, BPF_ANY),
+              fmt::format("install generation {} into {}", gen, bpf_map__name(outer)));
+}
+
+// The inner map at `gen` of an outer map, as a new fd; empty when none.
+UniqueFd inner_of(bpf_map* outer, uint32_t gen) {
+  uint32_t id = 0;
+  if (bpf_map_lookup_elem(bpf_map__fd(outer), &gen, &id) != 0) return UniqueFd();
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0)
+    throw_errno(fd, fmt::format("open generation {} of {}", gen, bpf_map__name(outer)));
+  return UniqueFd(fd);
+}
+
+// A pinned map may be adopted only if it has the layout this build's
+// programs expect; anything else would be misread silently.
+void check_compatible(bpf_map* map, int pinned_fd, const std::string& path) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  check_errno(bpf_obj_get_info_by_fd(pinned_fd, &info, &len),
+              fmt::format("inspect pinned map {}", path));
+  // The kernel adds BPF_F_RDONLY_PROG to DEVMAPs itself at creation.
+  constexpr uint32_t kKernelAddedFlags = BPF_F_RDONLY_PROG;
+  if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+      info.value_size != bpf_map__value_size(map) ||
+      info.max_entries != bpf_map__max_entries(map) ||
+      (info.map_flags & ~kKernelAddedFlags) != (bpf_map__map_flags(map) & ~kKernelAddedFlags))
+    throw std::runtime_error(fmt::format(
+        "pinned map {} has a different layout than this xdpgw build expects "
+        "(type {}/{}, key {}/{}, value {}/{}, entries {}/{}, flags {:#x}/{:#x}: "
+        "left by another version?); start with --fresh to replace it",
+        path, info.type, int(bpf_map__type(map)), info.key_size, bpf_map__key_size(map),
+        info.value_size, bpf_map__value_size(map), info.max_entries,
+        bpf_map__max_entries(map), info.map_flags, bpf_map__map_flags(map)));
 }
 
 }  // namespace
@@ -46,28 +120,51 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
   int cpus = libbpf_num_possible_cpus();
   if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
   // CPUMAP is sized to the CPUs the kernel can have; more is E2BIG.
-  check_errno(bpf_map__set_max_entries(skel_->maps.cpu_map, cpus),
+  check_errno(bpf_map__set_max_entries(skel_->maps.cpu_map, static_cast<uint32_t>(cpus)),
               "size cpu_map");
+
+  if (!pin_dir_.empty()) adopt_pinned_maps();
 
   if (int err = xdpgw_skel__load(skel_.get()); err)
     throw_errno(err, "load BPF object xdpgw (verifier log above)");
 
+  // On adoption this replaces the earlier run's handlers one slot at a time;
+  // each tail call sees either the old or the new handler.
   for (int s = 0; s < XDPGW_SLOT_COUNT; ++s) install_handler(xdpgw_slot(s));
 
-  // Defaults until the first apply: route nothing, drop on missed calls.
-  write_settings(xdpgw_settings{.missed_tail_call_action = XDP_DROP,
-                                .route_source = XDPGW_ROUTE_NONE,
-                                .cpu_count = 0,
-                                .reserved = 0});
+  if (!adopted_) {
+    // Until the first apply: a generation that routes nothing, so every
+    // IP packet goes to the kernel (counted as pass_routing_off).
+    Staged initial = stage_generation();
+    xdpgw::write_settings(initial.tables.settings.get(),
+                   xdpgw_settings{.missed_tail_call_action = XDP_DROP,
+                                  .route_source = XDPGW_ROUTE_NONE,
+                                  .cpu_count = 0,
+                                  .reserved = 0});
+    activate(initial.gen);
+  }
+  refresh_active_cache();
   if (!pin_dir_.empty()) pin_maps();
 }
 
 Datapath::Datapath(Datapath&&) noexcept = default;
 Datapath& Datapath::operator=(Datapath&&) noexcept = default;
+// Closing handles only: pinned maps and links outlive the process.
+Datapath::~Datapath() = default;
 
-Datapath::~Datapath() {
-  links_.clear();  // detach before the programs go away
-  if (skel_ && !pin_dir_.empty()) unpin_maps();
+void Datapath::adopt_pinned_maps() {
+  for (bpf_map* map : all_maps(skel_.get())) {
+    auto path = pin_dir_ / bpf_map__name(map);
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) continue;
+    UniqueFd pinned(bpf_obj_get(path.c_str()));
+    if (!pinned) throw_errno(errno, fmt::format("open pinned map {}", path.string()));
+    check_compatible(map, pinned.get(), path.string());
+    // reuse_fd dups the fd; ours closes at the end of this scope.
+    check_errno(bpf_map__reuse_fd(map, pinned.get()),
+                fmt::format("adopt pinned map {}", path.string()));
+    adopted_ = true;
+  }
 }
 
 void Datapath::pin_maps() {
@@ -76,45 +173,164 @@ void Datapath::pin_maps() {
   if (ec)
     throw std::system_error(ec, fmt::format("create pin dir {}", pin_dir_.string()));
   for (bpf_map* map : all_maps(skel_.get())) {
-    std::string path = (pin_dir_ / bpf_map__name(map)).string();
-    if (int err = bpf_map__pin(map, path.c_str()); err)
-      throw_errno(err, fmt::format("pin map at {}", path));
+    auto path = pin_dir_ / bpf_map__name(map);
+    if (std::filesystem::exists(path, ec)) continue;  // adopted
+    if (int err = bpf_obj_pin(bpf_map__fd(map), path.c_str()); err)
+      throw_errno(errno, fmt::format("pin map at {}", path.string()));
   }
 }
 
-void Datapath::unpin_maps() noexcept {
-  for (bpf_map* map : all_maps(skel_.get())) {
-    std::string path = (pin_dir_ / bpf_map__name(map)).string();
-    bpf_map__unpin(map, path.c_str());
-  }
-  std::error_code ec;
-  std::filesystem::remove(pin_dir_, ec);  // only if empty: never others' pins
+uint32_t Datapath::active_generation() const {
+  uint32_t key = 0, gen = 0;
+  check_errno(bpf_map_lookup_elem(active_gen_fd(), &key, &gen), "read active_gen");
+  return gen;
+}
+
+Datapath::Staged Datapath::stage_generation() {
+  uint32_t gen = adopted_ || active_.settings ? 1 - active_generation() : 0;
+  Staged st{gen, {}};
+  st.tables.settings = create_inner(kSettingsDef);
+  st.tables.ports = create_inner(kPortsDef);
+  st.tables.routes4 = create_inner(kRoutes4Def);
+  st.tables.routes6 = create_inner(kRoutes6Def);
+  st.tables.nexthops = create_inner(kNexthopsDef);
+  st.tables.local = create_inner(kLocalDef);
+  st.tables.cpus = create_inner(kCpusDef);
+  auto& m = skel_->maps;
+  install_inner(m.cfg_settings, gen, st.tables.settings);
+  install_inner(m.cfg_ports, gen, st.tables.ports);
+  install_inner(m.cfg_routes4, gen, st.tables.routes4);
+  install_inner(m.cfg_routes6, gen, st.tables.routes6);
+  install_inner(m.cfg_nexthops, gen, st.tables.nexthops);
+  install_inner(m.cfg_local, gen, st.tables.local);
+  install_inner(m.cfg_cpus, gen, st.tables.cpus);
+  return st;
+}
+
+void Datapath::activate(uint32_t gen) {
+  if (gen >= XDPGW_CONFIG_GENERATIONS)
+    throw std::out_of_range(fmt::format("config generation {} out of range", gen));
+  uint32_t key = 0;
+  check_errno(bpf_map_update_elem(active_gen_fd(), &key, &gen, BPF_ANY),
+              fmt::format("activate config generation {}", gen));
+  refresh_active_cache();
+}
+
+ConfigTables Datapath::tables_of(uint32_t gen) const {
+  auto& m = skel_->maps;
+  ConfigTables t;
+  t.settings = inner_of(m.cfg_settings, gen);
+  t.ports = inner_of(m.cfg_ports, gen);
+  t.routes4 = inner_of(m.cfg_routes4, gen);
+  t.routes6 = inner_of(m.cfg_routes6, gen);
+  t.nexthops = inner_of(m.cfg_nexthops, gen);
+  t.local = inner_of(m.cfg_local, gen);
+  t.cpus = inner_of(m.cfg_cpus, gen);
+  return t;
+}
+
+void Datapath::refresh_active_cache() { active_ = tables_of(active_generation()); }
+
+std::filesystem::path Datapath::link_pin(uint32_t ifindex) const {
+  return pin_dir_ / fmt::format("link_{}", ifindex);
 }
 
 void Datapath::attach(uint32_t ifindex, AttachMode mode) {
+  if (!pin_dir_.empty()) {
+    auto pin = link_pin(ifindex);
+    std::error_code ec;
+    if (std::filesystem::exists(pin, ec)) {
+      UniqueFd link(bpf_obj_get(pin.c_str()));
+      if (!link) throw_errno(errno, fmt::format("open pinned link {}", pin.string()));
+      check_errno(bpf_link_update(link.get(), dispatcher_fd(), nullptr),
+                  fmt::format("move XDP link on ifindex {} to the new dispatcher", ifindex));
+      links_.insert_or_assign(ifindex, std::move(link));
+      return;
+    }
+  }
   LIBBPF_OPTS(bpf_link_create_opts, opts,
               .flags = mode == AttachMode::kNative ? XDP_FLAGS_DRV_MODE
                                                    : XDP_FLAGS_SKB_MODE);
-  int fd = bpf_link_create(dispatcher_fd(), static_cast<int>(ifindex), BPF_XDP,
-                           &opts);
+  int fd = bpf_link_create(dispatcher_fd(), static_cast<int>(ifindex), BPF_XDP, &opts);
   if (fd < 0)
     throw_errno(fd, fmt::format("attach XDP ({}) to ifindex {}",
                                 mode == AttachMode::kNative ? "native" : "generic",
                                 ifindex));
-  links_.insert_or_assign(ifindex, UniqueFd(fd));
+  UniqueFd link(fd);
+  if (!pin_dir_.empty()) {
+    auto pin = link_pin(ifindex);
+    if (bpf_obj_pin(link.get(), pin.c_str()) < 0)
+      throw_errno(errno, fmt::format("pin XDP link at {}", pin.string()));
+  }
+  links_.insert_or_assign(ifindex, std::move(link));
 }
 
-void Datapath::detach(uint32_t ifindex) { links_.erase(ifindex); }
-
-int Datapath::dispatcher_fd() const {
-  return bpf_program__fd(skel_->progs.xdpgw_dispatch);
+void Datapath::detach(uint32_t ifindex) {
+  UniqueFd link;
+  if (auto it = links_.find(ifindex); it != links_.end()) {
+    link = std::move(it->second);
+    links_.erase(it);
+  }
+  if (!pin_dir_.empty()) {
+    auto pin = link_pin(ifindex);
+    if (!link) link = UniqueFd(bpf_obj_get(pin.c_str()));
+    std::error_code ec;
+    std::filesystem::remove(pin, ec);
+  }
+  // Detach explicitly: another process may still hold a handle.
+  if (link) bpf_link_detach(link.get());
 }
+
+std::vector<uint32_t> Datapath::pinned_links() const {
+  std::vector<uint32_t> out;
+  if (pin_dir_.empty()) return out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(pin_dir_, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!name.starts_with("link_")) continue;
+    uint32_t ifindex = 0;
+    auto [p, err] = std::from_chars(name.data() + 5, name.data() + name.size(), ifindex);
+    if (err == std::errc() && p == name.data() + name.size()) out.push_back(ifindex);
+  }
+  return out;
+}
+
+void Datapath::remove_everything() {
+  std::vector<uint32_t> ifindexes = pinned_links();
+  for (const auto& [ifindex, fd] : links_) ifindexes.push_back(ifindex);
+  for (uint32_t ifindex : ifindexes) detach(ifindex);
+  if (!pin_dir_.empty()) remove_pinned_instance(pin_dir_);
+}
+
+int remove_pinned_instance(const std::filesystem::path& pin_dir) {
+  int detached = 0;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(pin_dir, ec)) return 0;
+  std::vector<std::filesystem::path> pins;
+  for (const auto& entry : std::filesystem::directory_iterator(pin_dir, ec))
+    pins.push_back(entry.path());
+  for (const auto& pin : pins) {
+    if (pin.filename().string().starts_with("link_")) {
+      // Detach explicitly: unlinking the pin alone leaves the program
+      // attached while any other process still holds the link.
+      UniqueFd link(bpf_obj_get(pin.c_str()));
+      if (link && bpf_link_detach(link.get()) == 0) ++detached;
+    }
+    std::filesystem::remove(pin, ec);
+    if (ec)
+      throw std::system_error(ec, fmt::format("remove pin {}", pin.string()));
+  }
+  std::filesystem::remove(pin_dir, ec);
+  if (ec)
+    throw std::system_error(ec, fmt::format("remove pin dir {}", pin_dir.string()));
+  return detached;
+}
+
+int Datapath::dispatcher_fd() const { return bpf_program__fd(skel_->progs.xdpgw_dispatch); }
 int Datapath::handler_fd(xdpgw_slot slot) const {
   return bpf_program__fd(slot_program(skel_.get(), slot));
 }
-int Datapath::cpu_stage_fd() const {
-  return bpf_program__fd(skel_->progs.xdpgw_cpu_stage);
-}
+int Datapath::cpu_stage_fd() const { return bpf_program__fd(skel_->progs.xdpgw_cpu_stage); }
 uint32_t Datapath::dispatcher_id() const {
   bpf_prog_info info{};
   uint32_t len = sizeof(info);
@@ -126,15 +342,9 @@ uint32_t Datapath::dispatcher_id() const {
 int Datapath::handlers_fd() const { return bpf_map__fd(skel_->maps.handlers); }
 int Datapath::verdict_stats_fd() const { return bpf_map__fd(skel_->maps.verdict_stats); }
 int Datapath::handler_stats_fd() const { return bpf_map__fd(skel_->maps.handler_stats); }
-int Datapath::settings_fd() const { return bpf_map__fd(skel_->maps.settings); }
+int Datapath::active_gen_fd() const { return bpf_map__fd(skel_->maps.active_gen); }
 int Datapath::tx_ports_fd() const { return bpf_map__fd(skel_->maps.tx_ports); }
-int Datapath::ports_fd() const { return bpf_map__fd(skel_->maps.ports); }
-int Datapath::routes_v4_fd() const { return bpf_map__fd(skel_->maps.routes_v4); }
-int Datapath::routes_v6_fd() const { return bpf_map__fd(skel_->maps.routes_v6); }
-int Datapath::nexthops_fd() const { return bpf_map__fd(skel_->maps.nexthops); }
-int Datapath::local_addrs_fd() const { return bpf_map__fd(skel_->maps.local_addrs); }
 int Datapath::cpu_map_fd() const { return bpf_map__fd(skel_->maps.cpu_map); }
-int Datapath::cpu_targets_fd() const { return bpf_map__fd(skel_->maps.cpu_targets); }
 
 void Datapath::clear_handler(xdpgw_slot slot) {
   uint32_t key = slot;
@@ -150,16 +360,19 @@ void Datapath::install_handler(xdpgw_slot slot) {
               fmt::format("install handler slot {}", abi::kSlotNames.at(slot)));
 }
 
-void Datapath::write_settings(const xdpgw_settings& s) {
+void write_settings(int settings_fd, const xdpgw_settings& s) {
   uint32_t key = 0;
-  check_errno(bpf_map_update_elem(settings_fd(), &key, &s, BPF_ANY),
-              "write settings map");
+  check_errno(bpf_map_update_elem(settings_fd, &key, &s, BPF_ANY), "write settings");
+}
+
+void Datapath::write_settings(const xdpgw_settings& s) {
+  xdpgw::write_settings(settings_fd(), s);
 }
 
 xdpgw_settings Datapath::read_settings() const {
   uint32_t key = 0;
   xdpgw_settings s{};
-  check_errno(bpf_map_lookup_elem(settings_fd(), &key, &s), "read settings map");
+  check_errno(bpf_map_lookup_elem(settings_fd(), &key, &s), "read settings");
   return s;
 }
 

@@ -1,7 +1,14 @@
 // RAII owner of the loaded xdpgw BPF object: programs, maps, the handler
-// PROG_ARRAY, pins and XDP attachments. Thin: open, size, load, attach,
-// typed map access. What to write into the maps is decided elsewhere
-// (apply.cpp); this class only knows how.
+// PROG_ARRAY, config generations, pins and XDP attachments. Thin: open,
+// adopt pins, load, attach, typed map access. What to write into the maps is
+// decided elsewhere (apply.cpp); this class only knows how.
+//
+// Lifetime across daemon restarts: with a pin dir, every map and every XDP
+// bpf_link is pinned there. Destroying a Datapath closes its handles but
+// leaves the pins, so XDP keeps forwarding with the last config while no
+// daemon runs; the next Datapath on the same pin dir adopts the maps (their
+// contents, counters included) and atomically moves the links to its new
+// programs. remove_everything() is the explicit teardown.
 #pragma once
 
 #include <linux/types.h>
@@ -24,8 +31,21 @@ namespace xdpgw {
 enum class AttachMode { kNative, kGeneric };
 
 struct LoadOptions {
-  // Directory the maps are pinned in; empty = no pins (tests).
+  // Directory the maps and links are pinned in (and adopted from, when it
+  // holds pins). Empty = no pins at all (tests, benchmarks).
   std::filesystem::path pin_dir;
+};
+
+// One config generation's tables: the inner maps of the cfg_* ARRAY_OF_MAPS
+// at one index.
+struct ConfigTables {
+  UniqueFd settings;
+  UniqueFd ports;
+  UniqueFd routes4;
+  UniqueFd routes6;
+  UniqueFd nexthops;
+  UniqueFd local;
+  UniqueFd cpus;
 };
 
 class Datapath {
@@ -37,36 +57,67 @@ class Datapath {
   Datapath& operator=(const Datapath&) = delete;
   ~Datapath();
 
+  // True when this Datapath took over pinned maps of an earlier run.
+  bool adopted() const { return adopted_; }
+
+  // ---- config generations ----
+  uint32_t active_generation() const;
+  // Creates empty tables for the generation not in use and installs them in
+  // the outer maps (replacing what was there). Nothing reads them until
+  // activate(); filling them is the caller's job.
+  struct Staged {
+    uint32_t gen;
+    ConfigTables tables;
+  };
+  Staged stage_generation();
+  // One map update: packets arriving from now on follow `gen`.
+  void activate(uint32_t gen);
+  // The tables installed for `gen` (fresh fds on the same maps).
+  ConfigTables tables_of(uint32_t gen) const;
+
+  // ---- XDP attachments (bpf_links, pinned as link_<ifindex>) ----
   // Attaches the dispatcher to an interface of the current network
-  // namespace through a bpf_link (closing it detaches).
+  // namespace, or, when a pinned link for it exists, moves that link to this
+  // Datapath's dispatcher atomically (no packet sees no program).
   void attach(uint32_t ifindex, AttachMode mode);
+  // Detaches and removes the link's pin.
   void detach(uint32_t ifindex);
   bool attached(uint32_t ifindex) const { return links_.contains(ifindex); }
+  // ifindexes of pinned links found in the pin dir (attached by an earlier
+  // run or this one).
+  std::vector<uint32_t> pinned_links() const;
+  // Detaches every link and removes every pin and the pin dir. The kernel
+  // frees the maps once the last handle closes.
+  void remove_everything();
 
   int dispatcher_fd() const;
   int handler_fd(xdpgw_slot slot) const;
   int cpu_stage_fd() const;
   uint32_t dispatcher_id() const;
 
-  // Raw map fds, for typed helpers and tests.
+  // Maps that are not generational.
   int handlers_fd() const;
   int verdict_stats_fd() const;
   int handler_stats_fd() const;
-  int settings_fd() const;
+  int active_gen_fd() const;
   int tx_ports_fd() const;
-  int ports_fd() const;
-  int routes_v4_fd() const;
-  int routes_v6_fd() const;
-  int nexthops_fd() const;
-  int local_addrs_fd() const;
   int cpu_map_fd() const;
-  int cpu_targets_fd() const;
+
+  // The active generation's tables (what packets use now).
+  int settings_fd() const { return active_.settings.get(); }
+  int ports_fd() const { return active_.ports.get(); }
+  int routes_v4_fd() const { return active_.routes4.get(); }
+  int routes_v6_fd() const { return active_.routes6.get(); }
+  int nexthops_fd() const { return active_.nexthops.get(); }
+  int local_addrs_fd() const { return active_.local.get(); }
+  int cpu_targets_fd() const { return active_.cpus.get(); }
 
   // Empties a handler slot (tests use it to exercise the missed-tail-call
   // path) or puts the real handler back.
   void clear_handler(xdpgw_slot slot);
   void install_handler(xdpgw_slot slot);
 
+  // Settings of the active generation, changed in place.
   void write_settings(const xdpgw_settings& s);
   xdpgw_settings read_settings() const;
 
@@ -78,11 +129,23 @@ class Datapath {
   };
   std::unique_ptr<::xdpgw_skel, SkeletonDeleter> skel_;
   std::filesystem::path pin_dir_;
+  bool adopted_ = false;
   std::map<uint32_t, UniqueFd> links_;  // ifindex -> bpf_link fd
+  ConfigTables active_;                 // cached fds of the active generation
 
+  void adopt_pinned_maps();
   void pin_maps();
-  void unpin_maps() noexcept;
+  std::filesystem::path link_pin(uint32_t ifindex) const;
+  void refresh_active_cache();
 };
+
+// Detaches every pinned XDP link in `pin_dir` and removes every pin there
+// and the directory itself, without loading anything (`xdpgw stop
+// --detach`, `run --fresh`). Returns how many links were detached.
+int remove_pinned_instance(const std::filesystem::path& pin_dir);
+
+// Writes one settings value into a generation's settings table.
+void write_settings(int settings_fd, const xdpgw_settings& s);
 
 // Per-CPU counter maps (verdict_stats, handler_stats) read as one value per
 // CPU, and summed.

@@ -25,6 +25,23 @@
  * and this limit). Handlers mask offsets with it to keep the verifier happy. */
 #define XDPGW_MAX_L4_OFFSET 1023
 
+/* ---- map sizes (BPF definitions and the daemon's inner maps share them) -- */
+
+#define XDPGW_MAX_PORTS 256
+#define XDPGW_MAX_ROUTES 65536	   /* per address family */
+#define XDPGW_MAX_NEXTHOPS 4096
+#define XDPGW_MAX_LOCAL_ADDRS 1024
+#define XDPGW_MAX_CPUS 1024
+
+/*
+ * Config generations. Every table a reload changes exists twice, as the
+ * inner maps of an ARRAY_OF_MAPS indexed by generation; the daemon builds
+ * the inactive generation and flips active_gen with one map update. The
+ * dispatcher reads the generation once per packet and carries it in the
+ * metadata, so every packet sees exactly one config.
+ */
+#define XDPGW_CONFIG_GENERATIONS 2
+
 /* ---- handler slots in the PROG_ARRAY ------------------------------------ */
 
 enum xdpgw_slot {
@@ -128,9 +145,10 @@ struct xdpgw_pkt_meta {
 	__u8 vlan_depth;    /* 0..XDPGW_VLAN_MAX_DEPTH */
 	__u8 slot;	    /* enum xdpgw_slot chosen by the dispatcher */
 	__u16 vlan_tci[XDPGW_VLAN_MAX_DEPTH]; /* outer first, host order */
+	__u32 gen;	    /* config generation this packet follows */
 };
 
-/* ---- settings (ARRAY, one entry; written by the daemon on apply) -------- */
+/* ---- settings (one entry per generation; written by the daemon) --------- */
 
 enum xdpgw_route_source {
 	XDPGW_ROUTE_NONE = 0,	/* everything IP goes to the kernel */
