@@ -24,14 +24,6 @@ namespace {
 
 int g_exit_code = kExitOk;
 
-// Interface lookups for validation, in the namespace the daemon runs in.
-class SystemEnvironment final : public config::Environment {
- public:
-  std::optional<uint32_t> ifindex(std::string_view name) const override {
-    return netdev::ifindex(name);
-  }
-};
-
 // parse -> (enter the configured netns) -> validate. Prints every error as
 // FILE:LINE:COL: message and returns nullopt when the config is bad.
 std::optional<config::Config> load_config(const std::string& path,
@@ -46,7 +38,7 @@ std::optional<config::Config> load_config(const std::string& path,
     netns = raw.value().gateway->netns->value;
   // Interface names are checked where the gateway will run.
   if (!netns.empty()) netdev::enter_netns(netns);
-  auto cfg = config::validate(raw.value(), SystemEnvironment{});
+  auto cfg = config::validate(raw.value(), daemon::SystemEnvironment{});
   if (!cfg) {
     for (const auto& e : cfg.errors()) std::cerr << e.to_string() << '\n';
     return std::nullopt;
@@ -99,7 +91,7 @@ void add_run(CLI::App& app) {
       return;
     }
     try {
-      g_exit_code = daemon::run(*cfg, *opts);
+      g_exit_code = daemon::run(*path, *cfg, *opts);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
       g_exit_code = kExitFailure;

@@ -90,48 +90,133 @@ std::optional<pid_t> running_pid(const std::string& instance) {
   return std::nullopt;
 }
 
-int run(const config::Config& cfg, const RunOptions& opts) {
-  InstanceLock lock(cfg.gateway.instance);
-  const auto pins = pin_dir(cfg.gateway.instance);
-  if (opts.fresh) {
-    int detached = remove_pinned_instance(pins);
-    spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
-                 cfg.gateway.instance, detached);
+std::optional<uint32_t> SystemEnvironment::ifindex(std::string_view name) const {
+  return netdev::ifindex(name);
+}
+
+config::Result<config::Config> load_config(const std::string& path) {
+  auto raw = config::parse(path);
+  if (!raw) return raw.errors();
+  return config::validate(raw.value(), SystemEnvironment{});
+}
+
+namespace {
+
+// The running service: owns the datapath and the applied config, and
+// changes both only through apply_config, at start and on every reload.
+class Gateway {
+ public:
+  Gateway(std::string config_path, config::Config cfg, const RunOptions& opts)
+      : config_path_(std::move(config_path)),
+        cfg_(std::move(cfg)),
+        dp_(make_datapath(cfg_, opts)) {
+    spdlog::info("instance {}: datapath {} (dispatcher prog id {}), maps pinned in {}",
+                 cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
+                 dp_.dispatcher_id(), dp_.pin_dir().string());
+    apply_config(cfg_, /*initial=*/true);
   }
 
-  Datapath dp(LoadOptions{.pin_dir = pins});
-  spdlog::info("instance {}: datapath {} (dispatcher prog id {}), maps pinned in {}",
-               cfg.gateway.instance, dp.adopted() ? "adopted from pins" : "loaded",
-               dp.dispatcher_id(), pins.string());
-
-  AppliedState state = apply(dp, cfg);
-  spdlog::info("config applied as generation {}: {} ports, route source {}, {} static "
-               "routes, steering {}",
-               state.generation, cfg.ports.size(), config::to_string(cfg.routing.source),
-               cfg.routing.routes.size(),
-               cfg.steering.enabled() ? fmt::format("on ({} cpus)", cfg.steering.cpus.size())
-                                      : std::string("off"));
-
-  for (const auto& p : cfg.ports) {
-    bool was_attached = dp.adopted() && [&] {
-      for (uint32_t i : dp.pinned_links())
-        if (i == p.ifindex) return true;
-      return false;
-    }();
-    dp.attach(p.ifindex, to_attach_mode(cfg.gateway.attach_mode));
-    spdlog::info("port {} (ifindex {}): {}, {} mode", p.name, p.ifindex,
-                 was_attached ? "link adopted and moved to the new program" : "attached",
-                 config::to_string(cfg.gateway.attach_mode));
-  }
-  detach_unconfigured_ports(dp, cfg);
-  for (const auto& p : cfg.ports) {
+  // Re-reads the config file. Any failure — parse, validation, a change
+  // that needs a restart, the kernel refusing a map — leaves the running
+  // generation in place.
+  ReloadResult reload() {
+    ++reloads_;
+    auto loaded = load_config(config_path_);
+    if (!loaded) return refuse(config::to_string(loaded.errors()));
+    const config::Config& next = loaded.value();
+    if (next.gateway.instance != cfg_.gateway.instance)
+      return refuse(fmt::format("{}: gateway.instance cannot change on reload ({} -> {}); restart",
+                                config_path_, cfg_.gateway.instance, next.gateway.instance));
+    if (next.gateway.netns != cfg_.gateway.netns)
+      return refuse(fmt::format("{}: gateway.netns cannot change on reload; restart", config_path_));
+    if (next == cfg_) return accept("config unchanged");
     try {
-      if (auto warning = link_check::redirect_target_warning(p.name, p.ifindex))
-        spdlog::warn("{}", *warning);
+      apply_config(next, /*initial=*/false);
     } catch (const std::exception& e) {
-      spdlog::warn("port {}: could not check its veth peer: {}", p.name, e.what());
+      return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
+    }
+    cfg_ = next;
+    return accept(fmt::format("config applied as generation {}", state_.generation));
+  }
+
+  int refresh_nexthops() { return xdpgw::refresh_nexthops(state_); }
+  bool has_nexthops() const { return !state_.nexthops.empty(); }
+  const config::Config& config() const { return cfg_; }
+  uint64_t reloads() const { return reloads_; }
+  uint64_t failed_reloads() const { return failed_reloads_; }
+  const std::string& last_reload_message() const { return last_reload_message_; }
+
+ private:
+  static Datapath make_datapath(const config::Config& cfg, const RunOptions& opts) {
+    const auto pins = pin_dir(cfg.gateway.instance);
+    if (opts.fresh) {
+      int detached = remove_pinned_instance(pins);
+      spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
+                   cfg.gateway.instance, detached);
+    }
+    return Datapath(LoadOptions{.pin_dir = pins});
+  }
+
+  void apply_config(const config::Config& next, bool initial) {
+    // Attach new ports first: their links only run the dispatcher, which
+    // passes their traffic to the kernel until the new generation names
+    // them as ports.
+    std::set<uint32_t> previously;
+    for (uint32_t i : dp_.pinned_links()) previously.insert(i);
+    for (const auto& p : next.ports) {
+      bool had_link = previously.contains(p.ifindex);
+      if (!initial && had_link) continue;
+      dp_.attach(p.ifindex, to_attach_mode(next.gateway.attach_mode));
+      spdlog::info("port {} (ifindex {}): {}, {} mode", p.name, p.ifindex,
+                   had_link ? "link adopted and moved to the new program" : "attached",
+                   config::to_string(next.gateway.attach_mode));
+    }
+    AppliedState state = apply(dp_, next);
+    state_ = std::move(state);
+    spdlog::info("config applied as generation {}: {} ports, route source {}, {} static "
+                 "routes, steering {}",
+                 state_.generation, next.ports.size(), config::to_string(next.routing.source),
+                 next.routing.routes.size(),
+                 next.steering.enabled()
+                     ? fmt::format("on ({} cpus)", next.steering.cpus.size())
+                     : std::string("off"));
+    detach_unconfigured_ports(dp_, next);
+    for (const auto& p : next.ports) {
+      try {
+        if (auto warning = link_check::redirect_target_warning(p.name, p.ifindex))
+          spdlog::warn("{}", *warning);
+      } catch (const std::exception& e) {
+        spdlog::warn("port {}: could not check its veth peer: {}", p.name, e.what());
+      }
     }
   }
+
+  ReloadResult refuse(std::string why) {
+    ++failed_reloads_;
+    last_reload_message_ = why;
+    spdlog::error("reload refused: {}", why);
+    return {false, std::move(why)};
+  }
+  ReloadResult accept(std::string what) {
+    last_reload_message_ = what;
+    spdlog::info("reload: {}", what);
+    return {true, std::move(what)};
+  }
+
+  std::string config_path_;
+  config::Config cfg_;
+  Datapath dp_;
+  AppliedState state_;
+  uint64_t reloads_ = 0;
+  uint64_t failed_reloads_ = 0;
+  std::string last_reload_message_;
+};
+
+}  // namespace
+
+int run(const std::string& config_path, const config::Config& cfg, const RunOptions& opts) {
+  InstanceLock lock(cfg.gateway.instance);
+  Gateway gw(config_path, cfg, opts);
 
   boost::asio::io_context io;
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
@@ -140,6 +225,17 @@ int run(const config::Config& cfg, const RunOptions& opts) {
     spdlog::info("signal {}: stopping", sig);
     io.stop();
   });
+
+  boost::asio::signal_set reload_signal(io, SIGHUP);
+  std::function<void()> wait_for_hup = [&] {
+    reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      gw.reload();
+      wait_for_hup();
+    });
+  };
+  wait_for_hup();
 
   // Static nexthops follow the kernel's neighbour table. Polling once a
   // second keeps this simple; a missed MAC change only sends packets to the
@@ -150,7 +246,7 @@ int run(const config::Config& cfg, const RunOptions& opts) {
     neigh_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       try {
-        if (int n = refresh_nexthops(state); n > 0)
+        if (int n = gw.refresh_nexthops(); n > 0)
           spdlog::info("nexthops: {} updated from the neighbour table", n);
       } catch (const std::exception& e) {
         spdlog::warn("nexthop refresh failed: {}", e.what());
@@ -158,7 +254,7 @@ int run(const config::Config& cfg, const RunOptions& opts) {
       schedule_refresh();
     });
   };
-  if (!state.nexthops.empty()) schedule_refresh();
+  schedule_refresh();
 
   spdlog::info("instance {}: running", cfg.gateway.instance);
   io.run();

@@ -44,8 +44,23 @@ struct RunOptions {
   bool fresh = false;
 };
 
-// Runs until a stop signal; returns the process exit code.
-int run(const config::Config& cfg, const RunOptions& opts);
+// Interface names resolved in the calling thread's network namespace.
+class SystemEnvironment final : public config::Environment {
+ public:
+  std::optional<uint32_t> ifindex(std::string_view name) const override;
+};
+
+// parse + validate against the running system; every error on failure.
+config::Result<config::Config> load_config(const std::string& path);
+
+struct ReloadResult {
+  bool ok = false;
+  std::string message;  // what changed, or every reason it was refused
+};
+
+// Runs until a stop signal; returns the process exit code. `config_path` is
+// re-read on SIGHUP (reload).
+int run(const std::string& config_path, const config::Config& cfg, const RunOptions& opts);
 
 struct StopOptions {
   bool detach = false;  // also detach XDP and remove every pin
