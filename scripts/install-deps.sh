@@ -15,6 +15,9 @@ PACKAGES=(
   # test and demo tooling: topologies, traffic, captures
   iproute2 ethtool tcpdump iputils-ping netcat-openbsd socat iperf3
   netsniff-ng python3-scapy procps kmod
+  # control-plane tests: a real HTTP client scrapes the metrics endpoint and
+  # Prometheus' promtool (from the prometheus package) lints what it serves
+  curl prometheus
 )
 
 if [[ $EUID -ne 0 ]]; then
@@ -33,7 +36,17 @@ if ((${#missing[@]})); then
   echo "install-deps.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages are installed for their tools (promtool, iperf3, ...), never to
+  # run as services: keep maintainer scripts from starting any daemon.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [[ -n $own_policy ]] && rm -f "$policy"
 fi
 
 # bpffs is not mounted on a fresh machine; every pin lives under it.

@@ -30,7 +30,8 @@ inline constexpr std::size_t kMaxRequestLine = 64 * 1024;
 
 // Receives the request's "args" (an object; {} when the request had none)
 // and returns the response's "result". Throwing any std::exception answers
-// {"ok": false, "error": e.what()}.
+// {"ok": false, "error": e.what()}. Runs on the io_context's thread, so it
+// must not block: the whole daemon waits for it.
 using CommandHandler = std::function<nlohmann::json(const nlohmann::json& args)>;
 
 namespace detail {

@@ -145,8 +145,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
            fmt::format("{} not found; metrics are at /metrics\n", target));
     } else if (req.method() != http::verb::get) {
       res.set(http::field::allow, "GET");
+      const auto method = req.method_string();
       fill(res, http::status::method_not_allowed, kText,
-           fmt::format("{} not allowed; use GET\n", req.method_string()));
+           fmt::format("{} not allowed; use GET\n",
+                       std::string_view(method.data(), method.size())));
     } else if (target == "/") {
       fill(res, http::status::ok, "text/html; charset=utf-8", std::string(kIndexPage));
     } else {
