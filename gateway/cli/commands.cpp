@@ -14,6 +14,8 @@
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "config/config.hpp"
+#include "control/control_client.hpp"
+#include "daemon/observe.hpp"
 #include "daemon/daemon.hpp"
 #include "datapath/abi.hpp"
 #include "datapath/datapath.hpp"
@@ -118,61 +120,100 @@ void add_stop(CLI::App& app) {
   });
 }
 
+// How the CLI finds a daemon: by instance name (default socket path) or by
+// an explicit socket.
+struct Target {
+  std::string instance = "default";
+  std::string socket;  // empty: /run/xdpgw/<instance>.sock
+
+  std::string socket_path() const {
+    return socket.empty() ? fmt::format("{}/{}.sock", config::kDefaultSocketDir, instance)
+                          : socket;
+  }
+};
+
+void add_target_options(CLI::App* cmd, Target& t) {
+  cmd->add_option("-i,--instance", t.instance, "Instance name")->capture_default_str();
+  cmd->add_option("-s,--socket", t.socket,
+                  "Control socket (default /run/xdpgw/<instance>.sock)");
+}
+
 void add_stats(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "stats", "Print packet counters by verdict reason and by handler, read "
-               "from the running instance's pinned maps.");
-  auto instance = std::make_shared<std::string>("default");
+      "stats", "Print packet counters by verdict reason and by handler. Asks the "
+               "daemon; when none runs, reads the instance's pinned maps directly "
+               "(XDP keeps counting without a daemon).");
+  auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   auto all = std::make_shared<bool>(false);
-  cmd->add_option("-i,--instance", *instance, "Instance name")->capture_default_str();
+  add_target_options(cmd, *target);
   cmd->add_flag("--json", *json, "JSON output for scripts");
   cmd->add_flag("-a,--all", *all, "Include reasons that counted nothing");
-  cmd->callback([instance, json, all] {
+  cmd->callback([target, json, all] {
     try {
-      auto dir = daemon::pin_dir(*instance);
-      auto open_pin = [&](const char* name) {
-        std::string path = (dir / name).string();
-        int fd = bpf_obj_get(path.c_str());
-        if (fd < 0)
-          throw_errno(errno, fmt::format("open {} (is instance {} running?)",
-                                         path, *instance));
-        return UniqueFd(fd);
-      };
-      UniqueFd verdicts = open_pin("verdict_stats");
-      UniqueFd handlers = open_pin("handler_stats");
-      auto totals = read_verdicts(verdicts.get());
-
-      nlohmann::json out;
-      out["instance"] = *instance;
-      for (uint32_t r = 1; r < XDPGW_R_COUNT; ++r) {
-        if (!*all && totals[r].packets == 0) continue;
-        out["reasons"][std::string(abi::reason_name(r))] = {
-            {"packets", totals[r].packets}, {"bytes", totals[r].bytes}};
+      nlohmann::json stats;
+      try {
+        stats = control::call(target->socket_path(), "stats", {{"all", *all}});
+      } catch (const control::DaemonNotRunning&) {
+        auto dir = daemon::pin_dir(target->instance);
+        auto open_pin = [&](const char* name) {
+          std::string path = (dir / name).string();
+          int fd = bpf_obj_get(path.c_str());
+          if (fd < 0)
+            throw_errno(errno, fmt::format("no daemon on {} and no pinned map {}",
+                                           target->socket_path(), path));
+          return UniqueFd(fd);
+        };
+        UniqueFd verdicts = open_pin("verdict_stats");
+        UniqueFd handlers = open_pin("handler_stats");
+        stats = daemon::stats_json(verdicts.get(), handlers.get(), *all);
       }
-      for (uint32_t s = 0; s < XDPGW_SLOT_COUNT; ++s) {
-        auto c = sum(read_percpu_counter(handlers.get(), s));
-        out["handlers"][std::string(abi::kSlotNames[s])] = {
-            {"packets", c.packets}, {"bytes", c.bytes}};
-      }
-      if (*json) {
-        std::cout << out.dump(2) << '\n';
-        return;
-      }
-      std::cout << fmt::format("instance {}\n{:<28} {:>14} {:>16}\n", *instance,
-                               "reason", "packets", "bytes");
-      if (out.contains("reasons"))
-        for (const auto& [name, c] : out["reasons"].items())
-          std::cout << fmt::format("{:<28} {:>14} {:>16}\n", name,
-                                   c["packets"].get<uint64_t>(),
-                                   c["bytes"].get<uint64_t>());
-      std::cout << fmt::format("\n{:<28} {:>14} {:>16}\n", "handler", "packets", "bytes");
-      for (const auto& [name, c] : out["handlers"].items())
-        std::cout << fmt::format("{:<28} {:>14} {:>16}\n", name,
-                                 c["packets"].get<uint64_t>(),
-                                 c["bytes"].get<uint64_t>());
+      stats["instance"] = target->instance;
+      std::cout << (*json ? stats.dump(2) + "\n" : daemon::format_stats(stats, target->instance));
     } catch (const std::exception& e) {
       std::cerr << "xdpgw stats: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
+void add_status(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "status", "Explain the running instance: config generation, each port's state, "
+                "attach mode and program, and warnings about what makes XDP forwarding "
+                "fail silently (veth peer without XDP, port down, program replaced, "
+                "bpffs not mounted).");
+  auto target = std::make_shared<Target>();
+  auto json = std::make_shared<bool>(false);
+  add_target_options(cmd, *target);
+  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->callback([target, json] {
+    try {
+      auto status = control::call(target->socket_path(), "status");
+      std::cout << (*json ? status.dump(2) + "\n" : daemon::format_status(status));
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw status: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
+void add_reload(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "reload", "Make the daemon re-read its config file and apply it atomically "
+                "(same as SIGHUP). A config that fails to parse, validate or load is "
+                "refused with every reason, and the running config stays.");
+  auto target = std::make_shared<Target>();
+  add_target_options(cmd, *target);
+  cmd->callback([target] {
+    try {
+      auto result = control::call(target->socket_path(), "reload", {}, std::chrono::seconds(60));
+      std::cout << result.value("message", std::string("reloaded")) << '\n';
+    } catch (const control::CommandFailed& e) {
+      std::cerr << "xdpgw reload: refused, running config kept:\n" << e.what() << '\n';
+      g_exit_code = kExitBadConfig;
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw reload: " << e.what() << '\n';
       g_exit_code = kExitFailure;
     }
   });
@@ -184,6 +225,8 @@ void register_commands(CLI::App& app) {
   add_check(app);
   add_run(app);
   add_stop(app);
+  add_reload(app);
+  add_status(app);
   add_stats(app);
 }
 

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <memory>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -23,6 +24,9 @@
 #include "datapath/datapath.hpp"
 #include "datapath/link_check.hpp"
 #include "datapath/netdev.hpp"
+#include "control/control_server.hpp"
+#include "control/metrics.hpp"
+#include "daemon/observe.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -120,7 +124,7 @@ class Gateway {
   // that needs a restart, the kernel refusing a map — leaves the running
   // generation in place.
   ReloadResult reload() {
-    ++reloads_;
+    ++reloads_.attempts;
     auto loaded = load_config(config_path_);
     if (!loaded) return refuse(config::to_string(loaded.errors()));
     const config::Config& next = loaded.value();
@@ -129,6 +133,9 @@ class Gateway {
                                 config_path_, cfg_.gateway.instance, next.gateway.instance));
     if (next.gateway.netns != cfg_.gateway.netns)
       return refuse(fmt::format("{}: gateway.netns cannot change on reload; restart", config_path_));
+    if (next.control != cfg_.control)
+      return refuse(fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart",
+                                config_path_));
     if (next == cfg_) return accept("config unchanged");
     try {
       apply_config(next, /*initial=*/false);
@@ -140,11 +147,15 @@ class Gateway {
   }
 
   int refresh_nexthops() { return xdpgw::refresh_nexthops(state_); }
-  bool has_nexthops() const { return !state_.nexthops.empty(); }
   const config::Config& config() const { return cfg_; }
-  uint64_t reloads() const { return reloads_; }
-  uint64_t failed_reloads() const { return failed_reloads_; }
-  const std::string& last_reload_message() const { return last_reload_message_; }
+
+  nlohmann::json status() const { return status_json(cfg_, config_path_, dp_, reloads_); }
+  nlohmann::json stats(bool all) const {
+    return stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+  }
+  std::vector<control::MetricFamily> metric_families() const {
+    return metrics(cfg_, dp_, reloads_);
+  }
 
  private:
   static Datapath make_datapath(const config::Config& cfg, const RunOptions& opts) {
@@ -192,13 +203,15 @@ class Gateway {
   }
 
   ReloadResult refuse(std::string why) {
-    ++failed_reloads_;
-    last_reload_message_ = why;
+    ++reloads_.failures;
+    reloads_.last_ok = false;
+    reloads_.last_message = why;
     spdlog::error("reload refused: {}", why);
     return {false, std::move(why)};
   }
   ReloadResult accept(std::string what) {
-    last_reload_message_ = what;
+    reloads_.last_ok = true;
+    reloads_.last_message = what;
     spdlog::info("reload: {}", what);
     return {true, std::move(what)};
   }
@@ -207,10 +220,38 @@ class Gateway {
   config::Config cfg_;
   Datapath dp_;
   AppliedState state_;
-  uint64_t reloads_ = 0;
-  uint64_t failed_reloads_ = 0;
-  std::string last_reload_message_;
+  ReloadCounters reloads_;
 };
+
+// The control socket's commands, all answered on the io thread.
+void register_commands(control::ControlServer& server, Gateway& gw) {
+  server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
+  server.on("stats", [&gw](const nlohmann::json& args) {
+    return gw.stats(args.value("all", false));
+  });
+  server.on("reload", [&gw](const nlohmann::json&) -> nlohmann::json {
+    ReloadResult r = gw.reload();
+    if (!r.ok) throw std::runtime_error(r.message);
+    return {{"message", r.message}};
+  });
+}
+
+// Metrics are for watching, not forwarding: a listener that cannot bind is
+// logged and shown in status, and the gateway runs on without it.
+std::unique_ptr<control::MetricsServer> start_metrics(boost::asio::io_context& io,
+                                                      const Gateway& gw) {
+  const auto& ep = gw.config().control.metrics;
+  try {
+    auto server = std::make_unique<control::MetricsServer>(
+        io, ep.addr.to_string(), ep.port, [&gw] { return gw.metric_families(); });
+    spdlog::info("metrics: http://{}/metrics", ep.to_string());
+    return server;
+  } catch (const std::exception& e) {
+    spdlog::error("metrics listener on {} failed, running without it: {}", ep.to_string(),
+                  e.what());
+    return nullptr;
+  }
+}
 
 }  // namespace
 
@@ -219,6 +260,11 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   Gateway gw(config_path, cfg, opts);
 
   boost::asio::io_context io;
+  control::ControlServer control(io, gw.config().control.socket);
+  register_commands(control, gw);
+  spdlog::info("control socket: {}", gw.config().control.socket);
+  auto metrics_server = start_metrics(io, gw);
+
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

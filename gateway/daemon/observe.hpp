@@ -1,0 +1,40 @@
+// What an operator sees: counters, per-port state with the warnings that
+// explain silent forwarding failures, and Prometheus metrics. Shared by the
+// daemon's control commands and the CLI's read-only fallback.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "control/metrics.hpp"
+#include "datapath/datapath.hpp"
+
+namespace xdpgw::daemon {
+
+// Counters by reason (only non-zero ones unless `all`) and by handler.
+nlohmann::json stats_json(int verdict_stats_fd, int handler_stats_fd, bool all);
+
+struct ReloadCounters {
+  uint64_t attempts = 0;
+  uint64_t failures = 0;
+  bool last_ok = true;
+  std::string last_message;
+};
+
+// Per port: ifindex, state, MTU, attach mode and program id, counters from
+// the kernel, and warnings; plus instance-wide facts and warnings.
+nlohmann::json status_json(const config::Config& cfg, const std::string& config_path,
+                           const Datapath& dp, const ReloadCounters& reloads);
+
+std::vector<control::MetricFamily> metrics(const config::Config& cfg, const Datapath& dp,
+                                           const ReloadCounters& reloads);
+
+// Human-readable rendering of stats_json / status_json for the CLI.
+std::string format_stats(const nlohmann::json& stats, const std::string& instance);
+std::string format_status(const nlohmann::json& status);
+
+}  // namespace xdpgw::daemon

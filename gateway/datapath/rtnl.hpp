@@ -1,0 +1,36 @@
+// One network interface as rtnetlink (RTM_GETLINK) describes it. Namespace-
+// scoped by the calling thread; a link in another namespace is reachable by
+// the netns id this namespace knows it under.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace xdpgw::rtnl {
+
+struct LinkStats {
+  uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+  uint64_t rx_dropped = 0, tx_dropped = 0, rx_errors = 0, tx_errors = 0;
+};
+
+struct LinkInfo {
+  uint32_t ifindex = 0;
+  std::string name;
+  std::string kind;                     // IFLA_INFO_KIND ("veth", ...); empty for none
+  bool up = false;                      // IFF_UP
+  bool running = false;                 // IFF_RUNNING (carrier)
+  uint32_t mtu = 0;
+  std::optional<uint32_t> link;         // IFLA_LINK: a veth's peer ifindex
+  std::optional<int32_t> link_netnsid;  // the peer's namespace, if not ours
+  uint8_t xdp_attached = 0;             // XDP_ATTACHED_* (none/drv/skb/hw/multi)
+  uint32_t xdp_prog_id = 0;
+  LinkStats stats;
+};
+
+// nullopt when there is no such link; throws std::system_error on netlink
+// failures.
+std::optional<LinkInfo> query_link(uint32_t ifindex,
+                                   std::optional<int32_t> netnsid = std::nullopt);
+
+}  // namespace xdpgw::rtnl
