@@ -68,6 +68,9 @@ else
   exit 1
 fi
 
+step "what the gateway says about its ports (xdpgw status -i $instance)"
+"$xdpgw" status -i "$instance"
+
 step "what the gateway counted (xdpgw stats -i $instance)"
 "$xdpgw" stats -i "$instance"
 echo
