@@ -405,5 +405,49 @@ TEST_F(LifecycleE2e, StopWithoutDetachKeepsForwardingStopDetachRemovesEverything
   EXPECT_EQ(link.find("prog/xdp"), std::string::npos) << link;
 }
 
+TEST_F(LifecycleE2e, StatusAndMetricsDescribeTheRunningGateway) {
+  daemon_.write_config(config_via(1));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  UdpStream stream(topo_.a(), topo_.b());
+  std::this_thread::sleep_for(300ms);
+  auto result = stream.finish();
+  ASSERT_EQ(result.received, result.sent);
+
+  auto status = daemon_.cli("status");
+  ASSERT_TRUE(status.ok()) << status.output;
+  for (const VethPair* link : {&topo_.link0(), &topo_.link1(), &topo_.link2()})
+    EXPECT_NE(status.output.find("port " + link->name_a()), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("XDP native"), std::string::npos) << status.output;
+  // Every far end runs the peer program: nothing to warn about.
+  EXPECT_EQ(status.output.find("WARNING"), std::string::npos) << status.output;
+
+  // Scraped with a real HTTP client inside the gateway's namespace (the
+  // listener's 127.0.0.1), and checked by Prometheus' own linter.
+  auto scrape = topo_.gw().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.output;
+  auto line_start = scrape.output.find("xdpgw_packets_total{reason=\"fwd_redirect\"");
+  ASSERT_NE(line_start, std::string::npos) << scrape.output;
+  auto value_at = scrape.output.find(' ', line_start) + 1;
+  EXPECT_GE(std::stoull(scrape.output.substr(value_at)), result.sent);
+  EXPECT_NE(scrape.output.find("xdpgw_config_generation"), std::string::npos);
+  auto lint = topo_.gw().exec("curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+  EXPECT_TRUE(lint.ok()) << lint.output;
+}
+
+TEST_F(LifecycleE2e, StatusWarnsAboutAVethPeerWithoutXdp) {
+  daemon_.write_config(config_via(1));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  // Take the program off B's second link: redirects into it would vanish.
+  topo_.b().exec_ok("ip link set dev " + topo_.link2().name_b() + " xdp off");
+  auto status = daemon_.cli("status");
+  ASSERT_TRUE(status.ok()) << status.output;
+  EXPECT_NE(status.output.find("WARNING: port " + topo_.link2().name_a() +
+                               " is a veth whose peer"),
+            std::string::npos)
+      << status.output;
+  EXPECT_EQ(status.output.find("WARNING: port " + topo_.link1().name_a()), std::string::npos)
+      << status.output;
+}
+
 }  // namespace
 }  // namespace xdpgw::test::e2e
