@@ -2,6 +2,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
@@ -102,6 +103,45 @@ std::optional<LinkInfo> query_link(uint32_t ifindex, std::optional<int32_t> netn
     throw_errno(errno, fmt::format("RTM_GETLINK ifindex {}", ifindex));
   }
   return answer.link;
+}
+
+std::optional<int32_t> netnsid_of(int netns_fd) {
+  std::unique_ptr<mnl_socket, MnlSocketCloser> sock(mnl_socket_open(NETLINK_ROUTE));
+  if (!sock) throw_errno(errno, "open rtnetlink socket");
+  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0)
+    throw_errno(errno, "bind rtnetlink socket");
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_GETNSID;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  nlh->nlmsg_seq = seq;
+  auto* gen = static_cast<rtgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtgenmsg)));
+  gen->rtgen_family = AF_UNSPEC;
+  mnl_attr_put_u32(nlh, NETNSA_FD, static_cast<uint32_t>(netns_fd));
+  if (mnl_socket_sendto(sock.get(), nlh, nlh->nlmsg_len) < 0)
+    throw_errno(errno, "send RTM_GETNSID");
+  ssize_t n = mnl_socket_recvfrom(sock.get(), buf.data(), buf.size());
+  if (n < 0) throw_errno(errno, "receive RTM_GETNSID");
+  std::optional<int32_t> nsid;
+  auto on_nsid = [](const nlmsghdr* msg, void* data) {
+    std::array<const nlattr*, NETNSA_MAX + 1> tb{};
+    auto collect = [](const nlattr* attr, void* out) {
+      auto* table = static_cast<std::array<const nlattr*, NETNSA_MAX + 1>*>(out);
+      if (mnl_attr_get_type(attr) <= NETNSA_MAX) (*table)[mnl_attr_get_type(attr)] = attr;
+      return MNL_CB_OK;
+    };
+    mnl_attr_parse(msg, sizeof(rtgenmsg), collect, &tb);
+    if (tb[NETNSA_NSID]) {
+      auto id = static_cast<int32_t>(mnl_attr_get_u32(tb[NETNSA_NSID]));
+      if (id != NETNSA_NSID_NOT_ASSIGNED) *static_cast<std::optional<int32_t>*>(data) = id;
+    }
+    return MNL_CB_OK;
+  };
+  if (mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, mnl_socket_get_portid(sock.get()),
+                 on_nsid, &nsid) < 0)
+    throw_errno(errno, "RTM_GETNSID");
+  return nsid;
 }
 
 }  // namespace xdpgw::rtnl

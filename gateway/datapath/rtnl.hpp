@@ -33,4 +33,8 @@ struct LinkInfo {
 std::optional<LinkInfo> query_link(uint32_t ifindex,
                                    std::optional<int32_t> netnsid = std::nullopt);
 
+// The id this namespace knows the namespace behind `netns_fd` by, or nullopt
+// when none is assigned.
+std::optional<int32_t> netnsid_of(int netns_fd);
+
 }  // namespace xdpgw::rtnl

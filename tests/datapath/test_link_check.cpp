@@ -22,11 +22,13 @@ TEST(LinkCheck, VethPeerInAnotherNamespaceWithoutXdpIsReported) {
   EXPECT_EQ(peer->peer_ifindex, static_cast<uint32_t>(port.ifindex_b()));
   EXPECT_TRUE(peer->peer_netnsid.has_value());
   EXPECT_FALSE(peer->peer_has_xdp);
+  EXPECT_EQ(peer->peer_gro, false);
+  EXPECT_EQ(peer->peer_name, port.name_b());
   auto warning = link_check::redirect_target_warning(port.name_a(),
                                                      static_cast<uint32_t>(port.ifindex_a()));
   ASSERT_TRUE(warning);
   EXPECT_NE(warning->find(port.name_a()), std::string::npos);
-  EXPECT_NE(warning->find("no XDP program"), std::string::npos);
+  EXPECT_NE(warning->find("no XDP program and has GRO off"), std::string::npos) << *warning;
 }
 
 TEST(LinkCheck, VethPeerWithXdpIsFine) {
@@ -40,6 +42,21 @@ TEST(LinkCheck, VethPeerWithXdpIsFine) {
   auto peer = link_check::veth_peer(static_cast<uint32_t>(port.ifindex_a()));
   ASSERT_TRUE(peer);
   EXPECT_TRUE(peer->peer_has_xdp);
+  EXPECT_EQ(link_check::redirect_target_warning(port.name_a(),
+                                                static_cast<uint32_t>(port.ifindex_a())),
+            std::nullopt);
+}
+
+TEST(LinkCheck, VethPeerWithGroIsFine) {
+  Netns gw("gw");
+  Netns host("host");
+  VethPair port(gw, host);
+  host.exec_ok("ethtool -K " + port.name_b() + " gro on");
+  auto in = gw.enter();
+  auto peer = link_check::veth_peer(static_cast<uint32_t>(port.ifindex_a()));
+  ASSERT_TRUE(peer);
+  EXPECT_FALSE(peer->peer_has_xdp);
+  EXPECT_EQ(peer->peer_gro, true);
   EXPECT_EQ(link_check::redirect_target_warning(port.name_a(),
                                                 static_cast<uint32_t>(port.ifindex_a())),
             std::nullopt);
