@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <system_error>
 #include <iterator>
 #include <set>
 
@@ -251,7 +252,7 @@ Result<RawConfig> parse(const std::filesystem::path& path) {
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored)) return file_error(name, "is a directory");
   std::ifstream in(path, std::ios::binary);
-  if (!in) return file_error(name, fmt::format("cannot open: {}", std::strerror(errno)));
+  if (!in) return file_error(name, fmt::format("cannot open: {}", std::error_code(errno, std::generic_category()).message()));
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) return file_error(name, "read failed");
   return parse_string(text, name);

@@ -381,9 +381,13 @@ void ControlServer::shutdown() noexcept {
   st.closed = true;
   boost::system::error_code ignored;
   st.acceptor.close(ignored);
-  st.accept_retry.cancel();
-  for (const auto& weak : st.sessions)
-    if (auto session = weak.lock()) session->close();
+  try {
+    st.accept_retry.cancel();  // throws only if the timer's service failed
+    for (const auto& weak : st.sessions)
+      if (auto session = weak.lock()) session->close();
+  } catch (const std::exception& e) {
+    spdlog::warn("control: closing {}: {}", st.path.string(), e.what());
+  }
   st.sessions.clear();
   struct stat sb {};
   if (::lstat(st.path.c_str(), &sb) == 0 && sb.st_dev == st.dev && sb.st_ino == st.ino)

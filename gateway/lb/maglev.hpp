@@ -9,7 +9,6 @@
 // same backend.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -50,9 +49,11 @@ uint32_t next_prime(uint32_t n);
 
 // Builds the Maglev lookup table: entry s is the index, into `backends`, of
 // the backend that owns slot s. Every slot is owned by a backend of non-zero
-// weight; backend i owns about table_size * weight_i / sum(weights) slots
-// (exactly: |slots_i - table_size * w_i / W| < N + 2, N the number of
-// weighted backends, see maglev.cpp).
+// weight, and backend i owns its weight's share of the slots to within about
+// one slot: with M = table_size, W = sum of weights and N = the number of
+// backends of non-zero weight,
+//     -1 <= slots_i - M * w_i / W <= (N - 1) * w_i / W
+// (below one slot for equal weights; the proof is in maglev.cpp).
 //
 // A pool with no weighted backend (empty list, or every weight 0) yields an
 // EMPTY table, not an error: health checks failing every backend is an
