@@ -8,7 +8,7 @@
 
 #include "cli/commands.hpp"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   // One line per event on stderr, no colour codes: journald-friendly.
   auto logger = spdlog::stderr_logger_mt("xdpgw");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -31,4 +31,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   return xdpgw::cli::exit_code();
+} catch (const std::exception& e) {
+  // Commands report their own errors; this is for failures around them
+  // (logger setup, argument parsing internals).
+  std::fprintf(stderr, "xdpgw: %s\n", e.what());
+  return xdpgw::cli::kExitFailure;
 }

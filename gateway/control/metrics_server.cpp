@@ -260,9 +260,13 @@ void MetricsServer::shutdown() noexcept {
   state_->closed = true;
   beast::error_code ignored;
   state_->acceptor.close(ignored);
-  state_->accept_retry.cancel();
-  for (const auto& weak : state_->sessions)
-    if (auto session = weak.lock()) session->close();
+  try {
+    state_->accept_retry.cancel();  // throws only if the timer's service failed
+    for (const auto& weak : state_->sessions)
+      if (auto session = weak.lock()) session->close();
+  } catch (const std::exception& e) {
+    spdlog::warn("metrics: closing the listener: {}", e.what());
+  }
   state_->sessions.clear();
   state_.reset();
 }

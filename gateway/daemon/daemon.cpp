@@ -79,7 +79,7 @@ InstanceLock::~InstanceLock() {
   // Empty the pid before releasing, so a reader never sees a stale pid
   // without the lock.
   if (ftruncate(fd_.get(), 0) < 0)
-    spdlog::warn("truncate {}: {}", path_.string(), std::strerror(errno));
+    spdlog::warn("truncate {}: {}", path_.string(), std::error_code(errno, std::generic_category()).message());
 }
 
 std::optional<pid_t> running_pid(const std::string& instance) {

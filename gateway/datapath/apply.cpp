@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -161,10 +162,10 @@ TargetChanges add_redirect_targets(Datapath& dp, const config::Config& cfg) {
 void remove_stale_targets(Datapath& dp, const TargetChanges& stale) {
   for (uint32_t ifindex : stale.stale_ports)
     if (bpf_map_delete_elem(dp.tx_ports_fd(), &ifindex) != 0 && errno != ENOENT)
-      spdlog::warn("remove tx_ports[{}]: {}", ifindex, std::strerror(errno));
+      spdlog::warn("remove tx_ports[{}]: {}", ifindex, std::error_code(errno, std::generic_category()).message());
   for (uint32_t cpu : stale.stale_cpus)
     if (bpf_map_delete_elem(dp.cpu_map_fd(), &cpu) != 0 && errno != ENOENT)
-      spdlog::warn("remove cpu_map[{}]: {}", cpu, std::strerror(errno));
+      spdlog::warn("remove cpu_map[{}]: {}", cpu, std::error_code(errno, std::generic_category()).message());
 }
 
 }  // namespace
