@@ -38,8 +38,17 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 	meta.gen = current_gen();
 	slot = meta.slot;
 
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(meta)))
-		return pass(ctx, XDPGW_R_PASS_META_UNSUPPORTED);
+	/* Replace whatever metadata the frame already carries (a buffer the
+	 * driver reuses, or an upstream program's) with ours: adding to it
+	 * would overflow the 32-byte limit. */
+	{
+		long existing = (long)ctx->data - (long)ctx->data_meta;
+
+		if (existing < 0 || existing > 32)
+			existing = 0;
+		if (bpf_xdp_adjust_meta(ctx, (int)existing - (int)sizeof(meta)))
+			return pass(ctx, XDPGW_R_PASS_META_UNSUPPORTED);
+	}
 	data = (void *)(long)ctx->data;
 	out = (void *)(long)ctx->data_meta;
 	if ((void *)(out + 1) > data)

@@ -242,6 +242,14 @@ static __always_inline int forward(struct xdp_md *ctx,
 
 	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
+	/* Our metadata is for our own stages; the next hop must not receive
+	 * it (an XDP program there would find its metadata room taken). */
+	{
+		long metalen = (long)ctx->data - (long)ctx->data_meta;
+
+		if (metalen > 0 && metalen <= 32)
+			bpf_xdp_adjust_meta(ctx, (int)metalen);
+	}
 	/* The port left tx_ports between the ports lookup and here (a reload
 	 * removing it): drop, since the frame is already rewritten. */
 	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)

@@ -139,6 +139,22 @@ TEST_F(RouterTest, StaticIpv4ChecksumCarryIsFolded) {
   expect_forwarded(run_on_port0(frame_with(*wrapping_id, 64, from_a())), want);
 }
 
+TEST_F(RouterTest, ForwardedFramesCarryNoMetadataAndArrivingMetadataIsReplaced) {
+  install_static_routes();
+  auto in = from_a().ipv4(kV4).udp({.sport = 1, .dport = 2}).build();
+  auto ns = gw_.enter();
+  // A frame that already carries 20 bytes of metadata (a reused buffer, or
+  // an upstream xdpgw): must still be forwarded in XDP, and leave with none.
+  auto before = CounterSnapshot::take(*dp_);
+  auto res = prog_test_run(dp_->dispatcher_fd(), in,
+                           {.meta = std::vector<uint8_t>(20, 0xee),
+                            .ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a())});
+  auto delta = CounterDelta::between(before, CounterSnapshot::take(*dp_));
+  EXPECT_EQ(action_name(res.action), "XDP_REDIRECT");
+  EXPECT_EQ(delta.reasons, Reasons({{"fwd_redirect", 1}}));
+  EXPECT_TRUE(res.meta.empty()) << res.meta.size() << " bytes of metadata left on the frame";
+}
+
 TEST_F(RouterTest, StaticIpv6RewritesMacsAndHopLimit) {
   install_static_routes();
   auto in = from_a().ipv6(kV6).udp({.sport = 5353, .dport = 53}).payload(11).build();
