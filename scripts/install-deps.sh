@@ -15,6 +15,9 @@ PACKAGES=(
   # test and demo tooling: topologies, traffic, captures
   iproute2 ethtool tcpdump iputils-ping netcat-openbsd socat iperf3
   netsniff-ng python3-scapy procps kmod
+  # libFuzzer + sanitizer runtimes for clang (config fuzzer); gnuplot for
+  # benchmark charts
+  libclang-rt-14-dev gnuplot-nox
   # control-plane tests: a real HTTP client scrapes the metrics endpoint and
   # Prometheus' promtool (from the prometheus package) lints what it serves
   curl prometheus

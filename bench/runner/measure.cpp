@@ -1,0 +1,108 @@
+#include "runner/measure.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "gen/live_frames.hpp"
+#include "gen/system.hpp"
+#include "runner/topology.hpp"
+
+namespace xdpgw::bench {
+namespace {
+
+constexpr uint64_t kProbeFrames = 20'000;
+
+// Frames still in flight when the generator returns (a softirq deferred to
+// ksoftirqd) arrive within milliseconds: wait until the sink count stops
+// moving, for at most a second.
+uint64_t settled_delivered(const ForwardingPath& path) {
+  uint64_t last = path.delivered();
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const uint64_t now = path.delivered();
+    if (now == last) return now;
+    last = now;
+  }
+  return last;
+}
+
+Counters difference(const Counters& after, const Counters& before) {
+  Counters out;
+  for (const auto& [name, value] : after) {
+    const auto it = before.find(name);
+    const uint64_t previous = it == before.end() ? 0 : it->second;
+    if (value != previous) out[name] = value - previous;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string TrafficCase::name() const {
+  const std::string size = mix.name == "imix" ? "IMIX" : mix.name + "B";
+  return fmt::format("{} {} {} flows", family == IpFamily::kIpv6 ? "IPv6" : "IPv4", size, flows);
+}
+
+TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, uint16_t dst_port) {
+  const bool v6 = traffic.family == IpFamily::kIpv6;
+  return TrafficSpec{.family = traffic.family,
+                     .src_mac = path.gen_mac(),
+                     .dst_mac = path.next_hop_mac(),
+                     .src_ip = std::string(v6 ? kGenHost6 : kGenHost4),
+                     .dst_ip = std::string(v6 ? kSinkHost6 : kSinkHost4),
+                     .dst_port = dst_port,
+                     .flows = traffic.flows,
+                     .mix = traffic.mix};
+}
+
+std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& traffic,
+                              const MeasureOptions& options, unsigned round) {
+  LiveFrameGenerator generator(traffic_for(path, traffic, options.dst_port),
+                               netns_path_of(path.gen_netns()), path.gen_ifname());
+  const Counters counters_before = path.counters();
+  const uint64_t delivered_before = path.delivered();
+  const uint64_t other_before = path.sink_other();
+
+  GenRunResult run;
+  {
+    ScopedCpuPin pin(options.generator_cpu);
+    std::optional<ScopedRealtime> realtime;
+    if (options.realtime) realtime.emplace();
+    run = generator.run({.frames = options.frames, .batch_size = options.batch_size});
+  }
+  if (run.interrupted) return std::nullopt;
+
+  Sample sample;
+  sample.round = round;
+  sample.offered = run.frames_offered;
+  sample.forwarded = settled_delivered(path) - delivered_before;
+  sample.seconds = run.seconds();
+  sample.wall_seconds = std::chrono::duration<double>(run.wall_time).count();
+  sample.sink_other = path.sink_other() - other_before;
+  sample.counters = difference(path.counters(), counters_before);
+  return sample;
+}
+
+std::optional<std::string> wait_until_forwarding(const ForwardingPath& path,
+                                                 const TrafficCase& traffic,
+                                                 const MeasureOptions& options,
+                                                 std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MeasureOptions probe = options;
+  probe.frames = kProbeFrames;
+  std::string last;
+  while (true) {
+    const std::optional<Sample> sample = measure(path, traffic, probe, 0);
+    if (!sample) return "interrupted";
+    if (sample->forwarded * 1000 >= sample->offered * 999) return std::nullopt;
+    last = fmt::format("{} of {} probe frames arrived; path counters:", sample->forwarded,
+                       sample->offered);
+    for (const auto& [name, value] : sample->counters) last += fmt::format(" {}={}", name, value);
+    if (std::chrono::steady_clock::now() > deadline) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace xdpgw::bench

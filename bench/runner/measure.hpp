@@ -1,0 +1,62 @@
+// One measurement: the generator sends a fixed number of frames into one
+// path at full speed; the sink counts what arrives.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "gen/traffic.hpp"
+#include "runner/paths.hpp"
+
+namespace xdpgw::bench {
+
+// The traffic of a measurement, the same for every path it is compared on.
+struct TrafficCase {
+  IpFamily family = IpFamily::kIpv4;
+  FrameMix mix = FrameMix::fixed(64);
+  uint32_t flows = 64;
+
+  std::string name() const;  // "ipv4 64B 64 flows", "ipv6 IMIX 64 flows"
+};
+
+struct MeasureOptions {
+  uint64_t frames = 1'000'000;  // per measurement
+  uint32_t batch_size = 64;     // generator frames per softirq flush
+  unsigned generator_cpu = 1;   // everything on the path runs here (veth)
+  bool realtime = true;         // generator as SCHED_FIFO while it sends
+  uint16_t dst_port = 9;
+};
+
+struct Sample {
+  unsigned round = 0;
+  uint64_t offered = 0;      // frames the generator sent
+  uint64_t forwarded = 0;    // generator frames the sink counted
+  double seconds = 0;        // first to last frame, as the generator timed them
+  double wall_seconds = 0;   // of the generator's test run, start-up included
+  uint64_t sink_other = 0;   // non-generator frames the sink saw meanwhile
+  Counters counters;         // change of the path's own counters
+
+  uint64_t lost() const { return offered > forwarded ? offered - forwarded : 0; }
+  // Forwarded frames per second, in millions.
+  double mpps() const { return seconds > 0 ? static_cast<double>(forwarded) / seconds / 1e6 : 0; }
+};
+
+// The generator's view of a path for a traffic case.
+TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, uint16_t dst_port);
+
+// Sends options.frames at full speed and counts; throws std::system_error
+// when the kernel refuses the run. Returns nullopt when interrupted.
+std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& traffic,
+                              const MeasureOptions& options, unsigned round);
+
+// Sends small probes until at least 99.9% of one arrives (a gateway may need
+// a moment: static nexthops are resolved once a second) or `timeout` passes.
+// Also warms the path up. Returns an explanation when it never forwards.
+std::optional<std::string> wait_until_forwarding(const ForwardingPath& path,
+                                                 const TrafficCase& traffic,
+                                                 const MeasureOptions& options,
+                                                 std::chrono::seconds timeout);
+
+}  // namespace xdpgw::bench

@@ -1,0 +1,232 @@
+#include "runner/paths.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "gen/system.hpp"
+#include "harness/netns.hpp"
+#include "harness/run.hpp"
+
+namespace xdpgw::bench {
+namespace {
+
+// Kernel counters of one interface (`ip -s -j link`), as "IF.rx_dropped" etc.
+void add_link_counters(Counters& out, const std::string& netns, const std::string& ifname) {
+  const std::string json = test::run_ok(fmt::format("ip -n {} -s -j link show dev {}",
+                                                    test::shell_quote(netns), test::shell_quote(ifname)));
+  const nlohmann::json links = nlohmann::json::parse(json);
+  if (links.empty()) return;
+  const nlohmann::json& stats = links.at(0).at("stats64");
+  for (const char* direction : {"rx", "tx"}) {
+    for (const char* field : {"packets", "dropped", "errors"}) {
+      out[fmt::format("{}.{}_{}", ifname, direction, field)] =
+          stats.at(direction).at(field).get<uint64_t>();
+    }
+  }
+}
+
+// Selected /proc/net/snmp and /proc/net/snmp6 counters of the namespace
+// (what `nstat` shows): forwarded, discarded, misaddressed packets.
+void add_snmp_counters(Counters& out, const std::string& netns_path) {
+  test::NetnsGuard inside(netns_path);
+  // thread-self: /proc/self/net would follow the process's main thread.
+  std::ifstream snmp("/proc/thread-self/net/snmp");
+  std::string names_line, values_line;
+  while (std::getline(snmp, names_line) && std::getline(snmp, values_line)) {
+    if (!names_line.starts_with("Ip: ")) continue;
+    std::istringstream names(names_line.substr(4)), values(values_line.substr(4));
+    std::string name;
+    uint64_t value = 0;
+    while (names >> name && values >> value) {
+      if (name == "ForwDatagrams" || name == "InDiscards" || name == "OutDiscards" ||
+          name == "InAddrErrors" || name == "OutNoRoutes" || name == "InHdrErrors") {
+        out["Ip" + name] = value;
+      }
+    }
+  }
+  std::ifstream snmp6("/proc/thread-self/net/snmp6");
+  std::string name;
+  uint64_t value = 0;
+  while (snmp6 >> name >> value) {
+    if (name == "Ip6OutForwDatagrams" || name == "Ip6InDiscards" || name == "Ip6OutDiscards" ||
+        name == "Ip6InAddrErrors" || name == "Ip6InNoRoutes" || name == "Ip6InHdrErrors") {
+      out[name] = value;
+    }
+  }
+}
+
+class DirectPath final : public ForwardingPath {
+ public:
+  explicit DirectPath(const PathContext& context)
+      : ForwardingPath(context, std::string(kDirectPath), "generator -> XDP_DROP sink",
+                       PathRole::kGeneratorCeiling) {}
+  std::string description() const override {
+    return "no gateway: the generator's veth is cabled to the sink, which counts and drops "
+           "(the generator's own ceiling)";
+  }
+};
+
+class XdpRedirectPath final : public ForwardingPath {
+ public:
+  XdpRedirectPath(const PathContext& context, std::string name)
+      : ForwardingPath(context, std::move(name), "minimal XDP: MAC rewrite + DEVMAP redirect",
+                       PathRole::kXdpCeiling),
+        forwarder_(gateway_netns_path(), std::string(kGatewayIngress), std::string(kGatewayEgress),
+                   sink_mac_, gateway_egress_mac_) {}
+  std::string description() const override {
+    return "bench/bpf/redirect_min.bpf.c on the gateway's ingress port: writes both MACs and "
+           "redirects through a DEVMAP, no parsing or lookup (the XDP ceiling of this path)";
+  }
+
+ private:
+  MinimalRedirect forwarder_;
+};
+
+class KernelForwardingPath final : public ForwardingPath {
+ public:
+  KernelForwardingPath(const PathContext& context, std::string name)
+      : ForwardingPath(context, std::move(name), "Linux IP forwarding (no XDP)", PathRole::kKernel) {
+    // A veth accepts frames another device XDP-sent to it only when its NAPI
+    // is on, which an XDP program or GRO turns on (PLATFORM.md). GRO keeps
+    // the gateway free of XDP; UDP is not aggregated on forwarding paths.
+    test::run_ok(fmt::format("ip netns exec {} ethtool -K {} gro on",
+                             test::shell_quote(topology_.gateway_netns(this->name())),
+                             kGatewayIngress));
+  }
+  std::string description() const override {
+    return "the gateway's kernel routes (ip_forward, connected routes, permanent neighbours); "
+           "no XDP program on the gateway, GRO on its ingress veth so it accepts the generator's "
+           "XDP frames";
+  }
+  Counters counters() const override {
+    Counters out = ForwardingPath::counters();
+    add_snmp_counters(out, gateway_netns_path());
+    return out;
+  }
+};
+
+class XdpgwPath final : public ForwardingPath {
+ public:
+  XdpgwPath(const PathContext& context, std::string name, std::string label,
+            const std::string& routing_toml)
+      : ForwardingPath(context, std::move(name), std::move(label), PathRole::kSubject),
+        daemon_(context.xdpgw_binary, topology_.gateway_netns(this->name()),
+                topology_.prefix() + "-" + this->name(), config(routing_toml),
+                context.work_dir),
+        routing_toml_(routing_toml) {}
+
+  std::string description() const override {
+    return fmt::format("xdpgw daemon (`xdpgw run --netns`) on the gateway, both ports, config: {}",
+                       routing_summary());
+  }
+  Counters counters() const override {
+    Counters out = ForwardingPath::counters();
+    add_snmp_counters(out, gateway_netns_path());
+    for (const auto& [reason, packets] : daemon_.verdicts()) out["xdpgw." + reason] = packets;
+    return out;
+  }
+
+ private:
+  // Control socket and metrics listener keep their defaults
+  // (/run/xdpgw/INSTANCE.sock; 127.0.0.1:9100 inside the gateway namespace,
+  // private to it).
+  std::string config(const std::string& routing_toml) const {
+    const std::string instance = topology_.prefix() + "-" + name();
+    return fmt::format(
+        "[gateway]\ninstance = \"{}\"\nattach_mode = \"native\"\n\n"
+        "[[port]]\nname = \"{}\"\n\n[[port]]\nname = \"{}\"\n\n{}\n",
+        instance, kGatewayIngress, kGatewayEgress, routing_toml);
+  }
+  // The config's non-comment lines, joined: "[routing] source = "fib"".
+  std::string routing_summary() const {
+    std::istringstream lines(routing_toml_);
+    std::string line, out;
+    while (std::getline(lines, line)) {
+      if (line.empty() || line.starts_with('#')) continue;
+      out += (out.empty() ? "" : " ") + line;
+    }
+    return out;
+  }
+
+  XdpgwDaemon daemon_;
+  std::string routing_toml_;
+};
+
+}  // namespace
+
+std::string_view to_string(PathRole role) {
+  switch (role) {
+    case PathRole::kGeneratorCeiling: return "generator_ceiling";
+    case PathRole::kXdpCeiling: return "xdp_ceiling";
+    case PathRole::kKernel: return "kernel";
+    case PathRole::kSubject: return "subject";
+  }
+  return "unknown";
+}
+
+ForwardingPath::ForwardingPath(const PathContext& context, std::string name, std::string label,
+                               PathRole role)
+    : topology_(context.topology),
+      name_(std::move(name)),
+      label_(std::move(label)),
+      role_(role),
+      sink_(netns_path_of(topology_.sink_netns()), BenchTopology::sink_ifname(name_),
+            context.dst_port) {
+  gen_mac_ = query_interface(netns_path_of(gen_netns()), gen_ifname()).mac;
+  sink_mac_ = query_interface(netns_path_of(topology_.sink_netns()),
+                              BenchTopology::sink_ifname(name_)).mac;
+  if (has_gateway()) {
+    next_hop_mac_ = query_interface(gateway_netns_path(), std::string(kGatewayIngress)).mac;
+    gateway_egress_mac_ = query_interface(gateway_netns_path(), std::string(kGatewayEgress)).mac;
+  } else {
+    next_hop_mac_ = sink_mac_;
+  }
+}
+
+std::string ForwardingPath::gen_netns() const { return topology_.gen_netns(); }
+std::string ForwardingPath::gen_ifname() const { return BenchTopology::gen_ifname(name_); }
+
+std::string ForwardingPath::gateway_netns_path() const {
+  return netns_path_of(topology_.gateway_netns(name_));
+}
+
+Counters ForwardingPath::counters() const {
+  Counters out;
+  if (has_gateway()) {
+    add_link_counters(out, topology_.gateway_netns(name_), std::string(kGatewayIngress));
+    add_link_counters(out, topology_.gateway_netns(name_), std::string(kGatewayEgress));
+  }
+  return out;
+}
+
+std::string ForwardingPath::ingress_attach_mode() const {
+  if (!has_gateway()) {
+    return xdp_attach_mode(netns_path_of(topology_.sink_netns()), BenchTopology::sink_ifname(name_));
+  }
+  return xdp_attach_mode(gateway_netns_path(), std::string(kGatewayIngress));
+}
+
+std::unique_ptr<ForwardingPath> make_direct_path(const PathContext& context) {
+  return std::make_unique<DirectPath>(context);
+}
+
+std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& context, std::string name) {
+  return std::make_unique<XdpRedirectPath>(context, std::move(name));
+}
+
+std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
+                                                            std::string name) {
+  return std::make_unique<KernelForwardingPath>(context, std::move(name));
+}
+
+std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
+                                                std::string label, std::string routing_toml) {
+  return std::make_unique<XdpgwPath>(context, std::move(name), std::move(label),
+                                     std::move(routing_toml));
+}
+
+}  // namespace xdpgw::bench

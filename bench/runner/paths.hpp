@@ -1,0 +1,101 @@
+// Forwarding paths: the ways a frame can go from the generator to the sink
+// in the benchmark topology, each with its sink and whatever runs on its
+// gateway. A scenario measures several paths with the same traffic; their
+// roles say which are the references the others are compared with.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "harness/addr.hpp"
+#include "runner/bpf_programs.hpp"
+#include "runner/gateway_daemon.hpp"
+#include "runner/topology.hpp"
+
+namespace xdpgw::bench {
+
+enum class PathRole {
+  kGeneratorCeiling,  // generator straight into an XDP_DROP sink: nothing to forward
+  kXdpCeiling,        // a minimal XDP forwarder doing the same redirect
+  kKernel,            // Linux doing the same job without XDP
+  kSubject,           // what is being measured (xdpgw)
+};
+std::string_view to_string(PathRole role);
+
+// Counters a path keeps of its own, by name; measurements report their
+// change over a run to explain where lost frames went.
+using Counters = std::map<std::string, uint64_t>;
+
+// What every path needs to set itself up.
+struct PathContext {
+  const BenchTopology& topology;
+  uint16_t dst_port;                    // the generator's UDP port, which the sink counts
+  std::filesystem::path xdpgw_binary;
+  std::filesystem::path work_dir;       // configs and logs
+};
+
+class ForwardingPath {
+ public:
+  virtual ~ForwardingPath() = default;
+  ForwardingPath(const ForwardingPath&) = delete;
+  ForwardingPath& operator=(const ForwardingPath&) = delete;
+
+  const std::string& name() const noexcept { return name_; }  // in the topology: "fib"
+  const std::string& label() const noexcept { return label_; }  // for tables
+  PathRole role() const noexcept { return role_; }
+  // One sentence: what runs where.
+  virtual std::string description() const = 0;
+
+  // Namespace and interface the generator sends from, and the MAC its
+  // frames go to (the gateway's ingress port, or the sink for `direct`).
+  std::string gen_netns() const;
+  std::string gen_ifname() const;
+  const test::MacAddr& gen_mac() const noexcept { return gen_mac_; }
+  const test::MacAddr& next_hop_mac() const noexcept { return next_hop_mac_; }
+
+  // Generator frames that reached the sink, and everything else it saw.
+  uint64_t delivered() const { return sink_.matched().packets; }
+  uint64_t sink_other() const { return sink_.other().packets; }
+
+  // The path's own counters; the default reads the gateway ports' kernel
+  // counters (veth drops show on the receiving port).
+  virtual Counters counters() const;
+  // XDP attach mode on the port the generator sends to.
+  std::string ingress_attach_mode() const;
+
+ protected:
+  ForwardingPath(const PathContext& context, std::string name, std::string label, PathRole role);
+  bool has_gateway() const { return name_ != kDirectPath; }
+  std::string gateway_netns_path() const;
+
+  const BenchTopology& topology_;
+  test::MacAddr gateway_egress_mac_{};  // xgw1, the source MAC towards the sink
+  test::MacAddr sink_mac_{};
+
+ private:
+  std::string name_;
+  std::string label_;
+  PathRole role_;
+  test::MacAddr gen_mac_{};
+  test::MacAddr next_hop_mac_{};
+  Sink sink_;
+};
+
+// (a) The generator's own ceiling: no gateway, frames go straight to the sink.
+std::unique_ptr<ForwardingPath> make_direct_path(const PathContext& context);
+// (b) Minimal XDP forwarder on the gateway: rewrite MACs, DEVMAP redirect.
+std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& context, std::string name);
+// (c) Linux IP forwarding on the gateway, no XDP there.
+std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
+                                                            std::string name);
+// The xdpgw daemon on the gateway with a config whose [routing] (and later
+// [lb], [acl], ...) sections are `routing_toml`; ports, instance and control
+// socket are filled in.
+std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
+                                                std::string label, std::string routing_toml);
+
+}  // namespace xdpgw::bench

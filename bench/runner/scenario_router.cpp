@@ -1,0 +1,73 @@
+// Router scenario: xdpgw forwarding IPv4 and IPv6 between its two ports,
+// with kernel FIB lookups and with static routes, against the generator's
+// ceiling, a minimal XDP redirect and Linux IP forwarding on the same
+// topology.
+#include "runner/scenario.hpp"
+
+namespace xdpgw::bench {
+namespace {
+
+// Static routes for both sides; nexthops resolve through the gateway's
+// (permanent) neighbour entries that bench-topology.sh installs.
+constexpr const char* kStaticRouting = R"([routing]
+source = "static"
+
+[[routing.route]]
+prefix = "198.18.1.0/24"
+via = "198.18.1.2"
+port = "xgw0"
+
+[[routing.route]]
+prefix = "198.18.2.0/24"
+via = "198.18.2.2"
+port = "xgw1"
+
+[[routing.route]]
+prefix = "2001:2:0:1::/64"
+via = "2001:2:0:1::2"
+port = "xgw0"
+
+[[routing.route]]
+prefix = "2001:2:0:2::/64"
+via = "2001:2:0:2::2"
+port = "xgw1")";
+
+}  // namespace
+
+Scenario router_scenario(const ScenarioOptions& options) {
+  // 64 flows, as the baselines in shared/PLATFORM.md; a router keeps no
+  // per-flow state, so the count matters little here (LB scenarios vary it).
+  const uint32_t flows = options.flows.value_or(64);
+  std::vector<TrafficCase> cases = {
+      {IpFamily::kIpv4, FrameMix::fixed(64), flows},
+      {IpFamily::kIpv6, FrameMix::fixed(64), flows},
+  };
+  if (!options.quick) {
+    cases.push_back({IpFamily::kIpv4, FrameMix::imix(), flows});
+    cases.push_back({IpFamily::kIpv6, FrameMix::imix(), flows});
+  }
+  return Scenario{
+      .name = "router",
+      .title = "Router: IPv4/IPv6 forwarding",
+      .path_names = {"direct", "redirect", "kernel", "fib", "static"},
+      .cases = std::move(cases),
+      .make_paths =
+          [](const PathContext& context) {
+            std::vector<std::unique_ptr<ForwardingPath>> paths;
+            paths.push_back(make_direct_path(context));
+            paths.push_back(make_xdp_redirect_path(context, "redirect"));
+            paths.push_back(make_kernel_forwarding_path(context, "kernel"));
+            paths.push_back(make_xdpgw_path(context, "fib", "xdpgw, FIB routing",
+                                             "[routing]\nsource = \"fib\""));
+            paths.push_back(make_xdpgw_path(context, "static", "xdpgw, static routes",
+                                             kStaticRouting));
+            return paths;
+          },
+  };
+}
+
+std::vector<Scenario> all_scenarios(const ScenarioOptions& options) {
+  return {router_scenario(options)};
+}
+
+}  // namespace xdpgw::bench
