@@ -817,57 +817,5 @@ TEST_F(RoutedPacketFuzz, KernelFib) {
   FuzzRunner(*dp_, c, params_).run();
 }
 
-// Not a check: what one fuzz frame costs, part by part, and why counters are
-// read with one batch lookup per map. Run with
-//   test_packet_fuzz --gtest_also_run_disabled_tests --gtest_filter='*Measure*'
-TEST_F(PacketFuzz, DISABLED_MeasureCostPerFrame) {
-  constexpr int kRounds = 20'000;
-  using Clock = std::chrono::steady_clock;
-  auto per_call_us = [](Clock::time_point start, int calls) {
-    return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / calls;
-  };
-  const RoutingModel no_routing;
-  std::vector<std::vector<uint8_t>> frames;
-
-  auto start = Clock::now();
-  for (int i = 0; i < kRounds; ++i) {
-    Rng rng(frame_seed(params_.seed, 1, static_cast<uint64_t>(i)));
-    auto frame = generate_frame(rng, pool_);
-    const Parsed parsed = parse_frame(frame.bytes);
-    (void)predict(parsed, frame.bytes, RouteSource::kNone, no_routing);
-    frames.push_back(std::move(frame.bytes));
-  }
-  const double generate = per_call_us(start, kRounds);
-
-  start = Clock::now();
-  for (const auto& frame : frames) (void)prog_test_run(dp_->dispatcher_fd(), frame);
-  const double run = per_call_us(start, kRounds);
-
-  PercpuCounters verdicts(dp_->verdict_stats_fd(), XDPGW_R_COUNT);
-  PercpuCounters handlers(dp_->handler_stats_fd(), XDPGW_PROG_ARRAY_SIZE);
-  start = Clock::now();
-  for (int i = 0; i < kRounds; ++i) {
-    (void)verdicts.read();
-    (void)handlers.read();
-  }
-  const double batch = per_call_us(start, kRounds);
-
-  start = Clock::now();
-  for (int i = 0; i < kRounds; ++i) {
-    (void)read_verdicts(dp_->verdict_stats_fd());
-    for (uint32_t slot = 0; slot < XDPGW_SLOT_COUNT; ++slot) {
-      (void)read_percpu_counter(dp_->handler_stats_fd(), slot);
-    }
-  }
-  const double per_key = per_call_us(start, kRounds);
-
-  std::cout << fmt::format(
-      "[ measure  ] per frame, {} CPUs: generate + reference {:.1f} us, BPF_PROG_TEST_RUN "
-      "{:.1f} us,\n"
-      "[ measure  ] counters (42 reasons + 5 handlers): batch lookup {:.1f} us, one lookup "
-      "per key {:.1f} us\n",
-      possible_cpus(), generate, run, batch, per_key);
-}
-
 }  // namespace
 }  // namespace xdpgw::test::fuzz
