@@ -13,22 +13,10 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "datapath/rtnl.hpp"
 
 namespace xdpgw::neigh {
 namespace {
-
-struct MnlSocketCloser {
-  void operator()(mnl_socket* s) const noexcept { mnl_socket_close(s); }
-};
-using MnlSocket = std::unique_ptr<mnl_socket, MnlSocketCloser>;
-
-MnlSocket open_rtnl() {
-  MnlSocket sock(mnl_socket_open(NETLINK_ROUTE));
-  if (!sock) throw_errno(errno, "open rtnetlink socket");
-  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0)
-    throw_errno(errno, "bind rtnetlink socket");
-  return sock;
-}
 
 constexpr uint16_t kUsableStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY |
                                    NUD_PROBE | NUD_PERMANENT | NUD_NOARP;
@@ -70,7 +58,7 @@ int on_neigh(const nlmsghdr* nlh, void* data) {
 }  // namespace
 
 std::optional<std::array<uint8_t, 6>> lookup(const Key& key) {
-  MnlSocket sock = open_rtnl();
+  rtnl::MnlSocket sock = rtnl::open_socket();
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_GETNEIGH;
@@ -96,7 +84,7 @@ std::optional<std::array<uint8_t, 6>> lookup(const Key& key) {
 }
 
 void request_resolution(const Key& key) {
-  MnlSocket sock = open_rtnl();
+  rtnl::MnlSocket sock = rtnl::open_socket();
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_NEWNEIGH;

@@ -20,9 +20,6 @@
 namespace xdpgw::rtnl {
 namespace {
 
-struct MnlSocketCloser {
-  void operator()(mnl_socket* s) const noexcept { mnl_socket_close(s); }
-};
 
 using AttrTable = std::array<const nlattr*, IFLA_MAX + 1>;
 
@@ -75,11 +72,18 @@ int on_link(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-std::optional<LinkInfo> query_link(uint32_t ifindex, std::optional<int32_t> netnsid) {
-  std::unique_ptr<mnl_socket, MnlSocketCloser> sock(mnl_socket_open(NETLINK_ROUTE));
+void MnlSocketCloser::operator()(mnl_socket* s) const noexcept { mnl_socket_close(s); }
+
+MnlSocket open_socket() {
+  MnlSocket sock(mnl_socket_open(NETLINK_ROUTE));
   if (!sock) throw_errno(errno, "open rtnetlink socket");
   if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0)
     throw_errno(errno, "bind rtnetlink socket");
+  return sock;
+}
+
+std::optional<LinkInfo> query_link(uint32_t ifindex, std::optional<int32_t> netnsid) {
+  MnlSocket sock = open_socket();
 
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
@@ -106,10 +110,7 @@ std::optional<LinkInfo> query_link(uint32_t ifindex, std::optional<int32_t> netn
 }
 
 std::optional<int32_t> netnsid_of(int netns_fd) {
-  std::unique_ptr<mnl_socket, MnlSocketCloser> sock(mnl_socket_open(NETLINK_ROUTE));
-  if (!sock) throw_errno(errno, "open rtnetlink socket");
-  if (mnl_socket_bind(sock.get(), 0, MNL_SOCKET_AUTOPID) < 0)
-    throw_errno(errno, "bind rtnetlink socket");
+  MnlSocket sock = open_socket();
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_type = RTM_GETNSID;

@@ -4,10 +4,20 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
+struct mnl_socket;
+
 namespace xdpgw::rtnl {
+
+// An rtnetlink socket, bound; closed by its owner.
+struct MnlSocketCloser {
+  void operator()(mnl_socket* s) const noexcept;
+};
+using MnlSocket = std::unique_ptr<mnl_socket, MnlSocketCloser>;
+MnlSocket open_socket();
 
 struct LinkStats {
   uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
