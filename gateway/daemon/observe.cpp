@@ -31,6 +31,7 @@ std::string_view outcome_name(abi::Outcome o) {
     case abi::Outcome::kForward: return "forward";
     case abi::Outcome::kPass: return "pass";
     case abi::Outcome::kDrop: return "drop";
+    case abi::Outcome::kPunt: return "punt";
     case abi::Outcome::kIntermediate: return "intermediate";
     case abi::Outcome::kOther: return "other";
   }

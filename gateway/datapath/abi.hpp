@@ -78,6 +78,20 @@ inline constexpr std::array<std::string_view, XDPGW_R_COUNT> kReasonNames = {
     "drop_icmpv6_truncated",
     "drop_meta_missing",
     "drop_redirect_failed",
+    "fwd_lb_nat",
+    "fwd_lb_dsr",
+    "fwd_lb_reverse_nat",
+    "drop_lb_no_backend",
+    "drop_lb_encap_too_big",
+    "drop_lb_encap_failed",
+    "drop_acl_deny",
+    "drop_rate_limited",
+    "punt_xsk",
+    "pass_punt_fallback",
+    "drop_punt_fallback",
+    "fwd_flow_verdict",
+    "pass_flow_verdict",
+    "drop_flow_verdict",
 };
 
 constexpr bool all_named(const auto& names) {
@@ -96,10 +110,11 @@ constexpr std::string_view reason_name(unsigned reason) {
   return reason < kReasonNames.size() ? kReasonNames[reason] : "unknown";
 }
 
-// A reason whose packets left XDP as a drop, a pass to the kernel, or a
-// forward. STEER_CPU is an intermediate step: the packet is counted again
-// with its final reason on the CPU it was steered to.
-enum class Outcome { kForward, kPass, kDrop, kIntermediate, kOther };
+// A reason whose packets left XDP as a drop, a pass to the kernel, a
+// forward, or a punt to an AF_XDP socket. STEER_CPU is an intermediate
+// step: the packet is counted again with its final reason on the CPU it was
+// steered to.
+enum class Outcome { kForward, kPass, kDrop, kPunt, kIntermediate, kOther };
 
 constexpr Outcome reason_outcome(unsigned reason) {
   std::string_view n = reason_name(reason);
@@ -107,6 +122,7 @@ constexpr Outcome reason_outcome(unsigned reason) {
   if (n.starts_with("fwd_")) return Outcome::kForward;
   if (n.starts_with("pass_")) return Outcome::kPass;
   if (n.starts_with("drop_")) return Outcome::kDrop;
+  if (n.starts_with("punt_")) return Outcome::kPunt;
   return Outcome::kOther;
 }
 

@@ -114,6 +114,26 @@ enum xdpgw_reason {
 	XDPGW_R_DROP_META_MISSING = 40, /* handler entered without metadata */
 	XDPGW_R_DROP_REDIRECT_FAILED = 41, /* egress port vanished mid-flight */
 
+	/* load balancer (bpf/lib/lb.h) */
+	XDPGW_R_FWD_LB_NAT = 42,	/* to a backend, destination rewritten */
+	XDPGW_R_FWD_LB_DSR = 43,	/* to a backend, IPIP/IP6IP6 encapsulated */
+	XDPGW_R_FWD_LB_REVERSE_NAT = 44, /* backend reply, source set back to the VIP */
+	XDPGW_R_DROP_LB_NO_BACKEND = 45, /* VIP without a usable backend */
+	XDPGW_R_DROP_LB_ENCAP_TOO_BIG = 46, /* encapsulated frame exceeds egress MTU */
+	XDPGW_R_DROP_LB_ENCAP_FAILED = 47, /* no headroom for the outer header */
+
+	/* policy (bpf/lib/policy.h) */
+	XDPGW_R_DROP_ACL_DENY = 48,
+	XDPGW_R_DROP_RATE_LIMITED = 49,
+
+	/* punt to the AF_XDP pipeline and its offloaded verdicts */
+	XDPGW_R_PUNT_XSK = 50,		/* redirected into an AF_XDP socket */
+	XDPGW_R_PASS_PUNT_FALLBACK = 51, /* no socket on this queue: pass */
+	XDPGW_R_DROP_PUNT_FALLBACK = 52, /* no socket on this queue: drop */
+	XDPGW_R_FWD_FLOW_VERDICT = 53,	/* userspace said forward; XDP did */
+	XDPGW_R_PASS_FLOW_VERDICT = 54,	/* userspace said pass to the kernel */
+	XDPGW_R_DROP_FLOW_VERDICT = 55,	/* userspace said drop */
+
 	XDPGW_R_COUNT
 };
 
