@@ -189,6 +189,97 @@ struct {
 	__type(value, struct bpf_cpumap_val);
 } cpu_map __weak SEC(".maps");
 
+/* ---- connection table and load balancer --------------------------------- */
+
+/* Flows, 5-tuple -> state (see shared.h). LRU_HASH, one table for all CPUs
+ * and userspace: a NAT flow's two directions may arrive on different CPUs
+ * and the AF_XDP pipeline writes verdicts XDP must see, so a per-CPU LRU
+ * (each CPU its own copy) cannot work. When full, the least recently used
+ * flow is evicted instead of failing the insert. Resized at load from the
+ * config (conn_table_size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDPGW_CONN_TABLE_DEFAULT_SIZE);
+	__type(key, struct xdpgw_flow_key);
+	__type(value, struct xdpgw_flow);
+} conn_table __weak SEC(".maps");
+
+/* VIPs by (address, port, protocol). HASH: exact match on a sparse set. */
+struct xdpgw_vips_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_MAX_VIPS);
+	__uint(key_size, sizeof(struct xdpgw_vip_key));
+	__uint(value_size, sizeof(struct xdpgw_vip));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_vips_table);
+} cfg_vips __weak SEC(".maps");
+
+/* Backends by dense id (what Maglev rings hold). ARRAY: O(1). */
+struct xdpgw_backends_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_MAX_BACKENDS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct xdpgw_backend));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_backends_table);
+} cfg_backends __weak SEC(".maps");
+
+/* LB knobs (tunnel sources), one entry per generation. */
+struct xdpgw_lb_settings_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct xdpgw_lb_settings));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_lb_settings_table);
+} cfg_lb __weak SEC(".maps");
+
+/* Maglev lookup tables, one inner ARRAY (position -> backend id) per VIP and
+ * generation (slot = vip_id * generations + gen). Map-in-map so a health
+ * change swaps one VIP's table with one update; BPF_F_INNER_MAP because the
+ * table size is configurable and differs between VIPs. */
+struct xdpgw_ring_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_MAGLEV_DEFAULT_SIZE);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_MAX_RINGS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_ring_table);
+} lb_rings __weak SEC(".maps");
+
+/* Packets, bytes and new flows per VIP id and per backend id. Per-CPU (every
+ * LB packet writes them); ids are stable across reloads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xdpgw_lb_counter);
+} vip_stats __weak SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xdpgw_lb_counter);
+} backend_stats __weak SEC(".maps");
+
 /* Looks up `key` in generation `gen` of a cfg_* table; NULL when either the
  * generation's table or the entry is missing. */
 static __always_inline void *cfg_lookup(void *outer, __u32 gen, const void *key)

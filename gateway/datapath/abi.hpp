@@ -33,6 +33,16 @@ static_assert(offsetof(xdpgw_nexthop, dmac) == 8);
 static_assert(offsetof(xdpgw_nexthop, smac) == 14);
 static_assert(sizeof(xdpgw_addr_key) == 20);
 static_assert(XDPGW_SLOT_COUNT <= XDPGW_PROG_ARRAY_SIZE);
+static_assert(sizeof(xdpgw_flow_key) == 40);
+static_assert(offsetof(xdpgw_flow_key, sport) == 32);
+static_assert(sizeof(xdpgw_flow) == 64);
+static_assert(offsetof(xdpgw_flow, target) == 16);
+static_assert(offsetof(xdpgw_flow, created_ns) == 32);
+static_assert(sizeof(xdpgw_vip_key) == 20);
+static_assert(sizeof(xdpgw_vip) == 16);
+static_assert(sizeof(xdpgw_backend) == 20);
+static_assert(sizeof(xdpgw_lb_counter) == 24);
+static_assert(sizeof(xdpgw_lb_settings) == 24);
 
 // Stable names of enum xdpgw_reason, used in `xdpgw stats` and metrics.
 inline constexpr std::array<std::string_view, XDPGW_R_COUNT> kReasonNames = {

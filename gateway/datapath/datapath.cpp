@@ -32,7 +32,8 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
   return {m.handlers,     m.verdict_stats, m.handler_stats, m.active_gen,
           m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
-          m.cpu_map};
+          m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
+          m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats};
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -61,6 +62,11 @@ constexpr InnerDef kNexthopsDef{BPF_MAP_TYPE_ARRAY, "xgw_nexthops", 4,
 constexpr InnerDef kLocalDef{BPF_MAP_TYPE_HASH, "xgw_local", sizeof(xdpgw_addr_key),
                              1, XDPGW_MAX_LOCAL_ADDRS, 0};
 constexpr InnerDef kCpusDef{BPF_MAP_TYPE_ARRAY, "xgw_cpus", 4, 4, XDPGW_MAX_CPUS, 0};
+constexpr InnerDef kVipsDef{BPF_MAP_TYPE_HASH, "xgw_vips", sizeof(xdpgw_vip_key),
+                            sizeof(xdpgw_vip), XDPGW_MAX_VIPS, 0};
+constexpr InnerDef kBackendsDef{BPF_MAP_TYPE_ARRAY, "xgw_backends", 4,
+                                sizeof(xdpgw_backend), XDPGW_MAX_BACKENDS, 0};
+constexpr InnerDef kLbDef{BPF_MAP_TYPE_ARRAY, "xgw_lb", 4, sizeof(xdpgw_lb_settings), 1, 0};
 
 UniqueFd create_inner(const InnerDef& d) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = d.flags);
@@ -122,6 +128,12 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
   // CPUMAP is sized to the CPUs the kernel can have; more is E2BIG.
   check_errno(bpf_map__set_max_entries(skel_->maps.cpu_map, static_cast<uint32_t>(cpus)),
               "size cpu_map");
+  if (opts.conn_table_size == 0 || opts.conn_table_size > XDPGW_CONN_TABLE_MAX_SIZE)
+    throw std::invalid_argument(
+        fmt::format("conn_table_size {} out of range 1..{}", opts.conn_table_size,
+                    XDPGW_CONN_TABLE_MAX_SIZE));
+  check_errno(bpf_map__set_max_entries(skel_->maps.conn_table, opts.conn_table_size),
+              "size conn_table");
 
   if (!pin_dir_.empty()) adopt_pinned_maps();
 
@@ -196,6 +208,9 @@ Datapath::Staged Datapath::stage_generation() {
   st.tables.nexthops = create_inner(kNexthopsDef);
   st.tables.local = create_inner(kLocalDef);
   st.tables.cpus = create_inner(kCpusDef);
+  st.tables.vips = create_inner(kVipsDef);
+  st.tables.backends = create_inner(kBackendsDef);
+  st.tables.lb = create_inner(kLbDef);
   auto& m = skel_->maps;
   install_inner(m.cfg_settings, gen, st.tables.settings);
   install_inner(m.cfg_ports, gen, st.tables.ports);
@@ -204,6 +219,9 @@ Datapath::Staged Datapath::stage_generation() {
   install_inner(m.cfg_nexthops, gen, st.tables.nexthops);
   install_inner(m.cfg_local, gen, st.tables.local);
   install_inner(m.cfg_cpus, gen, st.tables.cpus);
+  install_inner(m.cfg_vips, gen, st.tables.vips);
+  install_inner(m.cfg_backends, gen, st.tables.backends);
+  install_inner(m.cfg_lb, gen, st.tables.lb);
   return st;
 }
 
@@ -226,6 +244,9 @@ ConfigTables Datapath::tables_of(uint32_t gen) const {
   t.nexthops = inner_of(m.cfg_nexthops, gen);
   t.local = inner_of(m.cfg_local, gen);
   t.cpus = inner_of(m.cfg_cpus, gen);
+  t.vips = inner_of(m.cfg_vips, gen);
+  t.backends = inner_of(m.cfg_backends, gen);
+  t.lb = inner_of(m.cfg_lb, gen);
   return t;
 }
 
@@ -345,6 +366,10 @@ int Datapath::handler_stats_fd() const { return bpf_map__fd(skel_->maps.handler_
 int Datapath::active_gen_fd() const { return bpf_map__fd(skel_->maps.active_gen); }
 int Datapath::tx_ports_fd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int Datapath::cpu_map_fd() const { return bpf_map__fd(skel_->maps.cpu_map); }
+int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
+int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
+int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
+int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
 
 void Datapath::clear_handler(xdpgw_slot slot) {
   uint32_t key = slot;

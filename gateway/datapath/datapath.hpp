@@ -34,6 +34,9 @@ struct LoadOptions {
   // Directory the maps and links are pinned in (and adopted from, when it
   // holds pins). Empty = no pins at all (tests, benchmarks).
   std::filesystem::path pin_dir;
+  // Entries of the shared connection table (LRU). Fixed for the lifetime of
+  // the pins: adopting a table of another size is refused (--fresh).
+  uint32_t conn_table_size = XDPGW_CONN_TABLE_DEFAULT_SIZE;
 };
 
 // One config generation's tables: the inner maps of the cfg_* ARRAY_OF_MAPS
@@ -46,6 +49,9 @@ struct ConfigTables {
   UniqueFd nexthops;
   UniqueFd local;
   UniqueFd cpus;
+  UniqueFd vips;
+  UniqueFd backends;
+  UniqueFd lb;
 };
 
 class Datapath {
@@ -102,6 +108,10 @@ class Datapath {
   int active_gen_fd() const;
   int tx_ports_fd() const;
   int cpu_map_fd() const;
+  int conn_table_fd() const;
+  int lb_rings_fd() const;
+  int vip_stats_fd() const;
+  int backend_stats_fd() const;
 
   // The active generation's tables (what packets use now).
   int settings_fd() const { return active_.settings.get(); }
@@ -111,6 +121,9 @@ class Datapath {
   int nexthops_fd() const { return active_.nexthops.get(); }
   int local_addrs_fd() const { return active_.local.get(); }
   int cpu_targets_fd() const { return active_.cpus.get(); }
+  int vips_fd() const { return active_.vips.get(); }
+  int backends_fd() const { return active_.backends.get(); }
+  int lb_settings_fd() const { return active_.lb.get(); }
 
   // Empties a handler slot (tests use it to exercise the missed-tail-call
   // path) or puts the real handler back.

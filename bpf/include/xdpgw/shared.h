@@ -231,6 +231,114 @@ struct xdpgw_addr_key {
 	__u8 addr[16]; /* IPv4 in the first 4 bytes, network order */
 };
 
+/* ---- connection table (shared by every handler and by userspace) -------- */
+
+/*
+ * One LRU_HASH of flows, 5-tuple -> state. Written by XDP for load-balanced
+ * flows (both directions of a NAT flow) and by the AF_XDP pipeline for the
+ * verdicts it offloads; read by both. Not generational: flows outlive
+ * reloads, which is what keeps an established flow on its backend.
+ */
+#define XDPGW_CONN_TABLE_DEFAULT_SIZE 262144
+#define XDPGW_CONN_TABLE_MAX_SIZE (16u * 1024 * 1024)
+
+/* Addresses are 16 bytes for both families; IPv4 in the first 4 bytes (network
+ * order), the rest zero. Ports network order; 0 for protocols without. */
+struct xdpgw_flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;  /* IPPROTO_* */
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u16 pad;   /* zero */
+};
+
+enum xdpgw_flow_action {
+	XDPGW_FLOW_NONE = 0,
+	XDPGW_FLOW_LB_NAT = 1,	       /* client -> VIP: rewrite dst to target */
+	XDPGW_FLOW_LB_DSR = 2,	       /* client -> VIP: encapsulate to target */
+	XDPGW_FLOW_LB_REVERSE_NAT = 3, /* backend -> client: rewrite src to target */
+	XDPGW_FLOW_FORWARD = 4,	       /* offloaded verdict: route it in XDP */
+	XDPGW_FLOW_PASS = 5,	       /* offloaded verdict: to the kernel */
+	XDPGW_FLOW_DROP = 6,	       /* offloaded verdict: drop */
+	XDPGW_FLOW_PUNT = 7,	       /* undecided: keep sending it to userspace */
+};
+
+#define XDPGW_FLOW_F_OFFLOADED (1u << 0) /* verdict written by the pipeline */
+
+struct xdpgw_flow {
+	__u8 action;	   /* enum xdpgw_flow_action */
+	__u8 target_family; /* AF_INET / AF_INET6 of target */
+	__u16 flags;	   /* XDPGW_FLOW_F_* */
+	__u32 vip_id;	   /* LB flows: index into vip_stats */
+	__u32 backend_id;  /* LB flows: index into backend_stats */
+	__u16 target_port; /* NAT: backend port (fwd) / VIP port (reverse) */
+	__u16 reserved;
+	__u8 target[16];   /* NAT/DSR: backend; reverse NAT: VIP */
+	__u64 created_ns;  /* bpf_ktime_get_ns() */
+	__u64 last_seen_ns;
+	__u64 packets;	   /* atomically added: several CPUs share a flow */
+	__u64 bytes;
+};
+
+/* ---- load balancer (bpf/lib/lb.h) --------------------------------------- */
+
+#define XDPGW_MAX_VIPS 512
+#define XDPGW_MAX_BACKENDS 4096
+#define XDPGW_MAGLEV_DEFAULT_SIZE 65537
+#define XDPGW_MAGLEV_MAX_SIZE 1048573 /* prime */
+/* lb_rings holds one Maglev table per (VIP, generation): slot
+ * vip_id * XDPGW_CONFIG_GENERATIONS + gen. */
+#define XDPGW_MAX_RINGS (XDPGW_MAX_VIPS * XDPGW_CONFIG_GENERATIONS)
+
+enum xdpgw_lb_mode {
+	XDPGW_LB_NAT = 1,
+	XDPGW_LB_DSR = 2,
+};
+
+/* Key of cfg_vips. port 0 = every port of proto (looked up after the exact
+ * port misses). */
+struct xdpgw_vip_key {
+	__u8 addr[16];
+	__u16 port;  /* network order */
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family; /* AF_INET or AF_INET6 */
+};
+
+struct xdpgw_vip {
+	__u32 vip_id;	 /* stable across reloads: stats index */
+	__u32 ring_slot; /* index into lb_rings */
+	__u32 ring_size; /* entries of that ring (prime) */
+	__u8 mode;	 /* enum xdpgw_lb_mode */
+	__u8 flags;
+	__u16 reserved;
+};
+
+#define XDPGW_BACKEND_F_NONE 0
+
+/* cfg_backends value, by backend id. port 0 = keep the client's dport. */
+struct xdpgw_backend {
+	__u8 addr[16];
+	__u8 family;
+	__u8 flags;
+	__u16 port; /* network order */
+};
+
+/* vip_stats / backend_stats value (per CPU). */
+struct xdpgw_lb_counter {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+
+/* Tunnel sources for DSR and other LB knobs, one entry per generation. */
+struct xdpgw_lb_settings {
+	__u8 tunnel_src4[4];
+	__u8 tunnel_src6[16];
+	__u32 flags;
+};
+
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
 
 /* The peer program counts every frame it sees; index 0 of its per-CPU
