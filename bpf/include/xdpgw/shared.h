@@ -341,6 +341,16 @@ struct xdpgw_lb_settings {
 	__u32 flags; /* XDPGW_LB_F_* */
 };
 
+/* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
+
+/* Index of its per-CPU counters (struct xdpgw_counter). */
+enum xdpgw_decap_counter {
+	XDPGW_DECAP_DONE = 0,	    /* tunnel packet decapsulated and passed */
+	XDPGW_DECAP_NOT_TUNNEL = 1, /* anything else, passed untouched */
+	XDPGW_DECAP_MALFORMED = 2,  /* tunnel packet we cannot decapsulate: dropped */
+	XDPGW_DECAP_COUNT = 3,
+};
+
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
 
 /* The peer program counts every frame it sees; index 0 of its per-CPU
