@@ -23,7 +23,9 @@
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/link_check.hpp"
+#include "datapath/neigh.hpp"
 #include "datapath/netdev.hpp"
+#include "datapath/rtnl.hpp"
 #include "control/control_server.hpp"
 #include "control/metrics.hpp"
 #include "daemon/lb_observe.hpp"
@@ -152,7 +154,31 @@ class Gateway {
     return accept(fmt::format("config applied as generation {}", state_.generation));
   }
 
-  int refresh_nexthops() { return xdpgw::refresh_nexthops(state_); }
+  int refresh_nexthops() {
+    warm_backend_neighbours(cfg_);
+    return xdpgw::refresh_nexthops(state_);
+  }
+
+  // Backends must have a resolved neighbour before XDP can send to them:
+  // when the FIB answers "no neighbour" the packet goes to the kernel, which
+  // resolves it for a NAT-rewritten packet but drops a DSR-encapsulated one
+  // (its source is our own tunnel address). So the daemon asks the kernel
+  // to resolve every backend's next hop, at apply and every refresh.
+  static void warm_backend_neighbours(const config::Config& cfg) {
+    for (const auto& vip : cfg.lb.vips) {
+      for (const auto& be : vip.backends) {
+        const int family = be.addr.family == config::IpFamily::kV4 ? AF_INET : AF_INET6;
+        try {
+          auto hop = rtnl::route_get(family, be.addr.bytes);
+          if (!hop) continue;
+          neigh::Key key{.family = family, .addr = hop->neighbour, .ifindex = hop->oif};
+          if (!neigh::lookup(key)) neigh::request_resolution(key);
+        } catch (const std::exception& e) {
+          spdlog::warn("VIP {} backend {}: neighbour: {}", vip.name, be.id(), e.what());
+        }
+      }
+    }
+  }
   const config::Config& config() const { return cfg_; }
 
   nlohmann::json status() const {
@@ -248,6 +274,7 @@ class Gateway {
     }
     AppliedState state = apply(dp_, next, lb_);
     state_ = std::move(state);
+    warm_backend_neighbours(next);
     spdlog::info("config applied as generation {}: {} ports, route source {}, {} static "
                  "routes, steering {}",
                  state_.generation, next.ports.size(), config::to_string(next.routing.source),

@@ -344,6 +344,8 @@ int remove_pinned_instance(const std::filesystem::path& pin_dir) {
   std::filesystem::remove(pin_dir, ec);
   if (ec)
     throw std::system_error(ec, fmt::format("remove pin dir {}", pin_dir.string()));
+  // /sys/fs/bpf/xdpgw goes with the last instance (fails while not empty).
+  std::filesystem::remove(pin_dir.parent_path(), ec);
   return detached;
 }
 

@@ -68,6 +68,8 @@ bool detach(const std::string& scope, const std::string& ifname) {
   if (link) bpf_link_detach(link.get());
   std::filesystem::remove_all(dir, ec);
   if (ec) throw std::system_error(ec, fmt::format("remove {}", dir.string()));
+  // The shared parent goes with its last attachment (fails while not empty).
+  std::filesystem::remove(dir.parent_path(), ec);
   return true;
 }
 
