@@ -20,6 +20,11 @@ static __always_inline int local_stage(struct xdp_md *ctx,
 
 		if (verdict >= 0)
 			return verdict;
+	} else if (meta->slot == XDPGW_SLOT_ICMP || meta->slot == XDPGW_SLOT_ICMPV6) {
+		int verdict = lb_icmp_error(ctx, meta);
+
+		if (verdict >= 0)
+			return verdict;
 	}
 	return forward(ctx, meta, fp);
 }

@@ -331,5 +331,71 @@ TEST_F(LbTest, DisabledLoadBalancerLeavesVipTrafficToTheRouter) {
   EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
 }
 
+// The IP packet of a frame (Ethernet header dropped), cut to `size` bytes:
+// what an ICMP error quotes.
+std::vector<uint8_t> quote(const std::vector<uint8_t>& frame, size_t size) {
+  return std::vector<uint8_t>(frame.begin() + 14, frame.begin() + 14 + static_cast<long>(size));
+}
+
+TEST_F(LbTest, IcmpFragNeededAboutANatFlowFollowsItToTheBackend) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
+  run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).udp({.sport = 5000, .dport = kVipPort}).payload(10).build());
+
+  // A router between us and the client could not forward the VIP's reply.
+  const Ipv4Addr router = ipv4("198.18.1.254");
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kVip4, kClient4))
+                   .udp({.sport = kVipPort, .dport = 5000}).payload(10).build();
+  auto as_backend_sent_it = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kBackends4[1], kClient4))
+                                .udp({.sport = kBackendPort, .dport = 5000}).payload(10).build();
+  constexpr uint32_t kMtu = 1400;
+  auto in = from_a().ipv4(v4(router, kVip4)).icmp(3, 4, kMtu).payload(quote(reply, 28)).build();
+  auto want = to_b().ipv4(v4(router, kBackends4[1], 63)).icmp(3, 4, kMtu)
+                  .payload(quote(as_backend_sent_it, 28)).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+}
+
+TEST_F(LbTest, Icmpv6PacketTooBigAboutANatTcpFlowRewritesTheQuoteAndPseudoHeader) {
+  add_backends();
+  add_single_backend_vip(AF_INET6, IPPROTO_TCP, XDPGW_LB_NAT, 10);
+  run_on_port0(from_a().ipv6(v6(kClient6, kVip6)).tcp({.sport = 6000, .dport = kVipPort}).build());
+  const Ipv6Addr router = ipv6("2001:2:0:1::fe");
+  const TcpFields seg{.sport = kVipPort, .dport = 6000, .seq = 77, .ack = 99};
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv6(v6(kVip6, kClient6)).tcp(seg).payload(100).build();
+  TcpFields seg_be = seg;
+  seg_be.sport = kBackendPort;
+  auto as_backend = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv6(v6(kBackends6[0], kClient6))
+                        .tcp(seg_be).payload(100).build();
+  // The quote reaches the TCP checksum: it must be updated too.
+  auto in = from_a().ipv6(v6(router, kVip6)).icmpv6(2, 0, 1280).payload(quote(reply, 40 + 24)).build();
+  auto want = to_b().ipv6(v6(router, kBackends6[0], 63)).icmpv6(2, 0, 1280)
+                  .payload(quote(as_backend, 40 + 24)).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+}
+
+TEST_F(LbTest, IcmpErrorAboutADsrFlowIsEncapsulatedToTheBackend) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_DSR, 2);
+  run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 6001, .dport = kVipPort}).build());
+  const Ipv4Addr router = ipv4("198.18.1.254");
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kVip4, kClient4))
+                   .tcp({.sport = kVipPort, .dport = 6001}).build();
+  auto icmp = v4(router, kVip4);
+  auto in = from_a().ipv4(icmp).icmp(3, 4, 1400).payload(quote(reply, 28)).build();
+  Ipv4Fields outer{.src = kTunnelSrc4, .dst = kBackends4[2], .ttl = 63, .dont_fragment = true};
+  auto want = to_b().ipv4(outer).ipv4(icmp).icmp(3, 4, 1400).payload(quote(reply, 28)).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_dsr");
+}
+
+TEST_F(LbTest, IcmpErrorsWithoutAFlowAreRouted) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kVip4, kClient4))
+                   .udp({.sport = kVipPort, .dport = 5999}).build();
+  auto out = run_on_port0(from_a().ipv4(v4(ipv4("198.18.1.254"), kVip4)).icmp(3, 4, 1400)
+                              .payload(quote(reply, 28)).build());
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
+}
+
 }  // namespace
 }  // namespace xdpgw::test
