@@ -110,6 +110,14 @@ static __always_inline void lb_touch(struct xdpgw_flow *flow, __u64 bytes)
 		flow->last_seen_ns = now;
 }
 
+static __always_inline void conn_count(__u32 what, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&conn_stats, &what);
+
+	if (c)
+		*c += n;
+}
+
 static __always_inline const struct xdpgw_vip *
 lb_find_vip(const struct xdpgw_flow_key *fk, __u32 gen)
 {
@@ -171,6 +179,7 @@ lb_new_flow(const struct xdpgw_flow_key *fk, const struct xdpgw_vip *vip,
 	flow.last_seen_ns = now;
 
 	*created = bpf_map_update_elem(&conn_table, fk, &flow, BPF_NOEXIST) == 0;
+	conn_count(*created ? XDPGW_CONN_INSERTED : XDPGW_CONN_INSERT_RACED, 1);
 	if (*created && flow.action == XDPGW_FLOW_LB_NAT) {
 		struct xdpgw_flow_key rk = {};
 		struct xdpgw_flow rev = {};
@@ -192,7 +201,8 @@ lb_new_flow(const struct xdpgw_flow_key *fk, const struct xdpgw_vip *vip,
 		/* Failure here leaves the replies to the router: the client
 		 * then sees the backend's address and resets. With an LRU
 		 * table the update only fails on memory pressure. */
-		bpf_map_update_elem(&conn_table, &rk, &rev, BPF_ANY);
+		if (bpf_map_update_elem(&conn_table, &rk, &rev, BPF_ANY) == 0)
+			conn_count(XDPGW_CONN_INSERTED, 1);
 	}
 	return bpf_map_lookup_elem(&conn_table, fk);
 }

@@ -32,6 +32,34 @@ xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id) {
   return total;
 }
 
+uint64_t read_conn_stat(int map_fd, uint32_t key) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  check_errno(bpf_map_lookup_elem(map_fd, &key, per_cpu.data()), "read conn_stats");
+  uint64_t total = 0;
+  for (uint64_t v : per_cpu) total += v;
+  return total;
+}
+
+// The kernel does not report LRU evictions; every entry XDP created and
+// that is no longer there was evicted (the daemon deletes none). Entries the
+// AF_XDP pipeline writes are not counted as inserts, so this is a lower
+// bound when the pipeline offloads verdicts.
+struct ConnTableFill {
+  size_t entries;
+  uint64_t inserted;
+  uint64_t evicted;
+};
+
+ConnTableFill conn_table_fill(const Datapath& dp) {
+  ConnTableFill f{};
+  f.entries = count_flows(dp.conn_table_fd());
+  f.inserted = read_conn_stat(dp.conn_stats_fd(), XDPGW_CONN_INSERTED);
+  f.evicted = f.inserted > f.entries ? f.inserted - f.entries : 0;
+  return f;
+}
+
 nlohmann::json counter_json(const xdpgw_lb_counter& c) {
   return {{"packets", c.packets}, {"bytes", c.bytes}, {"new_flows", c.new_flows}};
 }
@@ -108,8 +136,11 @@ size_t count_flows(int conn_table_fd) {
 
 nlohmann::json lb_json(const config::Config& cfg, const Datapath& dp, const LbRuntime& lb) {
   nlohmann::json out;
-  out["conn_table"] = {{"entries", count_flows(dp.conn_table_fd())},
-                       {"capacity", cfg.lb.conn_table_size}};
+  const ConnTableFill fill = conn_table_fill(dp);
+  out["conn_table"] = {{"entries", fill.entries},
+                       {"capacity", cfg.lb.conn_table_size},
+                       {"inserted", fill.inserted},
+                       {"evicted", fill.evicted}};
   out["vips"] = nlohmann::json::array();
   for (const auto& vip : cfg.lb.vips) {
     auto id = lb.find_vip_id(vip.name);
@@ -201,8 +232,14 @@ std::vector<control::MetricFamily> lb_metrics(const config::Config& cfg, const D
   std::vector<MetricFamily> out;
   for (auto* f : {&vip_packets, &vip_bytes, &vip_flows, &be_packets, &be_bytes, &be_flows, &be_up})
     out.push_back(std::move(*f));
+  const ConnTableFill fill = conn_table_fill(dp);
   out.push_back(MetricFamily{"xdpgw_conn_table_entries", "Flows in the connection table", "gauge",
-                             {Sample{{}, double(count_flows(dp.conn_table_fd()))}}});
+                             {Sample{{}, double(fill.entries)}}});
+  out.push_back(MetricFamily{"xdpgw_conn_table_inserts_total", "Flows XDP created", "counter",
+                             {Sample{{}, double(fill.inserted)}}});
+  out.push_back(MetricFamily{"xdpgw_conn_table_evictions_total",
+                             "Flows the LRU evicted to make room (inserted - entries)", "counter",
+                             {Sample{{}, double(fill.evicted)}}});
   out.push_back(MetricFamily{"xdpgw_conn_table_capacity",
                              "Connection table size; when full the least recently used flow is evicted",
                              "gauge", {Sample{{}, double(cfg.lb.conn_table_size)}}});
@@ -210,9 +247,10 @@ std::vector<control::MetricFamily> lb_metrics(const config::Config& cfg, const D
 }
 
 std::string format_lb(const nlohmann::json& lb) {
-  std::string out = fmt::format("connection table: {} of {} entries\n",
+  std::string out = fmt::format("connection table: {} of {} entries, {} evicted\n",
                                 lb["conn_table"]["entries"].get<size_t>(),
-                                lb["conn_table"]["capacity"].get<uint32_t>());
+                                lb["conn_table"]["capacity"].get<uint32_t>(),
+                                lb["conn_table"]["evicted"].get<uint64_t>());
   for (const auto& v : lb["vips"]) {
     out += fmt::format("vip {} {} {} port {} ({}): {} of {} backends usable, {} pkts, {} flows\n",
                        v["name"].get<std::string>(), v["address"].get<std::string>(),

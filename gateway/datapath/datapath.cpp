@@ -33,7 +33,8 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
           m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
-          m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats};
+          m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
+          m.conn_stats};
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -369,6 +370,7 @@ int Datapath::active_gen_fd() const { return bpf_map__fd(skel_->maps.active_gen)
 int Datapath::tx_ports_fd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int Datapath::cpu_map_fd() const { return bpf_map__fd(skel_->maps.cpu_map); }
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
+int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }

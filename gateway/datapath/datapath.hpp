@@ -110,6 +110,7 @@ class Datapath {
   int tx_ports_fd() const;
   int cpu_map_fd() const;
   int conn_table_fd() const;
+  int conn_stats_fd() const;
   int lb_rings_fd() const;
   int vip_stats_fd() const;
   int backend_stats_fd() const;

@@ -41,6 +41,11 @@ class RouterTest : public DatapathTest {
                 " nud permanent dev " + port1_.name_a());
     gw_.exec_ok("ip -6 neigh replace 2001:2:0:2::2 lladdr " + to_string(kHostBMac) +
                 " nud permanent dev " + port1_.name_a());
+    reinstall_ports();
+  }
+
+  // Ports and redirect targets into the current Datapath's tables.
+  void reinstall_ports() {
     auto in = gw_.enter();
     for (const auto* p : {&port0_, &port1_}) {
       uint32_t ifindex = p->ifindex_a();

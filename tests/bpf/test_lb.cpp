@@ -331,6 +331,49 @@ TEST_F(LbTest, DisabledLoadBalancerLeavesVipTrafficToTheRouter) {
   EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
 }
 
+// A table of 1,024 entries taking 3,000 new NAT flows (6,000 entries with
+// their reverse ones): the LRU evicts, nothing fails, every new flow is still
+// balanced, and the insert counter minus the entries is what was evicted.
+class SmallTableLbTest : public LbTest {
+ protected:
+  SmallTableLbTest() {
+    dp_ = std::make_unique<Datapath>(LoadOptions{.conn_table_size = 1024});
+    // The base fixture wrote into the first Datapath's tables: redo it.
+    install_static_routes();
+    install_routes_to_a();
+    reinstall_ports();
+    xdpgw_lb_settings lbs{};
+    std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
+    lbs.flags = XDPGW_LB_F_ENABLED;
+    uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  }
+};
+
+TEST_F(SmallTableLbTest, FullConnectionTableEvictsAndKeepsServingNewFlows) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 0);
+  for (uint32_t i = 0; i < 3000; ++i) {
+    auto client = kClient4;
+    client[3] = static_cast<uint8_t>(2 + i % 200);
+    auto out = run_on_port0(from_a().ipv4(v4(client, kVip4))
+                                .udp({.sport = static_cast<uint16_t>(10000 + i / 200), .dport = kVipPort})
+                                .build());
+    ASSERT_EQ(out.delta.reasons, Reasons({{"fwd_lb_nat", 1}})) << "flow " << i;
+  }
+  size_t entries = 0;
+  xdpgw_flow_key key{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(dp_->conn_table_fd(), prev, &next) == 0; prev = &key) {
+    key = next;
+    ++entries;
+  }
+  EXPECT_LE(entries, 1024u);
+  EXPECT_GT(entries, 0u);
+  const uint64_t inserted = sum_percpu<uint64_t>(dp_->conn_stats_fd(), XDPGW_CONN_INSERTED);
+  EXPECT_EQ(inserted, 6000u);
+  EXPECT_GE(inserted - entries, 6000u - 1024u);
+}
+
 // The IP packet of a frame (Ethernet header dropped), cut to `size` bytes:
 // what an ICMP error quotes.
 std::vector<uint8_t> quote(const std::vector<uint8_t>& frame, size_t size) {

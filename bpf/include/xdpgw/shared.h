@@ -282,6 +282,14 @@ struct xdpgw_flow {
 	__u64 bytes;
 };
 
+/* conn_stats index (per-CPU __u64). Evictions are not reported by the
+ * kernel; the daemon derives them: inserted - deleted - entries. */
+enum xdpgw_conn_stat {
+	XDPGW_CONN_INSERTED = 0,    /* entries XDP created */
+	XDPGW_CONN_INSERT_RACED = 1, /* another CPU created the flow first */
+	XDPGW_CONN_STAT_COUNT = 2,
+};
+
 /* ---- load balancer (bpf/lib/lb.h) --------------------------------------- */
 
 #define XDPGW_MAX_VIPS 512
