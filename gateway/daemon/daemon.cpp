@@ -15,6 +15,7 @@
 #include <memory>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -152,6 +153,50 @@ class Gateway {
     }
     cfg_ = next;
     return accept(fmt::format("config applied as generation {}", state_.generation));
+  }
+
+  // Ports are configured by name. One that disappears (driver reload,
+  // veth deleted) takes its XDP link with it; the other ports keep
+  // forwarding. When an interface of that name is back, under whatever
+  // ifindex, the running config is applied again with the new ifindex,
+  // which attaches XDP to it. Checked on the 1 s maintenance tick.
+  void follow_ports() {
+    std::map<std::string, uint32_t> now;
+    bool changed = false;
+    for (const auto& p : cfg_.ports) {
+      const std::optional<uint32_t> ifindex = netdev::ifindex(p.name);
+      const bool was_missing = missing_ports_.contains(p.name);
+      if (!ifindex) {
+        if (!was_missing)
+          spdlog::warn("port {} (ifindex {}) disappeared; the other ports keep forwarding, "
+                       "it is re-attached when it returns", p.name, p.ifindex);
+        missing_ports_.insert(p.name);
+        continue;
+      }
+      if (*ifindex != p.ifindex) {
+        now[p.name] = *ifindex;
+        changed = true;
+      } else if (was_missing) {
+        missing_ports_.erase(p.name);  // back under the same ifindex: link intact
+      }
+    }
+    if (!changed) return;
+    config::Config next = cfg_;
+    for (auto& p : next.ports)
+      if (auto it = now.find(p.name); it != now.end()) p.ifindex = it->second;
+    for (auto& r : next.routing.routes)
+      if (auto it = now.find(r.port); it != now.end()) r.ifindex = it->second;
+    try {
+      apply_config(next, /*initial=*/false);
+      cfg_ = next;
+      for (const auto& [name, ifindex] : now) {
+        missing_ports_.erase(name);
+        spdlog::info("port {} is back as ifindex {}: XDP attached, config re-applied", name,
+                     ifindex);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("re-attaching returned ports failed, will retry: {}", e.what());
+    }
   }
 
   int refresh_nexthops() {
@@ -314,6 +359,7 @@ class Gateway {
   config::Config cfg_;
   Datapath dp_;
   LbRuntime lb_;
+  std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
 };
@@ -398,6 +444,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     neigh_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       try {
+        gw.follow_ports();
         if (int n = gw.refresh_nexthops(); n > 0)
           spdlog::info("nexthops: {} updated from the neighbour table", n);
       } catch (const std::exception& e) {
