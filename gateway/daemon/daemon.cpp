@@ -26,6 +26,7 @@
 #include "datapath/netdev.hpp"
 #include "control/control_server.hpp"
 #include "control/metrics.hpp"
+#include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
 
 namespace xdpgw::daemon {
@@ -114,6 +115,7 @@ class Gateway {
       : config_path_(std::move(config_path)),
         cfg_(std::move(cfg)),
         dp_(make_datapath(cfg_, opts)) {
+    lb_.adopt(dp_, cfg_);
     spdlog::info("instance {}: datapath {} (dispatcher prog id {}), maps pinned in {}",
                  cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
                  dp_.dispatcher_id(), dp_.pin_dir().string());
@@ -133,6 +135,10 @@ class Gateway {
                                 config_path_, cfg_.gateway.instance, next.gateway.instance));
     if (next.gateway.netns != cfg_.gateway.netns)
       return refuse(fmt::format("{}: gateway.netns cannot change on reload; restart", config_path_));
+    if (next.lb.conn_table_size != cfg_.lb.conn_table_size)
+      return refuse(fmt::format("{}: lb.conn_table_size cannot change on reload ({} -> {}); "
+                                "restart with --fresh (it drops the connection table)",
+                                config_path_, cfg_.lb.conn_table_size, next.lb.conn_table_size));
     if (next.control != cfg_.control)
       return refuse(fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart",
                                 config_path_));
@@ -149,15 +155,73 @@ class Gateway {
   int refresh_nexthops() { return xdpgw::refresh_nexthops(state_); }
   const config::Config& config() const { return cfg_; }
 
-  nlohmann::json status() const { return status_json(cfg_, config_path_, dp_, reloads_); }
-  nlohmann::json stats(bool all) const {
-    return stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+  nlohmann::json status() const {
+    nlohmann::json s = status_json(cfg_, config_path_, dp_, reloads_);
+    s["lb"] = lb_json(cfg_, dp_, lb_);
+    return s;
   }
+  nlohmann::json stats(bool all) const {
+    nlohmann::json s = stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+    s["lb"] = lb_json(cfg_, dp_, lb_);
+    return s;
+  }
+  nlohmann::json flows(size_t limit) const { return flows_json(dp_, limit); }
   std::vector<control::MetricFamily> metric_families() const {
-    return metrics(cfg_, dp_, reloads_);
+    auto out = metrics(cfg_, dp_, reloads_);
+    for (auto& f : lb_metrics(cfg_, dp_, lb_)) out.push_back(std::move(f));
+    return out;
+  }
+
+  // Operator drain: the backend gets no new flows of the VIP; its
+  // established flows keep going (they are in the connection table).
+  std::string set_drained(const std::string& vip_name, const std::string& backend, bool drained) {
+    const config::Vip& vip = find_vip(vip_name);
+    const config::Backend& be = find_backend(vip, backend);
+    lb_.set_drained(vip.name, be.id(), drained);
+    size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+    std::string what = fmt::format("VIP {} backend {} {}; {} of {} backends take new flows",
+                                   vip.name, be.id(), drained ? "drained" : "undrained", usable,
+                                   vip.backends.size());
+    spdlog::info("{}", what);
+    return what;
+  }
+
+  // A health check changed its verdict on a backend of a VIP.
+  void set_healthy(const std::string& vip_name, const std::string& backend, bool healthy,
+                   const std::string& reason) {
+    const config::Vip& vip = find_vip(vip_name);
+    if (lb_.healthy(vip.name, backend) == healthy) return;
+    lb_.set_healthy(vip.name, backend, healthy);
+    size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+    spdlog::log(healthy ? spdlog::level::info : spdlog::level::warn,
+                "VIP {} backend {} is {} ({}); {} of {} backends take new flows", vip.name,
+                backend, healthy ? "up" : "DOWN", reason, usable, vip.backends.size());
   }
 
  private:
+  const config::Vip& find_vip(const std::string& name) const {
+    for (const auto& vip : cfg_.lb.vips)
+      if (vip.name == name) return vip;
+    throw std::runtime_error(fmt::format("no VIP named {:?}", name));
+  }
+
+  // A backend by its id ("198.18.3.2:8080") or, when unambiguous, address.
+  static const config::Backend& find_backend(const config::Vip& vip, const std::string& text) {
+    const config::Backend* match = nullptr;
+    for (const auto& be : vip.backends) {
+      if (be.id() == text) return be;
+      if (be.addr.to_string() == text) {
+        if (match != nullptr)
+          throw std::runtime_error(fmt::format(
+              "VIP {} has several backends at {}; name one as ADDRESS:PORT", vip.name, text));
+        match = &be;
+      }
+    }
+    if (match == nullptr)
+      throw std::runtime_error(fmt::format("VIP {} has no backend {}", vip.name, text));
+    return *match;
+  }
+
   static Datapath make_datapath(const config::Config& cfg, const RunOptions& opts) {
     const auto pins = pin_dir(cfg.gateway.instance);
     if (opts.fresh) {
@@ -165,7 +229,7 @@ class Gateway {
       spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
                    cfg.gateway.instance, detached);
     }
-    return Datapath(LoadOptions{.pin_dir = pins});
+    return Datapath(LoadOptions{.pin_dir = pins, .conn_table_size = cfg.lb.conn_table_size});
   }
 
   void apply_config(const config::Config& next, bool initial) {
@@ -182,7 +246,7 @@ class Gateway {
                    had_link ? "link adopted and moved to the new program" : "attached",
                    config::to_string(next.gateway.attach_mode));
     }
-    AppliedState state = apply(dp_, next);
+    AppliedState state = apply(dp_, next, lb_);
     state_ = std::move(state);
     spdlog::info("config applied as generation {}: {} ports, route source {}, {} static "
                  "routes, steering {}",
@@ -191,6 +255,9 @@ class Gateway {
                  next.steering.enabled()
                      ? fmt::format("on ({} cpus)", next.steering.cpus.size())
                      : std::string("off"));
+    if (!next.lb.vips.empty())
+      spdlog::info("load balancer: {} VIPs, connection table of {} entries", next.lb.vips.size(),
+                   next.lb.conn_table_size);
     detach_unconfigured_ports(dp_, next);
     for (const auto& p : next.ports) {
       try {
@@ -219,6 +286,7 @@ class Gateway {
   std::string config_path_;
   config::Config cfg_;
   Datapath dp_;
+  LbRuntime lb_;
   AppliedState state_;
   ReloadCounters reloads_;
 };
@@ -228,6 +296,17 @@ void register_commands(control::ControlServer& server, Gateway& gw) {
   server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
   server.on("stats", [&gw](const nlohmann::json& args) {
     return gw.stats(args.value("all", false));
+  });
+  server.on("flows", [&gw](const nlohmann::json& args) {
+    return gw.flows(args.value("limit", size_t{100}));
+  });
+  server.on("backend", [&gw](const nlohmann::json& args) -> nlohmann::json {
+    const std::string action = args.at("action").get<std::string>();
+    if (action != "drain" && action != "undrain")
+      throw std::runtime_error(fmt::format("unknown backend action {:?}", action));
+    return {{"message", gw.set_drained(args.at("vip").get<std::string>(),
+                                       args.at("backend").get<std::string>(),
+                                       action == "drain")}};
   });
   server.on("reload", [&gw](const nlohmann::json&) -> nlohmann::json {
     ReloadResult r = gw.reload();

@@ -385,6 +385,45 @@ void Datapath::install_handler(xdpgw_slot slot) {
               fmt::format("install handler slot {}", abi::kSlotNames.at(slot)));
 }
 
+void Datapath::install_ring(uint32_t slot, std::span<const uint32_t> entries) {
+  if (entries.empty() || entries.size() > XDPGW_MAGLEV_MAX_SIZE)
+    throw std::invalid_argument(
+        fmt::format("Maglev table of {} entries (1..{})", entries.size(), XDPGW_MAGLEV_MAX_SIZE));
+  const InnerDef def{BPF_MAP_TYPE_ARRAY, "xgw_ring", 4, 4,
+                     static_cast<uint32_t>(entries.size()), BPF_F_INNER_MAP};
+  UniqueFd ring = create_inner(def);
+  std::vector<uint32_t> keys(entries.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
+  // One syscall for the whole table; rings are rebuilt on every health
+  // change, and 65537 single updates would take tens of milliseconds.
+  uint32_t count = static_cast<uint32_t>(entries.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, batch_opts);
+  check_errno(bpf_map_update_batch(ring.get(), keys.data(), entries.data(), &count, &batch_opts),
+              fmt::format("fill Maglev table for slot {}", slot));
+  int fd = ring.get();
+  check_errno(bpf_map_update_elem(lb_rings_fd(), &slot, &fd, BPF_ANY),
+              fmt::format("install Maglev table at slot {}", slot));
+}
+
+void Datapath::remove_ring(uint32_t slot) {
+  if (bpf_map_delete_elem(lb_rings_fd(), &slot) != 0 && errno != ENOENT)
+    throw_errno(errno, fmt::format("remove Maglev table at slot {}", slot));
+}
+
+std::vector<uint32_t> Datapath::read_ring(uint32_t slot) const {
+  uint32_t id = 0;
+  if (bpf_map_lookup_elem(lb_rings_fd(), &slot, &id) != 0) return {};
+  UniqueFd ring(bpf_map_get_fd_by_id(id));
+  if (!ring) throw_errno(errno, fmt::format("open Maglev table at slot {}", slot));
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  check_errno(bpf_obj_get_info_by_fd(ring.get(), &info, &len), "inspect Maglev table");
+  std::vector<uint32_t> out(info.max_entries);
+  for (uint32_t i = 0; i < out.size(); ++i)
+    check_errno(bpf_map_lookup_elem(ring.get(), &i, &out[i]), "read Maglev table");
+  return out;
+}
+
 void write_settings(int settings_fd, const xdpgw_settings& s) {
   uint32_t key = 0;
   check_errno(bpf_map_update_elem(settings_fd, &key, &s, BPF_ANY), "write settings");

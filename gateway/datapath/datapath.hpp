@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,14 @@ class Datapath {
   int vips_fd() const { return active_.vips.get(); }
   int backends_fd() const { return active_.backends.get(); }
   int lb_settings_fd() const { return active_.lb.get(); }
+
+  // ---- Maglev rings (lb_rings, map-in-map) ----
+  // Creates a table of entries.size() positions (backend ids) and installs
+  // it at `slot` with one update: packets see the old table or the new one.
+  void install_ring(uint32_t slot, std::span<const uint32_t> entries);
+  void remove_ring(uint32_t slot);
+  // The backend ids of the table at `slot`; empty when none is installed.
+  std::vector<uint32_t> read_ring(uint32_t slot) const;
 
   // Empties a handler slot (tests use it to exercise the missed-tail-call
   // path) or puts the real handler back.

@@ -332,11 +332,23 @@ struct xdpgw_lb_counter {
 	__u64 new_flows;
 };
 
+#define XDPGW_LB_F_ENABLED (1u << 0) /* any VIP configured: look packets up */
+
 /* Tunnel sources for DSR and other LB knobs, one entry per generation. */
 struct xdpgw_lb_settings {
 	__u8 tunnel_src4[4];
 	__u8 tunnel_src6[16];
-	__u32 flags;
+	__u32 flags; /* XDPGW_LB_F_* */
+};
+
+/* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
+
+/* Index of its per-CPU counters (struct xdpgw_counter). */
+enum xdpgw_decap_counter {
+	XDPGW_DECAP_DONE = 0,	    /* tunnel packet decapsulated and passed */
+	XDPGW_DECAP_NOT_TUNNEL = 1, /* anything else, passed untouched */
+	XDPGW_DECAP_MALFORMED = 2,  /* tunnel packet we cannot decapsulate: dropped */
+	XDPGW_DECAP_COUNT = 3,
 };
 
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
