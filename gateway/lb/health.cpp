@@ -98,15 +98,12 @@ namespace detail {
 
 class Probe : public std::enable_shared_from_this<Probe> {
  public:
-  Probe(asio::io_context& io, HealthTarget target, std::shared_ptr<const HealthCallback> cb,
-        bool admin_down)
+  Probe(asio::io_context& io, HealthTarget target, std::shared_ptr<const HealthCallback> cb)
       : io_(io),
         target_(std::move(target)),
         on_change_(std::move(cb)),
         timer_(io),
-        healthy_(is_initially_healthy(target_.initial)),
-        admin_down_(admin_down),
-        reported_(healthy_ && !admin_down_) {}
+        healthy_(is_initially_healthy(target_.initial)) {}
 
   const HealthTarget& target() const { return target_; }
 
@@ -131,18 +128,9 @@ class Probe : public std::enable_shared_from_this<Probe> {
     }
   }
 
-  bool admin_down() const { return admin_down_; }
-
-  void set_admin_down(bool down) {
-    if (admin_down_ == down) return;
-    admin_down_ = down;
-    notify_if_changed(down ? "drained by operator" : "undrained by operator");
-  }
-
   TargetStatus status() const {
     return {.id = target_.id,
             .healthy = healthy_,
-            .admin_down = admin_down_,
             .consecutive_ok = consecutive_ok_,
             .consecutive_fail = consecutive_fail_,
             .successes = successes_,
@@ -248,10 +236,9 @@ class Probe : public std::enable_shared_from_this<Probe> {
       }
     }
     schedule_next();
-    if (!reason.empty()) {
-      if (admin_down_) reason += " (drained by operator)";
-      notify_if_changed(reason);
-    }
+    // A throwing callback propagates out of io_context::run() as with any
+    // handler; the next check is already scheduled.
+    if (!reason.empty()) (*on_change_)(target_.id, healthy_, reason);
   }
 
   void schedule_next() {
@@ -260,17 +247,6 @@ class Probe : public std::enable_shared_from_this<Probe> {
       if (self->stopped_ || ec) return;  // ec: only operation_aborted, from stop()
       self->run_check();
     });
-  }
-
-  void notify_if_changed(const std::string& reason) {
-    const bool effective = healthy_ && !admin_down_;
-    if (effective == reported_ || stopped_) return;
-    reported_ = effective;
-    // The callback may drain/undrain (re-entering notify_if_changed); the
-    // state above is already consistent, so that is safe. A throwing
-    // callback propagates out of io_context::run() as with any handler; the
-    // next check is already scheduled.
-    (*on_change_)(target_.id, effective, reason);
   }
 
   asio::io_context& io_;
@@ -285,8 +261,6 @@ class Probe : public std::enable_shared_from_this<Probe> {
 
   bool stopped_ = false;
   bool healthy_;
-  bool admin_down_;
-  bool reported_;  // effective state the daemon was last told (or started with)
   uint32_t consecutive_ok_ = 0;
   uint32_t consecutive_fail_ = 0;
   uint64_t successes_ = 0;
@@ -323,13 +297,11 @@ std::vector<TargetStatus> HealthChecker::set_targets(std::vector<HealthTarget> t
       probes_.erase(it);
       continue;
     }
-    bool admin_down = false;
-    if (it != probes_.end()) {
-      admin_down = it->second->admin_down();
+    if (it != probes_.end()) {  // endpoint or check changed: start over
       it->second->stop();
       probes_.erase(it);
     }
-    auto probe = std::make_shared<detail::Probe>(io_, t, on_change_, admin_down);
+    auto probe = std::make_shared<detail::Probe>(io_, t, on_change_);
     started.push_back(probe);
     next.emplace(t.id, std::move(probe));
   }
@@ -341,16 +313,6 @@ std::vector<TargetStatus> HealthChecker::set_targets(std::vector<HealthTarget> t
   out.reserve(targets.size());
   for (const auto& t : targets) out.push_back(probes_.at(t.id)->status());
   return out;
-}
-
-bool HealthChecker::set_admin_down(const std::string& id, bool down) {
-  auto it = probes_.find(id);
-  if (it == probes_.end()) return false;
-  // Copy: a callback run from here may not change probes_, but keeping the
-  // probe alive for the call costs nothing and rules it out.
-  auto probe = it->second;
-  probe->set_admin_down(down);
-  return true;
 }
 
 std::optional<TargetStatus> HealthChecker::status(const std::string& id) const {

@@ -23,12 +23,9 @@
 // The initial state is not reported through the callback (nothing changed);
 // set_targets() returns it.
 //
-// Operator drain: set_admin_down(id, true) takes a target out of service
-// whatever its checks say (`xdpgw backend drain`); checks keep running so
-// undrain puts it back with its current health. The callback reports the
-// *effective* state, healthy && !admin_down, so the daemon has one rule: in
-// the Maglev table iff the last callback (or set_targets result) said true.
-// Drain survives reloads while the target id exists.
+// Operator drain is not the checker's business: `xdpgw backend drain` is
+// LbRuntime's (datapath/lb_apply.hpp), which combines it with the health
+// reported here (a backend takes new flows iff healthy && !drained).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -72,7 +69,7 @@ struct HealthCheck {
 
 struct HealthTarget {
   // Unique key the daemon chooses, e.g. "198.18.0.10:80/198.18.5.10:80"; it
-  // is what callbacks and set_admin_down name.
+  // is what callbacks and status() name.
   std::string id;
   boost::asio::ip::tcp::endpoint endpoint;  // IPv4 or IPv6 address + port
   HealthCheck check;
@@ -81,18 +78,16 @@ struct HealthTarget {
   InitialState initial = InitialState::kUp;
 };
 
-// (target id, effective healthy, human-readable reason). Called on the
-// io_context thread, exactly once per change of effective state, never after
-// stop() or destruction. It may call set_admin_down() or status(); it must
-// not call set_targets() or stop() (defer those with asio::post).
+// (target id, healthy, human-readable reason). Called on the io_context
+// thread, exactly once per change of health state, never after stop() or
+// destruction. It may call status(); it must not call set_targets() or
+// stop() (defer those with asio::post).
 using HealthCallback =
     std::function<void(const std::string& id, bool healthy, const std::string& reason)>;
 
 struct TargetStatus {
   std::string id;
-  bool healthy = false;     // what the checks say (after hysteresis)
-  bool admin_down = false;  // drained by an operator
-  bool effective() const { return healthy && !admin_down; }
+  bool healthy = false;  // what the checks say, after rise/fall hysteresis
   uint32_t consecutive_ok = 0;
   uint32_t consecutive_fail = 0;
   uint64_t successes = 0;  // checks completed since the target was (re)created
@@ -124,10 +119,6 @@ class HealthChecker {
   // target is invalid or ids repeat; then nothing changes.
   std::vector<TargetStatus> set_targets(std::vector<HealthTarget> targets);
 
-  // Drain (true) or undrain (false). Reports through the callback when the
-  // effective state changes. Returns false when no such target exists.
-  bool set_admin_down(const std::string& id, bool down);
-
   std::optional<TargetStatus> status(const std::string& id) const;
   std::vector<TargetStatus> status() const;  // sorted by id
 
@@ -141,7 +132,6 @@ class HealthChecker {
  private:
   boost::asio::io_context& io_;
   std::shared_ptr<const HealthCallback> on_change_;
-  // Drain lives in the probe and is carried over when a reload recreates it.
   std::map<std::string, std::shared_ptr<detail::Probe>> probes_;
   bool stopped_ = false;
 };

@@ -22,6 +22,7 @@
 
 #include "harness/netns.hpp"
 #include "lb/health.hpp"
+#include "lb/health_config.hpp"
 
 namespace xdpgw::lb {
 namespace {
@@ -379,40 +380,6 @@ TEST_F(HealthTest, ReloadKeepsUnchangedTargetsAndStopsRemovedOnes) {
   EXPECT_EQ(events_for("change").back().at.successes, 2u) << "the new rise applies";
 }
 
-TEST_F(HealthTest, DrainOverridesHealthAndSurvivesReload) {
-  TcpListener listener(io_, "127.0.0.1");
-  make_checker();
-  checker_->set_targets({tcp_target("b", listener.endpoint(), InitialState::kFullyDown, 1, 1)});
-  ASSERT_TRUE(run_until([&] { return events_.size() >= 1; }));
-
-  ASSERT_TRUE(checker_->set_admin_down("b", true));
-  ASSERT_EQ(events_.size(), 2u);
-  EXPECT_FALSE(events_[1].healthy);
-  EXPECT_NE(events_[1].reason.find("drained"), std::string::npos);
-  EXPECT_TRUE(events_[1].at.healthy) << "checks still say healthy";
-  EXPECT_TRUE(checker_->set_admin_down("b", true)) << "draining twice is a no-op";
-  EXPECT_EQ(events_.size(), 2u);
-
-  // Health goes down and up again while drained: nothing to report.
-  listener.close();
-  ASSERT_TRUE(run_until([&] { return !checker_->status("b")->healthy; }));
-  listener.open();
-  ASSERT_TRUE(run_until([&] { return checker_->status("b")->healthy; }));
-  EXPECT_EQ(events_.size(), 2u);
-
-  // A reload that changes the check recreates the probe; drain stays.
-  auto t = tcp_target("b", listener.endpoint(), InitialState::kFullyDown, 1, 2);
-  auto after = checker_->set_targets({t});
-  EXPECT_TRUE(after[0].admin_down);
-  ASSERT_TRUE(run_until([&] { return checker_->status("b")->healthy; }));
-  EXPECT_EQ(events_.size(), 2u);
-
-  ASSERT_TRUE(checker_->set_admin_down("b", false));
-  ASSERT_EQ(events_.size(), 3u);
-  EXPECT_TRUE(events_[2].healthy);
-  EXPECT_FALSE(checker_->set_admin_down("nonexistent", true));
-}
-
 TEST_F(HealthTest, StopWithProbesInFlightLeavesNoWork) {
   HttpServer server(io_, "127.0.0.1");
   server.set_status(0);
@@ -518,6 +485,49 @@ TEST_F(HealthTest, Ipv6AndIpv4TargetsInTestNamespace) {
         << events_for("v6")[1].reason;
     checker_.reset();
   }
+}
+
+TEST(HealthTargetsFromConfig, OneTargetPerCheckedBackend) {
+  auto addr = [](const char* text) { return config::IpAddr::parse(text).value(); };
+  config::LoadBalancer lb;
+  config::Vip web{.name = "web", .addr = addr("198.18.100.1"), .port = 80};
+  web.backends = {{.addr = addr("198.18.2.10"), .port = 8080}, {.addr = addr("2001:2:0:2::10"), .port = 0}};
+  web.health_check = config::HealthCheck{.kind = config::HealthCheckKind::kHttp,
+                                         .path = "/ready",
+                                         .interval_ms = 500,
+                                         .timeout_ms = 200,
+                                         .rise = 4,
+                                         .fall = 5,
+                                         .status_min = 200,
+                                         .status_max = 204};
+  config::Vip dns{.name = "dns", .addr = addr("198.18.100.2"), .protocol = config::L4Protocol::kUdp, .port = 53};
+  dns.backends = {{.addr = addr("198.18.2.20"), .port = 53}};  // no health_check: never checked
+  config::Vip any{.name = "any", .addr = addr("198.18.100.3"), .port = 0};
+  any.backends = {{.addr = addr("198.18.2.30"), .port = 0}};
+  any.health_check = config::HealthCheck{};  // tcp, no port: nothing to connect to
+  lb.vips = {web, dns, any};
+
+  const HealthPlan plan = health_targets(lb, InitialState::kFullyDown);
+  ASSERT_EQ(plan.targets.size(), 2u);
+  const auto& a = plan.targets[0];
+  EXPECT_EQ(a.id, "web/198.18.2.10:8080");
+  EXPECT_EQ(a.endpoint, tcp::endpoint(asio::ip::make_address("198.18.2.10"), 8080));
+  EXPECT_EQ(a.check.kind, ProbeKind::kHttp);
+  EXPECT_EQ(a.check.http_path, "/ready");
+  EXPECT_EQ(a.check.interval, 500ms);
+  EXPECT_EQ(a.check.timeout, 200ms);
+  EXPECT_EQ(a.check.rise, 4u);
+  EXPECT_EQ(a.check.fall, 5u);
+  EXPECT_EQ(a.check.status_max, 204);
+  EXPECT_EQ(a.initial, InitialState::kFullyDown);
+  // Backend on the client's port: the VIP's port is checked.
+  EXPECT_EQ(plan.targets[1].endpoint, tcp::endpoint(asio::ip::make_address("2001:2:0:2::10"), 80));
+  EXPECT_EQ(split_health_target_id(plan.targets[1].id),
+            std::make_pair(std::string("web"), web.backends[1].id()));
+  ASSERT_EQ(plan.unchecked.size(), 1u);
+  EXPECT_NE(plan.unchecked[0].find("VIP any backend 198.18.2.30"), std::string::npos) << plan.unchecked[0];
+  for (const auto& t : plan.targets) EXPECT_NO_THROW(validate(t)) << t.id;
+  EXPECT_THROW(split_health_target_id("no-slash"), std::invalid_argument);
 }
 
 }  // namespace
