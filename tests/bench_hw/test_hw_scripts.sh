@@ -5,15 +5,26 @@
 # pktgen.sh --dry-run for every scenario, its refusals, the TRex files' byte-compilation, and the TRex
 # profile and runner against a test double of trex_stl_lib (check_trex.py).
 #
-# usage: test_hw_scripts.sh REPO_ROOT PYTHON_WITH_SCAPY
+# Also `xdpgw check` of the DUT configs in bench/hw/ inside a namespace of its
+# own holding port0/port1 (so root is needed, as for the rest of the suite).
+#
+# usage: test_hw_scripts.sh REPO_ROOT PYTHON_WITH_SCAPY XDPGW_BINARY
 set -euo pipefail
 
 root=$1
 python=$2
+xdpgw=$3
 here=$(cd "$(dirname "$0")" && pwd)
 pktgen=$root/bench/hw/pktgen.sh
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# Named like the harness's objects (xgt<pid>-...) so the suite's leftover
+# cleanup recognises it if this script is killed.
+netns=xgt$$-hwcfg
+cleanup() {
+  ip netns del "$netns" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 fails=0
 fail() {
@@ -155,6 +166,15 @@ done
 PYTHONDONTWRITEBYTECODE=1 "$python" "$here/check_trex.py" "$root" || fail "check_trex.py"
 # The runner answers --help without TRex installed.
 PYTHONDONTWRITEBYTECODE=1 "$python" "$root/bench/hw/trex/run_trex.py" --help >/dev/null || fail "run_trex.py --help"
+
+echo "== xdpgw check of the DUT configs"
+ip netns add "$netns"
+ip -n "$netns" link add port0 type veth peer name port1
+sed 's/^mode = "nat"/mode = "dsr"/' "$root/bench/hw/xdpgw-lb.toml" >"$tmp/xdpgw-lb-dsr.toml"
+grep -q '^mode = "dsr"' "$tmp/xdpgw-lb-dsr.toml" || fail "xdpgw-lb.toml: no 'mode = \"nat\"' line to turn into dsr"
+for cfg in "$root/bench/hw/xdpgw-router.toml" "$root/bench/hw/xdpgw-lb.toml" "$tmp/xdpgw-lb-dsr.toml"; do
+  ip netns exec "$netns" "$xdpgw" check -c "$cfg" || fail "xdpgw check $cfg"
+done
 
 if ((fails)); then
   echo "$fails check(s) failed" >&2
