@@ -9,7 +9,7 @@
 // while it is not running). The daemon runs one thread; so do the tests.
 //
 // Initial state. A target starts in the state its `initial` says, the four
-// states of HAProxy's `init-state` (HAProxy 3.1):
+// states of HAProxy's `init-state` server option:
 //   kUp        healthy now; the first failed check takes it down (HAProxy's
 //              default). This is our default too: a daemon restart must not
 //              empty every Maglev table for rise * interval (xdpgw restarts
