@@ -31,6 +31,8 @@
 #include "control/metrics.hpp"
 #include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
+#include "lb/health.hpp"
+#include "lb/health_config.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -152,6 +154,7 @@ class Gateway {
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
     cfg_ = next;
+    sync_health();
     return accept(fmt::format("config applied as generation {}", state_.generation));
   }
 
@@ -257,6 +260,27 @@ class Gateway {
     return what;
   }
 
+  // Health checks run on the daemon's io_context; the checker is owned by
+  // run() (it must go before the io_context does).
+  void attach_health(lb::HealthChecker* checker) {
+    health_ = checker;
+    sync_health();
+  }
+
+  // Gives the checker the targets of the running config and takes over the
+  // state of every target it reports: kept targets keep theirs, new or
+  // changed ones start as their initial state says ("up": a restart must not
+  // empty the Maglev tables while the first checks run).
+  void sync_health() {
+    if (health_ == nullptr) return;
+    lb::HealthPlan plan = lb::health_targets(cfg_.lb, lb::InitialState::kUp);
+    for (const auto& why : plan.unchecked) spdlog::warn("health check: {}", why);
+    for (const auto& st : health_->set_targets(std::move(plan.targets))) {
+      auto [vip, backend] = lb::split_health_target_id(st.id);
+      set_healthy(vip, backend, st.healthy, "initial state");
+    }
+  }
+
   // A health check changed its verdict on a backend of a VIP.
   void set_healthy(const std::string& vip_name, const std::string& backend, bool healthy,
                    const std::string& reason) {
@@ -359,6 +383,7 @@ class Gateway {
   config::Config cfg_;
   Datapath dp_;
   LbRuntime lb_;
+  lb::HealthChecker* health_ = nullptr;  // owned by run()
   std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
@@ -416,6 +441,16 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   register_commands(control, gw);
   spdlog::info("control socket: {}", gw.config().control.socket);
   auto metrics_server = start_metrics(io, gw);
+  // Declared after io: destroyed (every probe cancelled) before it.
+  lb::HealthChecker health(io, [&gw](const std::string& id, bool healthy, const std::string& reason) {
+    auto [vip, backend] = lb::split_health_target_id(id);
+    try {
+      gw.set_healthy(vip, backend, healthy, reason);
+    } catch (const std::exception& e) {
+      spdlog::error("health of {}: {}", id, e.what());
+    }
+  });
+  gw.attach_health(&health);
 
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
