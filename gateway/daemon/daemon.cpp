@@ -236,6 +236,7 @@ class Gateway {
   }
   nlohmann::json stats(bool all) const {
     nlohmann::json s = stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+    s["instance"] = cfg_.gateway.instance;
     s["lb"] = lb_json(cfg_, dp_, lb_);
     return s;
   }

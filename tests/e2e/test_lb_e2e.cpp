@@ -202,6 +202,9 @@ struct Case {
   const char* mode;
   bool ipv6;
 };
+// gtest prints parameters with it ("nat/ipv4", not "16-byte object <...>").
+void PrintTo(const Case& c, std::ostream* os) { *os << c.mode << '/' << (c.ipv6 ? "ipv6" : "ipv4"); }
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return fmt::format("{}_{}", info.param.mode, info.param.ipv6 ? "ipv6" : "ipv4");
 }
