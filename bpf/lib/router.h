@@ -195,10 +195,13 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 }
 
 /* Route, rewrite and redirect. `meta` comes from the dispatcher; `fp` are the
- * L4 ports the handler found (used by the FIB's multipath hash). */
-static __always_inline int forward(struct xdp_md *ctx,
-				   const struct xdpgw_pkt_meta *meta,
-				   const struct flow_ports *fp)
+ * L4 ports the handler found (used by the FIB's multipath hash). A redirect
+ * is counted as `fwd_reason` (the punt path counts offloaded verdicts apart
+ * from plain routing). */
+static __always_inline int forward_as(struct xdp_md *ctx,
+				      const struct xdpgw_pkt_meta *meta,
+				      const struct flow_ports *fp,
+				      __u32 fwd_reason)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -254,7 +257,14 @@ static __always_inline int forward(struct xdp_md *ctx,
 	 * removing it): drop, since the frame is already rewritten. */
 	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
 		return drop(ctx, XDPGW_R_DROP_REDIRECT_FAILED);
-	return record(ctx, XDP_REDIRECT, XDPGW_R_FWD_REDIRECT);
+	return record(ctx, XDP_REDIRECT, fwd_reason);
+}
+
+static __always_inline int forward(struct xdp_md *ctx,
+				   const struct xdpgw_pkt_meta *meta,
+				   const struct flow_ports *fp)
+{
+	return forward_as(ctx, meta, fp, XDPGW_R_FWD_REDIRECT);
 }
 
 /* ---- CPU steering -------------------------------------------------------- */

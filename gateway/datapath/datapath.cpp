@@ -33,7 +33,8 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
           m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
-          m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats};
+          m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
+          m.xsks,         m.xsk_slots,     m.cfg_punt};
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -67,6 +68,8 @@ constexpr InnerDef kVipsDef{BPF_MAP_TYPE_HASH, "xgw_vips", sizeof(xdpgw_vip_key)
 constexpr InnerDef kBackendsDef{BPF_MAP_TYPE_ARRAY, "xgw_backends", 4,
                                 sizeof(xdpgw_backend), XDPGW_MAX_BACKENDS, 0};
 constexpr InnerDef kLbDef{BPF_MAP_TYPE_ARRAY, "xgw_lb", 4, sizeof(xdpgw_lb_settings), 1, 0};
+constexpr InnerDef kPuntDef{BPF_MAP_TYPE_ARRAY, "xgw_punt", 4, sizeof(xdpgw_punt_rule),
+                            XDPGW_MAX_PUNT_RULES, 0};
 
 UniqueFd create_inner(const InnerDef& d) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = d.flags);
@@ -211,6 +214,7 @@ Datapath::Staged Datapath::stage_generation() {
   st.tables.vips = create_inner(kVipsDef);
   st.tables.backends = create_inner(kBackendsDef);
   st.tables.lb = create_inner(kLbDef);
+  st.tables.punt = create_inner(kPuntDef);
   auto& m = skel_->maps;
   install_inner(m.cfg_settings, gen, st.tables.settings);
   install_inner(m.cfg_ports, gen, st.tables.ports);
@@ -222,6 +226,7 @@ Datapath::Staged Datapath::stage_generation() {
   install_inner(m.cfg_vips, gen, st.tables.vips);
   install_inner(m.cfg_backends, gen, st.tables.backends);
   install_inner(m.cfg_lb, gen, st.tables.lb);
+  install_inner(m.cfg_punt, gen, st.tables.punt);
   return st;
 }
 
@@ -247,6 +252,7 @@ ConfigTables Datapath::tables_of(uint32_t gen) const {
   t.vips = inner_of(m.cfg_vips, gen);
   t.backends = inner_of(m.cfg_backends, gen);
   t.lb = inner_of(m.cfg_lb, gen);
+  t.punt = inner_of(m.cfg_punt, gen);
   return t;
 }
 
@@ -370,6 +376,8 @@ int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table)
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
+int Datapath::xsks_fd() const { return bpf_map__fd(skel_->maps.xsks); }
+int Datapath::xsk_slots_fd() const { return bpf_map__fd(skel_->maps.xsk_slots); }
 
 void Datapath::clear_handler(xdpgw_slot slot) {
   uint32_t key = slot;

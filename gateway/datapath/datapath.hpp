@@ -52,6 +52,7 @@ struct ConfigTables {
   UniqueFd vips;
   UniqueFd backends;
   UniqueFd lb;
+  UniqueFd punt;
 };
 
 class Datapath {
@@ -112,6 +113,8 @@ class Datapath {
   int lb_rings_fd() const;
   int vip_stats_fd() const;
   int backend_stats_fd() const;
+  int xsks_fd() const;
+  int xsk_slots_fd() const;
 
   // The active generation's tables (what packets use now).
   int settings_fd() const { return active_.settings.get(); }
@@ -124,6 +127,7 @@ class Datapath {
   int vips_fd() const { return active_.vips.get(); }
   int backends_fd() const { return active_.backends.get(); }
   int lb_settings_fd() const { return active_.lb.get(); }
+  int punt_rules_fd() const { return active_.punt.get(); }
 
   // Empties a handler slot (tests use it to exercise the missed-tail-call
   // path) or puts the real handler back.

@@ -339,6 +339,46 @@ struct xdpgw_lb_settings {
 	__u32 flags;
 };
 
+/* ---- punt and AF_XDP (bpf/lib/punt.h) ----------------------------------- */
+
+/*
+ * Some flows need more than XDP can do: punt rules send them to the AF_XDP
+ * pipeline (gateway/pipeline), which decides and writes its verdict into
+ * conn_table (action FORWARD/PASS/DROP, flag OFFLOADED); from then on XDP
+ * applies the verdict itself and userspace sees no more of the flow.
+ */
+#define XDPGW_MAX_XSKS 256	  /* XSKMAP slots: one per (interface, queue) */
+#define XDPGW_MAX_PUNT_RULES 64	  /* scanned in order, first match wins */
+
+#define XDPGW_PUNT_F_VALID (1u << 0)	     /* the scan stops at the first rule without it */
+#define XDPGW_PUNT_F_FALLBACK_DROP (1u << 1) /* no socket for the queue: drop (else pass) */
+#define XDPGW_PUNT_F_FIRST_PACKET (1u << 2)  /* userspace decides on the first packet of a
+					      * flow and offloads the verdict (else it sees
+					      * every packet) */
+
+/* cfg_punt inner ARRAY value, by rule index. Addresses as in xdpgw_flow_key
+ * (IPv4 in the first 4 bytes). Ports host order, inclusive ranges. */
+struct xdpgw_punt_rule {
+	__u8 src[16];
+	__u8 dst[16];
+	__u8 src_prefixlen; /* 0 = any source */
+	__u8 dst_prefixlen; /* 0 = any destination */
+	__u8 proto;	    /* IPPROTO_TCP / IPPROTO_UDP; 0 = either */
+	__u8 family;	    /* AF_INET / AF_INET6; 0 = either */
+	__u16 sport_lo;
+	__u16 sport_hi;
+	__u16 dport_lo;
+	__u16 dport_hi;
+	__u32 flags;	    /* XDPGW_PUNT_F_* */
+	__u32 rule_id;	    /* the rule's index in the config */
+};
+
+/* xsk_slots key: where a packet arrived. Value: __u32 XSKMAP slot. */
+struct xdpgw_xsk_key {
+	__u32 ifindex;
+	__u32 queue;
+};
+
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
 
 /* The peer program counts every frame it sees; index 0 of its per-CPU
