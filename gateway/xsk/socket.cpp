@@ -80,10 +80,14 @@ Socket::Socket(Umem& umem, const SocketConfig& config)
       xsk_socket__delete(xsk_);
       throw_errno(err, "dup of the XSKMAP fd");
     }
-    const int urc = xsk_socket__update_xskmap(xsk_, xskmap_.get());
-    if (urc) {
+    // Not xsk_socket__update_xskmap: it always keys by queue, and the
+    // datapath's XSKMAP is keyed by a slot per (interface, queue).
+    slot_ = config.xskmap_slot >= 0 ? static_cast<uint32_t>(config.xskmap_slot) : queue_;
+    const int sock_fd = fd();
+    if (bpf_map_update_elem(xskmap_.get(), &slot_, &sock_fd, BPF_ANY)) {
+      const int err = errno;
       xsk_socket__delete(xsk_);
-      throw_errno(urc, fmt::format("xsk_socket__update_xskmap {} queue {}", ifname_, queue_));
+      throw_errno(err, fmt::format("XSKMAP slot {} for {} queue {}", slot_, ifname_, queue_));
     }
   }
 }
@@ -93,8 +97,7 @@ Socket::~Socket() {
     // The kernel also drops the entry when the socket closes; removing it
     // first means XDP stops redirecting here before the rings go away, and
     // the map never names a dead socket even for a moment.
-    const uint32_t key = queue_;
-    (void)bpf_map_delete_elem(xskmap_.get(), &key);
+    (void)bpf_map_delete_elem(xskmap_.get(), &slot_);
   }
   xsk_socket__delete(xsk_);
   // The kernel has let go of the rings: whatever we had handed it through
@@ -117,6 +120,7 @@ uint32_t Socket::refill(uint32_t max) {
     *xsk_ring_prod__fill_addr(&fill_, idx + i) = *umem_.alloc_one(FrameState::Fill, owner_);
   }
   xsk_ring_prod__submit(&fill_, got);
+  fill_outstanding_ += got;
   return got;
 }
 
@@ -128,6 +132,7 @@ uint32_t Socket::recycle(std::span<const uint64_t> addrs) {
     *xsk_ring_prod__fill_addr(&fill_, idx + i) = umem_.frame_of(addrs[i]);
   }
   xsk_ring_prod__submit(&fill_, got);
+  fill_outstanding_ += got;
   return got;
 }
 
@@ -140,6 +145,7 @@ uint32_t Socket::receive(std::span<RxFrame> out) {
     out[i] = RxFrame{.addr = d->addr, .len = d->len};
   }
   xsk_ring_cons__release(&rx_, got);
+  fill_outstanding_ -= got;
   return got;
 }
 

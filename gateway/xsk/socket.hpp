@@ -36,9 +36,11 @@ struct SocketConfig {
   // XDP_USE_NEED_WAKEUP: the kernel says when it needs a kick, so a busy
   // ring costs no syscalls.
   bool need_wakeup = true;
-  // XSKMAP to register the socket in at key `queue` (and remove it from on
-  // destruction); -1 for none. The fd is duplicated.
+  // XSKMAP to register the socket in (and remove it from on destruction);
+  // -1 for none. The fd is duplicated. Key: xskmap_slot, or the queue when
+  // negative (the usual single-interface layout).
   int xskmap_fd = -1;
+  int64_t xskmap_slot = -1;
 };
 
 // A received frame: still owned by the pipeline (state rx) until it is
@@ -106,6 +108,10 @@ class Socket {
   void kick_tx() const;
   // Frames waiting in the tx ring not yet consumed by the kernel.
   uint32_t tx_pending() const noexcept { return tx_queued_; }
+  // Frames this socket gave the kernel through its fill ring and has not
+  // received back yet.
+  uint32_t fill_outstanding() const noexcept { return fill_outstanding_; }
+  uint32_t xskmap_slot() const noexcept { return slot_; }
 
   SocketStats stats() const;
 
@@ -124,6 +130,8 @@ class Socket {
   xsk_socket* xsk_ = nullptr;
   UniqueFd xskmap_;
   uint32_t tx_queued_ = 0;  // submitted to tx, not yet completed
+  uint32_t fill_outstanding_ = 0;
+  uint32_t slot_ = 0;
 };
 
 }  // namespace xdpgw::xsk

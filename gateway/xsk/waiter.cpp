@@ -92,6 +92,12 @@ void Waiter::reap() {
   io_uring_cq_advance(ring_->get(), seen);
 }
 
+void Waiter::flush() {
+  if (mode_ == WaitMode::BusyPoll) return;
+  check_errno(io_uring_submit(ring_->get()), "io_uring_submit");
+  reap();
+}
+
 void Waiter::wait(std::chrono::milliseconds timeout) {
   if (mode_ == WaitMode::BusyPoll) return;
   for (std::size_t i = 0; i < sockets_.size(); ++i) {

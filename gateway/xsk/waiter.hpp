@@ -54,6 +54,9 @@ class Waiter {
   // readable or `timeout` passes. BusyPoll: flushes nothing (kicks went out
   // directly) and returns at once.
   void wait(std::chrono::milliseconds timeout);
+  // Uring: submits queued kicks without waiting (a busy loop that never
+  // sleeps still gets its kicks out) and reaps what completed.
+  void flush();
 
   uint64_t kicks_sent() const noexcept { return kicks_; }
   uint64_t wakeups() const noexcept { return wakeups_; }
