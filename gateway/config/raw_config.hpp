@@ -73,6 +73,28 @@ struct RawControl {
   RawString metrics;
 };
 
+struct RawPuntRule {
+  SourcePos pos;
+  RawString protocol;
+  RawString src;
+  RawString dst;
+  RawString sport;  // "N" or "LO-HI" (an integer is read as "N")
+  RawString dport;
+  RawString action;
+  RawString out_port;
+  RawString mode;
+  RawString fallback;
+};
+struct RawPunt {
+  SourcePos pos;
+  std::vector<Located<std::string>> ports;  // absent: every [[port]]
+  RawString tap;
+  RawInteger frames;
+  RawInteger batch;
+  RawString wait;
+  RawString bind;
+  std::vector<RawPuntRule> rules;
+};
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -80,6 +102,7 @@ struct RawConfig {
   std::optional<RawRouting> routing;
   std::optional<RawSteering> steering;
   std::optional<RawControl> control;
+  std::optional<RawPunt> punt;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

@@ -21,6 +21,8 @@
 
 #include "common/error.hpp"
 #include "datapath/apply.hpp"
+#include "pipeline/from_config.hpp"
+#include "pipeline/pipeline.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/link_check.hpp"
 #include "datapath/netdev.hpp"
@@ -118,7 +120,10 @@ class Gateway {
                  cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
                  dp_.dispatcher_id(), dp_.pin_dir().string());
     apply_config(cfg_, /*initial=*/true);
+    start_pipeline(cfg_);
   }
+
+  ~Gateway() { stop_pipeline(); }
 
   // Re-reads the config file. Any failure — parse, validation, a change
   // that needs a restart, the kernel refusing a map — leaves the running
@@ -142,7 +147,14 @@ class Gateway {
     } catch (const std::exception& e) {
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
+    const bool punt_changed = next.punt != cfg_.punt;
     cfg_ = next;
+    if (punt_changed) {
+      // The rules are already live in XDP; until the new pipeline is up,
+      // punted packets take their rule's fallback.
+      stop_pipeline();
+      start_pipeline(cfg_);
+    }
     return accept(fmt::format("config applied as generation {}", state_.generation));
   }
 
@@ -202,6 +214,31 @@ class Gateway {
     }
   }
 
+  // The AF_XDP pipeline runs when [punt] has rules. A pipeline that fails to
+  // start is logged, not fatal: XDP applies each rule's fallback (pass or
+  // drop) and every other packet is untouched.
+  void start_pipeline(const config::Config& cfg) {
+    if (!cfg.punt.enabled()) return;
+    try {
+      pipeline_ = std::make_unique<pipeline::Pipeline>(
+          pipeline::from_config(cfg.punt),
+          pipeline::PipelineMaps{.xsks = dp_.xsks_fd(), .xsk_slots = dp_.xsk_slots_fd(),
+                                 .conn_table = dp_.conn_table_fd()});
+      for (const auto& s : pipeline_->sockets())
+        spdlog::info("punt: {} queue {} -> AF_XDP slot {} ({})", s.ifname, s.queue, s.slot,
+                     s.zero_copy ? "zero-copy" : "copy mode");
+    } catch (const std::exception& e) {
+      spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP: {}", e.what());
+    }
+  }
+  void stop_pipeline() {
+    if (!pipeline_) return;
+    const auto& st = pipeline_->stats();
+    spdlog::info("punt: pipeline stopping: rx {} forwarded {} passed {} dropped {} offloaded {}", st.rx.load(),
+                 st.forwarded.load(), st.passed.load(), st.dropped.load(), st.offloaded.load());
+    pipeline_.reset();
+  }
+
   ReloadResult refuse(std::string why) {
     ++reloads_.failures;
     reloads_.last_ok = false;
@@ -221,6 +258,7 @@ class Gateway {
   Datapath dp_;
   AppliedState state_;
   ReloadCounters reloads_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
 };
 
 // The control socket's commands, all answered on the io thread.
