@@ -294,7 +294,7 @@ bool Pipeline::forward(const ParsedPacket& p, const Rule& rule, const xsk::RxFra
   // names the port; XDP's route for the offloaded flow must agree).
   neigh::Key nk{.family = p.key.family, .addr = {}, .ifindex = out.ifindex};
   std::memcpy(nk.addr.data(), p.key.dst, p.key.family == AF_INET ? 4 : 16);
-  const auto dmac = neigh::lookup(nk);
+  const auto dmac = neighbour(nk);
   uint8_t* ttl = p.key.family == AF_INET ? d + p.l3_off + 8 : d + p.l3_off + 7;
   if (!dmac || *ttl <= 1) {
     // Unresolved neighbour or expiring TTL: the kernel resolves / answers.
@@ -348,6 +348,17 @@ void Pipeline::pass(const xsk::RxFrame& f) {
   std::memcpy(d, tap_->mac().data(), 6);
   tap_->inject({d, f.len});
   stats_.passed.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::optional<std::array<uint8_t, 6>> Pipeline::neighbour(const neigh::Key& key) {
+  const auto now = std::chrono::steady_clock::now();
+  auto& entry = neigh_cache_[{key.family, key.addr, key.ifindex}];
+  if (now >= entry.expires) {
+    entry.mac = neigh::lookup(key);
+    // An unresolved neighbour is asked again on the next packet.
+    entry.expires = entry.mac ? now + std::chrono::seconds(1) : now;
+  }
+  return entry.mac;
 }
 
 void Pipeline::offload(const ParsedPacket& p, uint8_t action) {

@@ -17,7 +17,11 @@
 // never touches it.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <tuple>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -26,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "datapath/neigh.hpp"
 #include "pipeline/packet.hpp"
 #include "pipeline/tap.hpp"
 #include "xdpgw/shared.h"
@@ -119,6 +124,7 @@ class Pipeline {
   void pass(const xsk::RxFrame& f);
   void offload(const ParsedPacket& p, uint8_t action);
   void flush_tx();
+  std::optional<std::array<uint8_t, 6>> neighbour(const neigh::Key& key);
 
   PipelineConfig config_;
   PipelineStats stats_;
@@ -130,6 +136,15 @@ class Pipeline {
   std::vector<int> rule_out_port_;  // index into ports_, per rule
   std::unique_ptr<xsk::Waiter> waiter_;
   uint32_t fill_target_ = 0;
+  // Next-hop MACs from the kernel's neighbour table, each kept for a second:
+  // a netlink round trip per forwarded packet would cost more than the rest
+  // of the pipeline. A stale MAC lives at most that long (as for the XDP
+  // nexthops, which the daemon refreshes once a second).
+  struct CachedNeighbour {
+    std::optional<std::array<uint8_t, 6>> mac;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::map<std::tuple<int, std::array<uint8_t, 16>, uint32_t>, CachedNeighbour> neigh_cache_;
   mutable std::mutex error_mu_;
   std::exception_ptr error_;
   std::jthread thread_;

@@ -24,7 +24,9 @@
 #include "harness/names.hpp"
 #include "harness/prog_run.hpp"
 #include "harness/xdp.hpp"
+#include "harness/frame.hpp"
 #include "pipeline/pipeline.hpp"
+#include "xsk/xsk_fixture.hpp"
 
 namespace xdpgw::test {
 namespace {
@@ -95,6 +97,9 @@ class PipelineE2e : public ::testing::Test {
     set_rule(0, udp_rule(7000, "198.18.2.0"));
     set_rule(1, udp_rule(7001, "198.18.1.0"));
     set_rule(2, udp_rule(7002, "198.18.2.0"));
+    auto every = udp_rule(9000, "198.18.2.0");
+    every.flags = XDPGW_PUNT_F_VALID;  // every packet to userspace
+    set_rule(3, every);
     attach_a_.emplace(topo_.gateway(), topo_.gateway_port_a().ifindex, dp_->dispatcher_fd());
     attach_b_.emplace(topo_.gateway(), topo_.gateway_port_b().ifindex, dp_->dispatcher_fd());
   }
@@ -126,6 +131,8 @@ class PipelineE2e : public ::testing::Test {
         {.match = rules_[0], .action = pipeline::Action::Forward, .out_port = topo_.gateway_port_b().name},
         {.match = rules_[1], .action = pipeline::Action::Pass},
         {.match = rules_[2], .action = pipeline::Action::Drop},
+        {.match = rules_[3], .action = pipeline::Action::Forward, .out_port = topo_.gateway_port_b().name,
+         .offload = false},
     };
     return c;
   }
@@ -255,6 +262,63 @@ TEST_F(PipelineE2e, TeardownRemovesSlotsAndSocketsAndXdpCarriesOn) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->payload, payload_of(2));
   EXPECT_EQ(reason(XDPGW_R_PASS_PUNT_FALLBACK) - fallback, 1u);
+}
+
+// A million frames through the pipeline (a rule that never offloads):
+// every one forwarded out of port B's AF_XDP tx and counted at host B, and
+// the UMEM account back at its start values afterwards. Frames come from an
+// AF_XDP socket on host A with a window on what host B counted, so nothing
+// is lost for lack of room and no timing is involved.
+TEST_F(PipelineE2e, AMillionFramesThroughThePipelineAccountingBackToStart) {
+  auto pl = start_pipeline();
+  const xsk::FrameAccounting start = pl->accounting();
+  ASSERT_TRUE(start.balanced());
+  const auto frame = FrameBuilder()
+                         .eth(topo_.gateway_port_a().mac, topo_.host_a_end().mac)
+                         .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                         .udp({.sport = 6000, .dport = 9000, .zero_checksum = true})
+                         .payload(64)
+                         .build();
+  std::optional<xsk::Umem> umem;
+  std::optional<xsk::Socket> tx;
+  {
+    auto in = topo_.host_a().enter();
+    umem.emplace(xsk::UmemConfig{.frame_count = 4096});
+    tx.emplace(*umem, xsk::SocketConfig{.ifname = topo_.host_a_end().name, .queue = 0});
+  }
+  constexpr uint64_t kFrames = 1'000'000;
+  const uint64_t at_b_before = topo_.packets_at_b();
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done.load()) {
+      delivered.store(topo_.packets_at_b() - at_b_before);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  try {
+    send_numbered(*tx, frame, 14 + 20 + 8, kFrames, delivered, 128);
+  } catch (...) {
+    done = true;
+    watcher.join();
+    throw;
+  }
+  const bool all = eventually([&] { return topo_.packets_at_b() - at_b_before >= kFrames; });
+  done = true;
+  watcher.join();
+  EXPECT_TRUE(all);
+  EXPECT_EQ(topo_.packets_at_b() - at_b_before, kFrames);
+  EXPECT_EQ(pl->stats().rx.load(), kFrames);
+  EXPECT_EQ(pl->stats().forwarded.load(), kFrames);
+  EXPECT_EQ(pl->stats().offloaded.load(), 0u);
+  EXPECT_EQ(reason(XDPGW_R_PUNT_XSK), kFrames);
+  ASSERT_EQ(pl->error(), nullptr);
+  pl->stop();
+  const xsk::FrameAccounting end = pl->accounting();
+  EXPECT_EQ(end.in_rx, 0u);
+  EXPECT_EQ(end.in_tx, 0u);
+  EXPECT_EQ(end, start);
+  pl->verify_frames();
 }
 
 }  // namespace
