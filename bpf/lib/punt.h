@@ -131,7 +131,8 @@ static __always_inline int punt_check(struct xdp_md *ctx,
 
 	flow = bpf_map_lookup_elem(&conn_table, &key);
 	if (flow && (flow->flags & XDPGW_FLOW_F_OFFLOADED)) {
-		__sync_fetch_and_add(&flow->packets, 1);
+		if (__sync_fetch_and_add(&flow->packets, 1) == 0)
+			emit_event(ctx, XDPGW_EV_FLOW_OFFLOADED, XDPGW_R_UNSPEC, &key);
 		__sync_fetch_and_add(&flow->bytes, frame_len(ctx));
 		flow->last_seen_ns = bpf_ktime_get_ns();
 		switch (flow->action) {
@@ -161,8 +162,10 @@ static __always_inline int punt_check(struct xdp_md *ctx,
 
 		if (!r || !(r->flags & XDPGW_PUNT_F_VALID))
 			break;
-		if (punt_rule_matches(r, &key))
+		if (punt_rule_matches(r, &key)) {
+			emit_event(ctx, XDPGW_EV_NEW_FLOW, XDPGW_R_PUNT_XSK, &key);
 			return punt_to_xsk(ctx, r->flags & XDPGW_PUNT_F_FALLBACK_DROP);
+		}
 	}
 	return PUNT_CONTINUE;
 }

@@ -34,7 +34,8 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
           m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
           m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
-          m.xsks,         m.xsk_slots,     m.cfg_punt};
+          m.xsks,         m.xsk_slots,     m.cfg_punt,      m.events,
+          m.event_stats,  m.event_window};
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -376,6 +377,8 @@ int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table)
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
+int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
+int Datapath::event_stats_fd() const { return bpf_map__fd(skel_->maps.event_stats); }
 int Datapath::xsks_fd() const { return bpf_map__fd(skel_->maps.xsks); }
 int Datapath::xsk_slots_fd() const { return bpf_map__fd(skel_->maps.xsk_slots); }
 

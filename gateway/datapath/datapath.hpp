@@ -114,6 +114,8 @@ class Datapath {
   int vip_stats_fd() const;
   int backend_stats_fd() const;
   int xsks_fd() const;
+  int events_fd() const;
+  int event_stats_fd() const;
   int xsk_slots_fd() const;
 
   // The active generation's tables (what packets use now).

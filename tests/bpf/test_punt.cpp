@@ -8,8 +8,12 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstring>
 
+#include <fmt/format.h>
+
+#include "datapath/events.hpp"
 #include "datapath_fixture.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
@@ -211,6 +215,86 @@ TEST_F(PuntTest, AFlowWithoutTheOffloadedFlagIsNotAVerdict) {
   f.action = XDPGW_FLOW_PASS;  // written by someone else (the LB), not the pipeline
   ASSERT_EQ(bpf_map_update_elem(dp_->conn_table_fd(), &k, &f, BPF_ANY), 0);
   EXPECT_EQ(run_on_port0(udp_frame(53)).delta.reasons, (Reasons{{"drop_punt_fallback", 1}}));
+}
+
+// ---- events (bpf/lib/events.h) -------------------------------------------
+
+std::vector<events::Event> drain(events::Reader& r, std::vector<events::Event>& got) {
+  r.consume();
+  return got;
+}
+
+TEST_F(PuntTest, ANewPuntedFlowIsAnEventWithItsKey) {
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  set_rule(0, udp_dns_rule());
+  run_on_port0(udp_frame(53));
+  drain(reader, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type_name(), "new_flow");
+  const xdpgw_flow_key want = key_of(53);
+  EXPECT_EQ(std::memcmp(&got[0].raw.key, &want, sizeof(want)), 0);
+  EXPECT_EQ(got[0].raw.ifindex, static_cast<uint32_t>(port0_.ifindex_a()));
+  EXPECT_EQ(got[0].to_string(), fmt::format("new_flow punt_xsk udp 198.18.1.2:5000 -> 198.18.2.2:53 if {} len {}",
+                                            port0_.ifindex_a(), udp_frame(53).size()));
+}
+
+TEST_F(PuntTest, TheFirstOffloadedPacketOfAFlowIsAnEventTheOthersAreNot) {
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  set_rule(0, udp_dns_rule());
+  offload(53, XDPGW_FLOW_DROP);
+  for (int i = 0; i < 3; ++i) run_on_port0(udp_frame(53));
+  drain(reader, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type_name(), "flow_offloaded");
+}
+
+TEST_F(PuntTest, AMalformedFrameIsAParseErrorEventWithItsReason) {
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  auto frame = FrameBuilder()
+                   .eth(kPort0Mac, kHostAMac)
+                   .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                   .tcp({.sport = 1, .dport = 2})
+                   .build();
+  frame.resize(14 + 20 + 10);  // TCP header cut short (IPv4 total length still claims it)
+  auto out = run_on_port0(frame);
+  ASSERT_EQ(action_name(out.action), "XDP_DROP");
+  drain(reader, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type_name(), "parse_error");
+  EXPECT_EQ(abi::reason_name(got[0].raw.reason), out.delta.reasons.begin()->first);
+}
+
+// A flood of malformed frames: each CPU emits at most XDPGW_EVENTS_PER_SEC
+// per second and counts the rest as suppressed. The bound below is computed
+// from the elapsed time (how many one-second windows the flood touched); it
+// is a correctness bound, not a speed requirement.
+TEST_F(PuntTest, AFloodOfEventsIsCappedPerCpuAndSecond) {
+  uint64_t received = 0;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event&) { ++received; });
+  const events::EventCounts before = events::read_counts(dp_->event_stats_fd());
+  auto frame = FrameBuilder().eth(kPort0Mac, kHostAMac).ethertype(0x0800).payload(10).build();  // IPv4 truncated
+  constexpr uint64_t kFrames = 3 * XDPGW_EVENTS_PER_SEC;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < kFrames; ++i) {
+    run_on_port0(frame);
+    reader.consume();
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  reader.consume();
+  const events::EventCounts after = events::read_counts(dp_->event_stats_fd());
+  const uint64_t emitted = after.emitted - before.emitted;
+  const uint64_t suppressed = after.suppressed - before.suppressed;
+  EXPECT_EQ(emitted + suppressed + (after.ring_full - before.ring_full), kFrames);
+  EXPECT_EQ(received, emitted);
+  const uint64_t windows = static_cast<uint64_t>(elapsed) + 2;
+  EXPECT_LE(emitted, windows * XDPGW_EVENTS_PER_SEC * possible_cpus());
+  if (elapsed < 1.0) {
+    // All inside at most two windows of the one CPU the test runs on.
+    EXPECT_GT(suppressed, 0u);
+  }
 }
 
 }  // namespace

@@ -379,6 +379,41 @@ struct xdpgw_xsk_key {
 	__u32 queue;
 };
 
+/* ---- events (bpf/lib/events.h) ------------------------------------------ */
+
+/*
+ * What XDP tells the daemon as it happens, through one RINGBUF. Each CPU
+ * may emit at most XDPGW_EVENTS_PER_SEC per second (the first ones of each
+ * second: a flood of malformed frames yields a sample, never a swamped
+ * ring); the rest are only counted (event_stats).
+ */
+#define XDPGW_EVENTS_RING_BYTES (256 * 1024)
+#define XDPGW_EVENTS_PER_SEC 1000
+
+enum xdpgw_event_type {
+	XDPGW_EV_NEW_FLOW = 1,	      /* a punt rule sent a flow's packet to userspace */
+	XDPGW_EV_FLOW_OFFLOADED = 2,  /* XDP applied an offloaded verdict for the first time */
+	XDPGW_EV_RATE_LIMIT_DROP = 3, /* dropped by the rate limiter */
+	XDPGW_EV_PARSE_ERROR = 4,     /* malformed or truncated frame dropped */
+};
+
+struct xdpgw_event {
+	__u64 ts_ns;	/* bpf_ktime_get_ns() */
+	__u32 type;	/* enum xdpgw_event_type */
+	__u32 reason;	/* enum xdpgw_reason of the verdict, if any */
+	__u32 ifindex;	/* ingress */
+	__u32 len;	/* frame length */
+	struct xdpgw_flow_key key; /* zero where no flow is known (parse errors) */
+};
+
+/* event_stats (per CPU): emitted, suppressed by the rate cap, ring full. */
+enum xdpgw_event_stat {
+	XDPGW_EVSTAT_EMITTED = 0,
+	XDPGW_EVSTAT_SUPPRESSED = 1,
+	XDPGW_EVSTAT_RING_FULL = 2,
+	XDPGW_EVSTAT_COUNT = 3,
+};
+
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
 
 /* The peer program counts every frame it sees; index 0 of its per-CPU
