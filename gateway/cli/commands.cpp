@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <thread>
 #include <optional>
 #include <string>
 
@@ -219,6 +220,49 @@ void add_reload(CLI::App& app) {
   });
 }
 
+// A live stream of XDP events: the daemon is the ring buffer's only reader
+// and keeps the latest ones; this asks for the ones after the last it
+// printed, a few times a second, until COUNT were printed or it is stopped.
+void add_events(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "events", "Stream the datapath's events (new flow punted, flow offloaded, rate-limit "
+                "drop, parse error; capped per CPU and second) from the running daemon, "
+                "starting with the ones it still holds.");
+  auto target = std::make_shared<Target>();
+  auto json = std::make_shared<bool>(false);
+  auto count = std::make_shared<uint64_t>(0);
+  add_target_options(cmd, *target);
+  cmd->add_flag("--json", *json, "One JSON object per line");
+  cmd->add_option("-c,--count", *count, "Exit after this many events (default: run until interrupted)");
+  cmd->callback([target, json, count] {
+    try {
+      uint64_t after = 0, printed = 0;
+      for (;;) {
+        auto r = control::call(target->socket_path(), "events", {{"after", after}});
+        for (const auto& ev : r.at("events")) {
+          if (*json) {
+            std::cout << ev.dump() << '\n';
+          } else {
+            std::cout << ev.value("type", "") << ' ' << ev.value("reason", "");
+            if (ev.contains("src"))
+              std::cout << ' ' << ev.value("proto", "") << ' ' << ev.value("src", "") << ':' << ev.value("sport", 0)
+                        << " -> " << ev.value("dst", "") << ':' << ev.value("dport", 0);
+            std::cout << " if " << ev.value("ifindex", 0) << " len " << ev.value("len", 0) << '\n';
+          }
+          after = ev.value("seq", after);
+          if (*count && ++printed >= *count) return;
+        }
+        std::cout.flush();
+        after = std::max(after, r.value("next", after));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw events: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
 }  // namespace
 
 void register_commands(CLI::App& app) {
@@ -228,6 +272,7 @@ void register_commands(CLI::App& app) {
   add_reload(app);
   add_status(app);
   add_stats(app);
+  add_events(app);
 }
 
 int exit_code() { return g_exit_code; }

@@ -103,6 +103,8 @@ class GatewayDaemon {
   const std::string& instance() const noexcept { return instance_; }
   // /sys/fs/bpf/xdpgw/<instance>, where the daemon pins its maps.
   std::filesystem::path pin_dir() const;
+  // The daemon's control socket (for CLI commands such as `xdpgw events -s`).
+  std::filesystem::path control_socket() const { return dir_.path() / "control.sock"; }
   // Everything the daemon wrote to stdout and stderr so far.
   std::string log() const;
 

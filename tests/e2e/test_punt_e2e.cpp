@@ -15,6 +15,7 @@
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
 #include "harness/names.hpp"
+#include "harness/run.hpp"
 
 namespace xdpgw::test::e2e {
 namespace {
@@ -65,6 +66,19 @@ out_port = "{}"
   // so the second one already met it in XDP.
   EXPECT_EQ(seen.total(XDPGW_R_PUNT_XSK), 1u);
   EXPECT_EQ(seen.total(XDPGW_R_FWD_FLOW_VERDICT), kDatagrams - 1);
+
+  // `xdpgw events` shows what XDP reported: the punted new flow, then the
+  // first use of its offloaded verdict (the daemon still holds both).
+  const CmdResult events = run_cmd(fmt::format("{} events -s {} --json -c 2", shell_quote(XDPGW_BINARY),
+                                               shell_quote(daemon.control_socket().string())));
+  ASSERT_TRUE(events.ok()) << events.output;
+  const auto lines = events.output;
+  const auto first = lines.find("\"type\":\"new_flow\"");
+  const auto second = lines.find("\"type\":\"flow_offloaded\"");
+  EXPECT_NE(first, std::string::npos) << lines;
+  EXPECT_NE(second, std::string::npos) << lines;
+  EXPECT_LT(first, second) << lines;
+  EXPECT_NE(lines.find("\"dport\":7000"), std::string::npos) << lines;
 
   // Without the daemon (and its pipeline) the offloaded flow goes on in XDP.
   const ExitStatus status = daemon.stop();
