@@ -114,6 +114,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
     rule_out_port_.push_back(idx);
   }
   if (!config_.tap_name.empty()) tap_.emplace(config_.tap_name);
+  if (!config_.capture_path.empty())
+    capture_ = std::make_unique<PcapWriter>(config_.capture_path, config_.capture_snaplen);
 
   uint32_t total_queues = 0;
   std::vector<uint32_t> queues;
@@ -232,6 +234,7 @@ void Pipeline::run(std::stop_token st) {
         s->complete();
       }
     }
+    if (capture_) capture_->flush();
   } catch (...) {
     std::lock_guard lock(error_mu_);
     error_ = std::current_exception();
@@ -252,6 +255,8 @@ void Pipeline::flush_tx() {
 
 void Pipeline::handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64_t>& recycle) {
   stats_.rx.fetch_add(1, std::memory_order_relaxed);
+  if (capture_ && (config_.capture_count == 0 || capture_->records() < config_.capture_count))
+    capture_->write({umem_->data(f.addr), f.len});
   ParsedPacket p;
   const ParseStatus ps = parse({umem_->data(f.addr), f.len}, p);
   if (ps != ParseStatus::Ok) {

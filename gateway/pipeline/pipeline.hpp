@@ -32,6 +32,7 @@
 
 #include "datapath/neigh.hpp"
 #include "pipeline/packet.hpp"
+#include "pipeline/pcap.hpp"
 #include "pipeline/tap.hpp"
 #include "xdpgw/shared.h"
 #include "xsk/socket.hpp"
@@ -63,6 +64,11 @@ struct PipelineConfig {
   uint32_t batch = 64;
   xsk::WaitMode wait = xsk::WaitMode::Uring;
   xsk::BindMode bind = xsk::BindMode::Auto;
+  // Capture of punted packets (as they arrived, before any rewrite) into a
+  // pcap file written through io_uring; empty path = off.
+  std::string capture_path;
+  uint64_t capture_count = 0;  // 0 = no limit
+  uint32_t capture_snaplen = 65535;
 };
 
 // The datapath maps the pipeline writes (fds are duplicated).
@@ -145,6 +151,7 @@ class Pipeline {
     std::chrono::steady_clock::time_point expires;
   };
   std::map<std::tuple<int, std::array<uint8_t, 16>, uint32_t>, CachedNeighbour> neigh_cache_;
+  std::unique_ptr<PcapWriter> capture_;
   mutable std::mutex error_mu_;
   std::exception_ptr error_;
   std::jthread thread_;

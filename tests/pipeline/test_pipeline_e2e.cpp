@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -22,6 +25,7 @@
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
 #include "harness/names.hpp"
+#include "harness/run.hpp"
 #include "harness/prog_run.hpp"
 #include "harness/xdp.hpp"
 #include "harness/frame.hpp"
@@ -137,10 +141,12 @@ class PipelineE2e : public ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<pipeline::Pipeline> start_pipeline(xsk::WaitMode wait = xsk::WaitMode::Uring) {
+  std::unique_ptr<pipeline::Pipeline> start_pipeline(xsk::WaitMode wait = xsk::WaitMode::Uring,
+                                                     const std::string& capture = {}) {
     auto in = topo_.gateway().enter();
     auto c = pipeline_config();
     c.wait = wait;
+    c.capture_path = capture;
     auto p = std::make_unique<pipeline::Pipeline>(
         c, pipeline::PipelineMaps{.xsks = dp_->xsks_fd(),
                                   .xsk_slots = dp_->xsk_slots_fd(),
@@ -262,6 +268,53 @@ TEST_F(PipelineE2e, TeardownRemovesSlotsAndSocketsAndXdpCarriesOn) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->payload, payload_of(2));
   EXPECT_EQ(reason(XDPGW_R_PASS_PUNT_FALLBACK) - fallback, 1u);
+}
+
+// Punted packets captured by the pipeline into a pcap written through
+// io_uring: tcpdump reads the file, and each record holds the frame exactly
+// as it arrived.
+TEST_F(PipelineE2e, PuntedPacketsAreCapturedToAPcapTcpdumpReads) {
+  struct RemoveFile {
+    std::filesystem::path path;
+    ~RemoveFile() { std::filesystem::remove(path); }
+  } file{std::filesystem::temp_directory_path() / (unique_name("cap") + ".pcap")};
+  auto pl = start_pipeline(xsk::WaitMode::Uring, file.path.string());
+  UdpSocket b(topo_.host_b(), "198.18.2.2", 9000);
+  UdpSocket a(topo_.host_a(), "198.18.1.2", 6100);
+  const auto to = SocketAddress::parse("198.18.2.2", 9000);
+  constexpr uint32_t kCount = 5;
+  for (uint32_t i = 0; i < kCount; ++i) {
+    a.send_to(to, payload_of(i));
+    ASSERT_TRUE(b.receive(std::chrono::seconds(10))) << i;
+  }
+  pl->stop();  // flushes the capture
+  ASSERT_EQ(pl->error(), nullptr);
+
+  const CmdResult td = run_cmd("tcpdump -nn -r " + shell_quote(file.path.string()));
+  ASSERT_TRUE(td.ok()) << td.output;
+  std::size_t lines = 0;
+  for (std::size_t pos = 0; (pos = td.output.find("198.18.1.2.6100 > 198.18.2.2.9000: UDP", pos)) != std::string::npos;
+       ++pos)
+    ++lines;
+  EXPECT_EQ(lines, kCount) << td.output;
+
+  // Our own reading of the records: the UDP payloads are what was sent.
+  std::ifstream in(file.path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GE(bytes.size(), 24u);
+  std::size_t off = 24;
+  for (uint32_t i = 0; i < kCount; ++i) {
+    ASSERT_LE(off + 16, bytes.size());
+    uint32_t caplen = 0;
+    std::memcpy(&caplen, &bytes[off + 8], 4);
+    off += 16;
+    ASSERT_LE(off + caplen, bytes.size());
+    const std::vector<uint8_t> payload(bytes.begin() + static_cast<long>(off + 42),
+                                       bytes.begin() + static_cast<long>(off + caplen));
+    EXPECT_EQ(payload, payload_of(i)) << "record " << i;
+    off += caplen;
+  }
+  EXPECT_EQ(off, bytes.size());
 }
 
 // A million frames through the pipeline (a rule that never offloads):
