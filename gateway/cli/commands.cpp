@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
 #include <thread>
 #include <optional>
@@ -263,6 +264,41 @@ void add_events(CLI::App& app) {
   });
 }
 
+// Captures punted packets (what the AF_XDP pipeline receives, before any
+// rewrite) into a pcap file the daemon writes through io_uring; waits until
+// COUNT were written (or until interrupted, without -c).
+void add_capture(CLI::App& app) {
+  auto* cmd = app.add_subcommand("capture", "Capture packets into a pcap file (tcpdump -r reads it).");
+  auto target = std::make_shared<Target>();
+  auto what = std::make_shared<std::string>("punted");
+  auto file = std::make_shared<std::string>();
+  auto count = std::make_shared<uint64_t>(0);
+  auto snaplen = std::make_shared<uint32_t>(65535);
+  add_target_options(cmd, *target);
+  cmd->add_option("--what", *what, "punted (drops: not available yet)")->capture_default_str();
+  cmd->add_option("-w", *file, "Output pcap file")->required();
+  cmd->add_option("-c,--count", *count, "Stop after this many packets");
+  cmd->add_option("--snaplen", *snaplen, "Bytes kept of each packet")->capture_default_str();
+  cmd->callback([=] {
+    try {
+      const std::string path = std::filesystem::absolute(*file).string();
+      control::call(target->socket_path(), "capture",
+                    {{"what", *what}, {"file", path}, {"count", *count}, {"snaplen", *snaplen}});
+      for (;;) {
+        auto st = control::call(target->socket_path(), "capture", {{"what", *what}, {"status", true}});
+        if (!st.value("running", false)) {
+          std::cerr << "xdpgw capture: " << st.value("records", 0) << " packets written to " << path << '\n';
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw capture: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
 }  // namespace
 
 void register_commands(CLI::App& app) {
@@ -273,6 +309,7 @@ void register_commands(CLI::App& app) {
   add_status(app);
   add_stats(app);
   add_events(app);
+  add_capture(app);
 }
 
 int exit_code() { return g_exit_code; }

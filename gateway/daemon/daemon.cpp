@@ -164,6 +164,27 @@ class Gateway {
 
   int refresh_nexthops() { return xdpgw::refresh_nexthops(state_); }
 
+  nlohmann::json capture(const nlohmann::json& args) {
+    const std::string what = args.value("what", "punted");
+    if (what != "punted")
+      throw std::runtime_error(fmt::format(
+          "capture of {:?} is not available yet: only \"punted\" (drops need the perf-event path)", what));
+    if (!pipeline_) throw std::runtime_error("no AF_XDP pipeline runs ([punt] has no rules): nothing is punted");
+    if (args.value("status", false)) {
+      // only report
+    } else if (args.value("stop", false)) {
+      pipeline_->stop_capture();
+    } else {
+      const std::string file = args.at("file").get<std::string>();
+      if (file.empty() || file.front() != '/') throw std::runtime_error("capture file must be an absolute path");
+      pipeline_->start_capture(file, args.value("count", uint64_t{0}), args.value("snaplen", uint32_t{65535}));
+      spdlog::info("capture of punted packets into {} started", file);
+    }
+    const auto st = pipeline_->capture_status();
+    return {{"running", st.running}, {"records", st.records}};
+  }
+
+
   // ---- XDP events: the daemon is the ring buffer's one consumer (a
   // RINGBUF has a single consumer position) and keeps the latest
   // kEventHistory for `xdpgw events`, which asks for those after a sequence
@@ -310,6 +331,7 @@ class Gateway {
 // The control socket's commands, all answered on the io thread.
 void register_commands(control::ControlServer& server, Gateway& gw) {
   server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
+  server.on("capture", [&gw](const nlohmann::json& args) { return gw.capture(args); });
   server.on("events", [&gw](const nlohmann::json& args) {
     gw.consume_events();
     return gw.events_after(args.value("after", uint64_t{0}));

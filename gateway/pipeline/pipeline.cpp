@@ -114,8 +114,11 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
     rule_out_port_.push_back(idx);
   }
   if (!config_.tap_name.empty()) tap_.emplace(config_.tap_name);
-  if (!config_.capture_path.empty())
+  if (!config_.capture_path.empty()) {
     capture_ = std::make_unique<PcapWriter>(config_.capture_path, config_.capture_snaplen);
+    capture_limit_ = config_.capture_count;
+    capture_running_ = true;
+  }
 
   uint32_t total_queues = 0;
   std::vector<uint32_t> queues;
@@ -196,6 +199,36 @@ std::vector<SocketInfo> Pipeline::sockets() const {
 xsk::FrameAccounting Pipeline::accounting() const { return umem_->accounting(); }
 void Pipeline::verify_frames() const { umem_->verify(); }
 
+void Pipeline::start_capture(const std::string& path, uint64_t count, uint32_t snaplen) {
+  auto writer = std::make_unique<PcapWriter>(path, snaplen);  // file errors reach the caller
+  std::lock_guard lock(capture_mu_);
+  capture_next_ = std::move(writer);
+  capture_next_limit_ = count;
+  capture_records_ = 0;
+  capture_running_ = true;
+  capture_change_.store(true, std::memory_order_release);
+}
+
+void Pipeline::stop_capture() {
+  std::lock_guard lock(capture_mu_);
+  capture_next_.reset();
+  capture_change_.store(true, std::memory_order_release);
+}
+
+void Pipeline::take_capture_change() {
+  std::lock_guard lock(capture_mu_);
+  if (capture_) capture_->flush();
+  capture_ = std::move(capture_next_);
+  capture_limit_ = capture_next_limit_;
+  capture_running_ = capture_ != nullptr;
+  capture_change_.store(false, std::memory_order_release);
+}
+
+Pipeline::CaptureStatus Pipeline::capture_status() const {
+  // Running until the pipeline thread took a stop request and flushed.
+  return {.running = capture_running_.load() || capture_change_.load(), .records = capture_records_.load()};
+}
+
 std::exception_ptr Pipeline::error() const {
   std::lock_guard lock(error_mu_);
   return error_;
@@ -207,6 +240,7 @@ void Pipeline::run(std::stop_token st) {
   recycle.reserve(config_.batch);
   try {
     while (!st.stop_requested()) {
+      if (capture_change_.load(std::memory_order_acquire)) take_capture_change();
       bool work = false;
       for (auto& s : sockets_) {
         const uint32_t n = s->receive(batch);
@@ -235,6 +269,8 @@ void Pipeline::run(std::stop_token st) {
       }
     }
     if (capture_) capture_->flush();
+    capture_.reset();
+    capture_running_ = false;
   } catch (...) {
     std::lock_guard lock(error_mu_);
     error_ = std::current_exception();
@@ -255,8 +291,15 @@ void Pipeline::flush_tx() {
 
 void Pipeline::handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64_t>& recycle) {
   stats_.rx.fetch_add(1, std::memory_order_relaxed);
-  if (capture_ && (config_.capture_count == 0 || capture_->records() < config_.capture_count))
+  if (capture_) {
     capture_->write({umem_->data(f.addr), f.len});
+    capture_records_.store(capture_->records(), std::memory_order_relaxed);
+    if (capture_limit_ && capture_->records() >= capture_limit_) {
+      capture_->flush();
+      capture_.reset();
+      capture_running_ = false;
+    }
+  }
   ParsedPacket p;
   const ParseStatus ps = parse({umem_->data(f.addr), f.len}, p);
   if (ps != ParseStatus::Ok) {

@@ -114,6 +114,16 @@ class Pipeline {
   // snapshot that may be mid-batch while running).
   xsk::FrameAccounting accounting() const;
   void verify_frames() const;
+  // Starts capturing punted packets into a new pcap (replacing a running
+  // capture); the pipeline thread picks it up at its next loop. `count` 0 =
+  // until stop_capture().
+  void start_capture(const std::string& path, uint64_t count, uint32_t snaplen);
+  void stop_capture();
+  struct CaptureStatus {
+    bool running = false;
+    uint64_t records = 0;  // written to the current / last capture
+  };
+  CaptureStatus capture_status() const;
   // The error that ended the thread, if one did.
   std::exception_ptr error() const;
 
@@ -152,6 +162,16 @@ class Pipeline {
   };
   std::map<std::tuple<int, std::array<uint8_t, 16>, uint32_t>, CachedNeighbour> neigh_cache_;
   std::unique_ptr<PcapWriter> capture_;
+  uint64_t capture_limit_ = 0;
+  // Hand-over from the control thread: a new writer (or a request to stop),
+  // taken by the pipeline thread under capture_mu_ when capture_change_ is set.
+  std::mutex capture_mu_;
+  std::atomic<bool> capture_change_{false};
+  std::unique_ptr<PcapWriter> capture_next_;
+  uint64_t capture_next_limit_ = 0;
+  std::atomic<bool> capture_running_{false};
+  std::atomic<uint64_t> capture_records_{0};
+  void take_capture_change();
   mutable std::mutex error_mu_;
   std::exception_ptr error_;
   std::jthread thread_;
