@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* TCP handler: validates the TCP header, then routes. */
 #include "pipeline.h"
+#include "punt.h"
 
 SEC("xdp")
 int xdpgw_tcp(struct xdp_md *ctx)
@@ -9,6 +10,7 @@ int xdpgw_tcp(struct xdp_md *ctx)
 	struct flow_ports fp;
 	struct tcphdr *tcp;
 	__u32 doff;
+	int ret;
 
 	if (load_meta(ctx, &meta))
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
@@ -23,5 +25,7 @@ int xdpgw_tcp(struct xdp_md *ctx)
 
 	fp.sport = tcp->source;
 	fp.dport = tcp->dest;
+	if ((ret = punt_check(ctx, &meta, &fp)) != PUNT_CONTINUE)
+		return ret;
 	return steer_or_forward(ctx, &meta, &fp);
 }

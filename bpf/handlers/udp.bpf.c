@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* UDP handler: validates the UDP header and length, then routes. */
 #include "pipeline.h"
+#include "punt.h"
 
 SEC("xdp")
 int xdpgw_udp(struct xdp_md *ctx)
@@ -9,6 +10,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 	struct flow_ports fp;
 	struct udphdr *udp;
 	__u32 len;
+	int ret;
 
 	if (load_meta(ctx, &meta))
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
@@ -25,5 +27,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 
 	fp.sport = udp->source;
 	fp.dport = udp->dest;
+	if ((ret = punt_check(ctx, &meta, &fp)) != PUNT_CONTINUE)
+		return ret;
 	return steer_or_forward(ctx, &meta, &fp);
 }

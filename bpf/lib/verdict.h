@@ -4,6 +4,7 @@
 #define XDPGW_VERDICT_H
 
 #include "maps.h"
+#include "events.h"
 
 static __always_inline __u64 frame_len(const struct xdp_md *ctx)
 {
@@ -18,6 +19,12 @@ static __always_inline int record(struct xdp_md *ctx, int action, __u32 reason)
 		c->packets++;
 		c->bytes += frame_len(ctx);
 	}
+	/* Malformed frames and rate-limit drops are events (capped); the
+	 * forwarding path pays two compares. */
+	if (reason >= XDPGW_R_DROP_ETH_TRUNCATED && reason <= XDPGW_R_DROP_ICMPV6_TRUNCATED)
+		emit_event(ctx, XDPGW_EV_PARSE_ERROR, reason, NULL);
+	else if (reason == XDPGW_R_DROP_RATE_LIMITED)
+		emit_event(ctx, XDPGW_EV_RATE_LIMIT_DROP, reason, NULL);
 	return action;
 }
 

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
+#include <thread>
 #include <optional>
 #include <string>
 
@@ -227,6 +229,84 @@ void add_reload(CLI::App& app) {
   });
 }
 
+// A live stream of XDP events: the daemon is the ring buffer's only reader
+// and keeps the latest ones; this asks for the ones after the last it
+// printed, a few times a second, until COUNT were printed or it is stopped.
+void add_events(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "events", "Stream the datapath's events (new flow punted, flow offloaded, rate-limit "
+                "drop, parse error; capped per CPU and second) from the running daemon, "
+                "starting with the ones it still holds.");
+  auto target = std::make_shared<Target>();
+  auto json = std::make_shared<bool>(false);
+  auto count = std::make_shared<uint64_t>(0);
+  add_target_options(cmd, *target);
+  cmd->add_flag("--json", *json, "One JSON object per line");
+  cmd->add_option("-c,--count", *count, "Exit after this many events (default: run until interrupted)");
+  cmd->callback([target, json, count] {
+    try {
+      uint64_t after = 0, printed = 0;
+      for (;;) {
+        auto r = control::call(target->socket_path(), "events", {{"after", after}});
+        for (const auto& ev : r.at("events")) {
+          if (*json) {
+            std::cout << ev.dump() << '\n';
+          } else {
+            std::cout << ev.value("type", "") << ' ' << ev.value("reason", "");
+            if (ev.contains("src"))
+              std::cout << ' ' << ev.value("proto", "") << ' ' << ev.value("src", "") << ':' << ev.value("sport", 0)
+                        << " -> " << ev.value("dst", "") << ':' << ev.value("dport", 0);
+            std::cout << " if " << ev.value("ifindex", 0) << " len " << ev.value("len", 0) << '\n';
+          }
+          after = ev.value("seq", after);
+          if (*count && ++printed >= *count) return;
+        }
+        std::cout.flush();
+        after = std::max(after, r.value("next", after));
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw events: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
+// Captures punted packets (what the AF_XDP pipeline receives, before any
+// rewrite) into a pcap file the daemon writes through io_uring; waits until
+// COUNT were written (or until interrupted, without -c).
+void add_capture(CLI::App& app) {
+  auto* cmd = app.add_subcommand("capture", "Capture packets into a pcap file (tcpdump -r reads it).");
+  auto target = std::make_shared<Target>();
+  auto what = std::make_shared<std::string>("punted");
+  auto file = std::make_shared<std::string>();
+  auto count = std::make_shared<uint64_t>(0);
+  auto snaplen = std::make_shared<uint32_t>(65535);
+  add_target_options(cmd, *target);
+  cmd->add_option("--what", *what, "punted (drops: not available yet)")->capture_default_str();
+  cmd->add_option("-w", *file, "Output pcap file")->required();
+  cmd->add_option("-c,--count", *count, "Stop after this many packets");
+  cmd->add_option("--snaplen", *snaplen, "Bytes kept of each packet")->capture_default_str();
+  cmd->callback([=] {
+    try {
+      const std::string path = std::filesystem::absolute(*file).string();
+      control::call(target->socket_path(), "capture",
+                    {{"what", *what}, {"file", path}, {"count", *count}, {"snaplen", *snaplen}});
+      for (;;) {
+        auto st = control::call(target->socket_path(), "capture", {{"what", *what}, {"status", true}});
+        if (!st.value("running", false)) {
+          std::cerr << "xdpgw capture: " << st.value("records", 0) << " packets written to " << path << '\n';
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw capture: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
 void add_flows(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "flows", "List flows of the connection table (load-balanced flows in both "
@@ -355,6 +435,8 @@ void register_commands(CLI::App& app) {
   add_flows(app);
   add_backend(app);
   add_decap(app);
+  add_events(app);
+  add_capture(app);
 }
 
 int exit_code() { return g_exit_code; }

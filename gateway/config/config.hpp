@@ -166,6 +166,51 @@ struct LoadBalancer {
   bool operator==(const LoadBalancer&) const = default;
 };
 
+// [punt]: flows the AF_XDP pipeline decides (gateway/pipeline).
+enum class PuntProtocol : uint8_t { kAny, kTcp, kUdp };
+enum class PuntAction : uint8_t { kForward, kPass, kDrop };
+// first-packet: the pipeline decides on a flow's first packet and offloads
+// the verdict into the connection table; every-packet: it sees them all.
+enum class PuntMode : uint8_t { kFirstPacket, kEveryPacket };
+enum class PuntWait : uint8_t { kIoUring, kBusyPoll };
+enum class PuntBind : uint8_t { kAuto, kCopy, kZeroCopy };
+inline constexpr std::size_t kMaxPuntRules = 64;  // XDPGW_MAX_PUNT_RULES
+inline constexpr uint32_t kDefaultPuntFrames = 8192;
+inline constexpr uint32_t kMaxPuntFrames = 1u << 20;
+inline constexpr uint32_t kDefaultPuntBatch = 64;
+inline constexpr uint32_t kMaxPuntBatch = 1024;
+
+struct PortRange {
+  uint16_t lo = 0;
+  uint16_t hi = 65535;
+  bool operator==(const PortRange&) const = default;
+};
+
+struct PuntRule {
+  PuntProtocol protocol = PuntProtocol::kAny;
+  std::optional<IpPrefix> src;  // host bits zero; same family as dst when both set
+  std::optional<IpPrefix> dst;
+  PortRange sport;
+  PortRange dport;
+  PuntAction action = PuntAction::kPass;
+  std::string out_port;  // kForward only: one of Punt::ports
+  PuntMode mode = PuntMode::kFirstPacket;
+  bool fallback_drop = false;  // no pipeline socket: drop instead of pass
+  bool operator==(const PuntRule&) const = default;
+};
+
+struct Punt {
+  std::vector<std::string> ports;  // default: every [[port]]
+  std::string tap;                 // default: "xgwp-<instance>" (15 chars at most)
+  uint32_t frames = kDefaultPuntFrames;
+  uint32_t batch = kDefaultPuntBatch;
+  PuntWait wait = PuntWait::kIoUring;
+  PuntBind bind = PuntBind::kAuto;
+  std::vector<PuntRule> rules;  // file order = match order
+  bool enabled() const { return !rules.empty(); }
+  bool operator==(const Punt&) const = default;
+};
+
 struct Config {
   GatewaySettings gateway;
   std::vector<Port> ports;  // file order, at least one
@@ -173,6 +218,7 @@ struct Config {
   Steering steering;
   Control control;
   LoadBalancer lb;
+  Punt punt;
 
   bool operator==(const Config&) const = default;
 };

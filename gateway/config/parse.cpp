@@ -87,6 +87,37 @@ class TableReader {
     return values;
   }
 
+  // A string, or an integer taken as its decimal text (port numbers and
+  // ranges: `dport = 53` and `dport = "1000-2000"`).
+  RawString string_or_integer(std::string_view key) {
+    const toml::node* node = take(key);
+    if (node == nullptr) return std::nullopt;
+    if (const auto* value = node->as_string()) return Located<std::string>{value->get(), start_of(node->source())};
+    if (const auto* value = node->as_integer())
+      return Located<std::string>{std::to_string(value->get()), start_of(node->source())};
+    report_wrong_type(key, *node, "an integer or a string");
+    return std::nullopt;
+  }
+
+  std::vector<Located<std::string>> string_array(std::string_view key) {
+    std::vector<Located<std::string>> values;
+    const toml::node* node = take(key);
+    if (node == nullptr) return values;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      report_wrong_type(key, *node, "an array of strings");
+      return values;
+    }
+    for (const toml::node& element : *array) {
+      if (const auto* value = element.as_string()) {
+        values.push_back({value->get(), start_of(element.source())});
+      } else {
+        report_wrong_element_type(key, element, "a string");
+      }
+    }
+    return values;
+  }
+
   std::optional<TableReader> table(std::string_view key) {
     const toml::node* node = take(key);
     if (node == nullptr) return std::nullopt;
@@ -259,6 +290,35 @@ RawVip read_vip(TableReader& table) {
   return vip;
 }
 
+RawPuntRule read_punt_rule(TableReader& table) {
+  RawPuntRule rule{.pos = table.pos(),
+                   .protocol = table.string("protocol"),
+                   .src = table.string("src"),
+                   .dst = table.string("dst"),
+                   .sport = table.string_or_integer("sport"),
+                   .dport = table.string_or_integer("dport"),
+                   .action = table.string("action"),
+                   .out_port = table.string("out_port"),
+                   .mode = table.string("mode"),
+                   .fallback = table.string("fallback")};
+  table.reject_unknown_keys();
+  return rule;
+}
+
+RawPunt read_punt(TableReader& table) {
+  RawPunt punt{.pos = table.pos(),
+               .ports = table.string_array("ports"),
+               .tap = table.string("tap"),
+               .frames = table.integer("frames"),
+               .batch = table.integer("batch"),
+               .wait = table.string("wait"),
+               .bind = table.string("bind"),
+               .rules = {}};
+  for (TableReader& rule : table.table_array("rule")) punt.rules.push_back(read_punt_rule(rule));
+  table.reject_unknown_keys();
+  return punt;
+}
+
 RawConfig read_document(const toml::table& root, std::string_view source_name,
                         ErrorList& errors) {
   TableReader document(root, /*path=*/"", /*in_array=*/false, errors);
@@ -271,6 +331,7 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("control")) raw.control = read_control(*table);
   if (auto table = document.table("lb")) raw.lb = read_lb(*table);
   for (TableReader& table : document.table_array("vip")) raw.vips.push_back(read_vip(table));
+  if (auto table = document.table("punt")) raw.punt = read_punt(*table);
   document.reject_unknown_keys();
   return raw;
 }

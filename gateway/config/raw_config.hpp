@@ -112,6 +112,28 @@ struct RawVip {
   std::optional<RawHealthCheck> health_check;
 };
 
+struct RawPuntRule {
+  SourcePos pos;
+  RawString protocol;
+  RawString src;
+  RawString dst;
+  RawString sport;  // "N" or "LO-HI" (an integer is read as "N")
+  RawString dport;
+  RawString action;
+  RawString out_port;
+  RawString mode;
+  RawString fallback;
+};
+struct RawPunt {
+  SourcePos pos;
+  std::vector<Located<std::string>> ports;  // absent: every [[port]]
+  RawString tap;
+  RawInteger frames;
+  RawInteger batch;
+  RawString wait;
+  RawString bind;
+  std::vector<RawPuntRule> rules;
+};
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -121,6 +143,7 @@ struct RawConfig {
   std::optional<RawControl> control;
   std::optional<RawLb> lb;
   std::vector<RawVip> vips;
+  std::optional<RawPunt> punt;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

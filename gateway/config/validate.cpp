@@ -52,6 +52,34 @@ constexpr std::array<Choice<RouteSource>, 3> kRouteSources{{
     {"none", RouteSource::kNone},
 }};
 
+constexpr std::array<Choice<PuntProtocol>, 3> kPuntProtocols{{
+    {"any", PuntProtocol::kAny},
+    {"tcp", PuntProtocol::kTcp},
+    {"udp", PuntProtocol::kUdp},
+}};
+constexpr std::array<Choice<PuntAction>, 3> kPuntActions{{
+    {"forward", PuntAction::kForward},
+    {"pass", PuntAction::kPass},
+    {"drop", PuntAction::kDrop},
+}};
+constexpr std::array<Choice<PuntMode>, 2> kPuntModes{{
+    {"first-packet", PuntMode::kFirstPacket},
+    {"every-packet", PuntMode::kEveryPacket},
+}};
+constexpr std::array<Choice<PuntWait>, 2> kPuntWaits{{
+    {"io_uring", PuntWait::kIoUring},
+    {"busy-poll", PuntWait::kBusyPoll},
+}};
+constexpr std::array<Choice<PuntBind>, 3> kPuntBinds{{
+    {"auto", PuntBind::kAuto},
+    {"copy", PuntBind::kCopy},
+    {"zero-copy", PuntBind::kZeroCopy},
+}};
+constexpr std::array<Choice<bool>, 2> kPuntFallbacks{{
+    {"pass", false},
+    {"drop", true},
+}};
+
 template <typename Enum, std::size_t N>
 std::string_view name_of(Enum value, const std::array<Choice<Enum>, N>& choices) {
   for (const Choice<Enum>& choice : choices) {
@@ -308,6 +336,121 @@ Steering check_steering(const std::optional<RawSteering>& raw, ErrorList& errors
     }
   }
   return steering;
+}
+
+// "N" or "LO-HI", 0..65535, LO <= HI.
+std::optional<PortRange> parse_port_range(std::string_view text) {
+  auto number = [](std::string_view t) -> std::optional<uint16_t> {
+    if (t.empty() || t.size() > 5) return std::nullopt;
+    uint32_t v = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (v > 65535) return std::nullopt;
+    return static_cast<uint16_t>(v);
+  };
+  const auto dash = text.find('-');
+  const auto lo = number(text.substr(0, dash));
+  const auto hi = dash == std::string_view::npos ? lo : number(text.substr(dash + 1));
+  if (!lo || !hi || *lo > *hi) return std::nullopt;
+  return PortRange{*lo, *hi};
+}
+
+std::optional<IpPrefix> check_punt_prefix(const RawString& raw, std::string_view key, ErrorList& errors) {
+  if (!raw) return std::nullopt;
+  std::string why;
+  auto prefix = IpPrefix::parse(raw->value, &why);
+  if (!prefix) {
+    errors.add(raw->pos, "{} {:?}: {}", key, raw->value, why);
+  } else if (prefix->has_host_bits()) {
+    errors.add(raw->pos, "{} {:?} has host bits set; did you mean {:?}?", key, raw->value,
+               prefix->network().to_string());
+    prefix.reset();
+  }
+  return prefix;
+}
+
+Punt check_punt(const std::optional<RawPunt>& raw, const std::vector<Port>& ports, std::string_view instance,
+                ErrorList& errors) {
+  Punt punt;
+  punt.tap = std::string("xgwp-").append(instance.substr(0, kMaxPortNameLength - 5));
+  if (!raw) return punt;
+  if (raw->ports.empty()) {
+    for (const Port& p : ports) punt.ports.push_back(p.name);
+  }
+  for (const Located<std::string>& name : raw->ports) {
+    const bool known = std::any_of(ports.begin(), ports.end(), [&](const Port& p) { return p.name == name.value; });
+    if (!known) {
+      errors.add(name.pos, "punt port {:?} is not a [[port]]", name.value);
+    } else if (std::find(punt.ports.begin(), punt.ports.end(), name.value) != punt.ports.end()) {
+      errors.add(name.pos, "duplicate punt port {:?}", name.value);
+    } else {
+      punt.ports.push_back(name.value);
+    }
+  }
+  if (const auto& tap = raw->tap) {
+    if (auto problem = interface_name_problem(tap->value)) {
+      errors.add(tap->pos, "tap {:?} {}", tap->value, *problem);
+    } else {
+      punt.tap = tap->value;
+    }
+  }
+  if (const auto& frames = raw->frames) {
+    if (frames->value < 64 || frames->value > kMaxPuntFrames) {
+      errors.add(frames->pos, "frames {} is out of range (64..{})", frames->value, kMaxPuntFrames);
+    } else {
+      punt.frames = static_cast<uint32_t>(frames->value);
+    }
+  }
+  if (const auto& batch = raw->batch) {
+    if (batch->value < 1 || batch->value > kMaxPuntBatch) {
+      errors.add(batch->pos, "batch {} is out of range (1..{})", batch->value, kMaxPuntBatch);
+    } else {
+      punt.batch = static_cast<uint32_t>(batch->value);
+    }
+  }
+  punt.wait = check_choice(raw->wait, "wait", kPuntWaits, errors).value_or(PuntWait::kIoUring);
+  punt.bind = check_choice(raw->bind, "bind", kPuntBinds, errors).value_or(PuntBind::kAuto);
+  if (raw->rules.size() > kMaxPuntRules)
+    errors.add(raw->rules[kMaxPuntRules].pos, "more than {} [[punt.rule]] tables", kMaxPuntRules);
+
+  for (const RawPuntRule& r : raw->rules) {
+    PuntRule rule;
+    rule.protocol = check_choice(r.protocol, "protocol", kPuntProtocols, errors).value_or(PuntProtocol::kAny);
+    rule.src = check_punt_prefix(r.src, "src", errors);
+    rule.dst = check_punt_prefix(r.dst, "dst", errors);
+    if (rule.src && rule.dst && rule.src->addr.family != rule.dst->addr.family)
+      errors.add(r.dst->pos, "dst {:?} is {} but src is {}", r.dst->value, to_string(rule.dst->addr.family),
+                 to_string(rule.src->addr.family));
+    for (auto [raw_range, range, key] : {std::tuple{&r.sport, &rule.sport, "sport"},
+                                         std::tuple{&r.dport, &rule.dport, "dport"}}) {
+      if (!*raw_range) continue;
+      if (auto parsed = parse_port_range((*raw_range)->value)) {
+        *range = *parsed;
+      } else {
+        errors.add((*raw_range)->pos, "{} {:?} must be a port (0..65535) or a range LO-HI", key,
+                   (*raw_range)->value);
+      }
+    }
+    const auto* action = require(r.action, "action", "[[punt.rule]]", r.pos, errors);
+    if (action) rule.action = check_choice(r.action, "action", kPuntActions, errors).value_or(PuntAction::kPass);
+    if (action && rule.action == PuntAction::kForward) {
+      if (const auto* out = require(r.out_port, "out_port", "[[punt.rule]] with action \"forward\"", r.pos, errors)) {
+        if (std::find(punt.ports.begin(), punt.ports.end(), out->value) == punt.ports.end()) {
+          errors.add(out->pos, "out_port {:?} is not a punt port", out->value);
+        } else {
+          rule.out_port = out->value;
+        }
+      }
+    } else if (r.out_port) {
+      errors.add(r.out_port->pos, "out_port is only for action \"forward\"");
+    }
+    rule.mode = check_choice(r.mode, "mode", kPuntModes, errors).value_or(PuntMode::kFirstPacket);
+    rule.fallback_drop = check_choice(r.fallback, "fallback", kPuntFallbacks, errors).value_or(false);
+    punt.rules.push_back(rule);
+  }
+  return punt;
 }
 
 // `instance` is empty when it was missing or invalid (already reported).
@@ -639,6 +782,7 @@ Result<Config> validate(const RawConfig& raw, const Environment& env) {
   config.steering = check_steering(raw.steering, errors);
   config.control = check_control(raw.control, config.gateway.instance, errors);
   config.lb = check_lb(raw.lb, raw.vips, errors);
+  config.punt = check_punt(raw.punt, config.ports, config.gateway.instance, errors);
   if (!errors.empty()) return std::move(errors).take_in_source_order();
   return config;
 }

@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <deque>
+#include <map>
 #include <memory>
 #include <fstream>
 #include <functional>
@@ -22,6 +25,9 @@
 
 #include "common/error.hpp"
 #include "datapath/apply.hpp"
+#include "datapath/events.hpp"
+#include "pipeline/from_config.hpp"
+#include "pipeline/pipeline.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/link_check.hpp"
 #include "datapath/neigh.hpp"
@@ -125,7 +131,10 @@ class Gateway {
                  cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
                  dp_.dispatcher_id(), dp_.pin_dir().string());
     apply_config(cfg_, /*initial=*/true);
+    start_pipeline(cfg_);
   }
+
+  ~Gateway() { stop_pipeline(); }
 
   // Re-reads the config file. Any failure — parse, validation, a change
   // that needs a restart, the kernel refusing a map — leaves the running
@@ -153,8 +162,15 @@ class Gateway {
     } catch (const std::exception& e) {
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
+    const bool punt_changed = next.punt != cfg_.punt;
     cfg_ = next;
     sync_health();
+    if (punt_changed) {
+      // The rules are already live in XDP; until the new pipeline is up,
+      // punted packets take their rule's fallback.
+      stop_pipeline();
+      start_pipeline(cfg_);
+    }
     return accept(fmt::format("config applied as generation {}", state_.generation));
   }
 
@@ -226,6 +242,59 @@ class Gateway {
         }
       }
     }
+  }
+  nlohmann::json capture(const nlohmann::json& args) {
+    const std::string what = args.value("what", "punted");
+    if (what != "punted")
+      throw std::runtime_error(fmt::format(
+          "capture of {:?} is not available yet: only \"punted\" (drops need the perf-event path)", what));
+    if (!pipeline_) throw std::runtime_error("no AF_XDP pipeline runs ([punt] has no rules): nothing is punted");
+    if (args.value("status", false)) {
+      // only report
+    } else if (args.value("stop", false)) {
+      pipeline_->stop_capture();
+    } else {
+      const std::string file = args.at("file").get<std::string>();
+      if (file.empty() || file.front() != '/') throw std::runtime_error("capture file must be an absolute path");
+      pipeline_->start_capture(file, args.value("count", uint64_t{0}), args.value("snaplen", uint32_t{65535}));
+      spdlog::info("capture of punted packets into {} started", file);
+    }
+    const auto st = pipeline_->capture_status();
+    return {{"running", st.running}, {"records", st.records}};
+  }
+
+
+  // ---- XDP events: the daemon is the ring buffer's one consumer (a
+  // RINGBUF has a single consumer position) and keeps the latest
+  // kEventHistory for `xdpgw events`, which asks for those after a sequence
+  // number it got before.
+  static constexpr std::size_t kEventHistory = 4096;
+  int event_epoll_fd() const { return events_.epoll_fd(); }
+  void consume_events() { events_.consume(); }
+  nlohmann::json events_after(uint64_t after) const {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [seq, ev] : event_log_)
+      if (seq > after) {
+        auto j = nlohmann::json::parse(ev.to_json());
+        j["seq"] = seq;
+        list.push_back(std::move(j));
+      }
+    return {{"next", next_event_seq_ - 1}, {"events", std::move(list)}};
+  }
+  // One log line with what arrived since the last summary; nothing when
+  // nothing did.
+  void log_event_summary() {
+    const events::EventCounts c = events::read_counts(dp_.event_stats_fd());
+    if (event_types_ == logged_types_ && c.suppressed == logged_counts_.suppressed &&
+        c.ring_full == logged_counts_.ring_full)
+      return;
+    std::string by_type;
+    for (const auto& [type, n] : event_types_)
+      by_type += fmt::format("{}{} {}", by_type.empty() ? "" : ", ", type, n - logged_types_[type]);
+    spdlog::info("events: {}; suppressed by the rate cap {}, ring full {}", by_type.empty() ? "none" : by_type,
+                 c.suppressed - logged_counts_.suppressed, c.ring_full - logged_counts_.ring_full);
+    logged_types_ = event_types_;
+    logged_counts_ = c;
   }
   const config::Config& config() const { return cfg_; }
 
@@ -366,6 +435,31 @@ class Gateway {
     }
   }
 
+  // The AF_XDP pipeline runs when [punt] has rules. A pipeline that fails to
+  // start is logged, not fatal: XDP applies each rule's fallback (pass or
+  // drop) and every other packet is untouched.
+  void start_pipeline(const config::Config& cfg) {
+    if (!cfg.punt.enabled()) return;
+    try {
+      pipeline_ = std::make_unique<pipeline::Pipeline>(
+          pipeline::from_config(cfg.punt),
+          pipeline::PipelineMaps{.xsks = dp_.xsks_fd(), .xsk_slots = dp_.xsk_slots_fd(),
+                                 .conn_table = dp_.conn_table_fd()});
+      for (const auto& s : pipeline_->sockets())
+        spdlog::info("punt: {} queue {} -> AF_XDP slot {} ({})", s.ifname, s.queue, s.slot,
+                     s.zero_copy ? "zero-copy" : "copy mode");
+    } catch (const std::exception& e) {
+      spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP: {}", e.what());
+    }
+  }
+  void stop_pipeline() {
+    if (!pipeline_) return;
+    const auto& st = pipeline_->stats();
+    spdlog::info("punt: pipeline stopping: rx {} forwarded {} passed {} dropped {} offloaded {}", st.rx.load(),
+                 st.forwarded.load(), st.passed.load(), st.dropped.load(), st.offloaded.load());
+    pipeline_.reset();
+  }
+
   ReloadResult refuse(std::string why) {
     ++reloads_.failures;
     reloads_.last_ok = false;
@@ -388,11 +482,26 @@ class Gateway {
   std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
+  std::deque<std::pair<uint64_t, events::Event>> event_log_;
+  uint64_t next_event_seq_ = 1;
+  std::map<std::string, uint64_t> event_types_, logged_types_;
+  events::EventCounts logged_counts_{};
+  events::Reader events_{dp_.events_fd(), [this](const events::Event& e) {
+                           event_log_.emplace_back(next_event_seq_++, e);
+                           if (event_log_.size() > kEventHistory) event_log_.pop_front();
+                           ++event_types_[e.type_name()];
+                         }};
 };
 
 // The control socket's commands, all answered on the io thread.
 void register_commands(control::ControlServer& server, Gateway& gw) {
   server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
+  server.on("capture", [&gw](const nlohmann::json& args) { return gw.capture(args); });
+  server.on("events", [&gw](const nlohmann::json& args) {
+    gw.consume_events();
+    return gw.events_after(args.value("after", uint64_t{0}));
+  });
   server.on("stats", [&gw](const nlohmann::json& args) {
     return gw.stats(args.value("all", false));
   });
@@ -490,6 +599,36 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     });
   };
   schedule_refresh();
+
+  // XDP events: read when the ring's epoll fd is readable, summarised in
+  // the log every 10 s.
+  boost::asio::posix::stream_descriptor event_fd(io, ::dup(gw.event_epoll_fd()));
+  std::function<void()> wait_for_events = [&] {
+    event_fd.async_wait(boost::asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        gw.consume_events();
+      } catch (const std::exception& e) {
+        spdlog::warn("reading XDP events: {}", e.what());
+      }
+      wait_for_events();
+    });
+  };
+  wait_for_events();
+  boost::asio::steady_timer event_timer(io);
+  std::function<void()> schedule_summary = [&] {
+    event_timer.expires_after(std::chrono::seconds(10));
+    event_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        gw.log_event_summary();
+      } catch (const std::exception& e) {
+        spdlog::warn("event summary: {}", e.what());
+      }
+      schedule_summary();
+    });
+  };
+  schedule_summary();
 
   spdlog::info("instance {}: running", cfg.gateway.instance);
   io.run();

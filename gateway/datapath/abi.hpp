@@ -43,6 +43,12 @@ static_assert(sizeof(xdpgw_vip) == 16);
 static_assert(sizeof(xdpgw_backend) == 20);
 static_assert(sizeof(xdpgw_lb_counter) == 24);
 static_assert(sizeof(xdpgw_lb_settings) == 24);
+static_assert(sizeof(xdpgw_punt_rule) == 52);
+static_assert(offsetof(xdpgw_punt_rule, sport_lo) == 36);
+static_assert(offsetof(xdpgw_punt_rule, flags) == 44);
+static_assert(sizeof(xdpgw_xsk_key) == 8);
+static_assert(sizeof(xdpgw_event) == 64);
+static_assert(offsetof(xdpgw_event, key) == 24);
 
 // Stable names of enum xdpgw_reason, used in `xdpgw stats` and metrics.
 inline constexpr std::array<std::string_view, XDPGW_R_COUNT> kReasonNames = {

@@ -9,6 +9,8 @@
 #include <map>
 #include <set>
 #include <system_error>
+#include <tuple>
+#include <netinet/in.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -168,7 +170,38 @@ void remove_stale_targets(Datapath& dp, const TargetChanges& stale) {
       spdlog::warn("remove cpu_map[{}]: {}", cpu, std::error_code(errno, std::generic_category()).message());
 }
 
+// Rules in file order from index 0; the first index without
+// XDPGW_PUNT_F_VALID (a fresh inner map is all zero) ends the list.
+void fill_punt(const ConfigTables& t, const config::Config& cfg) {
+  for (uint32_t i = 0; i < cfg.punt.rules.size(); ++i) {
+    const xdpgw_punt_rule r = to_punt_rule(cfg.punt.rules[i], i);
+    update(t.punt.get(), &i, &r, "punt rule");
+  }
+}
+
 }  // namespace
+
+xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id) {
+  xdpgw_punt_rule r{};
+  r.proto = rule.protocol == config::PuntProtocol::kTcp   ? IPPROTO_TCP
+            : rule.protocol == config::PuntProtocol::kUdp ? IPPROTO_UDP
+                                                          : 0;
+  for (auto [prefix, addr, len] : {std::tuple{&rule.src, r.src, &r.src_prefixlen},
+                                   std::tuple{&rule.dst, r.dst, &r.dst_prefixlen}}) {
+    if (!*prefix) continue;
+    std::memcpy(addr, (*prefix)->addr.bytes.data(), 16);
+    *len = (*prefix)->length;
+    r.family = static_cast<uint8_t>(family_of((*prefix)->addr.family));
+  }
+  r.sport_lo = rule.sport.lo;
+  r.sport_hi = rule.sport.hi;
+  r.dport_lo = rule.dport.lo;
+  r.dport_hi = rule.dport.hi;
+  r.flags = XDPGW_PUNT_F_VALID | (rule.fallback_drop ? XDPGW_PUNT_F_FALLBACK_DROP : 0u) |
+            (rule.mode == config::PuntMode::kFirstPacket ? XDPGW_PUNT_F_FIRST_PACKET : 0u);
+  r.rule_id = id;
+  return r;
+}
 
 AppliedState apply(Datapath& dp, const config::Config& cfg) {
   LbRuntime lb;
@@ -191,6 +224,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   state.nexthops = fill_static_routes(t, cfg);
   fill_cpus(t, cfg);
   fill_lb(dp, t, staged.gen, cfg, next);
+  fill_punt(t, cfg);
   write_settings(t.settings.get(),
                  xdpgw_settings{
                      .missed_tail_call_action =

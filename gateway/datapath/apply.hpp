@@ -43,4 +43,9 @@ AppliedState apply(Datapath& dp, const config::Config& cfg);
 // changed.
 int refresh_nexthops(AppliedState& state);
 
+// A [[punt.rule]] as the datapath matches it (bpf/lib/punt.h); the AF_XDP
+// pipeline classifies with the same value, so both sides agree on what a
+// rule takes. `id` is the rule's index in the config.
+xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id);
+
 }  // namespace xdpgw

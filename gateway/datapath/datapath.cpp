@@ -34,7 +34,8 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
           m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
           m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
-          m.conn_stats};
+          m.conn_stats,   m.xsks,          m.xsk_slots,     m.cfg_punt,
+          m.events,       m.event_stats,   m.event_window};
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -68,6 +69,8 @@ constexpr InnerDef kVipsDef{BPF_MAP_TYPE_HASH, "xgw_vips", sizeof(xdpgw_vip_key)
 constexpr InnerDef kBackendsDef{BPF_MAP_TYPE_ARRAY, "xgw_backends", 4,
                                 sizeof(xdpgw_backend), XDPGW_MAX_BACKENDS, 0};
 constexpr InnerDef kLbDef{BPF_MAP_TYPE_ARRAY, "xgw_lb", 4, sizeof(xdpgw_lb_settings), 1, 0};
+constexpr InnerDef kPuntDef{BPF_MAP_TYPE_ARRAY, "xgw_punt", 4, sizeof(xdpgw_punt_rule),
+                            XDPGW_MAX_PUNT_RULES, 0};
 
 UniqueFd create_inner(const InnerDef& d) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = d.flags);
@@ -212,6 +215,7 @@ Datapath::Staged Datapath::stage_generation() {
   st.tables.vips = create_inner(kVipsDef);
   st.tables.backends = create_inner(kBackendsDef);
   st.tables.lb = create_inner(kLbDef);
+  st.tables.punt = create_inner(kPuntDef);
   auto& m = skel_->maps;
   install_inner(m.cfg_settings, gen, st.tables.settings);
   install_inner(m.cfg_ports, gen, st.tables.ports);
@@ -223,6 +227,7 @@ Datapath::Staged Datapath::stage_generation() {
   install_inner(m.cfg_vips, gen, st.tables.vips);
   install_inner(m.cfg_backends, gen, st.tables.backends);
   install_inner(m.cfg_lb, gen, st.tables.lb);
+  install_inner(m.cfg_punt, gen, st.tables.punt);
   return st;
 }
 
@@ -248,6 +253,7 @@ ConfigTables Datapath::tables_of(uint32_t gen) const {
   t.vips = inner_of(m.cfg_vips, gen);
   t.backends = inner_of(m.cfg_backends, gen);
   t.lb = inner_of(m.cfg_lb, gen);
+  t.punt = inner_of(m.cfg_punt, gen);
   return t;
 }
 
@@ -374,6 +380,10 @@ int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats)
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
+int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
+int Datapath::event_stats_fd() const { return bpf_map__fd(skel_->maps.event_stats); }
+int Datapath::xsks_fd() const { return bpf_map__fd(skel_->maps.xsks); }
+int Datapath::xsk_slots_fd() const { return bpf_map__fd(skel_->maps.xsk_slots); }
 
 void Datapath::clear_handler(xdpgw_slot slot) {
   uint32_t key = slot;

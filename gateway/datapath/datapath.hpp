@@ -53,6 +53,7 @@ struct ConfigTables {
   UniqueFd vips;
   UniqueFd backends;
   UniqueFd lb;
+  UniqueFd punt;
 };
 
 class Datapath {
@@ -114,6 +115,10 @@ class Datapath {
   int lb_rings_fd() const;
   int vip_stats_fd() const;
   int backend_stats_fd() const;
+  int xsks_fd() const;
+  int events_fd() const;
+  int event_stats_fd() const;
+  int xsk_slots_fd() const;
 
   // The active generation's tables (what packets use now).
   int settings_fd() const { return active_.settings.get(); }
@@ -126,6 +131,7 @@ class Datapath {
   int vips_fd() const { return active_.vips.get(); }
   int backends_fd() const { return active_.backends.get(); }
   int lb_settings_fd() const { return active_.lb.get(); }
+  int punt_rules_fd() const { return active_.punt.get(); }
 
   // ---- Maglev rings (lb_rings, map-in-map) ----
   // Creates a table of entries.size() positions (backend ids) and installs

@@ -60,6 +60,78 @@ TEST(ExampleFiles, RouterStaticResolvesToTypedValues) {
   EXPECT_TRUE(config.steering.enabled());
 }
 
+TEST(ExampleFiles, PuntResolvesToTypedRules) {
+  const Config config = load(std::filesystem::path(XDPGW_CONFIG_DIR) / "punt.toml", lab_interfaces());
+  const Punt& punt = config.punt;
+  EXPECT_TRUE(punt.enabled());
+  EXPECT_EQ(punt.ports, (std::vector<std::string>{"xgw0", "xgw1"}));
+  EXPECT_EQ(punt.tap, "xgwp-punt");
+  EXPECT_EQ(punt.frames, 8192u);
+  EXPECT_EQ(punt.wait, PuntWait::kIoUring);
+  EXPECT_EQ(punt.bind, PuntBind::kAuto);
+  ASSERT_EQ(punt.rules.size(), 3u);
+  const PuntRule& dns = punt.rules[0];
+  EXPECT_EQ(dns.protocol, PuntProtocol::kUdp);
+  ASSERT_TRUE(dns.dst);
+  EXPECT_EQ(dns.dst->to_string(), "198.18.2.0/24");
+  EXPECT_FALSE(dns.src);
+  EXPECT_EQ(dns.dport, (PortRange{53, 53}));
+  EXPECT_EQ(dns.sport, (PortRange{0, 65535}));
+  EXPECT_EQ(dns.action, PuntAction::kForward);
+  EXPECT_EQ(dns.out_port, "xgw1");
+  EXPECT_EQ(dns.mode, PuntMode::kFirstPacket);
+  EXPECT_FALSE(dns.fallback_drop);
+  EXPECT_EQ(punt.rules[1].dport, (PortRange{8000, 8099}));
+  EXPECT_EQ(punt.rules[1].action, PuntAction::kPass);
+  EXPECT_EQ(punt.rules[2].action, PuntAction::kDrop);
+  EXPECT_TRUE(punt.rules[2].fallback_drop);
+}
+
+TEST(Punt, EveryMistakeIsReportedWithItsPosition) {
+  const std::string text = std::string(kMinimal) + R"([punt]
+ports = ["xgw0", "nope"]
+frames = 3
+wait = "spin"
+[[punt.rule]]
+protocol = "sctp"
+dst = "198.18.2.1/24"
+dport = "90-80"
+action = "forward"
+[[punt.rule]]
+action = "pass"
+out_port = "xgw0"
+src = "198.18.0.0/15"
+dst = "2001:2::/48"
+[[punt.rule]]
+dport = 5
+)";
+  EXPECT_EQ(error_lines(text), (std::vector<std::string>{
+                                 "router.toml:6:18: punt port \"nope\" is not a [[port]]",
+                                 "router.toml:7:10: frames 3 is out of range (64..1048576)",
+                                 "router.toml:8:8: wait \"spin\" must be \"io_uring\" or \"busy-poll\"",
+                                 "router.toml:9:1: [[punt.rule]] with action \"forward\" is missing required key \"out_port\"",
+                                 "router.toml:10:12: protocol \"sctp\" must be \"any\", \"tcp\" or \"udp\"",
+                                 "router.toml:11:7: dst \"198.18.2.1/24\" has host bits set; did you mean \"198.18.2.0/24\"?",
+                                 "router.toml:12:9: dport \"90-80\" must be a port (0..65535) or a range LO-HI",
+                                 "router.toml:16:12: out_port is only for action \"forward\"",
+                                 "router.toml:18:7: dst \"2001:2::/48\" is IPv6 but src is IPv4",
+                                 "router.toml:19:1: [[punt.rule]] is missing required key \"action\"",
+                             }));
+}
+
+TEST(Punt, DefaultsServeEveryPortThroughANamedTap) {
+  const std::string text = std::string(kMinimal) + R"([punt]
+[[punt.rule]]
+action = "drop"
+)";
+  const Config cfg = valid_config(text);
+  EXPECT_EQ(cfg.punt.ports, (std::vector<std::string>{"xgw0"}));
+  EXPECT_EQ(cfg.punt.tap, "xgwp-demo");
+  ASSERT_EQ(cfg.punt.rules.size(), 1u);
+  EXPECT_EQ(cfg.punt.rules[0].dport, (PortRange{0, 65535}));
+  EXPECT_EQ(cfg.punt.rules[0].protocol, PuntProtocol::kAny);
+}
+
 // ---- defaults -----------------------------------------------------------------
 
 TEST(Defaults, MinimalConfigIsFilledIn) {

@@ -359,6 +359,81 @@ enum xdpgw_decap_counter {
 	XDPGW_DECAP_COUNT = 3,
 };
 
+/* ---- punt and AF_XDP (bpf/lib/punt.h) ----------------------------------- */
+
+/*
+ * Some flows need more than XDP can do: punt rules send them to the AF_XDP
+ * pipeline (gateway/pipeline), which decides and writes its verdict into
+ * conn_table (action FORWARD/PASS/DROP, flag OFFLOADED); from then on XDP
+ * applies the verdict itself and userspace sees no more of the flow.
+ */
+#define XDPGW_MAX_XSKS 256	  /* XSKMAP slots: one per (interface, queue) */
+#define XDPGW_MAX_PUNT_RULES 64	  /* scanned in order, first match wins */
+
+#define XDPGW_PUNT_F_VALID (1u << 0)	     /* the scan stops at the first rule without it */
+#define XDPGW_PUNT_F_FALLBACK_DROP (1u << 1) /* no socket for the queue: drop (else pass) */
+#define XDPGW_PUNT_F_FIRST_PACKET (1u << 2)  /* userspace decides on the first packet of a
+					      * flow and offloads the verdict (else it sees
+					      * every packet) */
+
+/* cfg_punt inner ARRAY value, by rule index. Addresses as in xdpgw_flow_key
+ * (IPv4 in the first 4 bytes). Ports host order, inclusive ranges. */
+struct xdpgw_punt_rule {
+	__u8 src[16];
+	__u8 dst[16];
+	__u8 src_prefixlen; /* 0 = any source */
+	__u8 dst_prefixlen; /* 0 = any destination */
+	__u8 proto;	    /* IPPROTO_TCP / IPPROTO_UDP; 0 = either */
+	__u8 family;	    /* AF_INET / AF_INET6; 0 = either */
+	__u16 sport_lo;
+	__u16 sport_hi;
+	__u16 dport_lo;
+	__u16 dport_hi;
+	__u32 flags;	    /* XDPGW_PUNT_F_* */
+	__u32 rule_id;	    /* the rule's index in the config */
+};
+
+/* xsk_slots key: where a packet arrived. Value: __u32 XSKMAP slot. */
+struct xdpgw_xsk_key {
+	__u32 ifindex;
+	__u32 queue;
+};
+
+/* ---- events (bpf/lib/events.h) ------------------------------------------ */
+
+/*
+ * What XDP tells the daemon as it happens, through one RINGBUF. Each CPU
+ * may emit at most XDPGW_EVENTS_PER_SEC per second (the first ones of each
+ * second: a flood of malformed frames yields a sample, never a swamped
+ * ring); the rest are only counted (event_stats).
+ */
+#define XDPGW_EVENTS_RING_BYTES (256 * 1024)
+#define XDPGW_EVENTS_PER_SEC 1000
+
+enum xdpgw_event_type {
+	XDPGW_EV_NEW_FLOW = 1,	      /* a punt rule sent a flow's packet to userspace */
+	XDPGW_EV_FLOW_OFFLOADED = 2,  /* XDP applied an offloaded verdict for the first time */
+	XDPGW_EV_RATE_LIMIT_DROP = 3, /* dropped by the rate limiter */
+	XDPGW_EV_PARSE_ERROR = 4,     /* malformed or truncated frame dropped */
+};
+
+struct xdpgw_event {
+	__u64 ts_ns;	/* bpf_ktime_get_ns() */
+	__u32 type;	/* enum xdpgw_event_type */
+	__u32 reason;	/* enum xdpgw_reason of the verdict, if any */
+	__u32 ifindex;	/* ingress */
+	__u32 len;	/* frame length */
+	struct xdpgw_flow_key key; /* zero where no flow is known (parse errors) */
+};
+
+/* event_stats (per CPU): emitted, suppressed by the rate cap, ring full. */
+enum xdpgw_event_stat {
+	XDPGW_EVSTAT_EMITTED = 0,
+	XDPGW_EVSTAT_SUPPRESSED = 1,
+	XDPGW_EVSTAT_RING_FULL = 2,
+	XDPGW_EVSTAT_COUNT = 3,
+};
+
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
 
 /* The peer program counts every frame it sees; index 0 of its per-CPU

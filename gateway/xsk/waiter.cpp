@@ -1,0 +1,118 @@
+#include "xsk/waiter.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+
+namespace xdpgw::xsk {
+
+const char* to_string(WaitMode m) { return m == WaitMode::Uring ? "io_uring" : "busy-poll"; }
+
+Uring::Uring(unsigned entries) {
+  check_errno(io_uring_queue_init(entries, &ring_, 0), fmt::format("io_uring_queue_init({})", entries));
+}
+
+Uring::~Uring() { io_uring_queue_exit(&ring_); }
+
+io_uring_sqe* Uring::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (!s) {
+    check_errno(io_uring_submit(&ring_), "io_uring_submit");
+    s = io_uring_get_sqe(&ring_);
+    if (!s) throw std::runtime_error("io_uring: no submission queue entry after submit");
+  }
+  return s;
+}
+
+namespace {
+// user_data: socket index << 1 | kind.
+constexpr uint64_t kPoll = 0;
+constexpr uint64_t kSend = 1;
+}  // namespace
+
+Waiter::Waiter(WaitMode mode, std::span<Socket* const> sockets)
+    : mode_(mode), sockets_(sockets.begin(), sockets.end()), poll_armed_(sockets.size(), false),
+      kick_queued_(sockets.size(), false) {
+  if (mode_ == WaitMode::Uring) {
+    // Room for one poll and one kick per socket, in one submission.
+    unsigned entries = 8;
+    while (entries < 2 * sockets_.size()) entries <<= 1;
+    ring_ = std::make_unique<Uring>(entries);
+  }
+}
+
+void Waiter::kick(Socket& s) {
+  if (mode_ == WaitMode::BusyPoll) {
+    s.kick_tx();
+    ++kicks_;
+    return;
+  }
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    if (sockets_[i] != &s || kick_queued_[i]) continue;
+    io_uring_sqe* sqe = ring_->sqe();
+    io_uring_prep_send(sqe, s.fd(), nullptr, 0, MSG_DONTWAIT);
+    io_uring_sqe_set_data64(sqe, (i << 1) | kSend);
+    kick_queued_[i] = true;
+    ++in_flight_;
+    ++kicks_;
+    return;
+  }
+  throw std::logic_error("Waiter::kick: socket not registered with this waiter");
+}
+
+void Waiter::reap() {
+  io_uring_cqe* cqe = nullptr;
+  unsigned head = 0;
+  unsigned seen = 0;
+  io_uring_for_each_cqe(ring_->get(), head, cqe) {
+    ++seen;
+    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const std::size_t i = data >> 1;
+    if (i >= sockets_.size()) continue;
+    if ((data & 1) == kPoll) {
+      poll_armed_[i] = false;
+      ++wakeups_;
+      if (cqe->res < 0 && cqe->res != -ECANCELED)
+        throw_errno(cqe->res, fmt::format("io_uring poll on AF_XDP socket {} queue {}", sockets_[i]->ifname(),
+                                          sockets_[i]->queue()));
+    } else {
+      kick_queued_[i] = false;
+      // A busy kernel (EAGAIN/EBUSY/ENOBUFS) means "kick again later": the
+      // loop does, because the tx ring still holds the frames.
+      const int res = cqe->res;
+      if (res < 0 && res != -EAGAIN && res != -EBUSY && res != -ENOBUFS && res != -ENETDOWN)
+        throw_errno(res, fmt::format("io_uring tx kick on AF_XDP socket {} queue {}", sockets_[i]->ifname(),
+                                     sockets_[i]->queue()));
+    }
+    --in_flight_;
+  }
+  io_uring_cq_advance(ring_->get(), seen);
+}
+
+void Waiter::flush() {
+  if (mode_ == WaitMode::BusyPoll) return;
+  check_errno(io_uring_submit(ring_->get()), "io_uring_submit");
+  reap();
+}
+
+void Waiter::wait(std::chrono::milliseconds timeout) {
+  if (mode_ == WaitMode::BusyPoll) return;
+  for (std::size_t i = 0; i < sockets_.size(); ++i) {
+    if (poll_armed_[i]) continue;
+    io_uring_sqe* sqe = ring_->sqe();
+    io_uring_prep_poll_add(sqe, sockets_[i]->fd(), POLLIN);
+    io_uring_sqe_set_data64(sqe, (i << 1) | kPoll);
+    poll_armed_[i] = true;
+    ++in_flight_;
+  }
+  __kernel_timespec ts{.tv_sec = timeout.count() / 1000, .tv_nsec = (timeout.count() % 1000) * 1'000'000};
+  io_uring_cqe* cqe = nullptr;
+  const int rc = io_uring_submit_and_wait_timeout(ring_->get(), &cqe, 1, &ts, nullptr);
+  if (rc < 0 && rc != -ETIME && rc != -EINTR) throw_errno(rc, "io_uring_submit_and_wait_timeout");
+  reap();
+}
+
+}  // namespace xdpgw::xsk

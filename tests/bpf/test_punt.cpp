@@ -1,0 +1,301 @@
+// Punt rules and offloaded flow verdicts (bpf/lib/punt.h) through
+// BPF_PROG_TEST_RUN: which packets a rule takes, the fallback when no AF_XDP
+// socket serves the queue, and conn_table verdicts applied by XDP with the
+// flow's counters moving. Redirects into a real socket are covered end to end
+// in tests/pipeline.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "datapath/events.hpp"
+#include "datapath_fixture.hpp"
+#include "harness/netns.hpp"
+#include "harness/veth.hpp"
+
+namespace xdpgw::test {
+namespace {
+
+const MacAddr kHostAMac = mac("02:00:00:00:0a:02");
+const MacAddr kHostBMac = mac("02:00:00:00:0b:02");
+const MacAddr kPort0Mac = mac("02:00:00:00:0a:01");
+const MacAddr kPort1Mac = mac("02:00:00:00:0b:01");
+
+xdpgw_punt_rule udp_dns_rule(uint32_t extra_flags = 0) {
+  xdpgw_punt_rule r{};
+  r.proto = IPPROTO_UDP;
+  r.family = AF_INET;
+  r.dst_prefixlen = 24;
+  std::memcpy(r.dst, ipv4("198.18.2.0").data(), 4);
+  r.sport_lo = 0;
+  r.sport_hi = 65535;
+  r.dport_lo = 53;
+  r.dport_hi = 54;
+  r.flags = XDPGW_PUNT_F_VALID | extra_flags;
+  return r;
+}
+
+class PuntTest : public DatapathTest {
+ protected:
+  PuntTest()
+      : port0_(gw_, hosts_, {.a = {.mac = kPort0Mac, .addresses = {"198.18.1.1/24"}}, .b = {.mac = kHostAMac}}),
+        port1_(gw_, hosts_, {.a = {.mac = kPort1Mac, .addresses = {"198.18.2.1/24"}}, .b = {.mac = kHostBMac}}) {
+    auto in = gw_.enter();
+    for (const auto* p : {&port0_, &port1_}) {
+      uint32_t ifindex = p->ifindex_a();
+      xdpgw_port port{};
+      port.ifindex = ifindex;
+      port.mtu = 1500;
+      std::memcpy(port.mac, p->mac_a().data(), 6);
+      port.flags = XDPGW_PORT_F_UP;
+      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
+      bpf_devmap_val tx{};
+      tx.ifindex = ifindex;
+      EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
+    }
+    // Static route 198.18.2.0/24 via host B on port 1.
+    set_route_source(XDPGW_ROUTE_STATIC);
+    uint32_t nh_id = 1;
+    xdpgw_nexthop nh{};
+    nh.ifindex = port1_.ifindex_a();
+    nh.flags = XDPGW_NH_F_RESOLVED;
+    std::memcpy(nh.dmac, kHostBMac.data(), 6);
+    EXPECT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
+    xdpgw_route route{.nexthop_id = nh_id};
+    xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};
+    std::memcpy(&k4.addr, ipv4("198.18.2.0").data(), 4);
+    EXPECT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &k4, &route, BPF_ANY), 0);
+  }
+
+  void set_rule(uint32_t index, const xdpgw_punt_rule& r) {
+    ASSERT_EQ(bpf_map_update_elem(dp_->punt_rules_fd(), &index, &r, BPF_ANY), 0);
+  }
+
+  static std::vector<uint8_t> udp_frame(uint16_t dport, const char* dst = "198.18.2.2") {
+    return FrameBuilder()
+        .eth(kPort0Mac, kHostAMac)
+        .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4(dst)})
+        .udp({.sport = 5000, .dport = dport})
+        .payload(32)
+        .build();
+  }
+
+  static xdpgw_flow_key key_of(uint16_t dport) {
+    xdpgw_flow_key k{};
+    std::memcpy(k.src, ipv4("198.18.1.2").data(), 4);
+    std::memcpy(k.dst, ipv4("198.18.2.2").data(), 4);
+    k.sport = htons(5000);
+    k.dport = htons(dport);
+    k.proto = IPPROTO_UDP;
+    k.family = AF_INET;
+    return k;
+  }
+
+  void offload(uint16_t dport, uint8_t action) {
+    xdpgw_flow_key k = key_of(dport);
+    xdpgw_flow f{};
+    f.action = action;
+    f.flags = XDPGW_FLOW_F_OFFLOADED;
+    ASSERT_EQ(bpf_map_update_elem(dp_->conn_table_fd(), &k, &f, BPF_ANY), 0);
+  }
+
+  xdpgw_flow flow(uint16_t dport) {
+    xdpgw_flow_key k = key_of(dport);
+    xdpgw_flow f{};
+    EXPECT_EQ(bpf_map_lookup_elem(dp_->conn_table_fd(), &k, &f), 0);
+    return f;
+  }
+
+  Outcome run_on_port0(const std::vector<uint8_t>& frame) {
+    auto in = gw_.enter();
+    return run(frame, {.ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a())});
+  }
+
+  Netns gw_{"gw"};
+  Netns hosts_{"hosts"};
+  VethPair port0_;
+  VethPair port1_;
+};
+
+TEST_F(PuntTest, WithoutRulesNothingIsPunted) {
+  auto out = run_on_port0(udp_frame(53));
+  EXPECT_EQ(action_name(out.action), "XDP_REDIRECT");
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"fwd_redirect", 1}}));
+}
+
+TEST_F(PuntTest, AMatchWithoutASocketFallsBackToPass) {
+  set_rule(0, udp_dns_rule());
+  auto out = run_on_port0(udp_frame(53));
+  EXPECT_EQ(action_name(out.action), "XDP_PASS");
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"pass_punt_fallback", 1}}));
+}
+
+TEST_F(PuntTest, AMatchWithoutASocketFallsBackToDropWhenTheRuleSaysSo) {
+  set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
+  auto out = run_on_port0(udp_frame(54));
+  EXPECT_EQ(action_name(out.action), "XDP_DROP");
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"drop_punt_fallback", 1}}));
+}
+
+TEST_F(PuntTest, PortsPrefixesAndProtocolOutsideTheRuleAreRouted) {
+  set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
+  for (const auto& frame : {udp_frame(55), udp_frame(52), udp_frame(53, "198.18.3.2"),
+                            FrameBuilder()
+                                .eth(kPort0Mac, kHostAMac)
+                                .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                                .tcp({.sport = 5000, .dport = 53})
+                                .build()}) {
+    auto out = run_on_port0(frame);
+    EXPECT_NE(action_name(out.action), "XDP_DROP");
+    EXPECT_EQ(out.delta.reasons.count("drop_punt_fallback"), 0u);
+  }
+}
+
+TEST_F(PuntTest, RulesAfterAnInvalidOneAreNotScanned) {
+  set_rule(1, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));  // slot 0 empty: the list is empty
+  auto out = run_on_port0(udp_frame(53));
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"fwd_redirect", 1}}));
+}
+
+TEST_F(PuntTest, Ipv6PrefixRuleMatchesOnlyInsideThePrefix) {
+  xdpgw_punt_rule r{};
+  r.proto = IPPROTO_TCP;
+  r.family = AF_INET6;
+  r.src_prefixlen = 48;
+  std::memcpy(r.src, ipv6("2001:2:0::").data(), 16);
+  r.sport_hi = r.dport_hi = 65535;
+  r.flags = XDPGW_PUNT_F_VALID | XDPGW_PUNT_F_FALLBACK_DROP;
+  set_rule(0, r);
+  auto v6 = [](const char* src) {
+    return FrameBuilder()
+        .eth(kPort0Mac, kHostAMac)
+        .ipv6({.src = ipv6(src), .dst = ipv6("2001:2:0:2::2")})
+        .tcp({.sport = 1, .dport = 2})
+        .build();
+  };
+  EXPECT_EQ(run_on_port0(v6("2001:2:0:1::2")).delta.reasons, (Reasons{{"drop_punt_fallback", 1}}));
+  EXPECT_EQ(run_on_port0(v6("2001:2:1:1::2")).delta.reasons.count("drop_punt_fallback"), 0u);
+}
+
+TEST_F(PuntTest, OffloadedDropAndPassVerdictsApplyInXdpAndCountOnTheFlow) {
+  set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
+  offload(53, XDPGW_FLOW_DROP);
+  offload(54, XDPGW_FLOW_PASS);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(run_on_port0(udp_frame(53)).delta.reasons, (Reasons{{"drop_flow_verdict", 1}}));
+    EXPECT_EQ(run_on_port0(udp_frame(54)).delta.reasons, (Reasons{{"pass_flow_verdict", 1}}));
+  }
+  EXPECT_EQ(flow(53).packets, 3u);
+  EXPECT_EQ(flow(53).bytes, 3 * udp_frame(53).size());
+  EXPECT_EQ(flow(54).packets, 3u);
+}
+
+TEST_F(PuntTest, OffloadedForwardVerdictIsRoutedAndCountedApart) {
+  set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
+  offload(53, XDPGW_FLOW_FORWARD);
+  auto out = run_on_port0(udp_frame(53));
+  EXPECT_EQ(action_name(out.action), "XDP_REDIRECT");
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"fwd_flow_verdict", 1}}));
+  // Rewritten like any routed frame: new MACs, TTL one less.
+  EXPECT_EQ(std::vector<uint8_t>(out.data.begin(), out.data.begin() + 6),
+            std::vector<uint8_t>(kHostBMac.begin(), kHostBMac.end()));
+  EXPECT_EQ(out.data[14 + 8], 63);
+  EXPECT_EQ(flow(53).packets, 1u);
+}
+
+TEST_F(PuntTest, AFlowWithoutTheOffloadedFlagIsNotAVerdict) {
+  set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
+  xdpgw_flow_key k = key_of(53);
+  xdpgw_flow f{};
+  f.action = XDPGW_FLOW_PASS;  // written by someone else (the LB), not the pipeline
+  ASSERT_EQ(bpf_map_update_elem(dp_->conn_table_fd(), &k, &f, BPF_ANY), 0);
+  EXPECT_EQ(run_on_port0(udp_frame(53)).delta.reasons, (Reasons{{"drop_punt_fallback", 1}}));
+}
+
+// ---- events (bpf/lib/events.h) -------------------------------------------
+
+std::vector<events::Event> drain(events::Reader& r, std::vector<events::Event>& got) {
+  r.consume();
+  return got;
+}
+
+TEST_F(PuntTest, ANewPuntedFlowIsAnEventWithItsKey) {
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  set_rule(0, udp_dns_rule());
+  run_on_port0(udp_frame(53));
+  drain(reader, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type_name(), "new_flow");
+  const xdpgw_flow_key want = key_of(53);
+  EXPECT_EQ(std::memcmp(&got[0].raw.key, &want, sizeof(want)), 0);
+  EXPECT_EQ(got[0].raw.ifindex, static_cast<uint32_t>(port0_.ifindex_a()));
+  EXPECT_EQ(got[0].to_string(), fmt::format("new_flow punt_xsk udp 198.18.1.2:5000 -> 198.18.2.2:53 if {} len {}",
+                                            port0_.ifindex_a(), udp_frame(53).size()));
+}
+
+TEST_F(PuntTest, TheFirstOffloadedPacketOfAFlowIsAnEventTheOthersAreNot) {
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  set_rule(0, udp_dns_rule());
+  offload(53, XDPGW_FLOW_DROP);
+  for (int i = 0; i < 3; ++i) run_on_port0(udp_frame(53));
+  drain(reader, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type_name(), "flow_offloaded");
+}
+
+TEST_F(PuntTest, AMalformedFrameIsAParseErrorEventWithItsReason) {
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  auto frame = FrameBuilder()
+                   .eth(kPort0Mac, kHostAMac)
+                   .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                   .tcp({.sport = 1, .dport = 2})
+                   .build();
+  frame.resize(14 + 20 + 10);  // TCP header cut short (IPv4 total length still claims it)
+  auto out = run_on_port0(frame);
+  ASSERT_EQ(action_name(out.action), "XDP_DROP");
+  drain(reader, got);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].type_name(), "parse_error");
+  EXPECT_EQ(abi::reason_name(got[0].raw.reason), out.delta.reasons.begin()->first);
+}
+
+// A flood of malformed frames: each CPU emits at most XDPGW_EVENTS_PER_SEC
+// per second and counts the rest as suppressed. The bound below is computed
+// from the elapsed time (how many one-second windows the flood touched); it
+// is a correctness bound, not a speed requirement.
+TEST_F(PuntTest, AFloodOfEventsIsCappedPerCpuAndSecond) {
+  uint64_t received = 0;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event&) { ++received; });
+  const events::EventCounts before = events::read_counts(dp_->event_stats_fd());
+  auto frame = FrameBuilder().eth(kPort0Mac, kHostAMac).ethertype(0x0800).payload(10).build();  // IPv4 truncated
+  constexpr uint64_t kFrames = 3 * XDPGW_EVENTS_PER_SEC;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < kFrames; ++i) {
+    run_on_port0(frame);
+    reader.consume();
+  }
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  reader.consume();
+  const events::EventCounts after = events::read_counts(dp_->event_stats_fd());
+  const uint64_t emitted = after.emitted - before.emitted;
+  const uint64_t suppressed = after.suppressed - before.suppressed;
+  EXPECT_EQ(emitted + suppressed + (after.ring_full - before.ring_full), kFrames);
+  EXPECT_EQ(received, emitted);
+  const uint64_t windows = static_cast<uint64_t>(elapsed) + 2;
+  EXPECT_LE(emitted, windows * XDPGW_EVENTS_PER_SEC * possible_cpus());
+  if (elapsed < 1.0) {
+    // All inside at most two windows of the one CPU the test runs on.
+    EXPECT_GT(suppressed, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace xdpgw::test
