@@ -159,12 +159,11 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
       }
     }
   }
-  // After the last case: what the paths hold now (a connection table full
-  // of the last case's flows).
+  // After the last case, and reported with it: what the paths hold now (a
+  // connection table with every case's flows in it).
+  if (result.cases.empty()) return;
   for (std::size_t i = 0; i < paths.size(); ++i) {
-    const nlohmann::json details = paths[i]->details();
-    if (details.empty()) continue;
-    for (CaseResult& case_result : result.cases) case_result.paths[i].details = details;
+    result.cases.back().paths[i].details = paths[i]->details();
   }
 }
 

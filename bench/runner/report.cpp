@@ -108,11 +108,11 @@ std::string details_markdown(const ScenarioResult& scenario) {
       parts.push_back(fmt::format(
           "connection table (LRU_HASH, every entry allocated when the map is created): {} "
           "entries of key {} B + value {} B, kernel memory (memlock) {} in total = {:.0f} bytes "
-          "per entry ({:.0f} per NAT flow, which takes two; DSR takes one); {} entries in use after the last case "
-          "({} flows)",
+          "per entry ({:.0f} per NAT flow, which takes two; DSR takes one); {} entries in use "
+          "at the end (the flows of every case and family measured; a later case reuses the entries of "
+          "the flows it shares with an earlier one)",
           grouped(max_entries), t.at("key_bytes").get<uint64_t>(), t.at("value_bytes").get<uint64_t>(),
-          mib(memlock), per_entry, 2 * per_entry, grouped(t.at("entries_in_use").get<uint64_t>()),
-          grouped(scenario.cases.back().traffic.flows)));
+          mib(memlock), per_entry, 2 * per_entry, grouped(t.at("entries_in_use").get<uint64_t>())));
     }
     if (path.details.contains("daemon_rss_bytes")) {
       parts.push_back(fmt::format("daemon RSS {} (peak {})",

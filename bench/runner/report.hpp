@@ -24,7 +24,7 @@ struct PathResult {
   // The path never forwarded (no samples), or a measurement failed its
   // check (frames went another way; the samples up to it are kept).
   std::optional<std::string> error;
-  nlohmann::json details = nlohmann::json::object();  // ForwardingPath::details() at the end
+  nlohmann::json details = nlohmann::json::object();  // ForwardingPath::details(), last case only
 };
 
 struct CaseResult {
