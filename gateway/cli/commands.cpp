@@ -66,9 +66,9 @@ void add_check(CLI::App& app) {
       g_exit_code = kExitBadConfig;
       return;
     }
-    std::cout << fmt::format("{}: ok (instance {}, {} ports, routing {})\n",
+    std::cout << fmt::format("{}: ok (instance {}, {} ports, routing {}, {} VIPs)\n",
                              *path, cfg->gateway.instance, cfg->ports.size(),
-                             config::to_string(cfg->routing.source));
+                             config::to_string(cfg->routing.source), cfg->lb.vips.size());
   });
 }
 
@@ -170,8 +170,8 @@ void add_stats(CLI::App& app) {
         UniqueFd handlers = open_pin("handler_stats");
         stats = daemon::stats_json(verdicts.get(), handlers.get(), *all);
       }
-      stats["instance"] = target->instance;
-      std::string text = daemon::format_stats(stats, target->instance);
+      if (!stats.contains("instance")) stats["instance"] = target->instance;
+      std::string text = daemon::format_stats(stats, stats["instance"].get<std::string>());
       if (stats.contains("lb") && !stats["lb"]["vips"].empty())
         text += "\n" + daemon::format_lb(stats["lb"]);
       std::cout << (*json ? stats.dump(2) + "\n" : text);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -30,6 +31,8 @@
 #include "control/metrics.hpp"
 #include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
+#include "lb/health.hpp"
+#include "lb/health_config.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -151,7 +154,52 @@ class Gateway {
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
     cfg_ = next;
+    sync_health();
     return accept(fmt::format("config applied as generation {}", state_.generation));
+  }
+
+  // Ports are configured by name. One that disappears (driver reload,
+  // veth deleted) takes its XDP link with it; the other ports keep
+  // forwarding. When an interface of that name is back, under whatever
+  // ifindex, the running config is applied again with the new ifindex,
+  // which attaches XDP to it. Checked on the 1 s maintenance tick.
+  void follow_ports() {
+    std::map<std::string, uint32_t> now;
+    bool changed = false;
+    for (const auto& p : cfg_.ports) {
+      const std::optional<uint32_t> ifindex = netdev::ifindex(p.name);
+      const bool was_missing = missing_ports_.contains(p.name);
+      if (!ifindex) {
+        if (!was_missing)
+          spdlog::warn("port {} (ifindex {}) disappeared; the other ports keep forwarding, "
+                       "it is re-attached when it returns", p.name, p.ifindex);
+        missing_ports_.insert(p.name);
+        continue;
+      }
+      if (*ifindex != p.ifindex) {
+        now[p.name] = *ifindex;
+        changed = true;
+      } else if (was_missing) {
+        missing_ports_.erase(p.name);  // back under the same ifindex: link intact
+      }
+    }
+    if (!changed) return;
+    config::Config next = cfg_;
+    for (auto& p : next.ports)
+      if (auto it = now.find(p.name); it != now.end()) p.ifindex = it->second;
+    for (auto& r : next.routing.routes)
+      if (auto it = now.find(r.port); it != now.end()) r.ifindex = it->second;
+    try {
+      apply_config(next, /*initial=*/false);
+      cfg_ = next;
+      for (const auto& [name, ifindex] : now) {
+        missing_ports_.erase(name);
+        spdlog::info("port {} is back as ifindex {}: XDP attached, config re-applied", name,
+                     ifindex);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("re-attaching returned ports failed, will retry: {}", e.what());
+    }
   }
 
   int refresh_nexthops() {
@@ -188,6 +236,7 @@ class Gateway {
   }
   nlohmann::json stats(bool all) const {
     nlohmann::json s = stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+    s["instance"] = cfg_.gateway.instance;
     s["lb"] = lb_json(cfg_, dp_, lb_);
     return s;
   }
@@ -210,6 +259,27 @@ class Gateway {
                                    vip.backends.size());
     spdlog::info("{}", what);
     return what;
+  }
+
+  // Health checks run on the daemon's io_context; the checker is owned by
+  // run() (it must go before the io_context does).
+  void attach_health(lb::HealthChecker* checker) {
+    health_ = checker;
+    sync_health();
+  }
+
+  // Gives the checker the targets of the running config and takes over the
+  // state of every target it reports: kept targets keep theirs, new or
+  // changed ones start as their initial state says ("up": a restart must not
+  // empty the Maglev tables while the first checks run).
+  void sync_health() {
+    if (health_ == nullptr) return;
+    lb::HealthPlan plan = lb::health_targets(cfg_.lb, lb::InitialState::kUp);
+    for (const auto& why : plan.unchecked) spdlog::warn("health check: {}", why);
+    for (const auto& st : health_->set_targets(std::move(plan.targets))) {
+      auto [vip, backend] = lb::split_health_target_id(st.id);
+      set_healthy(vip, backend, st.healthy, "initial state");
+    }
   }
 
   // A health check changed its verdict on a backend of a VIP.
@@ -314,6 +384,8 @@ class Gateway {
   config::Config cfg_;
   Datapath dp_;
   LbRuntime lb_;
+  lb::HealthChecker* health_ = nullptr;  // owned by run()
+  std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
 };
@@ -370,6 +442,16 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   register_commands(control, gw);
   spdlog::info("control socket: {}", gw.config().control.socket);
   auto metrics_server = start_metrics(io, gw);
+  // Declared after io: destroyed (every probe cancelled) before it.
+  lb::HealthChecker health(io, [&gw](const std::string& id, bool healthy, const std::string& reason) {
+    auto [vip, backend] = lb::split_health_target_id(id);
+    try {
+      gw.set_healthy(vip, backend, healthy, reason);
+    } catch (const std::exception& e) {
+      spdlog::error("health of {}: {}", id, e.what());
+    }
+  });
+  gw.attach_health(&health);
 
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -398,6 +480,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     neigh_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       try {
+        gw.follow_ports();
         if (int n = gw.refresh_nexthops(); n > 0)
           spdlog::info("nexthops: {} updated from the neighbour table", n);
       } catch (const std::exception& e) {

@@ -61,9 +61,12 @@ class BackendServer {
     }
     thread_ = std::thread([this] { serve(); });
   }
-  ~BackendServer() {
+  ~BackendServer() { stop(); }
+  // Closes the listeners and every connection: the backend is down.
+  void stop() {
     stop_ = true;
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
+    listeners_.clear();
   }
 
  private:
@@ -81,7 +84,7 @@ class BackendServer {
   }
 
   void serve() {
-    std::vector<UniqueFd> conns;
+    std::vector<UniqueFd> conns;  // closed when serve() returns
     while (!stop_) {
       std::vector<pollfd> fds;
       for (const auto& l : listeners_) fds.push_back({l.get(), POLLIN, 0});
@@ -183,6 +186,7 @@ class LbTopology {
   std::string client_port() const { return client_link_->name_a(); }
   std::string backend_port(int i) const { return links_[i].name_a(); }
   const DecapAttachment& decap(int i) const { return decaps_[i]; }
+  void stop_server(int i) { servers_[i].stop(); }
 
  private:
   Netns client_, gw_;
@@ -198,6 +202,9 @@ struct Case {
   const char* mode;
   bool ipv6;
 };
+// gtest prints parameters with it ("nat/ipv4", not "16-byte object <...>").
+void PrintTo(const Case& c, std::ostream* os) { *os << c.mode << '/' << (c.ipv6 ? "ipv6" : "ipv4"); }
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return fmt::format("{}_{}", info.param.mode, info.param.ipv6 ? "ipv6" : "ipv4");
 }
@@ -258,7 +265,7 @@ class LbE2e : public ::testing::TestWithParam<Case> {
   std::string vip() const { return GetParam().ipv6 ? kVip6 : kVip4; }
 
   // `weights[i]` for backend i; a negative weight leaves the backend out.
-  std::string config(const std::array<int, kBackends>& weights) const {
+  std::string config(const std::array<int, kBackends>& weights, const std::string& extra = "") const {
     std::string text = fmt::format(R"([gateway]
 instance = "{}"
 
@@ -287,6 +294,7 @@ mode = "{}"
                           GetParam().ipv6 ? backend6(i) : backend4(i),
                           dsr() ? kVipPort : kNatBackendPort, weights[i]);
     }
+    text += extra;
     text += fmt::format("\n[control]\nsocket = \"{}\"\n", daemon_.socket().string());
     return text;
   }
@@ -355,6 +363,34 @@ TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
   ASSERT_TRUE(r.ok()) << r.output;
   hits = spread(60);
   EXPECT_GT(hits["b1"], 0);
+}
+
+TEST_P(LbE2e, FailedBackendLeavesByHealthCheckOthersKeepTheirConnections) {
+  daemon_.write_config(config({1, 1, 1}, R"(
+[vip.health_check]
+kind = "tcp"
+interval_ms = 100
+timeout_ms = 50
+rise = 1
+fall = 2
+)"));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  std::vector<Connection> held;
+  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip());
+
+  topo_.stop_server(0);
+  const std::string down = fmt::format("backend {}", GetParam().ipv6 ? "[" + backend6(0) + "]" : backend4(0));
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (daemon_.log().find(down) == std::string::npos || daemon_.log().find("is DOWN") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "health check did not take b0 out:\n" << daemon_.log();
+    std::this_thread::sleep_for(50ms);
+  }
+  // Connections on the other backends never noticed.
+  for (auto& c : held)
+    if (c.backend() != "b0") EXPECT_EQ(c.echo("still-here"), c.backend() + ":still-here");
+  auto hits = spread(60);
+  EXPECT_EQ(hits.count("b0"), 0u) << "a new connection went to the failed backend";
+  EXPECT_EQ(hits["b1"] + hits["b2"], 60);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LbE2e,
