@@ -27,8 +27,16 @@ constexpr auto kStopGrace = std::chrono::seconds(10);
 const std::filesystem::path kPinRoot = "/sys/fs/bpf/xdpgw";
 const std::filesystem::path kRunDir = "/run/xdpgw";
 
-std::string read_text(const std::filesystem::path& path) {
+std::uintmax_t log_size(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+// The file's text from byte `from` on.
+std::string read_text(const std::filesystem::path& path, std::uintmax_t from = 0) {
   std::ifstream in(path);
+  in.seekg(static_cast<std::streamoff>(from));
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -49,20 +57,21 @@ XdpgwDaemon::XdpgwDaemon(const std::filesystem::path& xdpgw_binary, const std::s
     : binary_(xdpgw_binary),
       instance_(instance),
       log_(work_dir / (instance + ".log")),
+      log_start_(log_size(log_)),
       process_({binary_.string(), "run", "-c", write_config(work_dir, instance, config_toml).string(),
                 "--netns", netns, "--fresh"},
                log_) {
   try {
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     const std::string running = fmt::format("instance {}: running", instance_);
-    while (read_text(log_).find(running) == std::string::npos) {
+    while (read_text(log_, log_start_).find(running) == std::string::npos) {
       if (auto status = process_.poll()) {
         throw std::runtime_error(fmt::format("xdpgw run ({}) ended ({}):\n{}", instance_,
-                                             status->describe(), read_text(log_)));
+                                             status->describe(), read_text(log_, log_start_)));
       }
       if (std::chrono::steady_clock::now() > deadline) {
         throw std::runtime_error(
-            fmt::format("xdpgw run ({}) not running after 30 s:\n{}", instance_, read_text(log_)));
+            fmt::format("xdpgw run ({}) not running after 30 s:\n{}", instance_, read_text(log_, log_start_)));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

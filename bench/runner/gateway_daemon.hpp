@@ -74,6 +74,10 @@ class XdpgwDaemon {
   std::filesystem::path binary_;
   std::string instance_;
   std::filesystem::path log_;
+  // Size of the log before this daemon started: the log is appended to, and
+  // an earlier daemon of the same instance name (another scenario of the
+  // same run) already wrote "running" into it.
+  std::uintmax_t log_start_;
   test::ChildProcess process_;
   UniqueFd verdict_stats_;
   UniqueFd conn_stats_;  // invalid when not pinned

@@ -208,7 +208,8 @@ Scenario conntable_scenario(const ScenarioOptions& options) {
   return Scenario{
       .name = "conntable",
       .title = "Connection table: LB nat at 1,000 and 1,000,000 live flows",
-      .path_names = {"direct", "redirect", "lbnat"},
+      // "ctnat", not "lbnat": its own instance name, config and log in logs/.
+      .path_names = {"direct", "redirect", "ctnat"},
       .cases = lb_cases(options, {1'000, kMillionFlows}, false),
       .notes = {fmt::format("xdpgw LB nat with conn_table_size = {} (NAT keeps two entries per "
                             "flow; an LRU table evicts before it is completely full). Flow n is "
@@ -226,11 +227,11 @@ Scenario conntable_scenario(const ScenarioOptions& options) {
                 kSteadyStateNote},
       .make_paths =
           [](const PathContext& context) {
-            for (const char* path : {"redirect", "lbnat"}) add_backend_neighbours(context, path);
+            for (const char* path : {"redirect", "ctnat"}) add_backend_neighbours(context, path);
             std::vector<std::unique_ptr<ForwardingPath>> paths;
             paths.push_back(make_direct_path(context));
             paths.push_back(make_xdp_redirect_path(context, "redirect"));
-            paths.push_back(make_xdpgw_path(context, "lbnat", "xdpgw LB nat (static routes)",
+            paths.push_back(make_xdpgw_path(context, "ctnat", "xdpgw LB nat (static routes)",
                                              lb_toml("nat", context.dst_port, kConnTableSize1M),
                                              {.expect_verdict = "fwd_lb_nat"}));
             return paths;
