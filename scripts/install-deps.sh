@@ -16,8 +16,8 @@ PACKAGES=(
   iproute2 ethtool tcpdump iputils-ping netcat-openbsd socat iperf3
   netsniff-ng python3-scapy procps kmod
   # libFuzzer + sanitizer runtimes for clang (config fuzzer); gnuplot for
-  # benchmark charts
-  libclang-rt-14-dev gnuplot-nox
+  # benchmark charts; nftables for the LB benchmark's kernel DNAT reference
+  libclang-rt-14-dev gnuplot-nox nftables
   # control-plane tests: a real HTTP client scrapes the metrics endpoint and
   # Prometheus' promtool (from the prometheus package) lints what it serves
   curl prometheus

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Benchmark sink: drops every frame and counts it, separating the
- * generator's frames (UDP to its destination port) from everything else the
- * gateway's kernel sends on its own (IPv6 neighbour discovery, MLD reports),
+ * generator's frames (UDP to its destination port, also inside one IPIP or
+ * IPv6-in-IPv6 header, as a DSR load balancer sends them to its backends)
+ * from everything else the gateway's kernel sends on its own (IPv6 neighbour discovery, MLD reports),
  * so "forwarded" counts exactly the frames that went through the path.
  *
  * Attached in native mode to the sink's veth end, it also fulfils the veth
@@ -32,28 +33,48 @@ struct {
 	__type(value, struct xbn_counter);
 } sink_stats SEC(".maps");
 
+/* Where the header after an IP header starts and which protocol it is
+ * (IPPROTO_*), or -1 when the IP header is cut short. */
+static __always_inline int next_header(void *ip, __u16 eth_proto, void *data_end, void **next)
+{
+	if (eth_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip4 = ip;
+
+		if ((void *)(ip4 + 1) > data_end || ip4->ihl < 5)
+			return -1;
+		*next = ip + ip4->ihl * 4;
+		return ip4->protocol;
+	}
+	if (eth_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = ip;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		*next = ip6 + 1;
+		return ip6->nexthdr;
+	}
+	return -1;
+}
+
 static __always_inline __u32 classify(void *data, void *data_end)
 {
 	struct ethhdr *eth = data;
 	struct udphdr *udp;
+	void *next = NULL;
 
 	if ((void *)(eth + 1) > data_end)
 		return XBN_SINK_OTHER;
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = (void *)(eth + 1);
+	int proto = next_header(eth + 1, eth->h_proto, data_end, &next);
 
-		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_UDP || ip->ihl < 5)
-			return XBN_SINK_OTHER;
-		udp = (void *)ip + ip->ihl * 4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
-
-		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_UDP)
-			return XBN_SINK_OTHER;
-		udp = (void *)(ip6 + 1);
-	} else {
+	/* One IPIP / IPv6-in-IPv6 header, as a DSR load balancer sends the
+	 * generator's frames to a backend that would decapsulate them. */
+	if (proto == IPPROTO_IPIP)
+		proto = next_header(next, bpf_htons(ETH_P_IP), data_end, &next);
+	else if (proto == IPPROTO_IPV6)
+		proto = next_header(next, bpf_htons(ETH_P_IPV6), data_end, &next);
+	if (proto != IPPROTO_UDP)
 		return XBN_SINK_OTHER;
-	}
+	udp = next;
 	if ((void *)(udp + 1) > data_end || udp->dest != match_dport_be)
 		return XBN_SINK_OTHER;
 	return XBN_SINK_MATCHED;

@@ -6,12 +6,35 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/fd.hpp"
 #include "harness/child_process.hpp"
 
 namespace xdpgw::bench {
+
+// Connection-table inserts XDP counted (conn_stats), summed over CPUs.
+struct ConnStats {
+  uint64_t inserted = 0;
+  uint64_t insert_raced = 0;
+};
+
+// A map's kernel memory as its fdinfo reports it, and how full it is.
+struct MapMemory {
+  uint32_t map_type = 0;
+  uint32_t max_entries = 0;
+  uint32_t key_size = 0;
+  uint32_t value_size = 0;
+  uint64_t memlock = 0;  // bytes charged for the map (memcg accounted on 6.18)
+  uint64_t entries = 0;  // keys present, counted by iterating
+};
+
+// A process's resident memory (/proc/PID/status VmRSS, VmHWM), bytes.
+struct ProcessMemory {
+  uint64_t rss = 0;
+  uint64_t peak_rss = 0;
+};
 
 class XdpgwDaemon {
  public:
@@ -34,6 +57,14 @@ class XdpgwDaemon {
   // pinned verdict_stats map. Zero counts are left out.
   std::map<std::string, uint64_t> verdicts() const;
 
+  // From the pinned conn_stats map; nullopt when the build has none.
+  std::optional<ConnStats> conn_stats() const;
+  // The pinned conn_table: fdinfo of an fd opened on the pin, plus its keys
+  // counted (one syscall per key: seconds for millions). nullopt without it.
+  std::optional<MapMemory> conn_table_memory() const;
+  // The daemon process's memory; nullopt once it is gone.
+  std::optional<ProcessMemory> memory() const;
+
   // `xdpgw stats -i INSTANCE` as the CLI prints it.
   std::string stats_text() const;
 
@@ -43,8 +74,13 @@ class XdpgwDaemon {
   std::filesystem::path binary_;
   std::string instance_;
   std::filesystem::path log_;
+  // Size of the log before this daemon started: the log is appended to, and
+  // an earlier daemon of the same instance name (another scenario of the
+  // same run) already wrote "running" into it.
+  std::uintmax_t log_start_;
   test::ChildProcess process_;
   UniqueFd verdict_stats_;
+  UniqueFd conn_stats_;  // invalid when not pinned
 };
 
 }  // namespace xdpgw::bench

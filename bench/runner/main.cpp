@@ -132,6 +132,8 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
       if (path_result.error) {
         std::cerr << fmt::format("   {} / {}: NOT FORWARDING: {}\n", traffic.name(), path->label(),
                                  *path_result.error);
+      } else if (!warm_up(*path, traffic, measure_options)) {
+        throw Interrupted{};
       }
     }
     for (unsigned round = 1; round <= rounds; ++round) {
@@ -147,9 +149,33 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
                                  traffic.name(), round, rounds, path_result.label, sample->mpps(),
                                  sample->offered, sample->lost());
         path_result.samples.push_back(*sample);
+        if (std::optional<std::string> failure = paths[index]->check(sample->forwarded, sample->counters)) {
+          // Loud, and the path is measured no further: its figures would
+          // describe some other way through the gateway.
+          std::cerr << fmt::format("   {} / {}: CHECK FAILED in round {}: {}\n", traffic.name(),
+                                   path_result.label, round, *failure);
+          path_result.error = fmt::format("check failed in round {}: {}", round, *failure);
+        }
       }
     }
   }
+  // After the last case, and reported with it: what the paths hold now (a
+  // connection table with every case's flows in it).
+  if (result.cases.empty()) return;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    result.cases.back().paths[i].details = paths[i]->details();
+  }
+}
+
+// Paths whose measurements failed their check (frames went another way).
+std::size_t failed_checks(const std::vector<ScenarioResult>& results) {
+  std::size_t failed = 0;
+  for (const ScenarioResult& scenario : results) {
+    for (const CaseResult& c : scenario.cases) {
+      for (const PathResult& path : c.paths) failed += path.error && !path.samples.empty();
+    }
+  }
+  return failed;
 }
 
 void write_results(const Options& options, RunInfo info, const std::vector<ScenarioResult>& results) {
@@ -188,7 +214,8 @@ int run(const Options& options) {
         continue;
       }
       ScenarioResult& result =
-          results.emplace_back(ScenarioResult{.name = scenario.name, .title = scenario.title});
+          results.emplace_back(ScenarioResult{
+              .name = scenario.name, .title = scenario.title, .notes = scenario.notes});
       run_scenario(scenario, options, measure_options, rounds, result);
     }
   } catch (const Interrupted&) {
@@ -207,13 +234,18 @@ int run(const Options& options) {
   }
   write_results(options, info, results);
   if (!info.error.empty()) return 1;
+  if (const std::size_t failed = failed_checks(results); failed > 0) {
+    std::cerr << fmt::format("xdpgw-bench: {} measured path(s) FAILED their check (see results.md)\n",
+                             failed);
+    return 1;
+  }
   return info.interrupted ? 130 : 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"xdpgw-bench: router (and later LB/ACL/punt) traffic benchmarks; run through bench/run.sh"};
+  CLI::App app{"xdpgw-bench: router, load balancer and connection-table traffic benchmarks; run through bench/run.sh"};
   Options options;
   app.add_option("--out", options.out, "Directory for results.json, results.md, chart.dat, logs/")->required();
   app.add_flag("--quick", options.quick, "Fewer frames, rounds and traffic cases (about a minute)");
@@ -228,7 +260,8 @@ int main(int argc, char** argv) {
                "Run the generator as SCHED_FIFO while it sends, so other processes cannot "
                "preempt it (default on)");
   app.add_option("--flows", options.flows, "Flows of every traffic case (default: the scenario's)");
-  app.add_option("--scenario", options.scenarios, "Only these scenarios (default: all; now: router)");
+  app.add_option("--scenario", options.scenarios,
+                 "Only these scenarios (default: all): router, lb-nat, lb-dsr, conntable");
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "xdpgw-bench: needs root (namespaces, XDP, BPF_PROG_TEST_RUN)\n";

@@ -51,7 +51,9 @@ TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, 
                      .src_mac = path.gen_mac(),
                      .dst_mac = path.next_hop_mac(),
                      .src_ip = std::string(v6 ? kGenHost6 : kGenHost4),
-                     .dst_ip = std::string(v6 ? kSinkHost6 : kSinkHost4),
+                     .dst_ip = !traffic.destination.empty()
+                                   ? traffic.destination
+                                   : std::string(v6 ? kSinkHost6 : kSinkHost4),
                      .dst_port = dst_port,
                      .flows = traffic.flows,
                      .mix = traffic.mix};
@@ -83,6 +85,15 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
   sample.sink_other = path.sink_other() - other_before;
   sample.counters = difference(path.counters(), counters_before);
   return sample;
+}
+
+bool warm_up(const ForwardingPath& path, const TrafficCase& traffic, const MeasureOptions& options) {
+  // The probes sent frames 0..kProbeFrames-1, i.e. flows 0.. of the same
+  // sequence; the generator starts every run at flow 0.
+  if (traffic.flows <= kProbeFrames) return true;
+  MeasureOptions pass = options;
+  pass.frames = traffic.flows;
+  return measure(path, traffic, pass, 0).has_value();
 }
 
 std::optional<std::string> wait_until_forwarding(const ForwardingPath& path,

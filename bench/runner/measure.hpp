@@ -17,6 +17,9 @@ struct TrafficCase {
   IpFamily family = IpFamily::kIpv4;
   FrameMix mix = FrameMix::fixed(64);
   uint32_t flows = 64;
+  // Destination address of every frame, of `family`; empty: the host behind
+  // the sink port (kSinkHost4/6). LB scenarios send to a VIP.
+  std::string destination;
 
   std::string name() const;  // "ipv4 64B 64 flows", "ipv6 IMIX 64 flows"
 };
@@ -50,6 +53,12 @@ TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, 
 // when the kernel refuses the run. Returns nullopt when interrupted.
 std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& traffic,
                               const MeasureOptions& options, unsigned round);
+
+// Steady state for scenarios with many flows: one pass over every flow
+// (traffic.flows frames, unmeasured) when the probes did not already cover
+// them, so per-flow state (xdpgw's connection table, conntrack) exists
+// before the measured frames. Returns false when interrupted.
+bool warm_up(const ForwardingPath& path, const TrafficCase& traffic, const MeasureOptions& options);
 
 // Sends small probes until at least 99.9% of one arrives (a gateway may need
 // a moment: static nexthops are resolved once a second) or `timeout` passes.

@@ -88,36 +88,40 @@ class XdpRedirectPath final : public ForwardingPath {
 
 class KernelForwardingPath final : public ForwardingPath {
  public:
-  KernelForwardingPath(const PathContext& context, std::string name)
-      : ForwardingPath(context, std::move(name), "Linux IP forwarding (no XDP)", PathRole::kKernel) {
+  KernelForwardingPath(const PathContext& context, std::string name, std::string label,
+                       std::string description, const std::vector<std::string>& setup)
+      : ForwardingPath(context, std::move(name), std::move(label), PathRole::kKernel),
+        description_(std::move(description)) {
+    const std::string netns = test::shell_quote(topology_.gateway_netns(this->name()));
     // A veth accepts frames another device XDP-sent to it only when its NAPI
     // is on, which an XDP program or GRO turns on (PLATFORM.md). GRO keeps
     // the gateway free of XDP; UDP is not aggregated on forwarding paths.
-    test::run_ok(fmt::format("ip netns exec {} ethtool -K {} gro on",
-                             test::shell_quote(topology_.gateway_netns(this->name())),
-                             kGatewayIngress));
+    test::run_ok(fmt::format("ip netns exec {} ethtool -K {} gro on", netns, kGatewayIngress));
+    for (const std::string& command : setup) {
+      test::run_ok(fmt::format("ip netns exec {} {}", netns, command));
+    }
   }
-  std::string description() const override {
-    return "the gateway's kernel routes (ip_forward, connected routes, permanent neighbours); "
-           "no XDP program on the gateway, GRO on its ingress veth so it accepts the generator's "
-           "XDP frames";
-  }
+  std::string description() const override { return description_; }
   Counters counters() const override {
     Counters out = ForwardingPath::counters();
     add_snmp_counters(out, gateway_netns_path());
     return out;
   }
+
+ private:
+  std::string description_;
 };
 
 class XdpgwPath final : public ForwardingPath {
  public:
   XdpgwPath(const PathContext& context, std::string name, std::string label,
-            const std::string& routing_toml)
+            const std::string& routing_toml, XdpgwPathOptions options)
       : ForwardingPath(context, std::move(name), std::move(label), PathRole::kSubject),
         daemon_(context.xdpgw_binary, topology_.gateway_netns(this->name()),
                 topology_.prefix() + "-" + this->name(), config(routing_toml),
                 context.work_dir),
-        routing_toml_(routing_toml) {}
+        routing_toml_(routing_toml),
+        options_(std::move(options)) {}
 
   std::string description() const override {
     return fmt::format("xdpgw daemon (`xdpgw run --netns`) on the gateway, both ports, config: {}",
@@ -127,6 +131,43 @@ class XdpgwPath final : public ForwardingPath {
     Counters out = ForwardingPath::counters();
     add_snmp_counters(out, gateway_netns_path());
     for (const auto& [reason, packets] : daemon_.verdicts()) out["xdpgw." + reason] = packets;
+    if (const std::optional<ConnStats> conn = daemon_.conn_stats()) {
+      out["xdpgw.conn_inserted"] = conn->inserted;
+      out["xdpgw.conn_insert_raced"] = conn->insert_raced;
+    }
+    return out;
+  }
+  std::optional<std::string> check(uint64_t forwarded, const Counters& change) const override {
+    if (options_.expect_verdict.empty()) return std::nullopt;
+    const auto it = change.find("xdpgw." + options_.expect_verdict);
+    const uint64_t verdicts = it == change.end() ? 0 : it->second;
+    if (verdicts >= forwarded) return std::nullopt;
+    std::string counters;
+    for (const auto& [name, value] : change) counters += fmt::format(" {}={}", name, value);
+    return fmt::format(
+        "only {} of the {} frames that reached the sink got xdpgw verdict {}: the rest went "
+        "another way; path counters:{}",
+        verdicts, forwarded, options_.expect_verdict, counters);
+  }
+  nlohmann::json details() const override {
+    nlohmann::json out = nlohmann::json::object();
+    if (const std::optional<MapMemory> table = daemon_.conn_table_memory()) {
+      out["conn_table"] = {
+          {"map_type", table->map_type},
+          {"max_entries", table->max_entries},
+          {"entries_in_use", table->entries},
+          {"key_bytes", table->key_size},
+          {"value_bytes", table->value_size},
+          {"memlock_bytes", table->memlock},
+          {"memlock_bytes_per_entry",
+           table->max_entries ? static_cast<double>(table->memlock) / table->max_entries : 0.0},
+          {"source", "memlock in /proc/self/fdinfo of the pinned conn_table (bpf_obj_get); "
+                     "LRU_HASH preallocates every entry, so memlock does not grow with flows"}};
+    }
+    if (const std::optional<ProcessMemory> memory = daemon_.memory()) {
+      out["daemon_rss_bytes"] = memory->rss;
+      out["daemon_peak_rss_bytes"] = memory->peak_rss;
+    }
     return out;
   }
 
@@ -154,6 +195,7 @@ class XdpgwPath final : public ForwardingPath {
 
   XdpgwDaemon daemon_;
   std::string routing_toml_;
+  XdpgwPathOptions options_;
 };
 
 }  // namespace
@@ -203,6 +245,13 @@ Counters ForwardingPath::counters() const {
   return out;
 }
 
+std::optional<std::string> ForwardingPath::check(uint64_t /*forwarded*/,
+                                                 const Counters& /*change*/) const {
+  return std::nullopt;
+}
+
+nlohmann::json ForwardingPath::details() const { return nlohmann::json::object(); }
+
 std::string ForwardingPath::ingress_attach_mode() const {
   if (!has_gateway()) {
     return xdp_attach_mode(netns_path_of(topology_.sink_netns()), BenchTopology::sink_ifname(name_));
@@ -220,13 +269,26 @@ std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& contex
 
 std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
                                                             std::string name) {
-  return std::make_unique<KernelForwardingPath>(context, std::move(name));
+  return std::make_unique<KernelForwardingPath>(
+      context, std::move(name), "Linux IP forwarding (no XDP)",
+      "the gateway's kernel routes (ip_forward, connected routes, permanent neighbours); "
+      "no XDP program on the gateway, GRO on its ingress veth so it accepts the generator's "
+      "XDP frames",
+      std::vector<std::string>{});
+}
+
+std::unique_ptr<ForwardingPath> make_kernel_path(const PathContext& context, std::string name,
+                                                 std::string label, std::string description,
+                                                 const std::vector<std::string>& setup) {
+  return std::make_unique<KernelForwardingPath>(context, std::move(name), std::move(label),
+                                                std::move(description), setup);
 }
 
 std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
-                                                std::string label, std::string routing_toml) {
+                                                std::string label, std::string routing_toml,
+                                                XdpgwPathOptions options) {
   return std::make_unique<XdpgwPath>(context, std::move(name), std::move(label),
-                                     std::move(routing_toml));
+                                     std::move(routing_toml), std::move(options));
 }
 
 }  // namespace xdpgw::bench

@@ -8,8 +8,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "harness/addr.hpp"
 #include "runner/bpf_programs.hpp"
@@ -64,6 +68,13 @@ class ForwardingPath {
   // The path's own counters; the default reads the gateway ports' kernel
   // counters (veth drops show on the receiving port).
   virtual Counters counters() const;
+  // Whether the frames of a measurement went the way this path claims
+  // (xdpgw's LB path: its load-balancing verdicts counted them), given the
+  // change of counters() over it. An explanation when they did not.
+  virtual std::optional<std::string> check(uint64_t forwarded, const Counters& change) const;
+  // Facts about the path worth reporting once, after its last measurement
+  // (xdpgw: connection-table memory, daemon RSS). A JSON object, maybe empty.
+  virtual nlohmann::json details() const;
   // XDP attach mode on the port the generator sends to.
   std::string ingress_attach_mode() const;
 
@@ -92,10 +103,27 @@ std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& contex
 // (c) Linux IP forwarding on the gateway, no XDP there.
 std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
                                                             std::string name);
-// The xdpgw daemon on the gateway with a config whose [routing] (and later
-// [lb], [acl], ...) sections are `routing_toml`; ports, instance and control
-// socket are filled in.
+// Linux doing a job described by `description` on the gateway, no XDP there:
+// kernel forwarding after `setup`, shell commands run once inside the
+// gateway namespace (routes, an nftables ruleset).
+std::unique_ptr<ForwardingPath> make_kernel_path(const PathContext& context, std::string name,
+                                                 std::string label, std::string description,
+                                                 const std::vector<std::string>& setup);
+
+struct XdpgwPathOptions {
+  // The verdict reason every generator frame must get ("fwd_lb_nat"): a
+  // measurement where fewer frames got it than reached the sink fails the
+  // path (the frames were forwarded some other way). Empty: no check.
+  std::string expect_verdict;
+};
+
+// The xdpgw daemon on the gateway with a config whose [routing] (and [lb],
+// [[vip]], later [acl], ...) sections are `routing_toml`; ports, instance and
+// control socket are filled in. Its counters include the connection-table
+// inserts; its details the connection table's kernel memory (map info) and
+// the daemon's RSS.
 std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
-                                                std::string label, std::string routing_toml);
+                                                std::string label, std::string routing_toml,
+                                                XdpgwPathOptions options = {});
 
 }  // namespace xdpgw::bench

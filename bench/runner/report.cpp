@@ -58,6 +58,73 @@ nlohmann::json optional_json(const std::optional<double>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
+std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
+
+// For cases that differ only in their flow count (same family and frame
+// mix): each path's median Mpps over its median in the family's first such
+// case, i.e. what the extra flows cost. Empty when no two cases compare.
+std::string flows_comparison(const ScenarioResult& scenario) {
+  std::string rows;
+  for (std::size_t i = 0; i < scenario.cases.size(); ++i) {
+    const CaseResult& c = scenario.cases[i];
+    const CaseResult* base = nullptr;
+    for (std::size_t j = 0; j < i && !base; ++j) {
+      const TrafficCase& t = scenario.cases[j].traffic;
+      if (t.family == c.traffic.family && t.mix.name == c.traffic.mix.name && t.flows != c.traffic.flows) {
+        base = &scenario.cases[j];
+      }
+    }
+    if (!base) continue;
+    for (std::size_t p = 0; p < c.paths.size() && p < base->paths.size(); ++p) {
+      const PathResult& now = c.paths[p];
+      const PathResult& then = base->paths[p];
+      if (now.samples.empty() || then.samples.empty()) continue;
+      const double a = median_mpps(then), b = median_mpps(now);
+      rows += fmt::format("| {} {} | {} | {} → {} | {:.2f} | {:.2f} | {:.2f} |\n",
+                          c.traffic.family == IpFamily::kIpv6 ? "IPv6" : "IPv4",
+                          c.traffic.mix.name == "imix" ? "IMIX" : c.traffic.mix.name + "B", now.label,
+                          grouped(base->traffic.flows), grouped(c.traffic.flows), a, b,
+                          a > 0 ? b / a : 0.0);
+    }
+  }
+  if (rows.empty()) return "";
+  return "\nFlow count (same run, same frame count): Mpps with more flows / Mpps with fewer\n\n"
+         "| traffic | path | flows | Mpps, fewer | Mpps, more | ratio |\n|---|---|---|---:|---:|---:|\n" + rows;
+}
+
+// Path details (ForwardingPath::details()), once per path: the connection
+// table's kernel memory and the daemon's RSS, in words.
+std::string details_markdown(const ScenarioResult& scenario) {
+  if (scenario.cases.empty()) return "";
+  std::string out;
+  for (const PathResult& path : scenario.cases.back().paths) {
+    if (path.details.empty()) continue;
+    std::vector<std::string> parts;
+    if (path.details.contains("conn_table")) {
+      const nlohmann::json& t = path.details.at("conn_table");
+      const uint64_t max_entries = t.at("max_entries").get<uint64_t>();
+      const uint64_t memlock = t.at("memlock_bytes").get<uint64_t>();
+      const double per_entry = t.at("memlock_bytes_per_entry").get<double>();
+      parts.push_back(fmt::format(
+          "connection table (LRU_HASH, every entry allocated when the map is created): {} "
+          "entries of key {} B + value {} B, kernel memory (memlock) {} in total = {:.0f} bytes "
+          "per entry ({:.0f} per NAT flow, which takes two; DSR takes one); {} entries in use "
+          "at the end (the flows of every case and family measured; a later case reuses the entries of "
+          "the flows it shares with an earlier one)",
+          grouped(max_entries), t.at("key_bytes").get<uint64_t>(), t.at("value_bytes").get<uint64_t>(),
+          mib(memlock), per_entry, 2 * per_entry, grouped(t.at("entries_in_use").get<uint64_t>())));
+    }
+    if (path.details.contains("daemon_rss_bytes")) {
+      parts.push_back(fmt::format("daemon RSS {} (peak {})",
+                                  mib(path.details.at("daemon_rss_bytes").get<uint64_t>()),
+                                  mib(path.details.at("daemon_peak_rss_bytes").get<uint64_t>())));
+    }
+    if (parts.empty()) parts.push_back(path.details.dump());
+    out += fmt::format("- {}: {}\n", path.label, fmt::join(parts, "; "));
+  }
+  return out.empty() ? "" : "\nMemory (after the last case):\n\n" + out;
+}
+
 }  // namespace
 
 PathSummary summarize(const CaseResult& result, const PathResult& path) {
@@ -113,6 +180,7 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
                          {"ns_added_vs_generator_ceiling", optional_json(sum.ns_added)},
                          {"ratio_vs_xdp_ceiling", optional_json(sum.vs_xdp_ceiling)},
                          {"ratio_vs_kernel", optional_json(sum.vs_kernel)},
+                         {"details", path.details},
                          {"samples", samples}});
       }
       cases.push_back({{"name", c.traffic.name()},
@@ -121,9 +189,14 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
                        {"frame_lengths", c.traffic.mix.frame_lengths},
                        {"mean_frame_bytes", c.traffic.mix.mean_length()},
                        {"flows", c.traffic.flows},
+                       {"destination", c.traffic.destination.empty() ? nlohmann::json(nullptr)
+                                                                     : nlohmann::json(c.traffic.destination)},
                        {"paths", paths}});
     }
-    scenarios.push_back({{"name", scenario.name}, {"title", scenario.title}, {"cases", cases}});
+    scenarios.push_back({{"name", scenario.name},
+                         {"title", scenario.title},
+                         {"notes", scenario.notes},
+                         {"cases", cases}});
   }
   return {{"tool", "xdpgw-bench"},
           {"mode", info.mode},
@@ -171,16 +244,20 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
     std::string notes;
     for (const CaseResult& c : scenario.cases) {
       for (const PathResult& path : c.paths) {
-        if (path.error) {
+        if (path.error && path.samples.empty()) {
           md += fmt::format("| {} | {} | {} | – | – | – | did not forward | – | – | – | – |\n",
                             c.traffic.name(), path.label, path.attach_mode);
           notes += fmt::format("- {}, {}: {}\n", c.traffic.name(), path.label, *path.error);
           continue;
         }
         if (path.samples.empty()) continue;  // interrupted before it
+        if (path.error) {
+          notes += fmt::format("- {}, {}: **FAILED**, {}\n", c.traffic.name(), path.label, *path.error);
+        }
         const PathSummary sum = summarize(c, path);
-        md += fmt::format("| {} | {} | {} | {} | {} | {} | {:.2f} ({:.2f}–{:.2f}) | {:.0f} | {} | {} | {} |\n",
-                          c.traffic.name(), path.label, path.attach_mode, grouped(sum.offered),
+        md += fmt::format("| {} | {}{} | {} | {} | {} | {} | {:.2f} ({:.2f}–{:.2f}) | {:.0f} | {} | {} | {} |\n",
+                          c.traffic.name(), path.label, path.error ? " **(FAILED CHECK)**" : "",
+                          path.attach_mode, grouped(sum.offered),
                           grouped(sum.forwarded), grouped(sum.lost), sum.median_mpps, sum.min_mpps,
                           sum.max_mpps, sum.ns_per_packet,
                           path.role == PathRole::kGeneratorCeiling ? std::string("0 (reference)")
@@ -199,6 +276,12 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
       }
     }
     if (!notes.empty()) md += "\nLosses and failures:\n\n" + notes;
+    md += flows_comparison(scenario);
+    md += details_markdown(scenario);
+    if (!scenario.notes.empty()) {
+      md += "\nNotes:\n\n";
+      for (const std::string& note : scenario.notes) md += "- " + note + "\n";
+    }
     md += "\n";
   }
   md += "Mpps = generator frames counted at the sink / time from the first to the last "

@@ -21,7 +21,10 @@ struct PathResult {
   PathRole role = PathRole::kSubject;
   std::string attach_mode;
   std::vector<Sample> samples;
-  std::optional<std::string> error;  // the path never forwarded; no samples
+  // The path never forwarded (no samples), or a measurement failed its
+  // check (frames went another way; the samples up to it are kept).
+  std::optional<std::string> error;
+  nlohmann::json details = nlohmann::json::object();  // ForwardingPath::details(), last case only
 };
 
 struct CaseResult {
@@ -32,6 +35,7 @@ struct CaseResult {
 struct ScenarioResult {
   std::string name;
   std::string title;
+  std::vector<std::string> notes;  // Scenario::notes
   std::vector<CaseResult> cases;
 };
 

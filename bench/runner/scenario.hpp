@@ -29,10 +29,24 @@ struct Scenario {
   // kernel) belongs in every scenario: figures are ratios against them.
   std::vector<std::string> path_names;
   std::vector<TrafficCase> cases;
+  // What a reader must know to read the figures (a reference that differs
+  // from the others', how steady state was reached); printed with the table.
+  std::vector<std::string> notes;
   std::function<std::vector<std::unique_ptr<ForwardingPath>>(const PathContext&)> make_paths;
 };
 
 Scenario router_scenario(const ScenarioOptions& options);
+// Load balancer: a UDP VIP with three backends behind the sink port, in
+// "nat" and "dsr" mode, for 1,000 and 10,000 client flows.
+Scenario lb_nat_scenario(const ScenarioOptions& options);
+Scenario lb_dsr_scenario(const ScenarioOptions& options);
+// The LB's connection table at 1,000 and 1,000,000 live flows, with its
+// kernel memory and the daemon's RSS.
+Scenario conntable_scenario(const ScenarioOptions& options);
+
+// Static routes for both sides of the benchmark topology (four prefixes,
+// nexthops the gateway's permanent neighbours), as an xdpgw [routing] section.
+extern const char* const kStaticRoutingToml;
 
 // Every scenario, in the order a full run measures them.
 std::vector<Scenario> all_scenarios(const ScenarioOptions& options);

@@ -5,11 +5,10 @@
 #include "runner/scenario.hpp"
 
 namespace xdpgw::bench {
-namespace {
 
 // Static routes for both sides; nexthops resolve through the gateway's
 // (permanent) neighbour entries that bench-topology.sh installs.
-constexpr const char* kStaticRouting = R"([routing]
+const char* const kStaticRoutingToml = R"([routing]
 source = "static"
 
 [[routing.route]]
@@ -31,8 +30,6 @@ port = "xgw0"
 prefix = "2001:2:0:2::/64"
 via = "2001:2:0:2::2"
 port = "xgw1")";
-
-}  // namespace
 
 Scenario router_scenario(const ScenarioOptions& options) {
   // 64 flows, as the baselines in shared/PLATFORM.md; a router keeps no
@@ -60,14 +57,15 @@ Scenario router_scenario(const ScenarioOptions& options) {
             paths.push_back(make_xdpgw_path(context, "fib", "xdpgw, FIB routing",
                                              "[routing]\nsource = \"fib\""));
             paths.push_back(make_xdpgw_path(context, "static", "xdpgw, static routes",
-                                             kStaticRouting));
+                                             kStaticRoutingToml));
             return paths;
           },
   };
 }
 
 std::vector<Scenario> all_scenarios(const ScenarioOptions& options) {
-  return {router_scenario(options)};
+  return {router_scenario(options), lb_nat_scenario(options), lb_dsr_scenario(options),
+          conntable_scenario(options)};
 }
 
 }  // namespace xdpgw::bench
