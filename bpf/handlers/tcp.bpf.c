@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* TCP handler: validates the TCP header, then routes. */
 #include "router.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_tcp(struct xdp_md *ctx)
@@ -21,6 +22,7 @@ int xdpgw_tcp(struct xdp_md *ctx)
 	if (doff < sizeof(*tcp) || meta.l4_off + doff > l3_end(&meta))
 		return drop(ctx, XDPGW_R_DROP_TCP_BAD_DOFF);
 
+	POLICY_CHECK_OR_RETURN(ctx, &meta, tcp->source, tcp->dest, 1);
 	fp.sport = tcp->source;
 	fp.dport = tcp->dest;
 	return steer_or_forward(ctx, &meta, &fp);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* UDP handler: validates the UDP header and length, then routes. */
 #include "router.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_udp(struct xdp_md *ctx)
@@ -23,6 +24,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 	if (len < sizeof(*udp) || meta.l4_off + len > l3_end(&meta))
 		return drop(ctx, XDPGW_R_DROP_UDP_BAD_LEN);
 
+	POLICY_CHECK_OR_RETURN(ctx, &meta, udp->source, udp->dest, 1);
 	fp.sport = udp->source;
 	fp.dport = udp->dest;
 	return steer_or_forward(ctx, &meta, &fp);

@@ -41,6 +41,14 @@ inline constexpr std::string_view kDefaultMetrics = "127.0.0.1:9100";
 // sizeof(sockaddr_un::sun_path) - 1 for the terminating NUL.
 inline constexpr std::size_t kMaxSocketPathLength = 107;
 
+// policy ([policy], [[acl]], [ratelimit])
+inline constexpr std::size_t kMaxAclRules = 256;           // XDPGW_MAX_ACL_RULES
+inline constexpr std::size_t kMaxRateClasses = 64;         // XDPGW_MAX_RL_CLASSES
+inline constexpr std::size_t kMaxRateSourcesPerFamily = 4096;  // XDPGW_MAX_RL_PREFIXES
+inline constexpr int64_t kMaxPacketsPerSecond = 100'000'000;
+inline constexpr int64_t kMaxBurst = 10'000'000;
+inline constexpr std::size_t kMaxClassNameLength = 32;
+
 // ---- typed configuration --------------------------------------------------
 
 enum class AttachMode : uint8_t { kNative, kGeneric };
@@ -48,10 +56,15 @@ enum class AttachMode : uint8_t { kNative, kGeneric };
 enum class MissedTailCall : uint8_t { kDrop, kPass };
 enum class RouteSource : uint8_t { kFib, kStatic, kNone };
 
+enum class AclAction : uint8_t { kAllow, kDeny };
+enum class AclProtocol : uint8_t { kAny, kTcp, kUdp, kIcmp, kIcmpv6 };
+
 // The spelling used in the config file ("native", "drop", "static", ...).
 std::string_view to_string(AttachMode mode);
 std::string_view to_string(MissedTailCall action);
 std::string_view to_string(RouteSource source);
+std::string_view to_string(AclAction action);
+std::string_view to_string(AclProtocol protocol);
 
 struct GatewaySettings {
   std::string instance;  // [a-z0-9_-]{1,32}; pins live in /sys/fs/bpf/xdpgw/<instance>
@@ -100,12 +113,60 @@ struct Control {
   bool operator==(const Control&) const = default;
 };
 
+struct PortRange {
+  uint16_t first = 0;  // inclusive
+  uint16_t last = 65535;
+
+  bool operator==(const PortRange&) const = default;
+};
+
+// One [[acl]] rule. Unset prefixes/ports/in_port match anything.
+struct AclRule {
+  AclAction action = AclAction::kDeny;
+  std::optional<IpPrefix> src;  // host bits zero; same family as dst
+  std::optional<IpPrefix> dst;
+  AclProtocol protocol = AclProtocol::kAny;
+  std::optional<PortRange> src_ports;  // only with tcp/udp
+  std::optional<PortRange> dst_ports;
+  std::string in_port;    // empty = any ingress port
+  uint32_t in_ifindex = 0;
+  uint32_t line = 0;      // where it was written, for stats labels
+
+  bool operator==(const AclRule&) const = default;
+};
+
+struct RateClass {
+  std::string name;
+  uint64_t packets_per_second = 0;
+  uint64_t burst = 0;
+  std::vector<IpPrefix> sources;  // host bits zero, unique over all classes
+
+  bool operator==(const RateClass&) const = default;
+};
+
+struct RateLimit {
+  std::vector<RateClass> classes;           // file order = class id
+  std::optional<uint32_t> default_class;   // index into classes
+
+  bool enabled() const { return !classes.empty(); }
+  bool operator==(const RateLimit&) const = default;
+};
+
+struct Policy {
+  AclAction acl_default = AclAction::kAllow;
+  std::vector<AclRule> acl;  // file order
+  RateLimit ratelimit;
+
+  bool operator==(const Policy&) const = default;
+};
+
 struct Config {
   GatewaySettings gateway;
   std::vector<Port> ports;  // file order, at least one
   Routing routing;
   Steering steering;
   Control control;
+  Policy policy;
 
   bool operator==(const Config&) const = default;
 };

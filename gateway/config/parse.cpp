@@ -87,6 +87,25 @@ class TableReader {
     return values;
   }
 
+  std::vector<Located<std::string>> string_array(std::string_view key) {
+    std::vector<Located<std::string>> values;
+    const toml::node* node = take(key);
+    if (node == nullptr) return values;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      report_wrong_type(key, *node, "an array of strings");
+      return values;
+    }
+    for (const toml::node& element : *array) {
+      if (const auto* value = element.as_string()) {
+        values.push_back({value->get(), start_of(element.source())});
+      } else {
+        report_wrong_element_type(key, element, "a string");
+      }
+    }
+    return values;
+  }
+
   std::optional<TableReader> table(std::string_view key) {
     const toml::node* node = take(key);
     if (node == nullptr) return std::nullopt;
@@ -210,6 +229,42 @@ RawControl read_control(TableReader& table) {
   return control;
 }
 
+RawPolicy read_policy(TableReader& table) {
+  RawPolicy policy{.pos = table.pos(), .acl_default = table.string("acl_default")};
+  table.reject_unknown_keys();
+  return policy;
+}
+
+RawAclRule read_acl_rule(TableReader& table) {
+  RawAclRule rule{.pos = table.pos(),
+                  .action = table.string("action"),
+                  .src = table.string("src"),
+                  .dst = table.string("dst"),
+                  .protocol = table.string("protocol"),
+                  .src_ports = table.string("src_ports"),
+                  .dst_ports = table.string("dst_ports"),
+                  .in_port = table.string("in_port")};
+  table.reject_unknown_keys();
+  return rule;
+}
+
+RawRateClass read_rate_class(TableReader& table) {
+  RawRateClass cls{.pos = table.pos(),
+                   .name = table.string("name"),
+                   .packets_per_second = table.integer("packets_per_second"),
+                   .burst = table.integer("burst"),
+                   .sources = table.string_array("sources")};
+  table.reject_unknown_keys();
+  return cls;
+}
+
+RawRateLimit read_ratelimit(TableReader& table) {
+  RawRateLimit rl{.pos = table.pos(), .default_class = table.string("default_class"), .classes = {}};
+  for (TableReader& cls : table.table_array("class")) rl.classes.push_back(read_rate_class(cls));
+  table.reject_unknown_keys();
+  return rl;
+}
+
 RawConfig read_document(const toml::table& root, std::string_view source_name,
                         ErrorList& errors) {
   TableReader document(root, /*path=*/"", /*in_array=*/false, errors);
@@ -220,6 +275,9 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("routing")) raw.routing = read_routing(*table);
   if (auto table = document.table("steering")) raw.steering = read_steering(*table);
   if (auto table = document.table("control")) raw.control = read_control(*table);
+  if (auto table = document.table("policy")) raw.policy = read_policy(*table);
+  for (TableReader& table : document.table_array("acl")) raw.acl.push_back(read_acl_rule(table));
+  if (auto table = document.table("ratelimit")) raw.ratelimit = read_ratelimit(*table);
   document.reject_unknown_keys();
   return raw;
 }

@@ -73,6 +73,38 @@ struct RawControl {
   RawString metrics;
 };
 
+// ---- policy: [policy], [[acl]], [ratelimit] ----
+
+struct RawPolicy {
+  SourcePos pos;
+  RawString acl_default;
+};
+
+struct RawAclRule {
+  SourcePos pos;
+  RawString action;
+  RawString src;
+  RawString dst;
+  RawString protocol;
+  RawString src_ports;
+  RawString dst_ports;
+  RawString in_port;
+};
+
+struct RawRateClass {
+  SourcePos pos;
+  RawString name;
+  RawInteger packets_per_second;
+  RawInteger burst;
+  std::vector<Located<std::string>> sources;
+};
+
+struct RawRateLimit {
+  SourcePos pos;
+  RawString default_class;
+  std::vector<RawRateClass> classes;
+};
+
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -80,6 +112,9 @@ struct RawConfig {
   std::optional<RawRouting> routing;
   std::optional<RawSteering> steering;
   std::optional<RawControl> control;
+  std::optional<RawPolicy> policy;
+  std::vector<RawAclRule> acl;
+  std::optional<RawRateLimit> ratelimit;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

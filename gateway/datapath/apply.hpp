@@ -39,4 +39,13 @@ AppliedState apply(Datapath& dp, const config::Config& cfg);
 // changed.
 int refresh_nexthops(AppliedState& state);
 
+// Rate-limit class parameters in the datapath's fixed point (shared.h):
+// interval = ceil((1e9 << XDPGW_RL_FRAC_BITS) / rate), limit = burst * interval.
+// Throws std::out_of_range outside the bounds validation enforces.
+xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst);
+
+// ACL rules (indexes into `rules`) in the order the datapath evaluates them:
+// longest source prefix, then longest destination prefix, then file order.
+std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules);
+
 }  // namespace xdpgw
