@@ -151,7 +151,9 @@ class Gateway {
 
   nlohmann::json status() const { return status_json(cfg_, config_path_, dp_, reloads_); }
   nlohmann::json stats(bool all) const {
-    return stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+    nlohmann::json s = stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+    s["policy"] = policy_stats_json(cfg_, dp_);
+    return s;
   }
   std::vector<control::MetricFamily> metric_families() const {
     return metrics(cfg_, dp_, reloads_);
