@@ -65,6 +65,7 @@ std::string to_toml(const GatewayConfig& config, std::string_view instance,
   // Our own socket path, so no file is left in /run/xdpgw; the metrics
   // listener's default address is inside the gateway namespace, private.
   toml += fmt::format("[control]\nsocket = {}\n", toml_string(control_socket.string()));
+  toml += config.extra_toml;
   return toml;
 }
 

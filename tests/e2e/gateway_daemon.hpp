@@ -50,6 +50,7 @@ struct GatewayConfig {
   RouteSource route_source = RouteSource::kFib;
   std::vector<StaticRoute> routes;      // used with RouteSource::kStatic
   std::vector<unsigned> steering_cpus;  // empty: steering off
+  std::string extra_toml;               // appended verbatim ([[acl]], [ratelimit], ...)
 };
 
 // A directory under /tmp named after the test process, removed with its
