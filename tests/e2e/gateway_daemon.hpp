@@ -101,6 +101,8 @@ class GatewayDaemon {
   ~GatewayDaemon();
 
   const std::string& instance() const noexcept { return instance_; }
+  // The daemon's control socket (for `xdpgw CMD -s SOCKET`).
+  std::filesystem::path control_socket() const { return dir_.path() / "control.sock"; }
   // /sys/fs/bpf/xdpgw/<instance>, where the daemon pins its maps.
   std::filesystem::path pin_dir() const;
   // Everything the daemon wrote to stdout and stderr so far.

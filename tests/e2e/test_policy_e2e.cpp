@@ -23,6 +23,7 @@
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
 #include "harness/prog_run.hpp"
+#include "harness/run.hpp"
 
 namespace xdpgw::test::e2e {
 namespace {
@@ -164,6 +165,25 @@ TEST(PolicyE2e, AclDeniesTelnetAndCountsTheRule) {
   // Everything else still flows.
   const auto data = pseudo_random_bytes(100000, 2);
   EXPECT_EQ(tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 5002, data), data);
+
+  // What the operator sees: `xdpgw stats` names the rule and the class, and
+  // the metrics carry them and pass Prometheus' linter.
+  auto stats = run_cmd(fmt::format("{} stats -s {}", XDPGW_BINARY, daemon.control_socket().string()));
+  EXPECT_TRUE(stats.ok()) << stats.output;
+  EXPECT_NE(stats.output.find("deny tcp dport 23"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("flooder"), std::string::npos) << stats.output;
+  auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.output;
+  EXPECT_NE(scrape.output.find("xdpgw_acl_hits_total{rule=\"0\","), std::string::npos)
+      << scrape.output;
+  EXPECT_NE(scrape.output.find("match=\"deny tcp dport 23\"}"), std::string::npos)
+      << scrape.output;
+  EXPECT_NE(scrape.output.find("xdpgw_ratelimit_packets_total{class=\"flooder\",result=\"dropped\"}"),
+            std::string::npos)
+      << scrape.output;
+  auto lint = topology.gateway().exec(
+      "curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+  EXPECT_TRUE(lint.ok()) << lint.output;
 }
 
 // Two sender threads pinned to CPU 0 and CPU 1, both flooding from the same
