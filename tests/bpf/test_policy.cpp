@@ -339,6 +339,43 @@ sources = ["198.18.0.0/15"]
   EXPECT_EQ(again.passed, 2u) << "evicted source comes back with a full bucket";
 }
 
+// A reload builds the other generation and flips: new class parameters
+// apply at once, while buckets (not generational) keep their state, so a
+// reload is not a way for a flooding source to get a fresh burst.
+TEST_F(PolicyTest, ReloadSwitchesClassesAndKeepsBuckets) {
+  constexpr std::string_view kSlow = R"(
+[ratelimit]
+[[ratelimit.class]]
+name = "slow"
+packets_per_second = 1
+burst = 50
+sources = ["198.18.1.0/24"]
+)";
+  configure(kSlow);
+  const uint32_t gen_before = dp_->active_generation();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto first = burst(udp4("198.18.1.2"), 5000);
+  ASSERT_GT(first.rate_limited, 0u);
+  // Same class again: over both runs and the reload between them, one
+  // bucket's worth passes (a fresh bucket would let another 50 through).
+  configure(kSlow);
+  EXPECT_NE(dp_->active_generation(), gen_before);
+  auto after = burst(udp4("198.18.1.2"), 5000);
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  expect_within_bucket(first.passed + after.passed, 50, 1, elapsed);
+  // A reload that takes the source out of every class lifts its limit.
+  configure(R"(
+[ratelimit]
+[[ratelimit.class]]
+name = "others"
+packets_per_second = 1
+burst = 1
+sources = ["203.0.113.0/24"]
+)");
+  EXPECT_EQ(burst(udp4("198.18.1.2"), 5000).passed, 5000u);
+}
+
 // ---- ACL -------------------------------------------------------------------------
 
 struct AclCase {
