@@ -355,7 +355,7 @@ static __always_inline void count_rl(__u32 class_id, int passed, int fresh)
 /*
  * GCRA on one u64 (see shared.h). TAT - now in [0, limit] is the spent part
  * of the burst; below 0 the bucket is full. A packet passes when
- * max(TAT, now) + interval - now <= limit, and moves TAT there with CAS, so
+ * max(TAT, now) + cost - now <= limit, and moves TAT there with CAS, so
  * two CPUs never spend the same token and none is lost: a failed CAS means
  * someone else advanced TAT, and the check is redone on the new value.
  * All differences are signed, so neither the fixed-point clock wrapping nor
@@ -364,35 +364,59 @@ static __always_inline void count_rl(__u32 class_id, int passed, int fresh)
  * or a source idle for over 2^55 ns ~ 1.1 years looks like the future after
  * the wrap): it is clamped to "empty", never read as credit.
  */
-static __always_inline int gcra_take(struct xdpgw_rl_bucket *b,
-				     const struct xdpgw_rl_class *cls, __u64 now)
+static __always_inline int gcra_take(__u64 *tat, __u64 cost, __u64 limit,
+				     __u64 now)
 {
 	__u64 old, base, next;
 	__s64 ahead;
 	int i;
 
 	for (i = 0; i < XDPGW_RL_CAS_TRIES; i++) {
-		old = *(volatile __u64 *)&b->tat;
+		old = *(volatile __u64 *)tat;
 		ahead = (__s64)(old - now);
 		base = old;
 		if (ahead < 0)
 			base = now;
-		else if (ahead > (__s64)cls->limit)
-			base = now + cls->limit;
-		next = base + cls->interval;
-		if ((__s64)(next - now) > (__s64)cls->limit) {
+		else if (ahead > (__s64)limit)
+			base = now + limit;
+		next = base + cost;
+		if ((__s64)(next - now) > (__s64)limit) {
 			if (base != old)
-				__sync_val_compare_and_swap(&b->tat, old, base);
+				__sync_val_compare_and_swap(tat, old, base);
 			return 0;
 		}
-		if (__sync_val_compare_and_swap(&b->tat, old, next) == old)
+		if (__sync_val_compare_and_swap(tat, old, next) == old)
 			return 1;
 	}
 	return 0;
 }
 
+/* Packet bucket, then the byte bucket when the class has one. A packet the
+ * byte bucket refuses gives its packet token back (an atomic add of exactly
+ * what it took), so a refused packet costs nothing in either bucket. */
+static __always_inline int rl_take(struct xdpgw_rl_bucket *b,
+				   const struct xdpgw_rl_class *cls, __u64 now,
+				   __u64 len)
+{
+	__u64 cost;
+
+	if (!gcra_take(&b->tat, cls->interval, cls->limit, now))
+		return 0;
+	if (!cls->bytes_per_second)
+		return 1;
+	/* len < 2^17 and the numerator constant < 2^38: no overflow. */
+	len &= 0x1ffff;
+	cost = (len * (1000000000ull << XDPGW_RL_FRAC_BITS) +
+		cls->bytes_per_second - 1) / cls->bytes_per_second;
+	if (gcra_take(&b->tat_bytes, cost, cls->byte_limit, now))
+		return 1;
+	__sync_fetch_and_sub(&b->tat, cls->interval);
+	return 0;
+}
+
 /* 1 = within the rate (or not limited), 0 = over it. */
-static __always_inline int rl_allow(__u32 gen, const struct xdpgw_policy *pol,
+static __always_inline int rl_allow(struct xdp_md *ctx, __u32 gen,
+				    const struct xdpgw_policy *pol,
 				    const struct policy_pkt *p)
 {
 	struct xdpgw_rl_key key = {};
@@ -417,7 +441,7 @@ static __always_inline int rl_allow(__u32 gen, const struct xdpgw_policy *pol,
 	if (!b) {
 		/* TAT = now is a full bucket. NOEXIST: when another CPU
 		 * created it first, use theirs. */
-		struct xdpgw_rl_bucket init = { .tat = now };
+		struct xdpgw_rl_bucket init = { .tat = now, .tat_bytes = now };
 
 		fresh = bpf_map_update_elem(&rl_buckets, &key, &init,
 					    BPF_NOEXIST) == 0;
@@ -429,7 +453,7 @@ static __always_inline int rl_allow(__u32 gen, const struct xdpgw_policy *pol,
 			return 1;
 		}
 	}
-	ok = gcra_take(b, cls, now);
+	ok = rl_take(b, cls, now, frame_len(ctx));
 	count_rl(class_id, ok, fresh);
 	return ok;
 }
@@ -463,7 +487,7 @@ static __always_inline int policy_check(struct xdp_md *ctx,
 	if (pol->acl_rules &&
 	    acl_decide(ctx, meta->gen, pol, &p) == XDPGW_ACL_DENY)
 		return drop(ctx, XDPGW_R_DROP_ACL_DENY);
-	if (pol->rl_enabled && !rl_allow(meta->gen, pol, &p)) {
+	if (pol->rl_enabled && !rl_allow(ctx, meta->gen, pol, &p)) {
 		/* Extension point for sampled rate-limit events: the events
 		 * ring buffer (AF_XDP/events work) hooks in here, with `p`
 		 * and the class at hand. */

@@ -48,6 +48,10 @@ inline constexpr std::size_t kMaxRateSourcesPerFamily = 4096;  // XDPGW_MAX_RL_P
 inline constexpr int64_t kMaxPacketsPerSecond = 100'000'000;
 inline constexpr int64_t kMaxBurst = 10'000'000;
 inline constexpr std::size_t kMaxClassNameLength = 32;
+inline constexpr int64_t kMinBytesPerSecond = 1000;
+inline constexpr int64_t kMaxBytesPerSecond = 100'000'000'000;
+inline constexpr int64_t kMinBurstBytes = 1500;
+inline constexpr int64_t kMaxBurstBytes = 1'000'000'000;
 
 // ---- typed configuration --------------------------------------------------
 
@@ -139,6 +143,8 @@ struct RateClass {
   std::string name;
   uint64_t packets_per_second = 0;
   uint64_t burst = 0;
+  uint64_t bytes_per_second = 0;  // 0 = no byte limit; else burst_bytes too
+  uint64_t burst_bytes = 0;
   std::vector<IpPrefix> sources;  // host bits zero, unique over all classes
 
   bool operator==(const RateClass&) const = default;

@@ -253,6 +253,8 @@ RawRateClass read_rate_class(TableReader& table) {
                    .name = table.string("name"),
                    .packets_per_second = table.integer("packets_per_second"),
                    .burst = table.integer("burst"),
+                   .bytes_per_second = table.integer("bytes_per_second"),
+                   .burst_bytes = table.integer("burst_bytes"),
                    .sources = table.string_array("sources")};
   table.reject_unknown_keys();
   return cls;

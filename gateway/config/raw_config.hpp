@@ -96,6 +96,8 @@ struct RawRateClass {
   RawString name;
   RawInteger packets_per_second;
   RawInteger burst;
+  RawInteger bytes_per_second;
+  RawInteger burst_bytes;
   std::vector<Located<std::string>> sources;
 };
 

@@ -471,16 +471,38 @@ bool is_valid_class_name(std::string_view name) {
          });
 }
 
+std::optional<uint64_t> check_range(const Located<int64_t>& value, std::string_view key,
+                                    int64_t min, int64_t max, ErrorList& errors) {
+  if (value.value < min || value.value > max) {
+    errors.add(value.pos, "{} {} is out of range ({}..{})", key, value.value, min, max);
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(value.value);
+}
+
 std::optional<uint64_t> check_bounded(const RawInteger& raw, std::string_view key,
                                       std::string_view table, SourcePos table_pos, int64_t max,
                                       ErrorList& errors) {
   const auto* value = require(raw, key, table, table_pos, errors);
   if (value == nullptr) return std::nullopt;
-  if (value->value < 1 || value->value > max) {
-    errors.add(value->pos, "{} {} is out of range (1..{})", key, value->value, max);
-    return std::nullopt;
+  return check_range(*value, key, 1, max, errors);
+}
+
+// bytes_per_second and burst_bytes: both or neither. False on an error.
+bool check_byte_limit(const RawRateClass& rc, RateClass& cls, ErrorList& errors) {
+  if (!rc.bytes_per_second && !rc.burst_bytes) return true;
+  if (!rc.bytes_per_second || !rc.burst_bytes) {
+    const auto& given = rc.bytes_per_second ? *rc.bytes_per_second : *rc.burst_bytes;
+    errors.add(given.pos, "bytes_per_second and burst_bytes go together: set both or neither");
+    return false;
   }
-  return static_cast<uint64_t>(value->value);
+  auto rate = check_range(*rc.bytes_per_second, "bytes_per_second", kMinBytesPerSecond,
+                          kMaxBytesPerSecond, errors);
+  auto burst = check_range(*rc.burst_bytes, "burst_bytes", kMinBurstBytes, kMaxBurstBytes, errors);
+  if (!rate || !burst) return false;
+  cls.bytes_per_second = *rate;
+  cls.burst_bytes = *burst;
+  return true;
 }
 
 RateLimit check_ratelimit(const std::optional<RawRateLimit>& raw, ErrorList& errors) {
@@ -515,7 +537,7 @@ RateLimit check_ratelimit(const std::optional<RawRateLimit>& raw, ErrorList& err
     auto pps = check_bounded(rc.packets_per_second, "packets_per_second", kTable, rc.pos,
                              kMaxPacketsPerSecond, errors);
     auto burst = check_bounded(rc.burst, "burst", kTable, rc.pos, kMaxBurst, errors);
-    ok = ok && pps && burst;
+    ok = check_byte_limit(rc, cls, errors) && ok && pps && burst;
     for (const Located<std::string>& text : rc.sources) {
       auto prefix = check_prefix(text, "source", errors);
       if (!prefix) {

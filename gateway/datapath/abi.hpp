@@ -48,9 +48,9 @@ static_assert(sizeof(xdpgw_acl_ruleset) == 8 * XDPGW_ACL_WORDS);
 static_assert(XDPGW_MAX_ACL_RULES % 64 == 0);
 static_assert(sizeof(xdpgw_acl_rule) == 20);
 static_assert(offsetof(xdpgw_acl_rule, rule_id) == 8);
-static_assert(sizeof(xdpgw_rl_class) == 16);
+static_assert(sizeof(xdpgw_rl_class) == 32);
 static_assert(sizeof(xdpgw_rl_key) == 20);
-static_assert(sizeof(xdpgw_rl_bucket) == 8);
+static_assert(sizeof(xdpgw_rl_bucket) == 16);
 static_assert(sizeof(xdpgw_rl_counter) == 24);
 static_assert(sizeof(xdpgw_policy) == 16);
 

@@ -285,7 +285,8 @@ void fill_acl(const ConfigTables& t, const config::Policy& policy) {
 void fill_ratelimit(const ConfigTables& t, const config::RateLimit& rl) {
   for (uint32_t id = 0; id < rl.classes.size(); ++id) {
     const config::RateClass& c = rl.classes[id];
-    xdpgw_rl_class value = rl_class_params(c.packets_per_second, c.burst);
+    xdpgw_rl_class value =
+        rl_class_params(c.packets_per_second, c.burst, c.bytes_per_second, c.burst_bytes);
     update(t.rl_classes.get(), &id, &value, fmt::format("rl_classes[{}]", c.name));
     for (const auto& prefix : c.sources)
       update_lpm(t.rl_src4.get(), t.rl_src6.get(), prefix, &id, "rl_src");
@@ -306,17 +307,31 @@ void fill_policy(const ConfigTables& t, const config::Policy& policy) {
 
 }  // namespace
 
-xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst) {
-  // Validation bounds (rate 1..1e8, burst 1..1e7) keep every product below
-  // 2^63: interval <= 1e9 << 8 < 2^38, limit < 2^62.
+xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
+                               uint64_t bytes_per_second, uint64_t burst_bytes) {
+  // Validation bounds keep every product below 2^63: interval <= 1e9 << 8
+  // < 2^38, limit < 2^62; byte_limit <= 1e9 * 2^38 / 1000 < 2^58.
   constexpr uint64_t kOneSecond = uint64_t{1'000'000'000} << XDPGW_RL_FRAC_BITS;
   if (packets_per_second == 0 || packets_per_second > uint64_t{100'000'000} || burst == 0 ||
       burst > uint64_t{10'000'000})
     throw std::out_of_range(
         fmt::format("rate {} / burst {} outside the validated range", packets_per_second, burst));
+  if ((bytes_per_second == 0) != (burst_bytes == 0) ||
+      (bytes_per_second != 0 && (bytes_per_second < 1000 || bytes_per_second > 100'000'000'000 ||
+                                 burst_bytes > 1'000'000'000)))
+    throw std::out_of_range(fmt::format("byte rate {} / burst {} outside the validated range",
+                                        bytes_per_second, burst_bytes));
   // Rounded up: a rate that does not divide evenly errs below, never above.
   const uint64_t interval = (kOneSecond + packets_per_second - 1) / packets_per_second;
-  return xdpgw_rl_class{.interval = interval, .limit = burst * interval};
+  xdpgw_rl_class c{.interval = interval, .limit = burst * interval, .bytes_per_second = 0,
+                   .byte_limit = 0};
+  if (bytes_per_second != 0) {
+    c.bytes_per_second = bytes_per_second;
+    // Rounded down: the byte bucket never holds more than burst_bytes.
+    c.byte_limit = static_cast<uint64_t>(static_cast<unsigned __int128>(burst_bytes) *
+                                         kOneSecond / bytes_per_second);
+  }
+  return c;
 }
 
 std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules) {

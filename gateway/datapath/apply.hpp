@@ -40,9 +40,11 @@ AppliedState apply(Datapath& dp, const config::Config& cfg);
 int refresh_nexthops(AppliedState& state);
 
 // Rate-limit class parameters in the datapath's fixed point (shared.h):
-// interval = ceil((1e9 << XDPGW_RL_FRAC_BITS) / rate), limit = burst * interval.
-// Throws std::out_of_range outside the bounds validation enforces.
-xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst);
+// interval = ceil((1e9 << XDPGW_RL_FRAC_BITS) / rate), limit = burst * interval,
+// byte_limit = burst_bytes * (1e9 << FRAC) / bytes_per_second (0/0 = no byte
+// limit). Throws std::out_of_range outside the bounds validation enforces.
+xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
+                               uint64_t bytes_per_second = 0, uint64_t burst_bytes = 0);
 
 // ACL rules (indexes into `rules`) in the order the datapath evaluates them:
 // longest source prefix, then longest destination prefix, then file order.

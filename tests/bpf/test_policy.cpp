@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <thread>
 
@@ -240,6 +241,14 @@ TEST(RateLimitParams, FixedPointIsExactAtOneAndTenMillionPps) {
   // Largest values validation lets through do not overflow a signed 64-bit.
   auto worst = rl_class_params(1, 10'000'000);
   EXPECT_LT(worst.limit, uint64_t{1} << 63);
+  // Byte bucket: 1500 bytes at 1000 B/s is 1.5 s of fixed-point time.
+  auto bytes = rl_class_params(1, 1, 1000, 1500);
+  EXPECT_EQ(bytes.bytes_per_second, 1000u);
+  EXPECT_EQ(bytes.byte_limit, (uint64_t{1'500'000'000} << XDPGW_RL_FRAC_BITS));
+  auto no_bytes = rl_class_params(1, 1);
+  EXPECT_EQ(no_bytes.bytes_per_second, 0u);
+  EXPECT_LT(rl_class_params(1, 1, 1000, 1'000'000'000).byte_limit, uint64_t{1} << 63);
+  EXPECT_THROW(rl_class_params(1, 1, 1000, 0), std::out_of_range);
   EXPECT_THROW(rl_class_params(0, 1), std::out_of_range);
   EXPECT_THROW(rl_class_params(1, 0), std::out_of_range);
 }
@@ -337,6 +346,43 @@ sources = ["198.18.0.0/15"]
   EXPECT_GE(st.new_buckets - live, sources - uint64_t{XDPGW_RL_TABLE_SIZE}) << "evictions";
   auto again = burst(udp4("198.18.0.1"), 10);
   EXPECT_EQ(again.passed, 2u) << "evicted source comes back with a full bucket";
+}
+
+// The optional byte bucket: 60-byte frames, 6,000 bytes of burst and
+// 100,000 bytes/s, under a packet bucket that would allow 200 back to back.
+// Bytes bind first; each packet the byte bucket refuses gives its packet
+// token back, so the packet bucket is charged only for what passed.
+TEST_F(PolicyTest, ByteLimitBindsAndRefusedPacketsKeepTheirPacketToken) {
+  configure(R"(
+[ratelimit]
+[[ratelimit.class]]
+name = "bytes"
+packets_per_second = 100
+burst = 200
+bytes_per_second = 100000
+burst_bytes = 6000
+sources = ["198.18.1.0/24"]
+)");
+  const auto frame = udp4("198.18.1.2");
+  ASSERT_EQ(frame.size(), 60u);
+  auto b = burst(frame, 20000);
+  EXPECT_GE(b.passed, 6000u / 60);
+  EXPECT_LE(double(b.passed * 60), 6000 + 100000 * b.elapsed_s + 60);
+  // bpf_ktime_get_ns() is CLOCK_MONOTONIC: how far the packet bucket's TAT
+  // runs ahead of now is what it was charged (minus refill).
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t now = (uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec))
+                       << XDPGW_RL_FRAC_BITS;
+  xdpgw_rl_key key{};
+  std::memcpy(key.addr, ipv4("198.18.1.2").data(), 4);
+  key.family = AF_INET;
+  xdpgw_rl_bucket bucket{};
+  ASSERT_EQ(bpf_map_lookup_elem(dp_->rl_buckets_fd(), &key, &bucket), 0);
+  const int64_t ahead = int64_t(bucket.tat - now);
+  const auto params = rl_class_params(100, 200);
+  EXPECT_LE(ahead, int64_t(b.passed * params.interval))
+      << "packet tokens of byte-refused packets were not given back";
 }
 
 // A reload builds the other generation and flips: new class parameters

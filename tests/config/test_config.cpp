@@ -125,6 +125,9 @@ TEST(ExampleFiles, RatelimitResolvesToTypedValues) {
   EXPECT_EQ(rl.classes[1].name, "lab-hosts");
   EXPECT_EQ(rl.classes[1].packets_per_second, 1000u);
   EXPECT_EQ(rl.classes[1].burst, 100u);
+  EXPECT_EQ(rl.classes[1].bytes_per_second, 1250000u);
+  EXPECT_EQ(rl.classes[1].burst_bytes, 150000u);
+  EXPECT_EQ(rl.classes[0].bytes_per_second, 0u);
   ASSERT_EQ(rl.classes[1].sources.size(), 2u);
   EXPECT_EQ(rl.classes[1].sources[1].to_string(), "2001:2:0:1::/64");
 }
@@ -434,6 +437,15 @@ std::vector<BadInput> bad_inputs() {
       {"RateClassBadName",
        after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"Fast!\"\npackets_per_second = 1\nburst = 1\n"),
        {"router.toml:7:8: class name \"Fast!\" must match [a-z0-9_-]{1,32}"}},
+      {"RateBytesNeedBurstBytes",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "bytes_per_second = 5000\n"),
+       {"router.toml:10:20: bytes_per_second and burst_bytes go together: set both or neither"}},
+      {"RateBytesBounds",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "bytes_per_second = 999\nburst_bytes = 1000000001\n"),
+       {"router.toml:10:20: bytes_per_second 999 is out of range (1000..100000000000)",
+        "router.toml:11:15: burst_bytes 1000000001 is out of range (1500..1000000000)"}},
       {"RateDefaultClassUnknown",
        after_minimal("[ratelimit]\ndefault_class = \"nope\"\n"),
        {"router.toml:6:17: default_class \"nope\" is not a [[ratelimit.class]]"}},

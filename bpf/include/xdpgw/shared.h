@@ -402,10 +402,14 @@ struct xdpgw_acl_rule {
  * loop without ever passing more than the bucket allows. */
 #define XDPGW_RL_CAS_TRIES 8
 
-/* cfg_rl_classes value, by class id (file order). */
+/* cfg_rl_classes value, by class id (file order). A second, optional
+ * bucket limits bytes (the frame length XDP sees); its cost per packet is
+ * computed per frame: ceil(len * (1e9 << FRAC) / bytes_per_second). */
 struct xdpgw_rl_class {
 	__u64 interval;	/* fixed-point ns per packet = ceil(1e9 << FRAC / rate) */
 	__u64 limit;	/* burst * interval: how far TAT may run ahead of now */
+	__u64 bytes_per_second; /* 0 = no byte limit */
+	__u64 byte_limit; /* burst_bytes * (1e9 << FRAC) / bytes_per_second */
 };
 
 /* Key of rl_buckets. */
@@ -416,7 +420,8 @@ struct xdpgw_rl_key {
 };
 
 struct xdpgw_rl_bucket {
-	__u64 tat; /* fixed-point ns (wraps; compared as signed differences) */
+	__u64 tat;	 /* fixed-point ns (wraps; compared as signed differences) */
+	__u64 tat_bytes; /* the byte bucket's, same clock */
 };
 
 /* rl_stats value (per CPU), by class id. */
