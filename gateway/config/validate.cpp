@@ -398,13 +398,11 @@ std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
   AclRule rule;
   rule.line = raw.pos.line;
   bool ok = true;
-  if (require(raw.action, "action", kTable, raw.pos, errors) == nullptr) {
-    ok = false;
-  } else if (auto value = check_choice(raw.action, "action", kAclActions, errors)) {
-    rule.action = *value;
-  } else {
-    ok = false;
-  }
+  // check_choice is quiet about an absent key; require reports it.
+  const bool has_action = require(raw.action, "action", kTable, raw.pos, errors) != nullptr;
+  const auto action = check_choice(raw.action, "action", kAclActions, errors);
+  if (has_action && action) rule.action = *action;
+  ok = ok && action.has_value();
   if (raw.src) ok = (rule.src = check_prefix(*raw.src, "src", errors)).has_value() && ok;
   if (raw.dst) ok = (rule.dst = check_prefix(*raw.dst, "dst", errors)).has_value() && ok;
   if (rule.src && rule.dst && rule.src->addr.family != rule.dst->addr.family) {
