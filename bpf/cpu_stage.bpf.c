@@ -4,7 +4,7 @@
  * stage validated the headers and left its metadata in front of the frame
  * (CPUMAP keeps it), so this stage only routes and redirects.
  */
-#include "router.h"
+#include "pipeline.h"
 
 SEC("xdp/cpumap")
 int xdpgw_cpu_stage(struct xdp_md *ctx)
@@ -24,5 +24,5 @@ int xdpgw_cpu_stage(struct xdp_md *ctx)
 			fp.dport = ports[1];
 		}
 	}
-	return forward(ctx, &meta, &fp);
+	return local_stage(ctx, &meta, &fp);
 }

@@ -2,7 +2,7 @@
 /* ICMPv6 handler: validates the fixed ICMPv6 header, then routes. Neighbour
  * discovery is link-local or multicast and so reaches the kernel through the
  * router's pass rules. */
-#include "router.h"
+#include "pipeline.h"
 #include "policy.h"
 
 SEC("xdp")

@@ -2,7 +2,7 @@
 /* Everything else: fragments, protocols without a handler (GRE, ESP, SCTP,
  * ICMP inside IPv6, ...). No L4 header to check; the router passes fragments
  * to the kernel and forwards the rest. */
-#include "router.h"
+#include "pipeline.h"
 #include "policy.h"
 
 SEC("xdp")

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* UDP handler: validates the UDP header and length, then routes. */
-#include "router.h"
+#include "pipeline.h"
 #include "policy.h"
 
 SEC("xdp")

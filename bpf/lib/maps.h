@@ -204,6 +204,14 @@ struct {
 	__type(value, struct xdpgw_flow);
 } conn_table __weak SEC(".maps");
 
+/* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_CONN_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} conn_stats __weak SEC(".maps");
+
 /* VIPs by (address, port, protocol). HASH: exact match on a sparse set. */
 struct xdpgw_vips_table {
 	__uint(type, BPF_MAP_TYPE_HASH);

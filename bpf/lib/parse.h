@@ -247,6 +247,9 @@ static __always_inline int load_meta(struct xdp_md *ctx,
 	void *data = (void *)(long)ctx->data;
 	struct xdpgw_pkt_meta *meta = (void *)(long)ctx->data_meta;
 
+	/* Keeps clang from comparing a 32-bit copy of the pointer, which the
+	 * verifier no longer sees as a packet pointer. */
+	barrier_var(data);
 	if ((void *)(meta + 1) > data)
 		return -1;
 	*out = *meta;

@@ -194,11 +194,25 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
 }
 
-/* Route, rewrite and redirect. `meta` comes from the dispatcher; `fp` are the
- * L4 ports the handler found (used by the FIB's multipath hash). */
-static __always_inline int forward(struct xdp_md *ctx,
-				   const struct xdpgw_pkt_meta *meta,
-				   const struct flow_ports *fp)
+/* A packet the router will not forward goes to the kernel with its reason;
+ * except an encapsulated one that is too big: the kernel would answer our own
+ * tunnel source, not the client, so it is dropped and counted. */
+static __always_inline int not_forwarded(struct xdp_md *ctx, __u32 reason,
+					 __u32 fwd_reason)
+{
+	if (reason == XDPGW_R_PASS_FRAG_NEEDED && fwd_reason == XDPGW_R_FWD_LB_DSR)
+		return drop(ctx, XDPGW_R_DROP_LB_ENCAP_TOO_BIG);
+	return pass(ctx, reason);
+}
+
+/* Route, rewrite and redirect. `meta` describes the packet as it is now (the
+ * dispatcher's, or updated by a rewrite); `fp` are the L4 ports the handler
+ * found (used by the FIB's multipath hash). `fwd_reason` is what a redirect
+ * is counted as. */
+static __always_inline int forward_as(struct xdp_md *ctx,
+				      const struct xdpgw_pkt_meta *meta,
+				      const struct flow_ports *fp,
+				      __u32 fwd_reason)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -227,7 +241,7 @@ static __always_inline int forward(struct xdp_md *ctx,
 			return drop(ctx, XDPGW_R_DROP_IPV4_TRUNCATED);
 		reason = route_ipv4(ctx, ip, meta, fp, source, &eg);
 		if (reason)
-			return pass(ctx, reason);
+			return not_forwarded(ctx, reason, fwd_reason);
 		ipv4_decrease_ttl(ip);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
@@ -236,7 +250,7 @@ static __always_inline int forward(struct xdp_md *ctx,
 			return drop(ctx, XDPGW_R_DROP_IPV6_TRUNCATED);
 		reason = route_ipv6(ctx, ip6, meta, fp, source, &eg);
 		if (reason)
-			return pass(ctx, reason);
+			return not_forwarded(ctx, reason, fwd_reason);
 		ip6->hop_limit--;
 	}
 
@@ -254,7 +268,14 @@ static __always_inline int forward(struct xdp_md *ctx,
 	 * removing it): drop, since the frame is already rewritten. */
 	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
 		return drop(ctx, XDPGW_R_DROP_REDIRECT_FAILED);
-	return record(ctx, XDP_REDIRECT, XDPGW_R_FWD_REDIRECT);
+	return record(ctx, XDP_REDIRECT, fwd_reason);
+}
+
+static __always_inline int forward(struct xdp_md *ctx,
+				   const struct xdpgw_pkt_meta *meta,
+				   const struct flow_ports *fp)
+{
+	return forward_as(ctx, meta, fp, XDPGW_R_FWD_REDIRECT);
 }
 
 /* ---- CPU steering -------------------------------------------------------- */
@@ -313,26 +334,26 @@ static __always_inline __u32 flow_hash(struct xdp_md *ctx,
 	}
 }
 
-/* Hand the packet to the CPU its flow hashes to, when steering is on; the
- * CPUMAP entry's second-stage program (cpu_stage.bpf.c) then forwards it.
- * Falls back to forwarding here when steering is off or the CPU entry is
- * missing. */
-static __always_inline int steer_or_forward(struct xdp_md *ctx,
-					    const struct xdpgw_pkt_meta *meta,
-					    const struct flow_ports *fp)
+/* Hands the packet to the CPU its flow hash chooses when steering is on; the
+ * CPUMAP entry's second-stage program (cpu_stage.bpf.c) then does the rest of
+ * the work there. Returns -1 when the packet stays on this CPU (steering off,
+ * or the CPU entry missing). */
+static __always_inline int steer(struct xdp_md *ctx,
+				 const struct xdpgw_pkt_meta *meta,
+				 const struct flow_ports *fp)
 {
 	const struct xdpgw_settings *cfg = get_settings(meta->gen);
 	__u32 count = cfg ? cfg->cpu_count : 0;
 	__u32 idx, *cpu;
 
-	if (count == 0 || count > 1024)
-		return forward(ctx, meta, fp);
+	if (count == 0 || count > XDPGW_MAX_CPUS)
+		return -1;
 	idx = flow_hash(ctx, meta, fp) % count;
 	cpu = cfg_lookup(&cfg_cpus, meta->gen, &idx);
 	if (!cpu)
-		return forward(ctx, meta, fp);
+		return -1;
 	if (bpf_redirect_map(&cpu_map, *cpu, 0) != XDP_REDIRECT)
-		return forward(ctx, meta, fp);
+		return -1;
 	return record(ctx, XDP_REDIRECT, XDPGW_R_STEER_CPU);
 }
 

@@ -15,10 +15,12 @@
 #include "common/fd.hpp"
 #include "config/config.hpp"
 #include "control/control_client.hpp"
+#include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
 #include "daemon/daemon.hpp"
 #include "datapath/abi.hpp"
 #include "datapath/datapath.hpp"
+#include "datapath/decap.hpp"
 #include "datapath/netdev.hpp"
 
 namespace xdpgw::cli {
@@ -169,7 +171,10 @@ void add_stats(CLI::App& app) {
         stats = daemon::stats_json(verdicts.get(), handlers.get(), *all);
       }
       stats["instance"] = target->instance;
-      std::cout << (*json ? stats.dump(2) + "\n" : daemon::format_stats(stats, target->instance));
+      std::string text = daemon::format_stats(stats, target->instance);
+      if (stats.contains("lb") && !stats["lb"]["vips"].empty())
+        text += "\n" + daemon::format_lb(stats["lb"]);
+      std::cout << (*json ? stats.dump(2) + "\n" : text);
     } catch (const std::exception& e) {
       std::cerr << "xdpgw stats: " << e.what() << '\n';
       g_exit_code = kExitFailure;
@@ -190,7 +195,10 @@ void add_status(CLI::App& app) {
   cmd->callback([target, json] {
     try {
       auto status = control::call(target->socket_path(), "status");
-      std::cout << (*json ? status.dump(2) + "\n" : daemon::format_status(status));
+      std::string text = daemon::format_status(status);
+      if (status.contains("lb") && !status["lb"]["vips"].empty())
+        text += daemon::format_lb(status["lb"]);
+      std::cout << (*json ? status.dump(2) + "\n" : text);
     } catch (const std::exception& e) {
       std::cerr << "xdpgw status: " << e.what() << '\n';
       g_exit_code = kExitFailure;
@@ -219,6 +227,122 @@ void add_reload(CLI::App& app) {
   });
 }
 
+void add_flows(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "flows", "List flows of the connection table (load-balanced flows in both "
+               "directions, verdicts offloaded by the AF_XDP pipeline) with their "
+               "target, packets and bytes.");
+  auto target = std::make_shared<Target>();
+  auto json = std::make_shared<bool>(false);
+  auto limit = std::make_shared<size_t>(100);
+  add_target_options(cmd, *target);
+  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_option("-n,--limit", *limit, "Show at most this many flows (the total is always counted)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{16} * 1024 * 1024));
+  cmd->callback([target, json, limit] {
+    try {
+      auto flows = control::call(target->socket_path(), "flows", {{"limit", *limit}},
+                                 std::chrono::seconds(60));
+      std::cout << (*json ? flows.dump(2) + "\n" : daemon::format_flows(flows));
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw flows: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  });
+}
+
+void add_backend(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "backend", "Operator control of load-balancer backends.");
+  cmd->require_subcommand(1);
+  for (const char* action : {"drain", "undrain"}) {
+    auto* sub = cmd->add_subcommand(
+        action, std::string(action) == "drain"
+                    ? "Stop sending new flows of VIP to BACKEND (its established flows keep "
+                      "going); survives health changes until undrained or the daemon restarts"
+                    : "Let BACKEND take new flows of VIP again (if its health check passes)");
+    auto target = std::make_shared<Target>();
+    auto vip = std::make_shared<std::string>();
+    auto backend = std::make_shared<std::string>();
+    add_target_options(sub, *target);
+    sub->add_option("VIP", *vip, "VIP name from the config")->required();
+    sub->add_option("BACKEND", *backend, "ADDRESS:PORT ([v6]:PORT), or ADDRESS if unambiguous")
+        ->required();
+    sub->callback([target, vip, backend, action = std::string(action)] {
+      try {
+        auto r = control::call(target->socket_path(), "backend",
+                               {{"action", action}, {"vip", *vip}, {"backend", *backend}});
+        std::cout << r.value("message", std::string("ok")) << '\n';
+      } catch (const std::exception& e) {
+        std::cerr << "xdpgw backend " << action << ": " << e.what() << '\n';
+        g_exit_code = kExitFailure;
+      }
+    });
+  }
+}
+
+void add_decap(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "decap", "Backend side of DSR: strip the IPIP / IPv6-in-IPv6 header the load "
+               "balancer adds, in XDP, so the kernel delivers the inner packet to the VIP "
+               "(configure the VIP on the backend, e.g. `ip addr add VIP/32 dev lo`). "
+               "Stays attached after this command exits (pinned bpf_link).");
+  cmd->require_subcommand(1);
+  struct Args {
+    std::string ifname;
+    std::string netns;
+    bool generic = false;
+    std::string scope() const { return netns.empty() ? "host" : netns; }
+  };
+  auto add_common = [](CLI::App* sub, Args& a) {
+    sub->add_option("IFACE", a.ifname, "Interface the tunnel packets arrive on")->required();
+    sub->add_option("--netns", a.netns, "The interface's network namespace (/run/netns/NAME)");
+  };
+  auto run_in_netns = [](const Args& a, auto body) {
+    try {
+      if (!a.netns.empty()) netdev::enter_netns(a.netns);
+      body();
+    } catch (const std::exception& e) {
+      std::cerr << "xdpgw decap: " << e.what() << '\n';
+      g_exit_code = kExitFailure;
+    }
+  };
+  auto attach_args = std::make_shared<Args>();
+  auto* attach = cmd->add_subcommand("attach", "Attach the decap program to IFACE");
+  add_common(attach, *attach_args);
+  attach->add_flag("--generic", attach_args->generic, "Generic (skb) XDP instead of native");
+  attach->callback([attach_args, run_in_netns] {
+    run_in_netns(*attach_args, [&] {
+      decap::attach(attach_args->scope(), attach_args->ifname, attach_args->generic);
+      std::cout << fmt::format("decap attached to {} (pins in {})\n", attach_args->ifname,
+                               decap::pin_dir(attach_args->scope(), attach_args->ifname).string());
+    });
+  });
+  auto detach_args = std::make_shared<Args>();
+  auto* detach = cmd->add_subcommand("detach", "Detach it and remove its pins");
+  add_common(detach, *detach_args);
+  detach->callback([detach_args, run_in_netns] {
+    run_in_netns(*detach_args, [&] {
+      if (!decap::detach(detach_args->scope(), detach_args->ifname)) {
+        std::cerr << "xdpgw decap: nothing attached to " << detach_args->ifname << '\n';
+        g_exit_code = kExitFailure;
+      }
+    });
+  });
+  auto stats_args = std::make_shared<Args>();
+  auto* stats = cmd->add_subcommand("stats", "Packets decapsulated, passed untouched, dropped");
+  add_common(stats, *stats_args);
+  stats->callback([stats_args, run_in_netns] {
+    run_in_netns(*stats_args, [&] {
+      auto c = decap::read_counters(stats_args->scope(), stats_args->ifname);
+      std::cout << fmt::format("decapsulated {} pkts\nnot a tunnel {} pkts (passed)\n"
+                               "malformed {} pkts (dropped)\n",
+                               c.decapsulated.packets, c.not_tunnel.packets, c.malformed.packets);
+    });
+  });
+}
+
 }  // namespace
 
 void register_commands(CLI::App& app) {
@@ -228,6 +352,9 @@ void register_commands(CLI::App& app) {
   add_reload(app);
   add_status(app);
   add_stats(app);
+  add_flows(app);
+  add_backend(app);
+  add_decap(app);
 }
 
 int exit_code() { return g_exit_code; }

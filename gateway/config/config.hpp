@@ -52,6 +52,22 @@ inline constexpr int64_t kMinBytesPerSecond = 1000;
 inline constexpr int64_t kMaxBytesPerSecond = 100'000'000'000;
 inline constexpr int64_t kMinBurstBytes = 1500;
 inline constexpr int64_t kMaxBurstBytes = 1'000'000'000;
+// Load balancer. Sizes match the datapath's maps (static_asserts in apply).
+inline constexpr std::size_t kMaxVips = 512;
+inline constexpr std::size_t kMaxBackendsTotal = 4096;  // distinct address:port pairs
+inline constexpr std::size_t kMaxVipNameLength = 64;
+inline constexpr uint32_t kDefaultConnTableSize = 262144;
+inline constexpr uint32_t kMinConnTableSize = 1024;
+inline constexpr uint32_t kMaxConnTableSize = 16u * 1024 * 1024;
+inline constexpr uint32_t kDefaultMaglevTableSize = 65537;
+inline constexpr uint32_t kMaxMaglevTableSize = 1048573;
+inline constexpr uint32_t kMaxBackendWeight = 65535;
+inline constexpr uint32_t kDefaultHealthIntervalMs = 2000;
+inline constexpr uint32_t kDefaultHealthTimeoutMs = 1000;
+inline constexpr uint32_t kMinHealthIntervalMs = 10;
+inline constexpr uint32_t kMaxHealthIntervalMs = 3600000;
+inline constexpr uint32_t kMaxRiseFall = 100;
+inline constexpr std::size_t kMaxHealthPathLength = 1024;
 
 // ---- typed configuration --------------------------------------------------
 
@@ -59,6 +75,9 @@ enum class AttachMode : uint8_t { kNative, kGeneric };
 // What the dispatcher does when a handler slot is empty.
 enum class MissedTailCall : uint8_t { kDrop, kPass };
 enum class RouteSource : uint8_t { kFib, kStatic, kNone };
+enum class L4Protocol : uint8_t { kTcp, kUdp };
+enum class LbMode : uint8_t { kNat, kDsr };
+enum class HealthCheckKind : uint8_t { kTcp, kHttp };
 
 enum class AclAction : uint8_t { kAllow, kDeny };
 enum class AclProtocol : uint8_t { kAny, kTcp, kUdp, kIcmp, kIcmpv6 };
@@ -69,6 +88,9 @@ std::string_view to_string(MissedTailCall action);
 std::string_view to_string(RouteSource source);
 std::string_view to_string(AclAction action);
 std::string_view to_string(AclProtocol protocol);
+std::string_view to_string(L4Protocol protocol);
+std::string_view to_string(LbMode mode);
+std::string_view to_string(HealthCheckKind kind);
 
 struct GatewaySettings {
   std::string instance;  // [a-z0-9_-]{1,32}; pins live in /sys/fs/bpf/xdpgw/<instance>
@@ -166,6 +188,49 @@ struct Policy {
   bool operator==(const Policy&) const = default;
 };
 
+struct HealthCheck {
+  HealthCheckKind kind = HealthCheckKind::kTcp;
+  uint16_t port = 0;        // 0 = the backend's port
+  std::string path = "/";   // http only
+  uint32_t interval_ms = kDefaultHealthIntervalMs;
+  uint32_t timeout_ms = kDefaultHealthTimeoutMs;  // < interval_ms
+  uint32_t rise = 2;        // consecutive successes to come back
+  uint32_t fall = 3;        // consecutive failures to leave
+  uint16_t status_min = 200;  // http: accepted status range
+  uint16_t status_max = 399;
+  bool operator==(const HealthCheck&) const = default;
+};
+
+struct Backend {
+  IpAddr addr;
+  uint16_t port = 0;    // 0 = the client's destination port
+  uint32_t weight = 1;  // 0 = in the pool, but no new flows
+  // "198.18.3.2:8080", "[2001:2::3]:8080" ("...:*" for port 0): the
+  // backend's identity in Maglev, the CLI and metrics.
+  std::string id() const;
+  bool operator==(const Backend&) const = default;
+};
+
+struct Vip {
+  std::string name;
+  IpAddr addr;
+  L4Protocol protocol = L4Protocol::kTcp;
+  uint16_t port = 0;  // 0 = every port of the protocol
+  LbMode mode = LbMode::kNat;
+  uint32_t table_size = kDefaultMaglevTableSize;  // prime
+  std::vector<Backend> backends;  // file order, at least one
+  std::optional<HealthCheck> health_check;
+  bool operator==(const Vip&) const = default;
+};
+
+struct LoadBalancer {
+  std::optional<IpAddr> tunnel_source_v4;  // DSR to IPv4 backends
+  std::optional<IpAddr> tunnel_source_v6;  // DSR to IPv6 backends
+  uint32_t conn_table_size = kDefaultConnTableSize;
+  std::vector<Vip> vips;  // file order
+  bool operator==(const LoadBalancer&) const = default;
+};
+
 struct Config {
   GatewaySettings gateway;
   std::vector<Port> ports;  // file order, at least one
@@ -173,6 +238,7 @@ struct Config {
   Steering steering;
   Control control;
   Policy policy;
+  LoadBalancer lb;
 
   bool operator==(const Config&) const = default;
 };

@@ -267,6 +267,55 @@ RawRateLimit read_ratelimit(TableReader& table) {
   return rl;
 }
 
+RawLb read_lb(TableReader& table) {
+  RawLb lb{.pos = table.pos(),
+           .tunnel_source_v4 = table.string("tunnel_source_v4"),
+           .tunnel_source_v6 = table.string("tunnel_source_v6"),
+           .conn_table_size = table.integer("conn_table_size")};
+  table.reject_unknown_keys();
+  return lb;
+}
+
+RawBackend read_backend(TableReader& table) {
+  RawBackend backend{.pos = table.pos(),
+                     .address = table.string("address"),
+                     .port = table.integer("port"),
+                     .weight = table.integer("weight")};
+  table.reject_unknown_keys();
+  return backend;
+}
+
+RawHealthCheck read_health_check(TableReader& table) {
+  RawHealthCheck check{.pos = table.pos(),
+                       .kind = table.string("kind"),
+                       .port = table.integer("port"),
+                       .path = table.string("path"),
+                       .interval_ms = table.integer("interval_ms"),
+                       .timeout_ms = table.integer("timeout_ms"),
+                       .rise = table.integer("rise"),
+                       .fall = table.integer("fall"),
+                       .status_min = table.integer("status_min"),
+                       .status_max = table.integer("status_max")};
+  table.reject_unknown_keys();
+  return check;
+}
+
+RawVip read_vip(TableReader& table) {
+  RawVip vip{.pos = table.pos(),
+             .name = table.string("name"),
+             .address = table.string("address"),
+             .protocol = table.string("protocol"),
+             .port = table.integer("port"),
+             .mode = table.string("mode"),
+             .table_size = table.integer("table_size"),
+             .backends = {},
+             .health_check = std::nullopt};
+  for (TableReader& backend : table.table_array("backend")) vip.backends.push_back(read_backend(backend));
+  if (auto check = table.table("health_check")) vip.health_check = read_health_check(*check);
+  table.reject_unknown_keys();
+  return vip;
+}
+
 RawConfig read_document(const toml::table& root, std::string_view source_name,
                         ErrorList& errors) {
   TableReader document(root, /*path=*/"", /*in_array=*/false, errors);
@@ -280,6 +329,8 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("policy")) raw.policy = read_policy(*table);
   for (TableReader& table : document.table_array("acl")) raw.acl.push_back(read_acl_rule(table));
   if (auto table = document.table("ratelimit")) raw.ratelimit = read_ratelimit(*table);
+  if (auto table = document.table("lb")) raw.lb = read_lb(*table);
+  for (TableReader& table : document.table_array("vip")) raw.vips.push_back(read_vip(table));
   document.reject_unknown_keys();
   return raw;
 }

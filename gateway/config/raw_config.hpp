@@ -107,6 +107,45 @@ struct RawRateLimit {
   std::vector<RawRateClass> classes;
 };
 
+struct RawLb {
+  SourcePos pos;
+  RawString tunnel_source_v4;
+  RawString tunnel_source_v6;
+  RawInteger conn_table_size;
+};
+
+struct RawBackend {
+  SourcePos pos;
+  RawString address;
+  RawInteger port;
+  RawInteger weight;
+};
+
+struct RawHealthCheck {
+  SourcePos pos;
+  RawString kind;
+  RawInteger port;
+  RawString path;
+  RawInteger interval_ms;
+  RawInteger timeout_ms;
+  RawInteger rise;
+  RawInteger fall;
+  RawInteger status_min;
+  RawInteger status_max;
+};
+
+struct RawVip {
+  SourcePos pos;
+  RawString name;
+  RawString address;
+  RawString protocol;
+  RawInteger port;
+  RawString mode;
+  RawInteger table_size;
+  std::vector<RawBackend> backends;
+  std::optional<RawHealthCheck> health_check;
+};
+
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -117,6 +156,8 @@ struct RawConfig {
   std::optional<RawPolicy> policy;
   std::vector<RawAclRule> acl;
   std::optional<RawRateLimit> ratelimit;
+  std::optional<RawLb> lb;
+  std::vector<RawVip> vips;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

@@ -15,6 +15,7 @@
 #include <memory>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -23,10 +24,15 @@
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/link_check.hpp"
+#include "datapath/neigh.hpp"
 #include "datapath/netdev.hpp"
+#include "datapath/rtnl.hpp"
 #include "control/control_server.hpp"
 #include "control/metrics.hpp"
+#include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
+#include "lb/health.hpp"
+#include "lb/health_config.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -114,6 +120,7 @@ class Gateway {
       : config_path_(std::move(config_path)),
         cfg_(std::move(cfg)),
         dp_(make_datapath(cfg_, opts)) {
+    lb_.adopt(dp_, cfg_);
     spdlog::info("instance {}: datapath {} (dispatcher prog id {}), maps pinned in {}",
                  cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
                  dp_.dispatcher_id(), dp_.pin_dir().string());
@@ -133,6 +140,10 @@ class Gateway {
                                 config_path_, cfg_.gateway.instance, next.gateway.instance));
     if (next.gateway.netns != cfg_.gateway.netns)
       return refuse(fmt::format("{}: gateway.netns cannot change on reload; restart", config_path_));
+    if (next.lb.conn_table_size != cfg_.lb.conn_table_size)
+      return refuse(fmt::format("{}: lb.conn_table_size cannot change on reload ({} -> {}); "
+                                "restart with --fresh (it drops the connection table)",
+                                config_path_, cfg_.lb.conn_table_size, next.lb.conn_table_size));
     if (next.control != cfg_.control)
       return refuse(fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart",
                                 config_path_));
@@ -143,23 +154,171 @@ class Gateway {
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
     cfg_ = next;
+    sync_health();
     return accept(fmt::format("config applied as generation {}", state_.generation));
   }
 
-  int refresh_nexthops() { return xdpgw::refresh_nexthops(state_); }
+  // Ports are configured by name. One that disappears (driver reload,
+  // veth deleted) takes its XDP link with it; the other ports keep
+  // forwarding. When an interface of that name is back, under whatever
+  // ifindex, the running config is applied again with the new ifindex,
+  // which attaches XDP to it. Checked on the 1 s maintenance tick.
+  void follow_ports() {
+    std::map<std::string, uint32_t> now;
+    bool changed = false;
+    for (const auto& p : cfg_.ports) {
+      const std::optional<uint32_t> ifindex = netdev::ifindex(p.name);
+      const bool was_missing = missing_ports_.contains(p.name);
+      if (!ifindex) {
+        if (!was_missing)
+          spdlog::warn("port {} (ifindex {}) disappeared; the other ports keep forwarding, "
+                       "it is re-attached when it returns", p.name, p.ifindex);
+        missing_ports_.insert(p.name);
+        continue;
+      }
+      if (*ifindex != p.ifindex) {
+        now[p.name] = *ifindex;
+        changed = true;
+      } else if (was_missing) {
+        missing_ports_.erase(p.name);  // back under the same ifindex: link intact
+      }
+    }
+    if (!changed) return;
+    config::Config next = cfg_;
+    for (auto& p : next.ports)
+      if (auto it = now.find(p.name); it != now.end()) p.ifindex = it->second;
+    for (auto& r : next.routing.routes)
+      if (auto it = now.find(r.port); it != now.end()) r.ifindex = it->second;
+    try {
+      apply_config(next, /*initial=*/false);
+      cfg_ = next;
+      for (const auto& [name, ifindex] : now) {
+        missing_ports_.erase(name);
+        spdlog::info("port {} is back as ifindex {}: XDP attached, config re-applied", name,
+                     ifindex);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("re-attaching returned ports failed, will retry: {}", e.what());
+    }
+  }
+
+  int refresh_nexthops() {
+    warm_backend_neighbours(cfg_);
+    return xdpgw::refresh_nexthops(state_);
+  }
+
+  // Backends must have a resolved neighbour before XDP can send to them:
+  // when the FIB answers "no neighbour" the packet goes to the kernel, which
+  // resolves it for a NAT-rewritten packet but drops a DSR-encapsulated one
+  // (its source is our own tunnel address). So the daemon asks the kernel
+  // to resolve every backend's next hop, at apply and every refresh.
+  static void warm_backend_neighbours(const config::Config& cfg) {
+    for (const auto& vip : cfg.lb.vips) {
+      for (const auto& be : vip.backends) {
+        const int family = be.addr.family == config::IpFamily::kV4 ? AF_INET : AF_INET6;
+        try {
+          auto hop = rtnl::route_get(family, be.addr.bytes);
+          if (!hop) continue;
+          neigh::Key key{.family = family, .addr = hop->neighbour, .ifindex = hop->oif};
+          if (!neigh::lookup(key)) neigh::request_resolution(key);
+        } catch (const std::exception& e) {
+          spdlog::warn("VIP {} backend {}: neighbour: {}", vip.name, be.id(), e.what());
+        }
+      }
+    }
+  }
   const config::Config& config() const { return cfg_; }
 
-  nlohmann::json status() const { return status_json(cfg_, config_path_, dp_, reloads_); }
+  nlohmann::json status() const {
+    nlohmann::json s = status_json(cfg_, config_path_, dp_, reloads_);
+    s["lb"] = lb_json(cfg_, dp_, lb_);
+    return s;
+  }
   nlohmann::json stats(bool all) const {
     nlohmann::json s = stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
+    s["instance"] = cfg_.gateway.instance;
+    s["lb"] = lb_json(cfg_, dp_, lb_);
     s["policy"] = policy_stats_json(cfg_, dp_);
     return s;
   }
+  nlohmann::json flows(size_t limit) const { return flows_json(dp_, limit); }
   std::vector<control::MetricFamily> metric_families() const {
-    return metrics(cfg_, dp_, reloads_);
+    auto out = metrics(cfg_, dp_, reloads_);
+    for (auto& f : lb_metrics(cfg_, dp_, lb_)) out.push_back(std::move(f));
+    return out;
+  }
+
+  // Operator drain: the backend gets no new flows of the VIP; its
+  // established flows keep going (they are in the connection table).
+  std::string set_drained(const std::string& vip_name, const std::string& backend, bool drained) {
+    const config::Vip& vip = find_vip(vip_name);
+    const config::Backend& be = find_backend(vip, backend);
+    lb_.set_drained(vip.name, be.id(), drained);
+    size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+    std::string what = fmt::format("VIP {} backend {} {}; {} of {} backends take new flows",
+                                   vip.name, be.id(), drained ? "drained" : "undrained", usable,
+                                   vip.backends.size());
+    spdlog::info("{}", what);
+    return what;
+  }
+
+  // Health checks run on the daemon's io_context; the checker is owned by
+  // run() (it must go before the io_context does).
+  void attach_health(lb::HealthChecker* checker) {
+    health_ = checker;
+    sync_health();
+  }
+
+  // Gives the checker the targets of the running config and takes over the
+  // state of every target it reports: kept targets keep theirs, new or
+  // changed ones start as their initial state says ("up": a restart must not
+  // empty the Maglev tables while the first checks run).
+  void sync_health() {
+    if (health_ == nullptr) return;
+    lb::HealthPlan plan = lb::health_targets(cfg_.lb, lb::InitialState::kUp);
+    for (const auto& why : plan.unchecked) spdlog::warn("health check: {}", why);
+    for (const auto& st : health_->set_targets(std::move(plan.targets))) {
+      auto [vip, backend] = lb::split_health_target_id(st.id);
+      set_healthy(vip, backend, st.healthy, "initial state");
+    }
+  }
+
+  // A health check changed its verdict on a backend of a VIP.
+  void set_healthy(const std::string& vip_name, const std::string& backend, bool healthy,
+                   const std::string& reason) {
+    const config::Vip& vip = find_vip(vip_name);
+    if (lb_.healthy(vip.name, backend) == healthy) return;
+    lb_.set_healthy(vip.name, backend, healthy);
+    size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+    spdlog::log(healthy ? spdlog::level::info : spdlog::level::warn,
+                "VIP {} backend {} is {} ({}); {} of {} backends take new flows", vip.name,
+                backend, healthy ? "up" : "DOWN", reason, usable, vip.backends.size());
   }
 
  private:
+  const config::Vip& find_vip(const std::string& name) const {
+    for (const auto& vip : cfg_.lb.vips)
+      if (vip.name == name) return vip;
+    throw std::runtime_error(fmt::format("no VIP named {:?}", name));
+  }
+
+  // A backend by its id ("198.18.3.2:8080") or, when unambiguous, address.
+  static const config::Backend& find_backend(const config::Vip& vip, const std::string& text) {
+    const config::Backend* match = nullptr;
+    for (const auto& be : vip.backends) {
+      if (be.id() == text) return be;
+      if (be.addr.to_string() == text) {
+        if (match != nullptr)
+          throw std::runtime_error(fmt::format(
+              "VIP {} has several backends at {}; name one as ADDRESS:PORT", vip.name, text));
+        match = &be;
+      }
+    }
+    if (match == nullptr)
+      throw std::runtime_error(fmt::format("VIP {} has no backend {}", vip.name, text));
+    return *match;
+  }
+
   static Datapath make_datapath(const config::Config& cfg, const RunOptions& opts) {
     const auto pins = pin_dir(cfg.gateway.instance);
     if (opts.fresh) {
@@ -167,7 +326,7 @@ class Gateway {
       spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
                    cfg.gateway.instance, detached);
     }
-    return Datapath(LoadOptions{.pin_dir = pins});
+    return Datapath(LoadOptions{.pin_dir = pins, .conn_table_size = cfg.lb.conn_table_size});
   }
 
   void apply_config(const config::Config& next, bool initial) {
@@ -184,8 +343,9 @@ class Gateway {
                    had_link ? "link adopted and moved to the new program" : "attached",
                    config::to_string(next.gateway.attach_mode));
     }
-    AppliedState state = apply(dp_, next);
+    AppliedState state = apply(dp_, next, lb_);
     state_ = std::move(state);
+    warm_backend_neighbours(next);
     spdlog::info("config applied as generation {}: {} ports, route source {}, {} static "
                  "routes, steering {}",
                  state_.generation, next.ports.size(), config::to_string(next.routing.source),
@@ -193,6 +353,9 @@ class Gateway {
                  next.steering.enabled()
                      ? fmt::format("on ({} cpus)", next.steering.cpus.size())
                      : std::string("off"));
+    if (!next.lb.vips.empty())
+      spdlog::info("load balancer: {} VIPs, connection table of {} entries", next.lb.vips.size(),
+                   next.lb.conn_table_size);
     detach_unconfigured_ports(dp_, next);
     for (const auto& p : next.ports) {
       try {
@@ -221,6 +384,9 @@ class Gateway {
   std::string config_path_;
   config::Config cfg_;
   Datapath dp_;
+  LbRuntime lb_;
+  lb::HealthChecker* health_ = nullptr;  // owned by run()
+  std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
 };
@@ -230,6 +396,17 @@ void register_commands(control::ControlServer& server, Gateway& gw) {
   server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
   server.on("stats", [&gw](const nlohmann::json& args) {
     return gw.stats(args.value("all", false));
+  });
+  server.on("flows", [&gw](const nlohmann::json& args) {
+    return gw.flows(args.value("limit", size_t{100}));
+  });
+  server.on("backend", [&gw](const nlohmann::json& args) -> nlohmann::json {
+    const std::string action = args.at("action").get<std::string>();
+    if (action != "drain" && action != "undrain")
+      throw std::runtime_error(fmt::format("unknown backend action {:?}", action));
+    return {{"message", gw.set_drained(args.at("vip").get<std::string>(),
+                                       args.at("backend").get<std::string>(),
+                                       action == "drain")}};
   });
   server.on("reload", [&gw](const nlohmann::json&) -> nlohmann::json {
     ReloadResult r = gw.reload();
@@ -266,6 +443,16 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   register_commands(control, gw);
   spdlog::info("control socket: {}", gw.config().control.socket);
   auto metrics_server = start_metrics(io, gw);
+  // Declared after io: destroyed (every probe cancelled) before it.
+  lb::HealthChecker health(io, [&gw](const std::string& id, bool healthy, const std::string& reason) {
+    auto [vip, backend] = lb::split_health_target_id(id);
+    try {
+      gw.set_healthy(vip, backend, healthy, reason);
+    } catch (const std::exception& e) {
+      spdlog::error("health of {}: {}", id, e.what());
+    }
+  });
+  gw.attach_health(&health);
 
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -294,6 +481,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     neigh_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       try {
+        gw.follow_ports();
         if (int n = gw.refresh_nexthops(); n > 0)
           spdlog::info("nexthops: {} updated from the neighbour table", n);
       } catch (const std::exception& e) {

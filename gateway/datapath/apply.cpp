@@ -339,6 +339,17 @@ std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules) {
 }
 
 AppliedState apply(Datapath& dp, const config::Config& cfg) {
+  LbRuntime lb;
+  lb.adopt(dp, cfg);
+  return apply(dp, cfg, lb);
+}
+
+AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
+  // Ids are committed to `lb` only once the new generation is live: a
+  // failed apply leaves the running one's ids as they were.
+  LbRuntime next = lb;
+  next.assign_ids(cfg);
+  next.prune(cfg);
   Datapath::Staged staged = dp.stage_generation();
   const ConfigTables& t = staged.tables;
   fill_ports(t, cfg);
@@ -348,6 +359,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg) {
   state.nexthops = fill_static_routes(t, cfg);
   fill_cpus(t, cfg);
   fill_policy(t, cfg.policy);
+  fill_lb(dp, t, staged.gen, cfg, next);
   write_settings(t.settings.get(),
                  xdpgw_settings{
                      .missed_tail_call_action =
@@ -365,7 +377,9 @@ AppliedState apply(Datapath& dp, const config::Config& cfg) {
 
   TargetChanges stale = add_redirect_targets(dp, cfg);
   dp.activate(staged.gen);
+  lb = std::move(next);
   remove_stale_targets(dp, stale);
+  remove_stale_rings(dp, cfg, lb);
   return state;
 }
 

@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "datapath/datapath.hpp"
+#include "datapath/lb_apply.hpp"
 #include "datapath/neigh.hpp"
 
 namespace xdpgw {
@@ -31,6 +32,9 @@ struct AppliedState {
 // any error the running generation stays active and untouched. Redirect
 // targets (tx_ports, cpu_map) are added before the switch and the ones the
 // new config no longer names removed after it.
+// `lb` carries load-balancer ids, health and drains from one apply to the
+// next; the overload without it treats every backend as healthy.
+AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb);
 AppliedState apply(Datapath& dp, const config::Config& cfg);
 
 // Re-reads the kernel's neighbour table for every static nexthop, updates the

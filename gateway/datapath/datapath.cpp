@@ -34,6 +34,7 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
           m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
           m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
+          m.conn_stats,
           // policy
           m.cfg_policy,   m.cfg_acl_src4,  m.cfg_acl_dst4,  m.cfg_acl_src6,
           m.cfg_acl_dst6, m.cfg_acl_rules, m.cfg_rl_src4,   m.cfg_rl_src6,
@@ -391,6 +392,8 @@ int remove_pinned_instance(const std::filesystem::path& pin_dir) {
   std::filesystem::remove(pin_dir, ec);
   if (ec)
     throw std::system_error(ec, fmt::format("remove pin dir {}", pin_dir.string()));
+  // /sys/fs/bpf/xdpgw goes with the last instance (fails while not empty).
+  std::filesystem::remove(pin_dir.parent_path(), ec);
   return detached;
 }
 
@@ -414,6 +417,7 @@ int Datapath::active_gen_fd() const { return bpf_map__fd(skel_->maps.active_gen)
 int Datapath::tx_ports_fd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int Datapath::cpu_map_fd() const { return bpf_map__fd(skel_->maps.cpu_map); }
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
+int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
 int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }
@@ -433,6 +437,45 @@ void Datapath::install_handler(xdpgw_slot slot) {
   int fd = handler_fd(slot);
   check_errno(bpf_map_update_elem(handlers_fd(), &key, &fd, BPF_ANY),
               fmt::format("install handler slot {}", abi::kSlotNames.at(slot)));
+}
+
+void Datapath::install_ring(uint32_t slot, std::span<const uint32_t> entries) {
+  if (entries.empty() || entries.size() > XDPGW_MAGLEV_MAX_SIZE)
+    throw std::invalid_argument(
+        fmt::format("Maglev table of {} entries (1..{})", entries.size(), XDPGW_MAGLEV_MAX_SIZE));
+  const InnerDef def{BPF_MAP_TYPE_ARRAY, "xgw_ring", 4, 4,
+                     static_cast<uint32_t>(entries.size()), BPF_F_INNER_MAP};
+  UniqueFd ring = create_inner(def);
+  std::vector<uint32_t> keys(entries.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
+  // One syscall for the whole table; rings are rebuilt on every health
+  // change, and 65537 single updates would take tens of milliseconds.
+  uint32_t count = static_cast<uint32_t>(entries.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, batch_opts);
+  check_errno(bpf_map_update_batch(ring.get(), keys.data(), entries.data(), &count, &batch_opts),
+              fmt::format("fill Maglev table for slot {}", slot));
+  int fd = ring.get();
+  check_errno(bpf_map_update_elem(lb_rings_fd(), &slot, &fd, BPF_ANY),
+              fmt::format("install Maglev table at slot {}", slot));
+}
+
+void Datapath::remove_ring(uint32_t slot) {
+  if (bpf_map_delete_elem(lb_rings_fd(), &slot) != 0 && errno != ENOENT)
+    throw_errno(errno, fmt::format("remove Maglev table at slot {}", slot));
+}
+
+std::vector<uint32_t> Datapath::read_ring(uint32_t slot) const {
+  uint32_t id = 0;
+  if (bpf_map_lookup_elem(lb_rings_fd(), &slot, &id) != 0) return {};
+  UniqueFd ring(bpf_map_get_fd_by_id(id));
+  if (!ring) throw_errno(errno, fmt::format("open Maglev table at slot {}", slot));
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  check_errno(bpf_obj_get_info_by_fd(ring.get(), &info, &len), "inspect Maglev table");
+  std::vector<uint32_t> out(info.max_entries);
+  for (uint32_t i = 0; i < out.size(); ++i)
+    check_errno(bpf_map_lookup_elem(ring.get(), &i, &out[i]), "read Maglev table");
+  return out;
 }
 
 void write_settings(int settings_fd, const xdpgw_settings& s) {

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,7 @@ class Datapath {
   int tx_ports_fd() const;
   int cpu_map_fd() const;
   int conn_table_fd() const;
+  int conn_stats_fd() const;
   int lb_rings_fd() const;
   int vip_stats_fd() const;
   int backend_stats_fd() const;
@@ -146,6 +148,14 @@ class Datapath {
   int rl_src4_fd() const { return active_.rl_src4.get(); }
   int rl_src6_fd() const { return active_.rl_src6.get(); }
   int rl_classes_fd() const { return active_.rl_classes.get(); }
+
+  // ---- Maglev rings (lb_rings, map-in-map) ----
+  // Creates a table of entries.size() positions (backend ids) and installs
+  // it at `slot` with one update: packets see the old table or the new one.
+  void install_ring(uint32_t slot, std::span<const uint32_t> entries);
+  void remove_ring(uint32_t slot);
+  // The backend ids of the table at `slot`; empty when none is installed.
+  std::vector<uint32_t> read_ring(uint32_t slot) const;
 
   // Empties a handler slot (tests use it to exercise the missed-tail-call
   // path) or puts the real handler back.

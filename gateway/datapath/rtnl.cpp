@@ -109,6 +109,59 @@ std::optional<LinkInfo> query_link(uint32_t ifindex, std::optional<int32_t> netn
   return answer.link;
 }
 
+namespace {
+
+struct RouteAnswer {
+  std::optional<RouteHop> hop;
+  size_t addr_len = 4;
+};
+
+int on_route(const nlmsghdr* nlh, void* data) {
+  auto* answer = static_cast<RouteAnswer*>(data);
+  std::array<const nlattr*, RTA_MAX + 1> tb{};
+  mnl_attr_parse(nlh, sizeof(rtmsg), [](const nlattr* attr, void* d) {
+    auto* table = static_cast<std::array<const nlattr*, RTA_MAX + 1>*>(d);
+    if (uint16_t type = mnl_attr_get_type(attr); type <= RTA_MAX) (*table)[type] = attr;
+    return MNL_CB_OK;
+  }, &tb);
+  if (!tb[RTA_OIF]) return MNL_CB_OK;
+  RouteHop hop;
+  hop.oif = mnl_attr_get_u32(tb[RTA_OIF]);
+  const nlattr* via = tb[RTA_GATEWAY] ? tb[RTA_GATEWAY] : tb[RTA_DST];
+  if (via && mnl_attr_get_payload_len(via) == answer->addr_len)
+    std::memcpy(hop.neighbour.data(), mnl_attr_get_payload(via), answer->addr_len);
+  answer->hop = hop;
+  return MNL_CB_OK;
+}
+
+}  // namespace
+
+std::optional<RouteHop> route_get(int family, const std::array<uint8_t, 16>& addr) {
+  MnlSocket sock = open_socket();
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_GETROUTE;
+  nlh->nlmsg_flags = NLM_F_REQUEST;
+  uint32_t seq = static_cast<uint32_t>(time(nullptr));
+  nlh->nlmsg_seq = seq;
+  auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(rtmsg)));
+  rtm->rtm_family = static_cast<uint8_t>(family);
+  const size_t len = family == AF_INET ? 4 : 16;
+  rtm->rtm_dst_len = static_cast<uint8_t>(len * 8);
+  mnl_attr_put(nlh, RTA_DST, len, addr.data());
+  if (mnl_socket_sendto(sock.get(), nlh, nlh->nlmsg_len) < 0) throw_errno(errno, "send RTM_GETROUTE");
+  ssize_t n = mnl_socket_recvfrom(sock.get(), buf.data(), buf.size());
+  if (n < 0) throw_errno(errno, "receive RTM_GETROUTE");
+  RouteAnswer answer;
+  answer.addr_len = len;
+  if (mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, mnl_socket_get_portid(sock.get()),
+                 on_route, &answer) < 0) {
+    if (errno == ENETUNREACH || errno == EHOSTUNREACH) return std::nullopt;
+    throw_errno(errno, "RTM_GETROUTE");
+  }
+  return answer.hop;
+}
+
 std::optional<int32_t> netnsid_of(int netns_fd) {
   MnlSocket sock = open_socket();
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);

@@ -3,6 +3,7 @@
 // the netns id this namespace knows it under.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,6 +43,15 @@ struct LinkInfo {
 // failures.
 std::optional<LinkInfo> query_link(uint32_t ifindex,
                                    std::optional<int32_t> netnsid = std::nullopt);
+
+// Where the kernel would send a packet to `addr` (RTM_GETROUTE): the output
+// interface and the neighbour to resolve there (the gateway of the route, or
+// `addr` itself when on-link). nullopt when there is no route.
+struct RouteHop {
+  uint32_t oif = 0;
+  std::array<uint8_t, 16> neighbour{};  // network order; IPv4 in the first 4
+};
+std::optional<RouteHop> route_get(int family, const std::array<uint8_t, 16>& addr);
 
 // The id this namespace knows the namespace behind `netns_fd` by, or nullopt
 // when none is assigned.

@@ -10,99 +10,12 @@
 #include <functional>
 #include <optional>
 
-#include "datapath_fixture.hpp"
+#include "router_fixture.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
 
 namespace xdpgw::test {
 namespace {
-
-const MacAddr kHostAMac = mac("02:00:00:00:0a:02");
-const MacAddr kHostBMac = mac("02:00:00:00:0b:02");
-const MacAddr kPort0Mac = mac("02:00:00:00:0a:01");
-const MacAddr kPort1Mac = mac("02:00:00:00:0b:01");
-const Ipv4Fields kV4{.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2"), .ttl = 64};
-const Ipv6Fields kV6{.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2"), .hop_limit = 64};
-
-// A gateway namespace with two real ports (veths to a host namespace), the
-// addresses of the demo topology, permanent neighbours for the two hosts,
-// and forwarding on. Map writes that name devices and FIB lookups happen
-// inside it.
-class RouterTest : public DatapathTest {
- protected:
-  RouterTest()
-      : port0_(gw_, hosts_, {.a = {.mac = kPort0Mac, .addresses = {"198.18.1.1/24", "2001:2:0:1::1/64"}},
-                             .b = {.mac = kHostAMac}}),
-        port1_(gw_, hosts_, {.a = {.mac = kPort1Mac, .addresses = {"198.18.2.1/24", "2001:2:0:2::1/64"}},
-                             .b = {.mac = kHostBMac}}) {
-    gw_.sysctl("net.ipv4.ip_forward", "1");
-    gw_.sysctl("net.ipv6.conf.all.forwarding", "1");
-    gw_.exec_ok("ip neigh replace 198.18.2.2 lladdr " + to_string(kHostBMac) +
-                " nud permanent dev " + port1_.name_a());
-    gw_.exec_ok("ip -6 neigh replace 2001:2:0:2::2 lladdr " + to_string(kHostBMac) +
-                " nud permanent dev " + port1_.name_a());
-    auto in = gw_.enter();
-    for (const auto* p : {&port0_, &port1_}) {
-      uint32_t ifindex = p->ifindex_a();
-      xdpgw_port port{};
-      port.ifindex = ifindex;
-      port.mtu = 1500;
-      std::memcpy(port.mac, p->mac_a().data(), 6);
-      port.flags = XDPGW_PORT_F_UP;
-      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
-      bpf_devmap_val tx{};
-      tx.ifindex = ifindex;
-      EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
-    }
-  }
-
-  // Static routes: 198.18.2.0/24 and 2001:2:0:2::/64 via host B on port 1.
-  void install_static_routes(bool resolved = true) {
-    set_route_source(XDPGW_ROUTE_STATIC);
-    uint32_t nh_id = 3;
-    xdpgw_nexthop nh{};
-    nh.ifindex = port1_.ifindex_a();
-    nh.flags = resolved ? XDPGW_NH_F_RESOLVED : 0;
-    std::memcpy(nh.dmac, kHostBMac.data(), 6);
-    ASSERT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
-    xdpgw_route route{.nexthop_id = nh_id};
-    xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};
-    std::memcpy(&k4.addr, ipv4("198.18.2.0").data(), 4);
-    ASSERT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &k4, &route, BPF_ANY), 0);
-    xdpgw_lpm_v6_key k6{.prefixlen = 64, .addr = {}};
-    std::memcpy(k6.addr, ipv6("2001:2:0:2::").data(), 16);
-    ASSERT_EQ(bpf_map_update_elem(dp_->routes_v6_fd(), &k6, &route, BPF_ANY), 0);
-  }
-
-  void add_local_address(int family, std::span<const uint8_t> addr) {
-    xdpgw_addr_key key{};
-    key.family = static_cast<uint32_t>(family);
-    std::memcpy(key.addr, addr.data(), addr.size());
-    uint8_t one = 1;
-    ASSERT_EQ(bpf_map_update_elem(dp_->local_addrs_fd(), &key, &one, BPF_ANY), 0);
-  }
-
-  // Runs a frame as if received on port 0.
-  Outcome run_on_port0(const std::vector<uint8_t>& frame) {
-    auto in = gw_.enter();
-    return run(frame, {.ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a())});
-  }
-
-  Netns gw_{"gw"};
-  Netns hosts_{"hosts"};
-  VethPair port0_;
-  VethPair port1_;
-};
-
-FrameBuilder from_a() { return FrameBuilder().eth(kPort0Mac, kHostAMac); }
-FrameBuilder to_b() { return FrameBuilder().eth(kHostBMac, kPort1Mac); }
-
-void expect_forwarded(const Outcome& out, const std::vector<uint8_t>& expected) {
-  EXPECT_EQ(action_name(out.action), "XDP_REDIRECT");
-  EXPECT_EQ(out.delta.reasons, Reasons({{"fwd_redirect", 1}}));
-  EXPECT_EQ(out.data, expected) << "got:\n" << hex_dump(out.data) << "want:\n" << hex_dump(expected);
-  EXPECT_EQ(checksum_error(out.data), std::nullopt);
-}
 
 TEST_F(RouterTest, StaticIpv4RewritesMacsTtlAndChecksum) {
   install_static_routes();

@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include "e2e/daemon_process.hpp"
 #include "e2e/router_topology.hpp"
 #include "harness/child_process.hpp"
 #include "harness/names.hpp"
@@ -131,89 +132,6 @@ socket = "{}"
                      instance, t.link0().name_a(), t.link1().name_a(), t.link2().name_a(),
                      t.link0().name_a(), via, out.name_a(), socket.string());
 }
-
-// A daemon process for one instance, driven through the CLI like a user
-// would; removes its datapath (stop --detach) and files when destroyed.
-class Daemon {
- public:
-  Daemon(const Netns& gw, std::filesystem::path config)
-      : gw_(gw),
-        instance_(unique_name("lc")),
-        dir_(std::filesystem::temp_directory_path() / unique_name("lcdir")),
-        config_(std::move(config)) {
-    std::filesystem::create_directories(dir_);
-  }
-  ~Daemon() {
-    if (process_) process_->terminate();
-    auto r = run_cmd(fmt::format("{} stop -i {} --detach", XDPGW_BINARY, instance_));
-    if (!r.ok()) ADD_FAILURE() << "stop --detach failed: " << r.output;
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    std::filesystem::remove(fmt::format("/run/xdpgw/{}.lock", instance_), ec);
-  }
-
-  const std::string& instance() const { return instance_; }
-  std::filesystem::path socket() const { return dir_ / "ctl.sock"; }
-  std::filesystem::path log_path() const { return dir_ / fmt::format("daemon{}.log", starts_); }
-
-  void write_config(const std::string& text) const {
-    std::ofstream(config_) << text;
-  }
-
-  // Starts `xdpgw run` and waits (bounded) until it reports running.
-  void start() {
-    ++starts_;
-    process_.emplace(std::vector<std::string>{XDPGW_BINARY, "run", "-c", config_.string(),
-                                              "--netns", gw_.name()},
-                     log_path());
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (log().find(": running") == std::string::npos) {
-      if (auto ended = process_->poll())
-        FAIL() << "daemon exited (" << ended->describe() << "):\n" << log();
-      if (std::chrono::steady_clock::now() > deadline) FAIL() << "daemon not running:\n" << log();
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
-  void kill9() {
-    process_->terminate(SIGKILL, 5s);
-    process_.reset();
-  }
-
-  std::string log() const {
-    std::ifstream in(log_path());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
-  CmdResult cli(const std::string& args) const {
-    return run_cmd(fmt::format("{} {} -s {}", XDPGW_BINARY, args, socket().string()));
-  }
-
-  uint32_t generation() const {
-    auto r = cli("status --json");
-    EXPECT_TRUE(r.ok()) << r.output;
-    auto pos = r.output.find("\"generation\":");
-    return pos == std::string::npos ? 99u : uint32_t(std::stoul(r.output.substr(pos + 13)));
-  }
-
-  uint64_t fwd_redirect() const {
-    auto r = run_cmd(fmt::format("{} stats -i {} --json", XDPGW_BINARY, instance_));
-    auto pos = r.output.find("\"fwd_redirect\"");
-    if (pos == std::string::npos) return 0;
-    pos = r.output.find("\"packets\":", pos);
-    return std::stoull(r.output.substr(pos + 10));
-  }
-
- private:
-  const Netns& gw_;
-  std::string instance_;
-  std::filesystem::path dir_;
-  std::filesystem::path config_;
-  int starts_ = 0;
-  std::optional<ChildProcess> process_;
-};
 
 // Sequence-numbered UDP datagrams from A to B at a steady pace until
 // stopped; B counts the distinct ones it received.

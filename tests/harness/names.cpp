@@ -138,6 +138,7 @@ void cleanup_leftovers() {
   remove_leftover_netns();
   remove_leftover_pins("/sys/fs/bpf");
   remove_leftover_pins("/sys/fs/bpf/xdpgw");
+  remove_leftover_pins("/sys/fs/bpf/xdpgw-decap");
 }
 
 void LeftoverCleanupEnvironment::SetUp() { cleanup_leftovers(); }

@@ -70,7 +70,7 @@ InterfaceInfo query_interface(const Netns& ns, const std::string& ifname) {
 }
 
 VethPair::VethPair(const Netns& ns_a, const Netns& ns_b, const VethOptions& options) {
-  const std::string base = unique_ifname("v", 1);
+  const std::string base = options.base_name.value_or(unique_ifname("v", 1));
   a_.netns = ns_a.name();
   a_.name = base + "a";
   b_.netns = ns_b.name();

@@ -19,6 +19,9 @@ struct VethOptions {
   VethEndOptions a{};
   VethEndOptions b{};
   std::optional<unsigned> mtu{};  // both ends; the kernel default (1500) when unset
+  // Interface names are base_name + "a" / "b"; a fresh unique_ifname when
+  // unset. Given, to create a pair again under the names of one deleted.
+  std::optional<std::string> base_name{};
 };
 
 struct VethEnd {

@@ -282,6 +282,14 @@ struct xdpgw_flow {
 	__u64 bytes;
 };
 
+/* conn_stats index (per-CPU __u64). Evictions are not reported by the
+ * kernel; the daemon derives them: inserted - deleted - entries. */
+enum xdpgw_conn_stat {
+	XDPGW_CONN_INSERTED = 0,    /* entries XDP created */
+	XDPGW_CONN_INSERT_RACED = 1, /* another CPU created the flow first */
+	XDPGW_CONN_STAT_COUNT = 2,
+};
+
 /* ---- load balancer (bpf/lib/lb.h) --------------------------------------- */
 
 #define XDPGW_MAX_VIPS 512
@@ -332,11 +340,23 @@ struct xdpgw_lb_counter {
 	__u64 new_flows;
 };
 
+#define XDPGW_LB_F_ENABLED (1u << 0) /* any VIP configured: look packets up */
+
 /* Tunnel sources for DSR and other LB knobs, one entry per generation. */
 struct xdpgw_lb_settings {
 	__u8 tunnel_src4[4];
 	__u8 tunnel_src6[16];
-	__u32 flags;
+	__u32 flags; /* XDPGW_LB_F_* */
+};
+
+/* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
+
+/* Index of its per-CPU counters (struct xdpgw_counter). */
+enum xdpgw_decap_counter {
+	XDPGW_DECAP_DONE = 0,	    /* tunnel packet decapsulated and passed */
+	XDPGW_DECAP_NOT_TUNNEL = 1, /* anything else, passed untouched */
+	XDPGW_DECAP_MALFORMED = 2,  /* tunnel packet we cannot decapsulate: dropped */
+	XDPGW_DECAP_COUNT = 3,
 };
 
 /* ---- policy: ACL and rate limiter (bpf/lib/policy.h) ---- */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What happens to a validated packet after its handler: optionally move to
+ * another CPU (CPUMAP), then, on whichever CPU does the work, the load
+ * balancer for its traffic and the router for the rest. The same local stage
+ * runs in the handlers and in the CPUMAP second stage, so steering moves the
+ * load-balancing work too.
+ */
+#ifndef XDPGW_PIPELINE_H
+#define XDPGW_PIPELINE_H
+
+#include "lb.h"
+
+static __always_inline int local_stage(struct xdp_md *ctx,
+				       struct xdpgw_pkt_meta *meta,
+				       const struct flow_ports *fp)
+{
+	if (meta->slot == XDPGW_SLOT_TCP || meta->slot == XDPGW_SLOT_UDP) {
+		int verdict = lb_process(ctx, meta, fp);
+
+		if (verdict >= 0)
+			return verdict;
+	} else if (meta->slot == XDPGW_SLOT_ICMP || meta->slot == XDPGW_SLOT_ICMPV6) {
+		int verdict = lb_icmp_error(ctx, meta);
+
+		if (verdict >= 0)
+			return verdict;
+	}
+	return forward(ctx, meta, fp);
+}
+
+static __always_inline int steer_or_forward(struct xdp_md *ctx,
+					    struct xdpgw_pkt_meta *meta,
+					    const struct flow_ports *fp)
+{
+	int verdict = steer(ctx, meta, fp);
+
+	if (verdict >= 0)
+		return verdict;
+	return local_stage(ctx, meta, fp);
+}
+
+#endif /* XDPGW_PIPELINE_H */

@@ -1,0 +1,34 @@
+// What an operator sees of the load balancer: per-VIP and per-backend
+// counters with health and drain state, connection-table occupancy, and the
+// flows themselves (`xdpgw flows`).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "control/metrics.hpp"
+#include "datapath/datapath.hpp"
+#include "datapath/lb_apply.hpp"
+
+namespace xdpgw::daemon {
+
+// Entries in the connection table (a full walk; cost grows with the table).
+size_t count_flows(int conn_table_fd);
+
+// VIPs with their counters and backends (weight, health, drain, counters).
+nlohmann::json lb_json(const config::Config& cfg, const Datapath& dp, const LbRuntime& lb);
+
+// Up to `limit` flows of the connection table plus the total count.
+nlohmann::json flows_json(const Datapath& dp, size_t limit);
+
+std::vector<control::MetricFamily> lb_metrics(const config::Config& cfg, const Datapath& dp,
+                                              const LbRuntime& lb);
+
+std::string format_lb(const nlohmann::json& lb);
+std::string format_flows(const nlohmann::json& flows);
+
+}  // namespace xdpgw::daemon

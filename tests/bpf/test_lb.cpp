@@ -1,0 +1,444 @@
+// The load balancer through BPF_PROG_TEST_RUN: a VIP packet comes out with
+// exactly the NAT rewrite or the encapsulation expected (the expected frame is
+// built from scratch, so its checksums are computed independently of the
+// incremental updates), replies are reverse-NATed, flows keep their backend
+// when the Maglev table changes, and every refusal has its own counter.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "router_fixture.hpp"
+
+namespace xdpgw::test {
+namespace {
+
+const Ipv4Addr kClient4 = ipv4("198.18.1.2");
+const Ipv4Addr kVip4 = ipv4("198.18.100.1");
+const Ipv4Addr kTunnelSrc4 = ipv4("198.18.2.1");
+const std::vector<Ipv4Addr> kBackends4 = {ipv4("198.18.2.10"), ipv4("198.18.2.11"),
+                                          ipv4("198.18.2.12")};
+const Ipv6Addr kClient6 = ipv6("2001:2:0:1::2");
+const Ipv6Addr kVip6 = ipv6("2001:2:0:100::1");
+const Ipv6Addr kTunnelSrc6 = ipv6("2001:2:0:2::1");
+const std::vector<Ipv6Addr> kBackends6 = {ipv6("2001:2:0:2::10"), ipv6("2001:2:0:2::11"),
+                                          ipv6("2001:2:0:2::12")};
+
+constexpr uint16_t kVipPort = 80;
+constexpr uint16_t kBackendPort = 8080;
+constexpr uint32_t kVipId = 7;
+
+template <size_t N>
+std::array<uint8_t, 16> addr16(const std::array<uint8_t, N>& a) {
+  std::array<uint8_t, 16> out{};
+  std::memcpy(out.data(), a.data(), N);
+  return out;
+}
+
+class LbTest : public RouterTest {
+ protected:
+  LbTest() {
+    install_static_routes();
+    install_routes_to_a();
+    xdpgw_lb_settings lbs{};
+    std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
+    std::memcpy(lbs.tunnel_src6, kTunnelSrc6.data(), 16);
+    lbs.flags = XDPGW_LB_F_ENABLED;
+    uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  }
+
+  // Backend ids 0..2 (IPv4) and 10..12 (IPv6), each with kBackendPort.
+  void add_backends() {
+    for (uint32_t i = 0; i < 3; ++i) {
+      add_backend(i, AF_INET, addr16(kBackends4[i]), kBackendPort);
+      add_backend(10 + i, AF_INET6, addr16(kBackends6[i]), kBackendPort);
+    }
+  }
+
+  void add_backend(uint32_t id, int family, const std::array<uint8_t, 16>& addr, uint16_t port) {
+    xdpgw_backend be{};
+    std::memcpy(be.addr, addr.data(), 16);
+    be.family = static_cast<uint8_t>(family);
+    be.port = htons(port);
+    ASSERT_EQ(bpf_map_update_elem(dp_->backends_fd(), &id, &be, BPF_ANY), 0);
+  }
+
+  void add_vip(int family, const std::array<uint8_t, 16>& addr, uint8_t proto, uint16_t port,
+               uint8_t mode, uint32_t vip_id, uint32_t ring_slot, uint32_t ring_size) {
+    xdpgw_vip_key key{};
+    std::memcpy(key.addr, addr.data(), 16);
+    key.port = htons(port);
+    key.proto = proto;
+    key.family = static_cast<uint8_t>(family);
+    xdpgw_vip vip{.vip_id = vip_id, .ring_slot = ring_slot, .ring_size = ring_size,
+                  .mode = mode, .flags = 0, .reserved = 0};
+    ASSERT_EQ(bpf_map_update_elem(dp_->vips_fd(), &key, &vip, BPF_ANY), 0);
+  }
+
+  // A VIP whose Maglev table holds only `backend`: the choice is known.
+  void add_single_backend_vip(int family, uint8_t proto, uint8_t mode, uint32_t backend) {
+    const auto addr = family == AF_INET ? addr16(kVip4) : addr16(kVip6);
+    const uint32_t slot = kVipId * XDPGW_CONFIG_GENERATIONS + dp_->active_generation();
+    std::vector<uint32_t> ring(13, backend);
+    dp_->install_ring(slot, ring);
+    add_vip(family, addr, proto, kVipPort, mode, kVipId, slot, 13);
+  }
+
+  std::optional<xdpgw_flow> flow(int family, std::span<const uint8_t> src,
+                                 std::span<const uint8_t> dst, uint16_t sport, uint16_t dport,
+                                 uint8_t proto) const {
+    xdpgw_flow_key key{};
+    std::memcpy(key.src, src.data(), src.size());
+    std::memcpy(key.dst, dst.data(), dst.size());
+    key.sport = htons(sport);
+    key.dport = htons(dport);
+    key.proto = proto;
+    key.family = static_cast<uint8_t>(family);
+    xdpgw_flow f{};
+    if (bpf_map_lookup_elem(dp_->conn_table_fd(), &key, &f) != 0) return std::nullopt;
+    return f;
+  }
+
+  xdpgw_lb_counter vip_counter(uint32_t id) const {
+    return sum_percpu<xdpgw_lb_counter>(
+        dp_->vip_stats_fd(), id, [](xdpgw_lb_counter a, const xdpgw_lb_counter& b) {
+          a.packets += b.packets;
+          a.bytes += b.bytes;
+          a.new_flows += b.new_flows;
+          return a;
+        });
+  }
+};
+
+Ipv4Fields v4(const Ipv4Addr& src, const Ipv4Addr& dst, uint8_t ttl = 64) {
+  return {.src = src, .dst = dst, .ttl = ttl};
+}
+Ipv6Fields v6(const Ipv6Addr& src, const Ipv6Addr& dst, uint8_t hop_limit = 64) {
+  return {.src = src, .dst = dst, .hop_limit = hop_limit};
+}
+
+TEST_F(LbTest, NatIpv4TcpRewritesDestinationToTheBackend) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 1);
+  const TcpFields syn{.sport = 40000, .dport = kVipPort, .seq = 1, .flags = tcp_flags::kSyn};
+  auto in = from_a().ipv4(v4(kClient4, kVip4)).tcp(syn).payload(20).build();
+  TcpFields want_tcp = syn;
+  want_tcp.dport = kBackendPort;
+  auto want = to_b().ipv4(v4(kClient4, kBackends4[1], 63)).tcp(want_tcp).payload(20).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+
+  auto fwd = flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP);
+  ASSERT_TRUE(fwd);
+  EXPECT_EQ(fwd->action, XDPGW_FLOW_LB_NAT);
+  EXPECT_EQ(fwd->backend_id, 1u);
+  EXPECT_EQ(fwd->vip_id, kVipId);
+  EXPECT_EQ(fwd->packets, 1u);
+  auto rev = flow(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP);
+  ASSERT_TRUE(rev);
+  EXPECT_EQ(rev->action, XDPGW_FLOW_LB_REVERSE_NAT);
+  EXPECT_EQ(ntohs(rev->target_port), kVipPort);
+  EXPECT_EQ(vip_counter(kVipId).new_flows, 1u);
+  EXPECT_EQ(vip_counter(kVipId).packets, 1u);
+}
+
+TEST_F(LbTest, NatReplyFromTheBackendIsRewrittenBackToTheVip) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 2);
+  run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 40001, .dport = kVipPort}).build());
+
+  const TcpFields reply{.sport = kBackendPort, .dport = 40001, .seq = 99,
+                        .flags = tcp_flags::kSyn | tcp_flags::kAck};
+  auto in = from_b().ipv4(v4(kBackends4[2], kClient4)).tcp(reply).payload(7).build();
+  TcpFields want_tcp = reply;
+  want_tcp.sport = kVipPort;
+  auto want = to_a().ipv4(v4(kVip4, kClient4, 63)).tcp(want_tcp).payload(7).build();
+  expect_forwarded(run_on_port1(in), want, "fwd_lb_reverse_nat");
+}
+
+TEST_F(LbTest, NatIpv6UdpBothDirections) {
+  add_backends();
+  add_single_backend_vip(AF_INET6, IPPROTO_UDP, XDPGW_LB_NAT, 11);
+  auto in = from_a().ipv6(v6(kClient6, kVip6)).udp({.sport = 5000, .dport = kVipPort}).payload(33).build();
+  auto want = to_b().ipv6(v6(kClient6, kBackends6[1], 63))
+                  .udp({.sport = 5000, .dport = kBackendPort}).payload(33).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+
+  auto reply = from_b().ipv6(v6(kBackends6[1], kClient6)).udp({.sport = kBackendPort, .dport = 5000})
+                   .payload(9).build();
+  auto want_reply = to_a().ipv6(v6(kVip6, kClient6, 63)).udp({.sport = kVipPort, .dport = 5000})
+                        .payload(9).build();
+  expect_forwarded(run_on_port1(reply), want_reply, "fwd_lb_reverse_nat");
+}
+
+TEST_F(LbTest, NatIpv4UdpWithoutChecksumStaysWithout) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 0);
+  auto in = from_a().ipv4(v4(kClient4, kVip4))
+                .udp({.sport = 7, .dport = kVipPort, .zero_checksum = true}).payload(4).build();
+  auto want = to_b().ipv4(v4(kClient4, kBackends4[0], 63))
+                  .udp({.sport = 7, .dport = kBackendPort, .zero_checksum = true}).payload(4).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+}
+
+TEST_F(LbTest, NatChecksumsMatchFromScratchOverManyTuples) {
+  // Incremental updates have carry corner cases a single frame would not
+  // hit; vary ports, payload and the backend over many flows.
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
+  for (uint16_t sport = 1000; sport < 1300; ++sport) {
+    TcpFields t{.sport = sport, .dport = kVipPort, .seq = sport * 7919u, .ack = sport * 104729u};
+    auto in = from_a().ipv4(v4(kClient4, kVip4)).tcp(t).payload(sport % 61).build();
+    auto out = run_on_port0(in);
+    ASSERT_EQ(action_name(out.action), "XDP_REDIRECT") << sport;
+    ASSERT_EQ(checksum_error(out.data), std::nullopt) << "sport " << sport << "\n" << hex_dump(out.data);
+    TcpFields want_t = t;
+    want_t.dport = kBackendPort;
+    ASSERT_EQ(out.data, to_b().ipv4(v4(kClient4, kBackends4[0], 63)).tcp(want_t).payload(sport % 61).build());
+  }
+}
+
+TEST_F(LbTest, DsrIpv4EncapsulatesInIpip) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_DSR, 2);
+  const TcpFields t{.sport = 41000, .dport = kVipPort, .flags = tcp_flags::kSyn};
+  auto inner = v4(kClient4, kVip4);
+  inner.tos = 0xb8;
+  auto in = from_a().ipv4(inner).tcp(t).payload(12).build();
+  Ipv4Fields outer{.src = kTunnelSrc4, .dst = kBackends4[2], .ttl = 63, .tos = 0xb8,
+                   .dont_fragment = true};
+  auto want = to_b().ipv4(outer).ipv4(inner).tcp(t).payload(12).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_dsr");
+  auto f = flow(AF_INET, kClient4, kVip4, 41000, kVipPort, IPPROTO_TCP);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->action, XDPGW_FLOW_LB_DSR);
+  // DSR replies bypass the gateway: no reverse entry.
+  EXPECT_FALSE(flow(AF_INET, kBackends4[2], kClient4, kVipPort, 41000, IPPROTO_TCP));
+}
+
+TEST_F(LbTest, DsrIpv6EncapsulatesInIpv6) {
+  add_backends();
+  add_single_backend_vip(AF_INET6, IPPROTO_UDP, XDPGW_LB_DSR, 10);
+  const UdpFields u{.sport = 6000, .dport = kVipPort};
+  auto in = from_a().ipv6(v6(kClient6, kVip6)).udp(u).payload(40).build();
+  Ipv6Fields outer{.src = kTunnelSrc6, .dst = kBackends6[0], .hop_limit = 63};
+  auto want = to_b().ipv6(outer).ipv6(v6(kClient6, kVip6)).udp(u).payload(40).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_dsr");
+}
+
+TEST_F(LbTest, DsrIpv4VipToIpv6BackendUsesIpipOverIpv6) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_DSR, 12);
+  const TcpFields t{.sport = 41001, .dport = kVipPort};
+  auto in = from_a().ipv4(v4(kClient4, kVip4)).tcp(t).build();
+  Ipv6Fields outer{.src = kTunnelSrc6, .dst = kBackends6[2], .hop_limit = 63};
+  auto want = to_b().ipv6(outer).ipv4(v4(kClient4, kVip4)).tcp(t).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_dsr");
+}
+
+TEST_F(LbTest, DsrFrameTooBigForTheEgressMtuIsDroppedAndCounted) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_DSR, 0);
+  // 1500 bytes of IP: fits the port, not with 20 more bytes of IPIP.
+  auto in = from_a().ipv4(v4(kClient4, kVip4)).udp({.sport = 1, .dport = kVipPort})
+                .payload(1500 - 20 - 8).build();
+  auto out = run_on_port0(in);
+  EXPECT_EQ(action_name(out.action), "XDP_DROP");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"drop_lb_encap_too_big", 1}}));
+}
+
+TEST_F(LbTest, EstablishedFlowKeepsItsBackendWhenTheTableChanges) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
+  auto first = from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 42000, .dport = kVipPort}).build();
+  run_on_port0(first);
+  // Every position now names backend 1: new flows go there, the old one not.
+  dp_->install_ring(kVipId * XDPGW_CONFIG_GENERATIONS + dp_->active_generation(),
+                    std::vector<uint32_t>(13, 1));
+  auto again = run_on_port0(first);
+  EXPECT_EQ(std::vector<uint8_t>(again.data.begin() + 30, again.data.begin() + 34),
+            std::vector<uint8_t>(kBackends4[0].begin(), kBackends4[0].end()));
+  auto fresh = run_on_port0(
+      from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 42001, .dport = kVipPort}).build());
+  EXPECT_EQ(std::vector<uint8_t>(fresh.data.begin() + 30, fresh.data.begin() + 34),
+            std::vector<uint8_t>(kBackends4[1].begin(), kBackends4[1].end()));
+  EXPECT_EQ(flow(AF_INET, kClient4, kVip4, 42000, kVipPort, IPPROTO_TCP)->packets, 2u);
+}
+
+TEST_F(LbTest, MaglevTableSpreadsNewFlowsOverItsBackends) {
+  add_backends();
+  const uint32_t slot = kVipId * XDPGW_CONFIG_GENERATIONS + dp_->active_generation();
+  std::vector<uint32_t> ring;
+  for (uint32_t i = 0; i < 251; ++i) ring.push_back(i % 3);
+  dp_->install_ring(slot, ring);
+  add_vip(AF_INET, addr16(kVip4), IPPROTO_TCP, kVipPort, XDPGW_LB_NAT, kVipId, slot, 251);
+  std::array<int, 3> hits{};
+  for (uint16_t sport = 20000; sport < 20300; ++sport) {
+    run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = sport, .dport = kVipPort}).build());
+    auto f = flow(AF_INET, kClient4, kVip4, sport, kVipPort, IPPROTO_TCP);
+    ASSERT_TRUE(f);
+    ASSERT_LT(f->backend_id, 3u);
+    ++hits[f->backend_id];
+  }
+  // 300 flows over 3 equal backends: each gets a fair share (binomial, the
+  // bound is > 6 standard deviations away from 100).
+  for (int h : hits) EXPECT_GT(h, 50);
+}
+
+TEST_F(LbTest, VipOnAllPortsMatchesAnyPortAndKeepsItWhenBackendPortIsZero) {
+  add_backend(0, AF_INET, addr16(kBackends4[0]), 0);
+  const uint32_t slot = kVipId * XDPGW_CONFIG_GENERATIONS + dp_->active_generation();
+  dp_->install_ring(slot, std::vector<uint32_t>(5, 0));
+  add_vip(AF_INET, addr16(kVip4), IPPROTO_UDP, 0, XDPGW_LB_NAT, kVipId, slot, 5);
+  const UdpFields u{.sport = 3, .dport = 4444};
+  auto in = from_a().ipv4(v4(kClient4, kVip4)).udp(u).build();
+  expect_forwarded(run_on_port0(in), to_b().ipv4(v4(kClient4, kBackends4[0], 63)).udp(u).build(),
+                   "fwd_lb_nat");
+}
+
+TEST_F(LbTest, VipWithoutBackendsDropsAndCounts) {
+  add_vip(AF_INET, addr16(kVip4), IPPROTO_TCP, kVipPort, XDPGW_LB_NAT, kVipId,
+          kVipId * XDPGW_CONFIG_GENERATIONS, 13);  // no table installed
+  auto out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 1, .dport = kVipPort}).build());
+  EXPECT_EQ(action_name(out.action), "XDP_DROP");
+  EXPECT_EQ(out.delta.reasons, Reasons({{"drop_lb_no_backend", 1}}));
+  EXPECT_FALSE(flow(AF_INET, kClient4, kVip4, 1, kVipPort, IPPROTO_TCP));
+}
+
+TEST_F(LbTest, NonVipTrafficIsRouted) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
+  const TcpFields t{.sport = 1, .dport = kVipPort};
+  auto other_port = from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 1, .dport = 443}).build();
+  auto out = run_on_port0(other_port);  // VIP address, port not configured: router
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
+  auto routed = from_a().ipv4(v4(kClient4, ipv4("198.18.2.2"))).tcp(t).build();
+  expect_forwarded(run_on_port0(routed), to_b().ipv4(v4(kClient4, ipv4("198.18.2.2"), 63)).tcp(t).build());
+}
+
+TEST_F(LbTest, DisabledLoadBalancerLeavesVipTrafficToTheRouter) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
+  xdpgw_lb_settings off{};
+  uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &off, BPF_ANY), 0);
+  auto out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 1, .dport = kVipPort}).build());
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
+}
+
+// A table of 1,024 entries taking 3,000 new NAT flows (6,000 entries with
+// their reverse ones): the LRU evicts, nothing fails, every new flow is still
+// balanced, and the insert counter minus the entries is what was evicted.
+class SmallTableLbTest : public LbTest {
+ protected:
+  SmallTableLbTest() {
+    dp_ = std::make_unique<Datapath>(LoadOptions{.conn_table_size = 1024});
+    // The base fixture wrote into the first Datapath's tables: redo it.
+    install_static_routes();
+    install_routes_to_a();
+    reinstall_ports();
+    xdpgw_lb_settings lbs{};
+    std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
+    lbs.flags = XDPGW_LB_F_ENABLED;
+    uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  }
+};
+
+TEST_F(SmallTableLbTest, FullConnectionTableEvictsAndKeepsServingNewFlows) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 0);
+  for (uint32_t i = 0; i < 3000; ++i) {
+    auto client = kClient4;
+    client[3] = static_cast<uint8_t>(2 + i % 200);
+    auto out = run_on_port0(from_a().ipv4(v4(client, kVip4))
+                                .udp({.sport = static_cast<uint16_t>(10000 + i / 200), .dport = kVipPort})
+                                .build());
+    ASSERT_EQ(out.delta.reasons, Reasons({{"fwd_lb_nat", 1}})) << "flow " << i;
+  }
+  size_t entries = 0;
+  xdpgw_flow_key key{}, next{};
+  for (const void* prev = nullptr; bpf_map_get_next_key(dp_->conn_table_fd(), prev, &next) == 0; prev = &key) {
+    key = next;
+    ++entries;
+  }
+  EXPECT_LE(entries, 1024u);
+  EXPECT_GT(entries, 0u);
+  const uint64_t inserted = sum_percpu<uint64_t>(dp_->conn_stats_fd(), XDPGW_CONN_INSERTED);
+  EXPECT_EQ(inserted, 6000u);
+  EXPECT_GE(inserted - entries, 6000u - 1024u);
+}
+
+// The IP packet of a frame (Ethernet header dropped), cut to `size` bytes:
+// what an ICMP error quotes.
+std::vector<uint8_t> quote(const std::vector<uint8_t>& frame, size_t size) {
+  return std::vector<uint8_t>(frame.begin() + 14, frame.begin() + 14 + static_cast<long>(size));
+}
+
+TEST_F(LbTest, IcmpFragNeededAboutANatFlowFollowsItToTheBackend) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
+  run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).udp({.sport = 5000, .dport = kVipPort}).payload(10).build());
+
+  // A router between us and the client could not forward the VIP's reply.
+  const Ipv4Addr router = ipv4("198.18.1.254");
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kVip4, kClient4))
+                   .udp({.sport = kVipPort, .dport = 5000}).payload(10).build();
+  auto as_backend_sent_it = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kBackends4[1], kClient4))
+                                .udp({.sport = kBackendPort, .dport = 5000}).payload(10).build();
+  constexpr uint32_t kMtu = 1400;
+  auto in = from_a().ipv4(v4(router, kVip4)).icmp(3, 4, kMtu).payload(quote(reply, 28)).build();
+  auto want = to_b().ipv4(v4(router, kBackends4[1], 63)).icmp(3, 4, kMtu)
+                  .payload(quote(as_backend_sent_it, 28)).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+}
+
+TEST_F(LbTest, Icmpv6PacketTooBigAboutANatTcpFlowRewritesTheQuoteAndPseudoHeader) {
+  add_backends();
+  add_single_backend_vip(AF_INET6, IPPROTO_TCP, XDPGW_LB_NAT, 10);
+  run_on_port0(from_a().ipv6(v6(kClient6, kVip6)).tcp({.sport = 6000, .dport = kVipPort}).build());
+  const Ipv6Addr router = ipv6("2001:2:0:1::fe");
+  const TcpFields seg{.sport = kVipPort, .dport = 6000, .seq = 77, .ack = 99};
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv6(v6(kVip6, kClient6)).tcp(seg).payload(100).build();
+  TcpFields seg_be = seg;
+  seg_be.sport = kBackendPort;
+  auto as_backend = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv6(v6(kBackends6[0], kClient6))
+                        .tcp(seg_be).payload(100).build();
+  // The quote reaches the TCP checksum: it must be updated too.
+  auto in = from_a().ipv6(v6(router, kVip6)).icmpv6(2, 0, 1280).payload(quote(reply, 40 + 24)).build();
+  auto want = to_b().ipv6(v6(router, kBackends6[0], 63)).icmpv6(2, 0, 1280)
+                  .payload(quote(as_backend, 40 + 24)).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
+}
+
+TEST_F(LbTest, IcmpErrorAboutADsrFlowIsEncapsulatedToTheBackend) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_DSR, 2);
+  run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 6001, .dport = kVipPort}).build());
+  const Ipv4Addr router = ipv4("198.18.1.254");
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kVip4, kClient4))
+                   .tcp({.sport = kVipPort, .dport = 6001}).build();
+  auto icmp = v4(router, kVip4);
+  auto in = from_a().ipv4(icmp).icmp(3, 4, 1400).payload(quote(reply, 28)).build();
+  Ipv4Fields outer{.src = kTunnelSrc4, .dst = kBackends4[2], .ttl = 63, .dont_fragment = true};
+  auto want = to_b().ipv4(outer).ipv4(icmp).icmp(3, 4, 1400).payload(quote(reply, 28)).build();
+  expect_forwarded(run_on_port0(in), want, "fwd_lb_dsr");
+}
+
+TEST_F(LbTest, IcmpErrorsWithoutAFlowAreRouted) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
+  auto reply = FrameBuilder().eth(kHostAMac, kPort0Mac).ipv4(v4(kVip4, kClient4))
+                   .udp({.sport = kVipPort, .dport = 5999}).build();
+  auto out = run_on_port0(from_a().ipv4(v4(ipv4("198.18.1.254"), kVip4)).icmp(3, 4, 1400)
+                              .payload(quote(reply, 28)).build());
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
+}
+
+}  // namespace
+}  // namespace xdpgw::test

@@ -1,0 +1,62 @@
+// Helpers shared by the config tests: a fake Environment, and parse +
+// validate of a text as the user would see the result.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace xdpgw::config {
+
+// Answers ifindex lookups from a fixed table instead of if_nametoindex.
+class FakeEnvironment : public Environment {
+ public:
+  explicit FakeEnvironment(std::map<std::string, uint32_t, std::less<>> interfaces)
+      : interfaces_(std::move(interfaces)) {}
+
+  std::optional<uint32_t> ifindex(std::string_view name) const override {
+    const auto found = interfaces_.find(name);
+    if (found == interfaces_.end()) return std::nullopt;
+    return found->second;
+  }
+
+ private:
+  std::map<std::string, uint32_t, std::less<>> interfaces_;
+};
+
+// Every interface the example files and the inputs below use.
+inline FakeEnvironment lab_interfaces() { return FakeEnvironment({{"xgw0", 2}, {"xgw1", 3}}); }
+
+// The errors parse + validate report for `text` (named router.toml), as the
+// user would see them; empty when the text is a valid config.
+inline std::vector<std::string> error_lines(std::string_view text) {
+  const Result<RawConfig> raw = parse_string(text, "router.toml");
+  std::vector<ConfigError> errors = raw.errors();
+  if (raw.ok()) errors = validate(raw.value(), lab_interfaces()).errors();
+  std::vector<std::string> lines;
+  for (const ConfigError& error : errors) lines.push_back(error.to_string());
+  return lines;
+}
+
+inline Config valid_config(std::string_view text) {
+  const Result<RawConfig> raw = parse_string(text, "router.toml");
+  EXPECT_TRUE(raw.ok()) << to_string(raw.errors());
+  if (!raw.ok()) return {};
+  Result<Config> config = validate(raw.value(), lab_interfaces());
+  EXPECT_TRUE(config.ok()) << to_string(config.errors());
+  if (!config.ok()) return {};
+  return std::move(config).value();
+}
+
+inline constexpr std::string_view kMinimal = R"([gateway]
+instance = "demo"
+[[port]]
+name = "xgw0"
+)";
+
+}  // namespace xdpgw::config

@@ -1,0 +1,143 @@
+// The load balancer's config sections: [lb] and [[vip]] with backends and
+// health checks, their defaults and every refusal, with file:line:col.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config_test_util.hpp"
+
+namespace xdpgw::config {
+namespace {
+
+std::string with_lb(std::string_view sections) { return std::string(kMinimal) + std::string(sections); }
+
+constexpr std::string_view kNatVip = R"(
+[[vip]]
+name = "web"
+address = "198.18.100.1"
+protocol = "tcp"
+port = 80
+[[vip.backend]]
+address = "198.18.10.2"
+)";
+
+TEST(LbConfig, ExampleFileResolvesToTypedValues) {
+  const Config config = load(std::filesystem::path(XDPGW_CONFIG_DIR) / "lb.toml", lab_interfaces());
+  ASSERT_EQ(config.lb.vips.size(), 2u);
+  const Vip& web = config.lb.vips[0];
+  EXPECT_EQ(web.name, "web");
+  EXPECT_EQ(web.mode, LbMode::kNat);
+  EXPECT_EQ(web.port, 80);
+  ASSERT_EQ(web.backends.size(), 2u);
+  EXPECT_EQ(web.backends[1].id(), "198.18.10.3:8080");
+  EXPECT_EQ(web.backends[1].weight, 2u);
+  ASSERT_TRUE(web.health_check);
+  EXPECT_EQ(web.health_check->kind, HealthCheckKind::kHttp);
+  EXPECT_EQ(web.health_check->path, "/healthz");
+  const Vip& dns = config.lb.vips[1];
+  EXPECT_EQ(dns.mode, LbMode::kDsr);
+  EXPECT_EQ(dns.backends[0].id(), "[2001:2:0:10::2]:53");  // VIP port by default
+  EXPECT_EQ(dns.health_check->interval_ms, kDefaultHealthIntervalMs);
+  EXPECT_EQ(config.lb.tunnel_source_v6->to_string(), "2001:2:0:10::1");
+}
+
+TEST(LbConfig, DefaultsForAMinimalVip) {
+  const Config config = valid_config(with_lb(kNatVip));
+  ASSERT_EQ(config.lb.vips.size(), 1u);
+  const Vip& vip = config.lb.vips[0];
+  EXPECT_EQ(vip.mode, LbMode::kNat);
+  EXPECT_EQ(vip.table_size, kDefaultMaglevTableSize);
+  EXPECT_EQ(vip.backends[0].port, 80);
+  EXPECT_EQ(vip.backends[0].weight, 1u);
+  EXPECT_FALSE(vip.health_check);
+  EXPECT_EQ(config.lb.conn_table_size, kDefaultConnTableSize);
+}
+
+TEST(LbConfig, AllPortsVipKeepsTheClientsPort) {
+  const Config config = valid_config(with_lb(R"(
+[[vip]]
+name = "any"
+address = "198.18.100.1"
+protocol = "udp"
+[[vip.backend]]
+address = "198.18.10.2"
+)"));
+  EXPECT_EQ(config.lb.vips[0].port, 0);
+  EXPECT_EQ(config.lb.vips[0].backends[0].id(), "198.18.10.2:*");
+}
+
+struct BadLb {
+  const char* name;
+  std::string text;
+  std::vector<std::string> errors;
+};
+
+std::vector<BadLb> bad_lb() {
+  return {
+      {"BackendNotAnAddress",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\nport = 80\n"
+               "[[vip.backend]]\naddress = \"10.0.0.300\"\n"),
+       {"router.toml:11:11: backend \"10.0.0.300\" is not an IPv4 address"}},
+      {"NatAcrossFamilies",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\n"
+               "[[vip.backend]]\naddress = \"2001:2::5\"\n"),
+       {"router.toml:10:11: backend \"2001:2::5\" is IPv6 but VIP \"web\" is IPv4; mode \"nat\" "
+        "cannot translate between families (\"dsr\" can)"}},
+      {"DsrWithoutTunnelSource",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\n"
+               "mode = \"dsr\"\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:5:1: VIP \"web\" uses mode \"dsr\" with IPv4 backend 198.18.10.2:* but [lb] "
+        "has no tunnel_source_v4"}},
+      {"UnknownKeyInBackend",
+       with_lb(std::string(kNatVip) + "wieght = 3\n"),
+       {"router.toml:13:1: unknown key \"wieght\" in [[vip.backend]]"}},
+      {"DuplicateVipListener",
+       with_lb(std::string(kNatVip) +
+               "[[vip]]\nname = \"web2\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\nport = 80\n"
+               "[[vip.backend]]\naddress = \"198.18.10.3\"\n"),
+       {"router.toml:13:1: VIP \"web2\": 198.18.100.1 tcp port 80 is already a VIP (at 6:1)"}},
+      {"DuplicateBackend",
+       with_lb(std::string(kNatVip) + "[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:13:1: duplicate backend 198.18.10.2:80 in VIP \"web\" (first at 11:1)"}},
+      {"NoBackends",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\n"),
+       {"router.toml:5:1: [[vip]] \"web\" has no [[vip.backend]]"}},
+      {"HealthTimeoutNotBelowInterval",
+       with_lb(std::string(kNatVip) +
+               "[vip.health_check]\nkind = \"tcp\"\ninterval_ms = 100\ntimeout_ms = 100\n"),
+       {"router.toml:16:14: timeout_ms 100 must be shorter than interval_ms 100"}},
+      {"HealthPathOnTcp",
+       with_lb(std::string(kNatVip) + "[vip.health_check]\nkind = \"tcp\"\npath = \"/x\"\n"),
+       {"router.toml:15:8: path is only used by kind = \"http\""}},
+      {"ConnTableTooSmall",
+       with_lb("[lb]\nconn_table_size = 10\n"),
+       {"router.toml:6:19: conn_table_size 10 is out of range (1024..16777216)"}},
+      {"BadProtocolAndMode",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"sctp\"\nmode = \"tunnel\"\n"
+               "[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:8:12: protocol \"sctp\" must be \"tcp\" or \"udp\"",
+        "router.toml:9:8: mode \"tunnel\" must be \"nat\" or \"dsr\""}},
+  };
+}
+
+class BadLbTest : public testing::TestWithParam<BadLb> {};
+
+TEST_P(BadLbTest, IsRefusedWithPositions) {
+  EXPECT_EQ(error_lines(GetParam().text), GetParam().errors) << GetParam().text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Lb, BadLbTest, testing::ValuesIn(bad_lb()),
+                         [](const testing::TestParamInfo<BadLb>& test) { return test.param.name; });
+
+TEST(LbConfig, TableSizeMustBePrime) {
+  auto text = with_lb(std::string(kNatVip).replace(std::string(kNatVip).find("port = 80"), 9,
+                                                   "port = 80\ntable_size = 65536"));
+  EXPECT_EQ(error_lines(text),
+            std::vector<std::string>{"router.toml:11:14: table_size 65536 must be a prime (next one: 65537)"});
+}
+
+}  // namespace
+}  // namespace xdpgw::config

@@ -1,0 +1,399 @@
+// The load balancer end to end, with the real daemon and real TCP servers:
+//
+//   client --[p0] gateway [p1]-- backend 1   (each backend: TCP servers on
+//                         [p2]-- backend 2    ports 80 and 8080, the VIPs on
+//                         [p3]-- backend 3    lo, the decap program on its link)
+//
+// In both modes (nat: VIP:80 -> backend:8080; dsr: IPIP / IPv6-in-IPv6 to
+// backend:80, replies straight back) and both families: 1,000 connections
+// spread by weight; established connections keep their backend across a
+// reload that changes the pool and across a drain; new ones follow the new
+// table.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <optional>
+#include <map>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "common/fd.hpp"
+#include "e2e/daemon_process.hpp"
+#include "e2e/router_topology.hpp"
+#include "e2e/traffic.hpp"
+#include "harness/names.hpp"
+#include "harness/netns.hpp"
+#include "harness/veth.hpp"
+
+namespace xdpgw::test::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kBackends = 3;
+constexpr uint16_t kVipPort = 80;
+constexpr uint16_t kNatBackendPort = 8080;
+constexpr const char* kVip4 = "198.18.100.1";
+constexpr const char* kVip6 = "2001:2:0:100::1";
+
+std::string backend4(int i) { return fmt::format("198.18.{}.2", 10 + i); }
+std::string backend6(int i) { return fmt::format("2001:2:0:{}::2", 10 + i); }
+
+// TCP servers in a backend namespace on ports 80 and 8080, IPv4 and IPv6.
+// Each connection is greeted with the backend's name and line; every line
+// the client sends comes back prefixed with that name, so a test can tell
+// which backend answers an established connection.
+class BackendServer {
+ public:
+  BackendServer(const Netns& ns, std::string name) : name_(std::move(name)) {
+    auto in = ns.enter();
+    for (uint16_t port : {kVipPort, kNatBackendPort}) {
+      listen_on(AF_INET, port);
+      listen_on(AF_INET6, port);
+    }
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~BackendServer() { stop(); }
+  // Closes the listeners and every connection: the backend is down.
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    listeners_.clear();
+  }
+
+ private:
+  void listen_on(int family, uint16_t port) {
+    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) throw std::system_error(errno, std::generic_category(), "socket");
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    SocketAddress addr = SocketAddress::parse(family == AF_INET ? "0.0.0.0" : "::", port);
+    if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr.storage), addr.size) < 0 ||
+        listen(fd.get(), 1024) < 0)
+      throw std::system_error(errno, std::generic_category(), "listen " + addr.to_string());
+    listeners_.push_back(std::move(fd));
+  }
+
+  void serve() {
+    std::vector<UniqueFd> conns;  // closed when serve() returns
+    while (!stop_) {
+      std::vector<pollfd> fds;
+      for (const auto& l : listeners_) fds.push_back({l.get(), POLLIN, 0});
+      for (const auto& c : conns) fds.push_back({c.get(), POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+      // Connections first: fds holds them at the positions they had when
+      // polled; ones accepted below join the next round.
+      std::vector<UniqueFd> alive;
+      for (size_t i = 0; i < conns.size(); ++i) {
+        const pollfd& p = fds[listeners_.size() + i];
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+          std::array<char, 512> buf{};
+          ssize_t n = read(conns[i].get(), buf.data(), buf.size());
+          if (n == 0 || (n < 0 && errno != EAGAIN)) continue;  // closed: drop it
+          if (n > 0) {
+            std::string reply = name_ + ":" + std::string(buf.data(), size_t(n));
+            (void)!write(conns[i].get(), reply.data(), reply.size());
+          }
+        }
+        alive.push_back(std::move(conns[i]));
+      }
+      for (size_t i = 0; i < listeners_.size(); ++i) {
+        if (!(fds[i].revents & POLLIN)) continue;
+        for (;;) {
+          UniqueFd c(accept4(listeners_[i].get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+          if (!c) break;
+          const std::string hello = name_ + "\n";
+          (void)!write(c.get(), hello.data(), hello.size());
+          alive.push_back(std::move(c));
+        }
+      }
+      conns = std::move(alive);
+    }
+  }
+
+  std::string name_;
+  std::vector<UniqueFd> listeners_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The decap program on a backend's link, attached with the CLI like an
+// operator would; also the XDP program a redirect into that veth needs.
+class DecapAttachment {
+ public:
+  DecapAttachment(const Netns& ns, std::string ifname) : ns_(ns.name()), ifname_(std::move(ifname)) {
+    run_ok(fmt::format("{} decap attach {} --netns {}", XDPGW_BINARY, ifname_, ns_));
+  }
+  ~DecapAttachment() {
+    auto r = run_cmd(fmt::format("{} decap detach {} --netns {}", XDPGW_BINARY, ifname_, ns_));
+    if (!r.ok()) ADD_FAILURE() << "decap detach: " << r.output;
+  }
+  uint64_t decapsulated() const {
+    auto out = run_ok(fmt::format("{} decap stats {} --netns {}", XDPGW_BINARY, ifname_, ns_));
+    return std::stoull(out.substr(out.find("decapsulated ") + 13));
+  }
+
+ private:
+  std::string ns_, ifname_;
+};
+
+class LbTopology {
+ public:
+  LbTopology() : client_("cl"), gw_("gw") {
+    client_link_.emplace(gw_, client_, VethOptions{.a = {.addresses = {"198.18.1.1/24", "2001:2:0:1::1/64"}},
+                                                   .b = {.addresses = {"198.18.1.2/24", "2001:2:0:1::2/64"}}});
+    client_peer_.emplace(client_, client_link_->ifindex_b());
+    client_.exec_ok("ip route add default via 198.18.1.1 && ip -6 route add default via 2001:2:0:1::1");
+    // Hosts compute their own checksums: a veth hands XDP a frame whose
+    // checksum is left to offload, and a redirected frame loses that state
+    // (see scripts/netns/router-topology.sh).
+    client_.exec_ok("ethtool -K " + client_link_->name_b() + " tx off");
+    gw_.sysctl("net.ipv4.ip_forward", "1");
+    gw_.sysctl("net.ipv6.conf.all.forwarding", "1");
+    for (int i = 0; i < kBackends; ++i) {
+      auto& b = backends_.emplace_back(fmt::format("b{}", i));
+      // DSR adds 20 or 40 bytes to the client's full-size segments: the
+      // backend side needs room for them (as with any IPIP deployment).
+      auto& link = links_.emplace_back(
+          gw_, b, VethOptions{.a = {.addresses = {fmt::format("198.18.{}.1/24", 10 + i),
+                                                  fmt::format("2001:2:0:{}::1/64", 10 + i)}},
+                              .b = {.addresses = {backend4(i) + "/24", backend6(i) + "/64"}},
+                              .mtu = 1600});
+      b.exec_ok(fmt::format("ip route add default via 198.18.{}.1 && ip -6 route add default via "
+                            "2001:2:0:{}::1",
+                            10 + i, 10 + i));
+      b.exec_ok(fmt::format("ip addr add {}/32 dev lo && ip addr add {}/128 dev lo nodad", kVip4, kVip6));
+      b.exec_ok("ethtool -K " + link.name_b() + " tx off");
+      // Decapsulated packets arrive with the client's address on a link
+      // whose route back is the same link; keep rp_filter out of the way.
+      for (const char* conf : {"all", "default"}) b.sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", conf), "0");
+      decaps_.emplace_back(b, link.name_b());
+    }
+    for (int i = 0; i < kBackends; ++i) servers_.emplace_back(backends_[i], fmt::format("b{}", i));
+  }
+
+  const Netns& client() const { return client_; }
+  const Netns& gw() const { return gw_; }
+  std::string client_port() const { return client_link_->name_a(); }
+  std::string backend_port(int i) const { return links_[i].name_a(); }
+  const DecapAttachment& decap(int i) const { return decaps_[i]; }
+  void stop_server(int i) { servers_[i].stop(); }
+
+ private:
+  Netns client_, gw_;
+  std::deque<Netns> backends_;
+  std::optional<VethPair> client_link_;
+  std::deque<VethPair> links_;
+  std::optional<PeerCounter> client_peer_;
+  std::deque<DecapAttachment> decaps_;
+  std::deque<BackendServer> servers_;
+};
+
+struct Case {
+  const char* mode;
+  bool ipv6;
+};
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  return fmt::format("{}_{}", info.param.mode, info.param.ipv6 ? "ipv6" : "ipv4");
+}
+
+// A connection from the client to the VIP, greeted by its backend.
+class Connection {
+ public:
+  Connection(const Netns& client, const std::string& vip) {
+    {
+      auto in = client.enter();
+      SocketAddress to = SocketAddress::parse(vip, kVipPort);
+      fd_ = UniqueFd(::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+      timeval tv{5, 0};
+      setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+      setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+      if (connect(fd_.get(), reinterpret_cast<const sockaddr*>(&to.storage), to.size) < 0)
+        throw std::system_error(errno, std::generic_category(), "connect " + to.to_string());
+    }
+    backend_ = read_line();
+  }
+  const std::string& backend() const { return backend_; }
+  // Sends a line; returns the backend's answer ("bN:line").
+  std::string echo(const std::string& line) {
+    std::string msg = line + "\n";
+    if (write(fd_.get(), msg.data(), msg.size()) != ssize_t(msg.size()))
+      throw std::system_error(errno, std::generic_category(), "write");
+    return read_line();
+  }
+
+ private:
+  std::string read_line() {
+    std::string out;
+    char c = 0;
+    while (read(fd_.get(), &c, 1) == 1) {
+      if (c == '\n') return out;
+      out += c;
+    }
+    throw std::system_error(errno ? errno : ECONNRESET, std::generic_category(),
+                            "read from backend (got \"" + out + "\")");
+  }
+  UniqueFd fd_;
+  std::string backend_;
+};
+
+class LbE2e : public ::testing::TestWithParam<Case> {
+ protected:
+  LbTopology topo_;
+  std::filesystem::path config_path_ =
+      std::filesystem::temp_directory_path() / (unique_name("lb") + ".toml");
+  Daemon daemon_{topo_.gw(), config_path_};
+
+  ~LbE2e() override {
+    std::error_code ec;
+    std::filesystem::remove(config_path_, ec);
+  }
+
+  bool dsr() const { return std::string(GetParam().mode) == "dsr"; }
+  std::string vip() const { return GetParam().ipv6 ? kVip6 : kVip4; }
+
+  // `weights[i]` for backend i; a negative weight leaves the backend out.
+  std::string config(const std::array<int, kBackends>& weights, const std::string& extra = "") const {
+    std::string text = fmt::format(R"([gateway]
+instance = "{}"
+
+[[port]]
+name = "{}"
+)", daemon_.instance(), topo_.client_port());
+    for (int i = 0; i < kBackends; ++i) text += fmt::format("\n[[port]]\nname = \"{}\"\n", topo_.backend_port(i));
+    text += fmt::format(R"(
+[routing]
+source = "fib"
+
+[lb]
+tunnel_source_v4 = "198.18.10.1"
+tunnel_source_v6 = "2001:2:0:10::1"
+
+[[vip]]
+name = "web"
+address = "{}"
+protocol = "tcp"
+port = {}
+mode = "{}"
+)", vip(), kVipPort, GetParam().mode);
+    for (int i = 0; i < kBackends; ++i) {
+      if (weights[i] < 0) continue;
+      text += fmt::format("\n[[vip.backend]]\naddress = \"{}\"\nport = {}\nweight = {}\n",
+                          GetParam().ipv6 ? backend6(i) : backend4(i),
+                          dsr() ? kVipPort : kNatBackendPort, weights[i]);
+    }
+    text += extra;
+    text += fmt::format("\n[control]\nsocket = \"{}\"\n", daemon_.socket().string());
+    return text;
+  }
+
+  std::map<std::string, int> spread(int connections) {
+    std::map<std::string, int> hits;
+    try {
+      for (int i = 0; i < connections; ++i) ++hits[Connection(topo_.client(), vip()).backend()];
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what() << " after " << hits.size() << " backends seen\n"
+                    << daemon_.cli("stats").output << daemon_.cli("flows").output;
+    }
+    return hits;
+  }
+};
+
+TEST_P(LbE2e, ThousandConnectionsSpreadByWeight) {
+  daemon_.write_config(config({1, 2, 3}));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  auto hits = spread(1000);
+  // Expected 1000 * w / 6; each count is binomial (sd <= 16), the bound is
+  // over 4 standard deviations wide.
+  EXPECT_NEAR(hits["b0"], 167, 65) << "b0";
+  EXPECT_NEAR(hits["b1"], 333, 70) << "b1";
+  EXPECT_NEAR(hits["b2"], 500, 70) << "b2";
+  EXPECT_EQ(hits["b0"] + hits["b1"] + hits["b2"], 1000);
+
+  auto stats = daemon_.cli("stats --json");
+  ASSERT_TRUE(stats.ok()) << stats.output;
+  EXPECT_NE(stats.output.find(dsr() ? "\"fwd_lb_dsr\"" : "\"fwd_lb_reverse_nat\""), std::string::npos)
+      << stats.output;
+  if (dsr()) {
+    uint64_t decapsulated = 0;
+    for (int i = 0; i < kBackends; ++i) decapsulated += topo_.decap(i).decapsulated();
+    // At least SYN, ACK and FIN of every connection arrived encapsulated.
+    EXPECT_GE(decapsulated, 3000u);
+  }
+  auto flows = daemon_.cli("flows --json --limit 5");
+  ASSERT_TRUE(flows.ok()) << flows.output;
+  EXPECT_NE(flows.output.find(dsr() ? "\"dsr\"" : "nat\""), std::string::npos) << flows.output;
+}
+
+TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
+  daemon_.write_config(config({1, 1, 1}));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  std::vector<Connection> held;
+  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip());
+
+  // Backend 0 leaves the pool: its connections stay, new ones avoid it.
+  daemon_.write_config(config({-1, 1, 1}));
+  auto r = daemon_.cli("reload");
+  ASSERT_TRUE(r.ok()) << r.output << daemon_.log();
+  for (auto& c : held) EXPECT_EQ(c.echo("after-reload"), c.backend() + ":after-reload");
+  auto hits = spread(60);
+  EXPECT_EQ(hits.count("b0"), 0u) << "a new connection went to the removed backend";
+
+  // Drain backend 1: the same, by operator command.
+  const std::string b1 = GetParam().ipv6 ? fmt::format("[{}]:{}", backend6(1), dsr() ? kVipPort : kNatBackendPort)
+                                         : fmt::format("{}:{}", backend4(1), dsr() ? kVipPort : kNatBackendPort);
+  r = daemon_.cli("backend drain web " + b1);
+  ASSERT_TRUE(r.ok()) << r.output;
+  for (auto& c : held) EXPECT_EQ(c.echo("after-drain"), c.backend() + ":after-drain");
+  hits = spread(60);
+  EXPECT_EQ(hits, (std::map<std::string, int>{{"b2", 60}}));
+  r = daemon_.cli("backend undrain web " + b1);
+  ASSERT_TRUE(r.ok()) << r.output;
+  hits = spread(60);
+  EXPECT_GT(hits["b1"], 0);
+}
+
+TEST_P(LbE2e, FailedBackendLeavesByHealthCheckOthersKeepTheirConnections) {
+  daemon_.write_config(config({1, 1, 1}, R"(
+[vip.health_check]
+kind = "tcp"
+interval_ms = 100
+timeout_ms = 50
+rise = 1
+fall = 2
+)"));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  std::vector<Connection> held;
+  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip());
+
+  topo_.stop_server(0);
+  const std::string down = fmt::format("backend {}", GetParam().ipv6 ? "[" + backend6(0) + "]" : backend4(0));
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (daemon_.log().find(down) == std::string::npos || daemon_.log().find("is DOWN") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "health check did not take b0 out:\n" << daemon_.log();
+    std::this_thread::sleep_for(50ms);
+  }
+  // Connections on the other backends never noticed.
+  for (auto& c : held)
+    if (c.backend() != "b0") EXPECT_EQ(c.echo("still-here"), c.backend() + ":still-here");
+  auto hits = spread(60);
+  EXPECT_EQ(hits.count("b0"), 0u) << "a new connection went to the failed backend";
+  EXPECT_EQ(hits["b1"] + hits["b2"], 60);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, LbE2e,
+                         ::testing::Values(Case{"nat", false}, Case{"nat", true},
+                                           Case{"dsr", false}, Case{"dsr", true}),
+                         case_name);
+
+}  // namespace
+}  // namespace xdpgw::test::e2e
