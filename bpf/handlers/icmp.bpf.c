@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* ICMP (IPv4) handler: validates the fixed ICMP header, then routes. */
 #include "pipeline.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_icmp(struct xdp_md *ctx)
@@ -14,5 +15,6 @@ int xdpgw_icmp(struct xdp_md *ctx)
 
 	if (!l4_header(ctx, &meta, sizeof(struct icmp_fixed_hdr)))
 		return drop(ctx, XDPGW_R_DROP_ICMP_TRUNCATED);
+	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
 	return steer_or_forward(ctx, &meta, &fp);
 }

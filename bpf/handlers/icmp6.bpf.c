@@ -3,6 +3,7 @@
  * discovery is link-local or multicast and so reaches the kernel through the
  * router's pass rules. */
 #include "pipeline.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_icmp6(struct xdp_md *ctx)
@@ -16,5 +17,6 @@ int xdpgw_icmp6(struct xdp_md *ctx)
 
 	if (!l4_header(ctx, &meta, sizeof(struct icmp6hdr)))
 		return drop(ctx, XDPGW_R_DROP_ICMPV6_TRUNCATED);
+	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
 	return steer_or_forward(ctx, &meta, &fp);
 }

@@ -3,6 +3,7 @@
  * ICMP inside IPv6, ...). No L4 header to check; the router passes fragments
  * to the kernel and forwards the rest. */
 #include "pipeline.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_other(struct xdp_md *ctx)
@@ -13,5 +14,6 @@ int xdpgw_other(struct xdp_md *ctx)
 	if (load_meta(ctx, &meta))
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
 	count_handler(ctx, XDPGW_SLOT_OTHER);
+	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
 	return steer_or_forward(ctx, &meta, &fp);
 }

@@ -2,6 +2,7 @@
 /* TCP handler: validates the TCP header, then routes. */
 #include "pipeline.h"
 #include "punt.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_tcp(struct xdp_md *ctx)
@@ -23,6 +24,7 @@ int xdpgw_tcp(struct xdp_md *ctx)
 	if (doff < sizeof(*tcp) || meta.l4_off + doff > l3_end(&meta))
 		return drop(ctx, XDPGW_R_DROP_TCP_BAD_DOFF);
 
+	POLICY_CHECK_OR_RETURN(ctx, &meta, tcp->source, tcp->dest, 1);
 	fp.sport = tcp->source;
 	fp.dport = tcp->dest;
 	if ((ret = punt_check(ctx, &meta, &fp)) != PUNT_CONTINUE)

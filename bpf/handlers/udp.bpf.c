@@ -2,6 +2,7 @@
 /* UDP handler: validates the UDP header and length, then routes. */
 #include "pipeline.h"
 #include "punt.h"
+#include "policy.h"
 
 SEC("xdp")
 int xdpgw_udp(struct xdp_md *ctx)
@@ -25,6 +26,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 	if (len < sizeof(*udp) || meta.l4_off + len > l3_end(&meta))
 		return drop(ctx, XDPGW_R_DROP_UDP_BAD_LEN);
 
+	POLICY_CHECK_OR_RETURN(ctx, &meta, udp->source, udp->dest, 1);
 	fp.sport = udp->source;
 	fp.dport = udp->dest;
 	if ((ret = punt_check(ctx, &meta, &fp)) != PUNT_CONTINUE)

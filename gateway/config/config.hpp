@@ -41,6 +41,17 @@ inline constexpr std::string_view kDefaultMetrics = "127.0.0.1:9100";
 // sizeof(sockaddr_un::sun_path) - 1 for the terminating NUL.
 inline constexpr std::size_t kMaxSocketPathLength = 107;
 
+// policy ([policy], [[acl]], [ratelimit])
+inline constexpr std::size_t kMaxAclRules = 256;           // XDPGW_MAX_ACL_RULES
+inline constexpr std::size_t kMaxRateClasses = 64;         // XDPGW_MAX_RL_CLASSES
+inline constexpr std::size_t kMaxRateSourcesPerFamily = 4096;  // XDPGW_MAX_RL_PREFIXES
+inline constexpr int64_t kMaxPacketsPerSecond = 100'000'000;
+inline constexpr int64_t kMaxBurst = 10'000'000;
+inline constexpr std::size_t kMaxClassNameLength = 32;
+inline constexpr int64_t kMinBytesPerSecond = 1000;
+inline constexpr int64_t kMaxBytesPerSecond = 100'000'000'000;
+inline constexpr int64_t kMinBurstBytes = 1500;
+inline constexpr int64_t kMaxBurstBytes = 1'000'000'000;
 // Load balancer. Sizes match the datapath's maps (static_asserts in apply).
 inline constexpr std::size_t kMaxVips = 512;
 inline constexpr std::size_t kMaxBackendsTotal = 4096;  // distinct address:port pairs
@@ -68,10 +79,15 @@ enum class L4Protocol : uint8_t { kTcp, kUdp };
 enum class LbMode : uint8_t { kNat, kDsr };
 enum class HealthCheckKind : uint8_t { kTcp, kHttp };
 
+enum class AclAction : uint8_t { kAllow, kDeny };
+enum class AclProtocol : uint8_t { kAny, kTcp, kUdp, kIcmp, kIcmpv6 };
+
 // The spelling used in the config file ("native", "drop", "static", ...).
 std::string_view to_string(AttachMode mode);
 std::string_view to_string(MissedTailCall action);
 std::string_view to_string(RouteSource source);
+std::string_view to_string(AclAction action);
+std::string_view to_string(AclProtocol protocol);
 std::string_view to_string(L4Protocol protocol);
 std::string_view to_string(LbMode mode);
 std::string_view to_string(HealthCheckKind kind);
@@ -121,6 +137,55 @@ struct Control {
   Endpoint metrics;    // default 127.0.0.1:9100
 
   bool operator==(const Control&) const = default;
+};
+
+struct PortRange {
+  uint16_t first = 0;  // inclusive
+  uint16_t last = 65535;
+
+  bool operator==(const PortRange&) const = default;
+};
+
+// One [[acl]] rule. Unset prefixes/ports/in_port match anything.
+struct AclRule {
+  AclAction action = AclAction::kDeny;
+  std::optional<IpPrefix> src;  // host bits zero; same family as dst
+  std::optional<IpPrefix> dst;
+  AclProtocol protocol = AclProtocol::kAny;
+  std::optional<PortRange> src_ports;  // only with tcp/udp
+  std::optional<PortRange> dst_ports;
+  std::string in_port;    // empty = any ingress port
+  uint32_t in_ifindex = 0;
+  uint32_t line = 0;      // where it was written, for stats labels
+
+  bool operator==(const AclRule&) const = default;
+};
+
+struct RateClass {
+  std::string name;
+  uint64_t packets_per_second = 0;
+  uint64_t burst = 0;
+  uint64_t bytes_per_second = 0;  // 0 = no byte limit; else burst_bytes too
+  uint64_t burst_bytes = 0;
+  std::vector<IpPrefix> sources;  // host bits zero, unique over all classes
+
+  bool operator==(const RateClass&) const = default;
+};
+
+struct RateLimit {
+  std::vector<RateClass> classes;           // file order = class id
+  std::optional<uint32_t> default_class;   // index into classes
+
+  bool enabled() const { return !classes.empty(); }
+  bool operator==(const RateLimit&) const = default;
+};
+
+struct Policy {
+  AclAction acl_default = AclAction::kAllow;
+  std::vector<AclRule> acl;  // file order
+  RateLimit ratelimit;
+
+  bool operator==(const Policy&) const = default;
 };
 
 struct HealthCheck {
@@ -180,12 +245,6 @@ inline constexpr uint32_t kMaxPuntFrames = 1u << 20;
 inline constexpr uint32_t kDefaultPuntBatch = 64;
 inline constexpr uint32_t kMaxPuntBatch = 1024;
 
-struct PortRange {
-  uint16_t lo = 0;
-  uint16_t hi = 65535;
-  bool operator==(const PortRange&) const = default;
-};
-
 struct PuntRule {
   PuntProtocol protocol = PuntProtocol::kAny;
   std::optional<IpPrefix> src;  // host bits zero; same family as dst when both set
@@ -217,6 +276,7 @@ struct Config {
   Routing routing;
   Steering steering;
   Control control;
+  Policy policy;
   LoadBalancer lb;
   Punt punt;
 

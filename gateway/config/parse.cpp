@@ -241,6 +241,44 @@ RawControl read_control(TableReader& table) {
   return control;
 }
 
+RawPolicy read_policy(TableReader& table) {
+  RawPolicy policy{.pos = table.pos(), .acl_default = table.string("acl_default")};
+  table.reject_unknown_keys();
+  return policy;
+}
+
+RawAclRule read_acl_rule(TableReader& table) {
+  RawAclRule rule{.pos = table.pos(),
+                  .action = table.string("action"),
+                  .src = table.string("src"),
+                  .dst = table.string("dst"),
+                  .protocol = table.string("protocol"),
+                  .src_ports = table.string("src_ports"),
+                  .dst_ports = table.string("dst_ports"),
+                  .in_port = table.string("in_port")};
+  table.reject_unknown_keys();
+  return rule;
+}
+
+RawRateClass read_rate_class(TableReader& table) {
+  RawRateClass cls{.pos = table.pos(),
+                   .name = table.string("name"),
+                   .packets_per_second = table.integer("packets_per_second"),
+                   .burst = table.integer("burst"),
+                   .bytes_per_second = table.integer("bytes_per_second"),
+                   .burst_bytes = table.integer("burst_bytes"),
+                   .sources = table.string_array("sources")};
+  table.reject_unknown_keys();
+  return cls;
+}
+
+RawRateLimit read_ratelimit(TableReader& table) {
+  RawRateLimit rl{.pos = table.pos(), .default_class = table.string("default_class"), .classes = {}};
+  for (TableReader& cls : table.table_array("class")) rl.classes.push_back(read_rate_class(cls));
+  table.reject_unknown_keys();
+  return rl;
+}
+
 RawLb read_lb(TableReader& table) {
   RawLb lb{.pos = table.pos(),
            .tunnel_source_v4 = table.string("tunnel_source_v4"),
@@ -329,6 +367,9 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("routing")) raw.routing = read_routing(*table);
   if (auto table = document.table("steering")) raw.steering = read_steering(*table);
   if (auto table = document.table("control")) raw.control = read_control(*table);
+  if (auto table = document.table("policy")) raw.policy = read_policy(*table);
+  for (TableReader& table : document.table_array("acl")) raw.acl.push_back(read_acl_rule(table));
+  if (auto table = document.table("ratelimit")) raw.ratelimit = read_ratelimit(*table);
   if (auto table = document.table("lb")) raw.lb = read_lb(*table);
   for (TableReader& table : document.table_array("vip")) raw.vips.push_back(read_vip(table));
   if (auto table = document.table("punt")) raw.punt = read_punt(*table);

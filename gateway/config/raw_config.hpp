@@ -73,6 +73,40 @@ struct RawControl {
   RawString metrics;
 };
 
+// ---- policy: [policy], [[acl]], [ratelimit] ----
+
+struct RawPolicy {
+  SourcePos pos;
+  RawString acl_default;
+};
+
+struct RawAclRule {
+  SourcePos pos;
+  RawString action;
+  RawString src;
+  RawString dst;
+  RawString protocol;
+  RawString src_ports;
+  RawString dst_ports;
+  RawString in_port;
+};
+
+struct RawRateClass {
+  SourcePos pos;
+  RawString name;
+  RawInteger packets_per_second;
+  RawInteger burst;
+  RawInteger bytes_per_second;
+  RawInteger burst_bytes;
+  std::vector<Located<std::string>> sources;
+};
+
+struct RawRateLimit {
+  SourcePos pos;
+  RawString default_class;
+  std::vector<RawRateClass> classes;
+};
+
 struct RawLb {
   SourcePos pos;
   RawString tunnel_source_v4;
@@ -141,6 +175,9 @@ struct RawConfig {
   std::optional<RawRouting> routing;
   std::optional<RawSteering> steering;
   std::optional<RawControl> control;
+  std::optional<RawPolicy> policy;
+  std::vector<RawAclRule> acl;
+  std::optional<RawRateLimit> ratelimit;
   std::optional<RawLb> lb;
   std::vector<RawVip> vips;
   std::optional<RawPunt> punt;

@@ -79,6 +79,17 @@ constexpr std::array<Choice<bool>, 2> kPuntFallbacks{{
     {"pass", false},
     {"drop", true},
 }};
+constexpr std::array<Choice<AclAction>, 2> kAclActions{{
+    {"allow", AclAction::kAllow},
+    {"deny", AclAction::kDeny},
+}};
+constexpr std::array<Choice<AclProtocol>, 5> kAclProtocols{{
+    {"any", AclProtocol::kAny},
+    {"tcp", AclProtocol::kTcp},
+    {"udp", AclProtocol::kUdp},
+    {"icmp", AclProtocol::kIcmp},
+    {"icmpv6", AclProtocol::kIcmpv6},
+}};
 
 template <typename Enum, std::size_t N>
 std::string_view name_of(Enum value, const std::array<Choice<Enum>, N>& choices) {
@@ -487,6 +498,243 @@ Control check_control(const std::optional<RawControl>& raw, std::string_view ins
 }
 
 
+// ---- policy: [policy], [[acl]], [ratelimit] -------------------------------------
+
+// A prefix as written, without host bits; nullopt (reported) otherwise.
+std::optional<IpPrefix> check_prefix(const Located<std::string>& text, std::string_view key,
+                                     ErrorList& errors) {
+  std::string why;
+  std::optional<IpPrefix> prefix = IpPrefix::parse(text.value, &why);
+  if (!prefix) {
+    errors.add(text.pos, "{} {:?}: {}", key, text.value, why);
+    return std::nullopt;
+  }
+  if (prefix->has_host_bits()) {
+    errors.add(text.pos, "{} {:?} has host bits set; did you mean {:?}?", key, text.value,
+               prefix->network().to_string());
+    return std::nullopt;
+  }
+  return prefix;
+}
+
+// "N" or "N-M", 0..65535, N <= M.
+std::optional<PortRange> check_port_range(const Located<std::string>& text, std::string_view key,
+                                          ErrorList& errors) {
+  auto number = [](std::string_view digits) -> std::optional<uint32_t> {
+    if (digits.empty() || digits.size() > 5) return std::nullopt;
+    uint32_t value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (value > 65535) return std::nullopt;
+    return value;
+  };
+  const std::string_view s = text.value;
+  const std::size_t dash = s.find('-');
+  const auto first = number(s.substr(0, dash));
+  const auto last = dash == std::string_view::npos ? first : number(s.substr(dash + 1));
+  if (!first || !last) {
+    errors.add(text.pos, "{} {:?} must be a port (0..65535) or a range \"FIRST-LAST\"", key,
+               text.value);
+    return std::nullopt;
+  }
+  if (*first > *last) {
+    errors.add(text.pos, "{} {:?}: first port is above the last", key, text.value);
+    return std::nullopt;
+  }
+  return PortRange{static_cast<uint16_t>(*first), static_cast<uint16_t>(*last)};
+}
+
+std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
+                                      const std::set<std::string, std::less<>>& declared_ports,
+                                      const std::vector<Port>& ports, ErrorList& errors) {
+  constexpr std::string_view kTable = "[[acl]]";
+  AclRule rule;
+  rule.line = raw.pos.line;
+  bool ok = true;
+  // check_choice is quiet about an absent key; require reports it.
+  const bool has_action = require(raw.action, "action", kTable, raw.pos, errors) != nullptr;
+  const auto action = check_choice(raw.action, "action", kAclActions, errors);
+  if (has_action && action) rule.action = *action;
+  ok = ok && action.has_value();
+  if (raw.src) ok = (rule.src = check_prefix(*raw.src, "src", errors)).has_value() && ok;
+  if (raw.dst) ok = (rule.dst = check_prefix(*raw.dst, "dst", errors)).has_value() && ok;
+  if (rule.src && rule.dst && rule.src->addr.family != rule.dst->addr.family) {
+    errors.add(raw.dst->pos, "dst {:?} is {} but src {:?} is {}", raw.dst->value,
+               to_string(rule.dst->addr.family), raw.src->value, to_string(rule.src->addr.family));
+    ok = false;
+  }
+  bool protocol_valid = true;
+  if (raw.protocol) {
+    if (auto value = check_choice(raw.protocol, "protocol", kAclProtocols, errors)) {
+      rule.protocol = *value;
+    } else {
+      ok = protocol_valid = false;
+    }
+  }
+  const bool has_ports = rule.protocol == AclProtocol::kTcp || rule.protocol == AclProtocol::kUdp;
+  for (auto [text, range, key] : {std::tuple{&raw.src_ports, &rule.src_ports, "src_ports"},
+                                  std::tuple{&raw.dst_ports, &rule.dst_ports, "dst_ports"}}) {
+    if (!*text) continue;
+    if (!has_ports) {
+      // An invalid protocol was reported already; do not pile on.
+      if (protocol_valid) errors.add((*text)->pos, "{} needs protocol = \"tcp\" or \"udp\"", key);
+      ok = false;
+      continue;
+    }
+    ok = (*range = check_port_range(**text, key, errors)).has_value() && ok;
+  }
+  if (raw.in_port) {
+    if (!declared_ports.contains(raw.in_port->value)) {
+      errors.add(raw.in_port->pos, "in_port {:?} is not declared in a [[port]]",
+                 raw.in_port->value);
+      ok = false;
+    } else {
+      rule.in_port = raw.in_port->value;
+      const auto port = std::find_if(ports.begin(), ports.end(),
+                                     [&](const Port& p) { return p.name == rule.in_port; });
+      rule.in_ifindex = port == ports.end() ? 0 : port->ifindex;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return rule;
+}
+
+std::vector<AclRule> check_acl(const std::vector<RawAclRule>& raw_rules,
+                               const std::vector<RawPort>& raw_ports,
+                               const std::vector<Port>& ports, ErrorList& errors) {
+  std::vector<AclRule> rules;
+  const auto declared_ports = declared_port_names(raw_ports);
+  for (std::size_t i = 0; i < raw_rules.size(); ++i) {
+    if (i == kMaxAclRules) {
+      errors.add(raw_rules[i].pos, "more than {} [[acl]] rules", kMaxAclRules);
+      break;
+    }
+    if (auto rule = check_acl_rule(raw_rules[i], declared_ports, ports, errors))
+      rules.push_back(std::move(*rule));
+  }
+  return rules;
+}
+
+bool is_valid_class_name(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxClassNameLength &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+std::optional<uint64_t> check_range(const Located<int64_t>& value, std::string_view key,
+                                    int64_t min, int64_t max, ErrorList& errors) {
+  if (value.value < min || value.value > max) {
+    errors.add(value.pos, "{} {} is out of range ({}..{})", key, value.value, min, max);
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(value.value);
+}
+
+std::optional<uint64_t> check_bounded(const RawInteger& raw, std::string_view key,
+                                      std::string_view table, SourcePos table_pos, int64_t max,
+                                      ErrorList& errors) {
+  const auto* value = require(raw, key, table, table_pos, errors);
+  if (value == nullptr) return std::nullopt;
+  return check_range(*value, key, 1, max, errors);
+}
+
+// bytes_per_second and burst_bytes: both or neither. False on an error.
+bool check_byte_limit(const RawRateClass& rc, RateClass& cls, ErrorList& errors) {
+  if (!rc.bytes_per_second && !rc.burst_bytes) return true;
+  if (!rc.bytes_per_second || !rc.burst_bytes) {
+    const auto& given = rc.bytes_per_second ? *rc.bytes_per_second : *rc.burst_bytes;
+    errors.add(given.pos, "bytes_per_second and burst_bytes go together: set both or neither");
+    return false;
+  }
+  auto rate = check_range(*rc.bytes_per_second, "bytes_per_second", kMinBytesPerSecond,
+                          kMaxBytesPerSecond, errors);
+  auto burst = check_range(*rc.burst_bytes, "burst_bytes", kMinBurstBytes, kMaxBurstBytes, errors);
+  if (!rate || !burst) return false;
+  cls.bytes_per_second = *rate;
+  cls.burst_bytes = *burst;
+  return true;
+}
+
+RateLimit check_ratelimit(const std::optional<RawRateLimit>& raw, ErrorList& errors) {
+  constexpr std::string_view kTable = "[[ratelimit.class]]";
+  RateLimit rl;
+  if (!raw) return rl;
+  std::map<std::string, SourcePos, std::less<>> names;
+  std::map<IpPrefix, SourcePos> sources;
+  std::size_t per_family[2] = {0, 0};
+  for (std::size_t i = 0; i < raw->classes.size(); ++i) {
+    const RawRateClass& rc = raw->classes[i];
+    if (i == kMaxRateClasses) {
+      errors.add(rc.pos, "more than {} rate-limit classes", kMaxRateClasses);
+      break;
+    }
+    RateClass cls;
+    bool ok = true;
+    if (const auto* name = require(rc.name, "name", kTable, rc.pos, errors)) {
+      if (!is_valid_class_name(name->value)) {
+        errors.add(name->pos, "class name {:?} must match [a-z0-9_-]{{1,{}}}", name->value,
+                   kMaxClassNameLength);
+        ok = false;
+      } else if (auto [first, inserted] = names.emplace(name->value, name->pos); !inserted) {
+        errors.add(name->pos, "duplicate class {:?} (first at {})", name->value,
+                   line_col(first->second));
+        ok = false;
+      }
+      cls.name = name->value;
+    } else {
+      ok = false;
+    }
+    auto pps = check_bounded(rc.packets_per_second, "packets_per_second", kTable, rc.pos,
+                             kMaxPacketsPerSecond, errors);
+    auto burst = check_bounded(rc.burst, "burst", kTable, rc.pos, kMaxBurst, errors);
+    ok = check_byte_limit(rc, cls, errors) && ok && pps && burst;
+    for (const Located<std::string>& text : rc.sources) {
+      auto prefix = check_prefix(text, "source", errors);
+      if (!prefix) {
+        ok = false;
+      } else if (auto [first, inserted] = sources.emplace(*prefix, text.pos); !inserted) {
+        errors.add(text.pos, "source {:?} is already in a class (first at {})",
+                   prefix->to_string(), line_col(first->second));
+        ok = false;
+      } else if (++per_family[prefix->addr.family == IpFamily::kV4 ? 0 : 1] >
+                 kMaxRateSourcesPerFamily) {
+        errors.add(text.pos, "more than {} {} rate-limit sources", kMaxRateSourcesPerFamily,
+                   to_string(prefix->addr.family));
+        ok = false;
+      } else {
+        cls.sources.push_back(*prefix);
+      }
+    }
+    if (!ok) continue;
+    cls.packets_per_second = *pps;
+    cls.burst = *burst;
+    rl.classes.push_back(std::move(cls));
+  }
+  if (const auto& def = raw->default_class) {
+    const auto it = std::find_if(rl.classes.begin(), rl.classes.end(),
+                                 [&](const RateClass& c) { return c.name == def->value; });
+    if (it != rl.classes.end()) {
+      rl.default_class = static_cast<uint32_t>(it - rl.classes.begin());
+    } else if (!names.contains(def->value)) {
+      errors.add(def->pos, "default_class {:?} is not a [[ratelimit.class]]", def->value);
+    }
+  }
+  return rl;
+}
+
+Policy check_policy(const RawConfig& raw, const std::vector<Port>& ports, ErrorList& errors) {
+  Policy policy;
+  if (raw.policy)
+    policy.acl_default = check_choice(raw.policy->acl_default, "acl_default", kAclActions, errors)
+                             .value_or(policy.acl_default);
+  policy.acl = check_acl(raw.acl, raw.ports, ports, errors);
+  policy.ratelimit = check_ratelimit(raw.ratelimit, errors);
+  return policy;
+}
+
 // ---- load balancer ---------------------------------------------------------
 
 // An integer key within [lo, hi], or nullopt (absent, or reported).
@@ -758,6 +1006,8 @@ LoadBalancer check_lb(const std::optional<RawLb>& raw, const std::vector<RawVip>
 
 }  // namespace
 
+std::string_view to_string(AclAction action) { return name_of(action, kAclActions); }
+std::string_view to_string(AclProtocol protocol) { return name_of(protocol, kAclProtocols); }
 std::string Backend::id() const {
   const std::string a = addr.family == IpFamily::kV6 ? fmt::format("[{}]", addr.to_string())
                                                       : addr.to_string();
@@ -781,6 +1031,7 @@ Result<Config> validate(const RawConfig& raw, const Environment& env) {
   config.routing = check_routing(raw.routing, raw.ports, config.ports, errors);
   config.steering = check_steering(raw.steering, errors);
   config.control = check_control(raw.control, config.gateway.instance, errors);
+  config.policy = check_policy(raw, config.ports, errors);
   config.lb = check_lb(raw.lb, raw.vips, errors);
   config.punt = check_punt(raw.punt, config.ports, config.gateway.instance, errors);
   if (!errors.empty()) return std::move(errors).take_in_source_order();

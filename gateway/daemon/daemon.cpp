@@ -307,6 +307,7 @@ class Gateway {
     nlohmann::json s = stats_json(dp_.verdict_stats_fd(), dp_.handler_stats_fd(), all);
     s["instance"] = cfg_.gateway.instance;
     s["lb"] = lb_json(cfg_, dp_, lb_);
+    s["policy"] = policy_stats_json(cfg_, dp_);
     return s;
   }
   nlohmann::json flows(size_t limit) const { return flows_json(dp_, limit); }

@@ -4,7 +4,11 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <fmt/format.h>
+
+#include "common/error.hpp"
 
 #include "datapath/abi.hpp"
 #include "datapath/link_check.hpp"
@@ -43,7 +47,85 @@ bool bpffs_mounted() {
   return statfs("/sys/fs/bpf", &st) == 0 && st.f_type == kBpfFsMagic;
 }
 
+xdpgw_rl_counter class_counter(int rl_stats_fd, uint32_t id) {
+  xdpgw_rl_counter total{};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) throw_errno(cpus, "libbpf_num_possible_cpus");
+  std::vector<xdpgw_rl_counter> per_cpu(static_cast<size_t>(cpus));
+  check_errno(bpf_map_lookup_elem(rl_stats_fd, &id, per_cpu.data()),
+              fmt::format("read rl_stats[{}]", id));
+  for (const auto& c : per_cpu) {
+    total.passed += c.passed;
+    total.dropped += c.dropped;
+    total.new_buckets += c.new_buckets;
+  }
+  return total;
+}
+
+// Buckets in the LRU table now. One syscall per entry: fine for a stats
+// request, the table holds at most XDPGW_RL_TABLE_SIZE.
+uint64_t live_buckets(int rl_buckets_fd) {
+  uint64_t n = 0;
+  xdpgw_rl_key key{}, next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(rl_buckets_fd, prev, &next) == 0) {
+    ++n;
+    key = next;
+    prev = &key;
+  }
+  return n;
+}
+
+std::string acl_rule_label(const config::AclRule& r) {
+  std::string text = std::string(config::to_string(r.action));
+  if (r.src) text += " src " + r.src->to_string();
+  if (r.dst) text += " dst " + r.dst->to_string();
+  if (r.protocol != config::AclProtocol::kAny) text += " " + std::string(config::to_string(r.protocol));
+  auto range = [](const config::PortRange& p) {
+    return p.first == p.last ? fmt::format("{}", p.first) : fmt::format("{}-{}", p.first, p.last);
+  };
+  if (r.src_ports) text += " sport " + range(*r.src_ports);
+  if (r.dst_ports) text += " dport " + range(*r.dst_ports);
+  if (!r.in_port.empty()) text += " in " + r.in_port;
+  return text;
+}
+
 }  // namespace
+
+nlohmann::json policy_stats_json(const config::Config& cfg, const Datapath& dp) {
+  nlohmann::json out;
+  const auto& rl = cfg.policy.ratelimit;
+  out["ratelimit"]["classes"] = nlohmann::json::array();
+  uint64_t created = 0;
+  for (uint32_t id = 0; id < rl.classes.size(); ++id) {
+    auto c = class_counter(dp.rl_stats_fd(), id);
+    created += c.new_buckets;
+    out["ratelimit"]["classes"].push_back({{"class", rl.classes[id].name},
+                                           {"passed", c.passed},
+                                           {"dropped", c.dropped},
+                                           {"new_buckets", c.new_buckets}});
+  }
+  const uint64_t live = live_buckets(dp.rl_buckets_fd());
+  out["ratelimit"]["tracked_sources"] = live;
+  // Every bucket ever created is either live or was evicted (nothing else
+  // deletes them); classes dropped by a reload still count in `created`
+  // only while their id is in use, so this is a lower bound then.
+  out["ratelimit"]["evicted"] = created > live ? created - live : 0;
+  out["acl"]["rules"] = nlohmann::json::array();
+  for (uint32_t i = 0; i < cfg.policy.acl.size(); ++i) {
+    auto c = sum(read_percpu_counter(dp.acl_stats_fd(), i));
+    out["acl"]["rules"].push_back({{"rule", i},
+                                   {"line", cfg.policy.acl[i].line},
+                                   {"match", acl_rule_label(cfg.policy.acl[i])},
+                                   {"packets", c.packets},
+                                   {"bytes", c.bytes}});
+  }
+  auto d = sum(read_percpu_counter(dp.acl_stats_fd(), XDPGW_ACL_STATS_DEFAULT));
+  out["acl"]["default"] = {{"action", config::to_string(cfg.policy.acl_default)},
+                           {"packets", d.packets},
+                           {"bytes", d.bytes}};
+  return out;
+}
 
 nlohmann::json stats_json(int verdict_stats_fd, int handler_stats_fd, bool all) {
   auto totals = read_verdicts(verdict_stats_fd);
@@ -125,6 +207,52 @@ nlohmann::json status_json(const config::Config& cfg, const std::string& config_
   return out;
 }
 
+namespace {
+
+void append_policy_metrics(const config::Config& cfg, const Datapath& dp,
+                           std::vector<control::MetricFamily>& out) {
+  using control::MetricFamily;
+  using control::Sample;
+  const nlohmann::json p = policy_stats_json(cfg, dp);
+  MetricFamily rl{"xdpgw_ratelimit_packets_total",
+                  "Packets the rate limiter passed or dropped, by class", "counter", {}};
+  MetricFamily fresh{"xdpgw_ratelimit_new_buckets_total",
+                     "Sources that got a fresh (full) bucket, by class", "counter", {}};
+  for (const auto& c : p["ratelimit"]["classes"]) {
+    const std::string name = c["class"].get<std::string>();
+    rl.samples.push_back(Sample{{{"class", name}, {"result", "passed"}},
+                                double(c["passed"].get<uint64_t>())});
+    rl.samples.push_back(Sample{{{"class", name}, {"result", "dropped"}},
+                                double(c["dropped"].get<uint64_t>())});
+    fresh.samples.push_back(Sample{{{"class", name}}, double(c["new_buckets"].get<uint64_t>())});
+  }
+  out.push_back(std::move(rl));
+  out.push_back(std::move(fresh));
+  out.push_back(MetricFamily{"xdpgw_ratelimit_tracked_sources",
+                             "Sources with a bucket in the LRU table", "gauge",
+                             {Sample{{}, double(p["ratelimit"]["tracked_sources"].get<uint64_t>())}}});
+  out.push_back(MetricFamily{"xdpgw_ratelimit_evictions_total",
+                             "Buckets the LRU table evicted (their sources start full again)",
+                             "counter",
+                             {Sample{{}, double(p["ratelimit"]["evicted"].get<uint64_t>())}}});
+  MetricFamily acl{"xdpgw_acl_hits_total",
+                   "Packets each ACL rule decided (rule = position in the file; "
+                   "rule=\"default\" for the default action)",
+                   "counter", {}};
+  for (const auto& r : p["acl"]["rules"])
+    acl.samples.push_back(Sample{{{"rule", std::to_string(r["rule"].get<uint32_t>())},
+                                  {"line", std::to_string(r["line"].get<uint32_t>())},
+                                  {"match", r["match"].get<std::string>()}},
+                                 double(r["packets"].get<uint64_t>())});
+  acl.samples.push_back(Sample{{{"rule", "default"},
+                                {"line", "0"},
+                                {"match", p["acl"]["default"]["action"].get<std::string>()}},
+                               double(p["acl"]["default"]["packets"].get<uint64_t>())});
+  out.push_back(std::move(acl));
+}
+
+}  // namespace
+
 std::vector<control::MetricFamily> metrics(const config::Config& cfg, const Datapath& dp,
                                            const ReloadCounters& reloads) {
   using control::MetricFamily;
@@ -182,6 +310,8 @@ std::vector<control::MetricFamily> metrics(const config::Config& cfg, const Data
   out.push_back(std::move(rx_drop));
   out.push_back(std::move(up));
 
+  append_policy_metrics(cfg, dp, out);
+
   out.push_back(MetricFamily{"xdpgw_config_generation",
                              "Config generation packets follow (0 or 1)", "gauge",
                              {Sample{{}, double(dp.active_generation())}}});
@@ -206,6 +336,29 @@ std::string format_stats(const nlohmann::json& stats, const std::string& instanc
   for (const auto& [name, c] : stats["handlers"].items())
     out += fmt::format("{:<28} {:>14} {:>16}\n", name, c["packets"].get<uint64_t>(),
                        c["bytes"].get<uint64_t>());
+  if (!stats.contains("policy")) return out;  // pinned-map fallback: no config names
+  const auto& p = stats["policy"];
+  if (!p["ratelimit"]["classes"].empty()) {
+    out += fmt::format("\n{:<28} {:>14} {:>14} {:>12}\n", "ratelimit class", "passed",
+                       "dropped", "new buckets");
+    for (const auto& c : p["ratelimit"]["classes"])
+      out += fmt::format("{:<28} {:>14} {:>14} {:>12}\n", c["class"].get<std::string>(),
+                         c["passed"].get<uint64_t>(), c["dropped"].get<uint64_t>(),
+                         c["new_buckets"].get<uint64_t>());
+    out += fmt::format("sources tracked {}, evicted {}\n",
+                       p["ratelimit"]["tracked_sources"].get<uint64_t>(),
+                       p["ratelimit"]["evicted"].get<uint64_t>());
+  }
+  if (!p["acl"]["rules"].empty()) {
+    out += fmt::format("\n{:<5} {:<5} {:<48} {:>14}\n", "acl", "line", "rule", "packets");
+    for (const auto& r : p["acl"]["rules"])
+      out += fmt::format("{:<5} {:<5} {:<48} {:>14}\n", r["rule"].get<uint32_t>(),
+                         r["line"].get<uint32_t>(), r["match"].get<std::string>(),
+                         r["packets"].get<uint64_t>());
+    out += fmt::format("{:<5} {:<5} {:<48} {:>14}\n", "-", "-",
+                       "default " + p["acl"]["default"]["action"].get<std::string>(),
+                       p["acl"]["default"]["packets"].get<uint64_t>());
+  }
   return out;
 }
 

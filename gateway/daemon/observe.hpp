@@ -18,6 +18,12 @@ namespace xdpgw::daemon {
 // Counters by reason (only non-zero ones unless `all`) and by handler.
 nlohmann::json stats_json(int verdict_stats_fd, int handler_stats_fd, bool all);
 
+// ACL hits per rule (and the default action) and rate-limiter counters per
+// class, named from the running config; sources tracked and evicted.
+// Counters are kept by rule position / class id, so after a reload that
+// reorders rules or classes they continue under the new names.
+nlohmann::json policy_stats_json(const config::Config& cfg, const Datapath& dp);
+
 struct ReloadCounters {
   uint64_t attempts = 0;
   uint64_t failures = 0;

@@ -49,6 +49,16 @@ static_assert(offsetof(xdpgw_punt_rule, flags) == 44);
 static_assert(sizeof(xdpgw_xsk_key) == 8);
 static_assert(sizeof(xdpgw_event) == 64);
 static_assert(offsetof(xdpgw_event, key) == 24);
+// policy (bpf/lib/policy.h)
+static_assert(sizeof(xdpgw_acl_ruleset) == 8 * XDPGW_ACL_WORDS);
+static_assert(XDPGW_MAX_ACL_RULES % 64 == 0);
+static_assert(sizeof(xdpgw_acl_rule) == 20);
+static_assert(offsetof(xdpgw_acl_rule, rule_id) == 8);
+static_assert(sizeof(xdpgw_rl_class) == 32);
+static_assert(sizeof(xdpgw_rl_key) == 20);
+static_assert(sizeof(xdpgw_rl_bucket) == 16);
+static_assert(sizeof(xdpgw_rl_counter) == 24);
+static_assert(sizeof(xdpgw_policy) == 16);
 
 // Stable names of enum xdpgw_reason, used in `xdpgw stats` and metrics.
 inline constexpr std::array<std::string_view, XDPGW_R_COUNT> kReasonNames = {

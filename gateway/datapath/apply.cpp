@@ -5,6 +5,9 @@
 #include <linux/bpf.h>
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -179,6 +182,140 @@ void fill_punt(const ConfigTables& t, const config::Config& cfg) {
   }
 }
 
+
+// ---- policy (bpf/lib/policy.h) ----
+
+void update_lpm(int fd4, int fd6, const config::IpPrefix& prefix, const void* value,
+                std::string_view what) {
+  if (prefix.addr.family == config::IpFamily::kV4) {
+    xdpgw_lpm_v4_key key{};
+    key.prefixlen = prefix.length;
+    std::memcpy(&key.addr, prefix.addr.bytes.data(), 4);
+    update(fd4, &key, value, fmt::format("{}[{}]", what, prefix.to_string()));
+  } else {
+    xdpgw_lpm_v6_key key{};
+    key.prefixlen = prefix.length;
+    std::memcpy(key.addr, prefix.addr.bytes.data(), 16);
+    update(fd6, &key, value, fmt::format("{}[{}]", what, prefix.to_string()));
+  }
+}
+
+uint8_t ip_protocol(config::AclProtocol p) {
+  switch (p) {
+    case config::AclProtocol::kTcp: return IPPROTO_TCP;
+    case config::AclProtocol::kUdp: return IPPROTO_UDP;
+    case config::AclProtocol::kIcmp: return IPPROTO_ICMP;
+    case config::AclProtocol::kIcmpv6: return IPPROTO_ICMPV6;
+    case config::AclProtocol::kAny: break;
+  }
+  return 0;
+}
+
+uint32_t acl_action(config::AclAction a) {
+  return a == config::AclAction::kAllow ? XDPGW_ACL_ALLOW : XDPGW_ACL_DENY;
+}
+
+bool applies_to(const config::AclRule& r, config::IpFamily f) {
+  if (r.src) return r.src->addr.family == f;
+  if (r.dst) return r.dst->addr.family == f;
+  return true;
+}
+
+config::IpPrefix any_prefix(config::IpFamily f) {
+  return config::IpPrefix{.addr = {.family = f, .bytes = {}}, .length = 0};
+}
+
+// `outer` contains `inner` (both the same family, host bits zero).
+bool contains(const config::IpPrefix& outer, const config::IpPrefix& inner) {
+  return outer.length <= inner.length &&
+         config::IpPrefix{.addr = inner.addr, .length = outer.length}.network() == outer;
+}
+
+// Evaluation order (documented in shared.h and README): longest source
+// prefix, then longest destination prefix, then file order.
+std::vector<std::size_t> acl_evaluation_order(const std::vector<config::AclRule>& rules) {
+  std::vector<std::size_t> order(rules.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto len = [](const std::optional<config::IpPrefix>& p) { return p ? int(p->length) : -1; };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::pair(len(rules[a].src), len(rules[a].dst)) >
+           std::pair(len(rules[b].src), len(rules[b].dst));
+  });
+  return order;
+}
+
+// One side (source or destination) of one family: every prefix a rule names
+// plus /0, each mapped to the rules whose prefix contains it.
+void fill_acl_side(int fd4, int fd6, config::IpFamily family,
+                   const std::vector<const config::AclRule*>& by_eval,
+                   std::optional<config::IpPrefix> config::AclRule::*side, std::string_view what) {
+  std::set<config::IpPrefix> stored{any_prefix(family)};
+  for (const auto* r : by_eval)
+    if (applies_to(*r, family) && (r->*side)) stored.insert(*(r->*side));
+  for (const auto& prefix : stored) {
+    xdpgw_acl_ruleset set{};
+    for (std::size_t i = 0; i < by_eval.size(); ++i) {
+      const config::AclRule& r = *by_eval[i];
+      if (applies_to(r, family) && (!(r.*side) || contains(*(r.*side), prefix)))
+        set.bits[i / 64] |= uint64_t{1} << (i % 64);
+    }
+    update_lpm(fd4, fd6, prefix, &set, what);
+  }
+}
+
+void fill_acl(const ConfigTables& t, const config::Policy& policy) {
+  const auto order = acl_evaluation_order(policy.acl);
+  std::vector<const config::AclRule*> by_eval;
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    const config::AclRule& r = policy.acl[order[i]];
+    by_eval.push_back(&r);
+    xdpgw_acl_rule value{};
+    value.ifindex = r.in_ifindex;
+    value.proto = ip_protocol(r.protocol);
+    value.action = static_cast<uint8_t>(acl_action(r.action));
+    value.rule_id = static_cast<uint16_t>(order[i]);
+    if (r.src_ports || r.dst_ports) {
+      value.flags = XDPGW_ACL_F_PORTS;
+      const config::PortRange any;
+      value.sport_lo = r.src_ports.value_or(any).first;
+      value.sport_hi = r.src_ports.value_or(any).last;
+      value.dport_lo = r.dst_ports.value_or(any).first;
+      value.dport_hi = r.dst_ports.value_or(any).last;
+    }
+    update(t.acl_rules.get(), &i, &value, fmt::format("acl_rules[{}]", i));
+  }
+  if (policy.acl.empty()) return;
+  for (auto family : {config::IpFamily::kV4, config::IpFamily::kV6}) {
+    fill_acl_side(t.acl_src4.get(), t.acl_src6.get(), family, by_eval, &config::AclRule::src,
+                  "acl_src");
+    fill_acl_side(t.acl_dst4.get(), t.acl_dst6.get(), family, by_eval, &config::AclRule::dst,
+                  "acl_dst");
+  }
+}
+
+void fill_ratelimit(const ConfigTables& t, const config::RateLimit& rl) {
+  for (uint32_t id = 0; id < rl.classes.size(); ++id) {
+    const config::RateClass& c = rl.classes[id];
+    xdpgw_rl_class value =
+        rl_class_params(c.packets_per_second, c.burst, c.bytes_per_second, c.burst_bytes);
+    update(t.rl_classes.get(), &id, &value, fmt::format("rl_classes[{}]", c.name));
+    for (const auto& prefix : c.sources)
+      update_lpm(t.rl_src4.get(), t.rl_src6.get(), prefix, &id, "rl_src");
+  }
+}
+
+void fill_policy(const ConfigTables& t, const config::Policy& policy) {
+  fill_acl(t, policy);
+  fill_ratelimit(t, policy.ratelimit);
+  xdpgw_policy value{
+      .acl_rules = static_cast<uint32_t>(policy.acl.size()),
+      .acl_default = acl_action(policy.acl_default),
+      .rl_enabled = policy.ratelimit.enabled() ? 1u : 0u,
+      .rl_default_class = policy.ratelimit.default_class.value_or(XDPGW_RL_NO_CLASS)};
+  uint32_t zero = 0;
+  update(t.policy.get(), &zero, &value, "policy");
+}
+
 }  // namespace
 
 xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id) {
@@ -193,14 +330,45 @@ xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id) {
     *len = (*prefix)->length;
     r.family = static_cast<uint8_t>(family_of((*prefix)->addr.family));
   }
-  r.sport_lo = rule.sport.lo;
-  r.sport_hi = rule.sport.hi;
-  r.dport_lo = rule.dport.lo;
-  r.dport_hi = rule.dport.hi;
+  r.sport_lo = rule.sport.first;
+  r.sport_hi = rule.sport.last;
+  r.dport_lo = rule.dport.first;
+  r.dport_hi = rule.dport.last;
   r.flags = XDPGW_PUNT_F_VALID | (rule.fallback_drop ? XDPGW_PUNT_F_FALLBACK_DROP : 0u) |
             (rule.mode == config::PuntMode::kFirstPacket ? XDPGW_PUNT_F_FIRST_PACKET : 0u);
   r.rule_id = id;
   return r;
+}
+
+xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
+                               uint64_t bytes_per_second, uint64_t burst_bytes) {
+  // Validation bounds keep every product below 2^63: interval <= 1e9 << 8
+  // < 2^38, limit < 2^62; byte_limit <= 1e9 * 2^38 / 1000 < 2^58.
+  constexpr uint64_t kOneSecond = uint64_t{1'000'000'000} << XDPGW_RL_FRAC_BITS;
+  if (packets_per_second == 0 || packets_per_second > uint64_t{100'000'000} || burst == 0 ||
+      burst > uint64_t{10'000'000})
+    throw std::out_of_range(
+        fmt::format("rate {} / burst {} outside the validated range", packets_per_second, burst));
+  if ((bytes_per_second == 0) != (burst_bytes == 0) ||
+      (bytes_per_second != 0 && (bytes_per_second < 1000 || bytes_per_second > 100'000'000'000 ||
+                                 burst_bytes > 1'000'000'000)))
+    throw std::out_of_range(fmt::format("byte rate {} / burst {} outside the validated range",
+                                        bytes_per_second, burst_bytes));
+  // Rounded up: a rate that does not divide evenly errs below, never above.
+  const uint64_t interval = (kOneSecond + packets_per_second - 1) / packets_per_second;
+  xdpgw_rl_class c{.interval = interval, .limit = burst * interval, .bytes_per_second = 0,
+                   .byte_limit = 0};
+  if (bytes_per_second != 0) {
+    c.bytes_per_second = bytes_per_second;
+    // Rounded down: the byte bucket never holds more than burst_bytes.
+    c.byte_limit = static_cast<uint64_t>(static_cast<unsigned __int128>(burst_bytes) *
+                                         kOneSecond / bytes_per_second);
+  }
+  return c;
+}
+
+std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules) {
+  return acl_evaluation_order(rules);
 }
 
 AppliedState apply(Datapath& dp, const config::Config& cfg) {
@@ -223,6 +391,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   state.generation = staged.gen;
   state.nexthops = fill_static_routes(t, cfg);
   fill_cpus(t, cfg);
+  fill_policy(t, cfg.policy);
   fill_lb(dp, t, staged.gen, cfg, next);
   fill_punt(t, cfg);
   write_settings(t.settings.get(),

@@ -48,4 +48,15 @@ int refresh_nexthops(AppliedState& state);
 // rule takes. `id` is the rule's index in the config.
 xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id);
 
+// Rate-limit class parameters in the datapath's fixed point (shared.h):
+// interval = ceil((1e9 << XDPGW_RL_FRAC_BITS) / rate), limit = burst * interval,
+// byte_limit = burst_bytes * (1e9 << FRAC) / bytes_per_second (0/0 = no byte
+// limit). Throws std::out_of_range outside the bounds validation enforces.
+xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
+                               uint64_t bytes_per_second = 0, uint64_t burst_bytes = 0);
+
+// ACL rules (indexes into `rules`) in the order the datapath evaluates them:
+// longest source prefix, then longest destination prefix, then file order.
+std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules);
+
 }  // namespace xdpgw

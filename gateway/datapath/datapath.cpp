@@ -35,7 +35,11 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
           m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
           m.conn_stats,   m.xsks,          m.xsk_slots,     m.cfg_punt,
-          m.events,       m.event_stats,   m.event_window};
+          m.events,       m.event_stats,   m.event_window,
+          // policy
+          m.cfg_policy,   m.cfg_acl_src4,  m.cfg_acl_dst4,  m.cfg_acl_src6,
+          m.cfg_acl_dst6, m.cfg_acl_rules, m.cfg_rl_src4,   m.cfg_rl_src6,
+          m.cfg_rl_classes, m.rl_buckets,  m.rl_stats,      m.acl_stats};
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -71,6 +75,22 @@ constexpr InnerDef kBackendsDef{BPF_MAP_TYPE_ARRAY, "xgw_backends", 4,
 constexpr InnerDef kLbDef{BPF_MAP_TYPE_ARRAY, "xgw_lb", 4, sizeof(xdpgw_lb_settings), 1, 0};
 constexpr InnerDef kPuntDef{BPF_MAP_TYPE_ARRAY, "xgw_punt", 4, sizeof(xdpgw_punt_rule),
                             XDPGW_MAX_PUNT_RULES, 0};
+// policy (bpf/lib/policy.h)
+constexpr InnerDef kPolicyDef{BPF_MAP_TYPE_ARRAY, "xgw_policy", 4, sizeof(xdpgw_policy), 1, 0};
+constexpr InnerDef kAcl4Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_acl4", sizeof(xdpgw_lpm_v4_key),
+                            sizeof(xdpgw_acl_ruleset), XDPGW_MAX_ACL_PREFIXES,
+                            BPF_F_NO_PREALLOC};
+constexpr InnerDef kAcl6Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_acl6", sizeof(xdpgw_lpm_v6_key),
+                            sizeof(xdpgw_acl_ruleset), XDPGW_MAX_ACL_PREFIXES,
+                            BPF_F_NO_PREALLOC};
+constexpr InnerDef kAclRulesDef{BPF_MAP_TYPE_ARRAY, "xgw_acl_rules", 4, sizeof(xdpgw_acl_rule),
+                                XDPGW_MAX_ACL_RULES, 0};
+constexpr InnerDef kRl4Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_rl4", sizeof(xdpgw_lpm_v4_key), 4,
+                           XDPGW_MAX_RL_PREFIXES, BPF_F_NO_PREALLOC};
+constexpr InnerDef kRl6Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_rl6", sizeof(xdpgw_lpm_v6_key), 4,
+                           XDPGW_MAX_RL_PREFIXES, BPF_F_NO_PREALLOC};
+constexpr InnerDef kRlClassesDef{BPF_MAP_TYPE_ARRAY, "xgw_rl_classes", 4,
+                                 sizeof(xdpgw_rl_class), XDPGW_MAX_RL_CLASSES, 0};
 
 UniqueFd create_inner(const InnerDef& d) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = d.flags);
@@ -216,6 +236,15 @@ Datapath::Staged Datapath::stage_generation() {
   st.tables.backends = create_inner(kBackendsDef);
   st.tables.lb = create_inner(kLbDef);
   st.tables.punt = create_inner(kPuntDef);
+  st.tables.policy = create_inner(kPolicyDef);
+  st.tables.acl_src4 = create_inner(kAcl4Def);
+  st.tables.acl_dst4 = create_inner(kAcl4Def);
+  st.tables.acl_src6 = create_inner(kAcl6Def);
+  st.tables.acl_dst6 = create_inner(kAcl6Def);
+  st.tables.acl_rules = create_inner(kAclRulesDef);
+  st.tables.rl_src4 = create_inner(kRl4Def);
+  st.tables.rl_src6 = create_inner(kRl6Def);
+  st.tables.rl_classes = create_inner(kRlClassesDef);
   auto& m = skel_->maps;
   install_inner(m.cfg_settings, gen, st.tables.settings);
   install_inner(m.cfg_ports, gen, st.tables.ports);
@@ -228,6 +257,15 @@ Datapath::Staged Datapath::stage_generation() {
   install_inner(m.cfg_backends, gen, st.tables.backends);
   install_inner(m.cfg_lb, gen, st.tables.lb);
   install_inner(m.cfg_punt, gen, st.tables.punt);
+  install_inner(m.cfg_policy, gen, st.tables.policy);
+  install_inner(m.cfg_acl_src4, gen, st.tables.acl_src4);
+  install_inner(m.cfg_acl_dst4, gen, st.tables.acl_dst4);
+  install_inner(m.cfg_acl_src6, gen, st.tables.acl_src6);
+  install_inner(m.cfg_acl_dst6, gen, st.tables.acl_dst6);
+  install_inner(m.cfg_acl_rules, gen, st.tables.acl_rules);
+  install_inner(m.cfg_rl_src4, gen, st.tables.rl_src4);
+  install_inner(m.cfg_rl_src6, gen, st.tables.rl_src6);
+  install_inner(m.cfg_rl_classes, gen, st.tables.rl_classes);
   return st;
 }
 
@@ -254,6 +292,15 @@ ConfigTables Datapath::tables_of(uint32_t gen) const {
   t.backends = inner_of(m.cfg_backends, gen);
   t.lb = inner_of(m.cfg_lb, gen);
   t.punt = inner_of(m.cfg_punt, gen);
+  t.policy = inner_of(m.cfg_policy, gen);
+  t.acl_src4 = inner_of(m.cfg_acl_src4, gen);
+  t.acl_dst4 = inner_of(m.cfg_acl_dst4, gen);
+  t.acl_src6 = inner_of(m.cfg_acl_src6, gen);
+  t.acl_dst6 = inner_of(m.cfg_acl_dst6, gen);
+  t.acl_rules = inner_of(m.cfg_acl_rules, gen);
+  t.rl_src4 = inner_of(m.cfg_rl_src4, gen);
+  t.rl_src6 = inner_of(m.cfg_rl_src6, gen);
+  t.rl_classes = inner_of(m.cfg_rl_classes, gen);
   return t;
 }
 
@@ -379,6 +426,9 @@ int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table)
 int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
+int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }
+int Datapath::rl_stats_fd() const { return bpf_map__fd(skel_->maps.rl_stats); }
+int Datapath::acl_stats_fd() const { return bpf_map__fd(skel_->maps.acl_stats); }
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::event_stats_fd() const { return bpf_map__fd(skel_->maps.event_stats); }

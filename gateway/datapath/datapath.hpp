@@ -54,6 +54,16 @@ struct ConfigTables {
   UniqueFd backends;
   UniqueFd lb;
   UniqueFd punt;
+  // policy (bpf/lib/policy.h)
+  UniqueFd policy;
+  UniqueFd acl_src4;
+  UniqueFd acl_dst4;
+  UniqueFd acl_src6;
+  UniqueFd acl_dst6;
+  UniqueFd acl_rules;
+  UniqueFd rl_src4;
+  UniqueFd rl_src6;
+  UniqueFd rl_classes;
 };
 
 class Datapath {
@@ -119,6 +129,9 @@ class Datapath {
   int events_fd() const;
   int event_stats_fd() const;
   int xsk_slots_fd() const;
+  int rl_buckets_fd() const;
+  int rl_stats_fd() const;
+  int acl_stats_fd() const;
 
   // The active generation's tables (what packets use now).
   int settings_fd() const { return active_.settings.get(); }
@@ -132,6 +145,15 @@ class Datapath {
   int backends_fd() const { return active_.backends.get(); }
   int lb_settings_fd() const { return active_.lb.get(); }
   int punt_rules_fd() const { return active_.punt.get(); }
+  int policy_fd() const { return active_.policy.get(); }
+  int acl_src4_fd() const { return active_.acl_src4.get(); }
+  int acl_dst4_fd() const { return active_.acl_dst4.get(); }
+  int acl_src6_fd() const { return active_.acl_src6.get(); }
+  int acl_dst6_fd() const { return active_.acl_dst6.get(); }
+  int acl_rules_fd() const { return active_.acl_rules.get(); }
+  int rl_src4_fd() const { return active_.rl_src4.get(); }
+  int rl_src6_fd() const { return active_.rl_src6.get(); }
+  int rl_classes_fd() const { return active_.rl_classes.get(); }
 
   // ---- Maglev rings (lb_rings, map-in-map) ----
   // Creates a table of entries.size() positions (backend ids) and installs

@@ -132,6 +132,33 @@ action = "drop"
   EXPECT_EQ(cfg.punt.rules[0].protocol, PuntProtocol::kAny);
 }
 
+TEST(ExampleFiles, RatelimitResolvesToTypedValues) {
+  const Config config =
+      load(std::filesystem::path(XDPGW_CONFIG_DIR) / "ratelimit.toml", lab_interfaces());
+  EXPECT_EQ(config.policy.acl_default, AclAction::kAllow);
+  ASSERT_EQ(config.policy.acl.size(), 2u);
+  const AclRule& telnet = config.policy.acl[0];
+  EXPECT_EQ(telnet.action, AclAction::kDeny);
+  EXPECT_EQ(telnet.src->to_string(), "198.18.1.0/24");
+  EXPECT_EQ(telnet.dst->to_string(), "198.18.2.0/24");
+  EXPECT_EQ(telnet.protocol, AclProtocol::kTcp);
+  EXPECT_EQ(telnet.dst_ports, (PortRange{23, 23}));
+  EXPECT_FALSE(telnet.src_ports);
+  EXPECT_EQ(telnet.in_ifindex, 2u);
+  EXPECT_EQ(config.policy.acl[1].dst_ports, (PortRange{5000, 5010}));
+  const RateLimit& rl = config.policy.ratelimit;
+  ASSERT_EQ(rl.classes.size(), 2u);
+  EXPECT_EQ(rl.default_class, 0u);
+  EXPECT_EQ(rl.classes[1].name, "lab-hosts");
+  EXPECT_EQ(rl.classes[1].packets_per_second, 1000u);
+  EXPECT_EQ(rl.classes[1].burst, 100u);
+  EXPECT_EQ(rl.classes[1].bytes_per_second, 1250000u);
+  EXPECT_EQ(rl.classes[1].burst_bytes, 150000u);
+  EXPECT_EQ(rl.classes[0].bytes_per_second, 0u);
+  ASSERT_EQ(rl.classes[1].sources.size(), 2u);
+  EXPECT_EQ(rl.classes[1].sources[1].to_string(), "2001:2:0:1::/64");
+}
+
 // ---- defaults -----------------------------------------------------------------
 
 TEST(Defaults, MinimalConfigIsFilledIn) {
@@ -384,6 +411,78 @@ std::vector<BadInput> bad_inputs() {
 
       // -- several independent errors. [control] comes first in the file but
       // is checked last: the report must still follow the file.
+      // -- policy: [policy], [[acl]], [ratelimit]
+      {"AclUnknownKey",
+       after_minimal("[[acl]]\naction = \"deny\"\nport = \"xgw0\"\n"),
+       {"router.toml:7:1: unknown key \"port\" in [[acl]]"}},
+      {"AclMissingAction",
+       after_minimal("[[acl]]\nsrc = \"198.18.1.0/24\"\n"),
+       {"router.toml:5:1: [[acl]] is missing required key \"action\""}},
+      {"AclBadAction",
+       after_minimal("[[acl]]\naction = \"reject\"\n"),
+       {"router.toml:6:10: action \"reject\" must be \"allow\" or \"deny\""}},
+      {"AclPrefixHostBits",
+       after_minimal("[[acl]]\naction = \"deny\"\nsrc = \"198.18.1.1/24\"\n"),
+       {"router.toml:7:7: src \"198.18.1.1/24\" has host bits set; did you mean \"198.18.1.0/24\"?"}},
+      {"AclMixedFamilies",
+       after_minimal("[[acl]]\naction = \"deny\"\nsrc = \"198.18.1.0/24\"\ndst = \"2001:2::/48\"\n"),
+       {"router.toml:8:7: dst \"2001:2::/48\" is IPv6 but src \"198.18.1.0/24\" is IPv4"}},
+      {"AclPortsNeedTcpOrUdp",
+       after_minimal("[[acl]]\naction = \"deny\"\nprotocol = \"icmp\"\ndst_ports = \"80\"\n"),
+       {"router.toml:8:13: dst_ports needs protocol = \"tcp\" or \"udp\""}},
+      {"AclBadPortRange",
+       after_minimal("[[acl]]\naction = \"deny\"\nprotocol = \"tcp\"\nsrc_ports = \"90-80\"\n"
+                     "dst_ports = \"65536\"\n"),
+       {"router.toml:8:13: src_ports \"90-80\": first port is above the last",
+        "router.toml:9:13: dst_ports \"65536\" must be a port (0..65535) or a range \"FIRST-LAST\""}},
+      {"AclBadProtocol",
+       after_minimal("[[acl]]\naction = \"deny\"\nprotocol = \"sctp\"\n"),
+       {"router.toml:7:12: protocol \"sctp\" must be \"any\", \"tcp\", \"udp\", \"icmp\" or \"icmpv6\""}},
+      {"AclUndeclaredInPort",
+       after_minimal("[[acl]]\naction = \"deny\"\nin_port = \"xgw1\"\n"),
+       {"router.toml:7:11: in_port \"xgw1\" is not declared in a [[port]]"}},
+      {"PolicyBadDefault",
+       after_minimal("[policy]\nacl_default = \"drop\"\n"),
+       {"router.toml:6:15: acl_default \"drop\" must be \"allow\" or \"deny\""}},
+      {"RateClassBounds",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 0\n"
+                     "burst = 10000001\n"),
+       {"router.toml:8:22: packets_per_second 0 is out of range (1..100000000)",
+        "router.toml:9:9: burst 10000001 is out of range (1..10000000)"}},
+      {"RateClassMissingKeys",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\n"),
+       {"router.toml:6:1: [[ratelimit.class]] is missing required key \"packets_per_second\"",
+        "router.toml:6:1: [[ratelimit.class]] is missing required key \"burst\""}},
+      {"RateClassDuplicateNameAndSource",
+       after_minimal("[ratelimit]\n"
+                     "[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "sources = [\"198.18.1.0/24\"]\n"
+                     "[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "sources = [\"198.18.1.0/24\"]\n"),
+       {"router.toml:12:8: duplicate class \"a\" (first at 7:8)",
+        "router.toml:15:12: source \"198.18.1.0/24\" is already in a class (first at 10:12)"}},
+      {"RateClassBadName",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"Fast!\"\npackets_per_second = 1\nburst = 1\n"),
+       {"router.toml:7:8: class name \"Fast!\" must match [a-z0-9_-]{1,32}"}},
+      {"RateBytesNeedBurstBytes",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "bytes_per_second = 5000\n"),
+       {"router.toml:10:20: bytes_per_second and burst_bytes go together: set both or neither"}},
+      {"RateBytesBounds",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "bytes_per_second = 999\nburst_bytes = 1000000001\n"),
+       {"router.toml:10:20: bytes_per_second 999 is out of range (1000..100000000000)",
+        "router.toml:11:15: burst_bytes 1000000001 is out of range (1500..1000000000)"}},
+      {"RateDefaultClassUnknown",
+       after_minimal("[ratelimit]\ndefault_class = \"nope\"\n"),
+       {"router.toml:6:17: default_class \"nope\" is not a [[ratelimit.class]]"}},
+      {"RateSourcesMustBeStrings",
+       after_minimal("[ratelimit]\n[[ratelimit.class]]\nname = \"a\"\npackets_per_second = 1\nburst = 1\n"
+                     "sources = [1]\n"),
+       {"router.toml:10:12: element of \"sources\" in [[ratelimit.class]] must be a string, not an integer"}},
+      {"RateUnknownKey",
+       after_minimal("[ratelimit]\nrate = 5\n"),
+       {"router.toml:6:1: unknown key \"rate\" in [ratelimit]"}},
       {"ThreeIndependentErrorsInSourceOrder",
        "[control]\nsocket = \"xdpgw.sock\"\n"
        "[gateway]\ninstance = \"Demo\"\n"

@@ -50,7 +50,7 @@ struct GatewayConfig {
   RouteSource route_source = RouteSource::kFib;
   std::vector<StaticRoute> routes;      // used with RouteSource::kStatic
   std::vector<unsigned> steering_cpus;  // empty: steering off
-  std::string extra_toml;               // appended verbatim (e.g. a [punt] section)
+  std::string extra_toml;               // appended verbatim ([punt], [[acl]], ...)
 };
 
 // A directory under /tmp named after the test process, removed with its
@@ -101,10 +101,10 @@ class GatewayDaemon {
   ~GatewayDaemon();
 
   const std::string& instance() const noexcept { return instance_; }
+  // The daemon's control socket (for `xdpgw CMD -s SOCKET`).
+  std::filesystem::path control_socket() const { return dir_.path() / "control.sock"; }
   // /sys/fs/bpf/xdpgw/<instance>, where the daemon pins its maps.
   std::filesystem::path pin_dir() const;
-  // The daemon's control socket (for CLI commands such as `xdpgw events -s`).
-  std::filesystem::path control_socket() const { return dir_.path() / "control.sock"; }
   // Everything the daemon wrote to stdout and stderr so far.
   std::string log() const;
 

@@ -434,6 +434,106 @@ enum xdpgw_event_stat {
 	XDPGW_EVSTAT_COUNT = 3,
 };
 
+/* ---- policy: ACL and rate limiter (bpf/lib/policy.h) ---- */
+
+/*
+ * ACL. Rules are evaluated in one fixed order, computed by the daemon: longest
+ * source prefix first, then longest destination prefix, then file order; the
+ * first rule that matches decides. Four LPM tries (source/destination x
+ * IPv4/IPv6) map each prefix some rule names to the set of rules whose prefix
+ * contains it (bit i = rule at evaluation index i); a /0 entry holds the rules
+ * that do not constrain that side. One lookup per side and an AND give every
+ * rule whose prefixes match; the lowest set bit whose protocol, ports and
+ * ingress port also match wins.
+ */
+#define XDPGW_MAX_ACL_RULES 256
+#define XDPGW_ACL_WORDS (XDPGW_MAX_ACL_RULES / 64)
+#define XDPGW_MAX_ACL_PREFIXES 1024 /* per trie (side x family) */
+
+enum xdpgw_acl_action {
+	XDPGW_ACL_ALLOW = 1,
+	XDPGW_ACL_DENY = 2,
+};
+
+/* Value of the cfg_acl_* LPM tries (keys: struct xdpgw_lpm_v4/v6_key). */
+struct xdpgw_acl_ruleset {
+	__u64 bits[XDPGW_ACL_WORDS];
+};
+
+#define XDPGW_ACL_F_PORTS (1u << 0) /* port ranges apply: TCP/UDP with ports only */
+
+/* cfg_acl_rules value, by evaluation index. */
+struct xdpgw_acl_rule {
+	__u32 ifindex;	/* ingress port; 0 = any */
+	__u8 proto;	/* IPPROTO_*; 0 = any */
+	__u8 action;	/* enum xdpgw_acl_action */
+	__u8 flags;	/* XDPGW_ACL_F_* */
+	__u8 reserved;
+	__u16 rule_id;	/* position in the config file: acl_stats index */
+	__u16 sport_lo; /* inclusive ranges, host order */
+	__u16 sport_hi;
+	__u16 dport_lo;
+	__u16 dport_hi;
+	__u16 reserved2;
+};
+
+/* acl_stats index counting packets no rule matched (default action). */
+#define XDPGW_ACL_STATS_DEFAULT XDPGW_MAX_ACL_RULES
+
+/*
+ * Rate limiter: one token bucket per source address, kept as a GCRA
+ * "theoretical arrival time" (TAT) in a single u64 so that several CPUs
+ * update it with compare-and-swap (no spin lock: not allowed in LRU values).
+ * Times are ns << XDPGW_RL_FRAC_BITS, so the per-packet interval of any rate
+ * up to 10 Mpps is exact or within 1/256 ns (rounded up: never over the rate).
+ */
+#define XDPGW_RL_FRAC_BITS 8
+#define XDPGW_MAX_RL_CLASSES 64
+#define XDPGW_MAX_RL_PREFIXES 4096 /* per family */
+#define XDPGW_RL_TABLE_SIZE 65536  /* sources tracked at once (LRU) */
+#define XDPGW_RL_NO_CLASS 0xffffffffu
+/* Compare-and-swap attempts before a packet is treated as over the rate:
+ * each failure means another CPU spent from the bucket, so this bounds the
+ * loop without ever passing more than the bucket allows. */
+#define XDPGW_RL_CAS_TRIES 8
+
+/* cfg_rl_classes value, by class id (file order). A second, optional
+ * bucket limits bytes (the frame length XDP sees); its cost per packet is
+ * computed per frame: ceil(len * (1e9 << FRAC) / bytes_per_second). */
+struct xdpgw_rl_class {
+	__u64 interval;	/* fixed-point ns per packet = ceil(1e9 << FRAC / rate) */
+	__u64 limit;	/* burst * interval: how far TAT may run ahead of now */
+	__u64 bytes_per_second; /* 0 = no byte limit */
+	__u64 byte_limit; /* burst_bytes * (1e9 << FRAC) / bytes_per_second */
+};
+
+/* Key of rl_buckets. */
+struct xdpgw_rl_key {
+	__u8 addr[16];	/* IPv4 in the first 4 bytes, rest zero */
+	__u8 family;	/* AF_INET or AF_INET6 */
+	__u8 pad[3];	/* zero */
+};
+
+struct xdpgw_rl_bucket {
+	__u64 tat;	 /* fixed-point ns (wraps; compared as signed differences) */
+	__u64 tat_bytes; /* the byte bucket's, same clock */
+};
+
+/* rl_stats value (per CPU), by class id. */
+struct xdpgw_rl_counter {
+	__u64 passed;
+	__u64 dropped;
+	__u64 new_buckets; /* sources that got a fresh (full) bucket */
+};
+
+/* cfg_policy value: one entry per generation. */
+struct xdpgw_policy {
+	__u32 acl_rules;	/* rules in cfg_acl_rules; 0 = ACL off */
+	__u32 acl_default;	/* enum xdpgw_acl_action when no rule matches */
+	__u32 rl_enabled;	/* 0 = rate limiter off */
+	__u32 rl_default_class; /* class of unmatched sources; XDPGW_RL_NO_CLASS = none */
+};
+
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
 
 /* The peer program counts every frame it sees; index 0 of its per-CPU
