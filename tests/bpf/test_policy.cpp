@@ -20,6 +20,7 @@
 
 #include "config/config.hpp"
 #include "datapath/apply.hpp"
+#include "datapath/events.hpp"
 #include "datapath_fixture.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
@@ -156,6 +157,23 @@ TEST_F(PolicyTest, BurstThenRateIpv4) {
   EXPECT_EQ(st.passed, b.passed);
   EXPECT_EQ(st.dropped, b.rate_limited);
   EXPECT_EQ(st.new_buckets, 1u);
+}
+
+// Rate-limit drops reach the event ring buffer (sampled: capped per CPU and
+// second, the rest counted as suppressed).
+TEST_F(PolicyTest, RateLimitDropsAreEvents) {
+  configure(kOneClass);
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  const events::EventCounts before = events::read_counts(dp_->event_stats_fd());
+  auto b = burst(udp4("198.18.1.2"), 300);
+  reader.consume();
+  const events::EventCounts after = events::read_counts(dp_->event_stats_fd());
+  ASSERT_GT(b.rate_limited, 0u);
+  ASSERT_FALSE(got.empty());
+  for (const auto& e : got) EXPECT_EQ(e.type_name(), "rate_limit_drop") << e.to_string();
+  EXPECT_EQ(got.size() + (after.suppressed - before.suppressed) + (after.ring_full - before.ring_full),
+            b.rate_limited);
 }
 
 TEST_F(PolicyTest, BurstThenRateIpv6) {
