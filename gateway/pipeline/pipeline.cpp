@@ -148,8 +148,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
                                     .comp_size = ring,
                                     .mode = config_.bind,
                                     .xskmap_fd = xsks_.get(),
-                                    .xskmap_slot = slot});
-      s->refill(fill_target_);
+                                    .xskmap_slot = slot,
+                                    .initial_fill = fill_target_});
       // The slot map last: XDP redirects here only once the socket is in
       // the XSKMAP and its fill ring has frames.
       const xdpgw_xsk_key key{.ifindex = ports_[pi].ifindex, .queue = q};

@@ -73,6 +73,7 @@ Socket::Socket(Umem& umem, const SocketConfig& config)
     throw_errno(err, fmt::format("XDP_OPTIONS on {} queue {}", ifname_, queue_));
   }
   zero_copy_ = (opts.flags & XDP_OPTIONS_ZEROCOPY) != 0;
+  if (config.initial_fill) refill(config.initial_fill);
   if (config.xskmap_fd >= 0) {
     xskmap_.reset(fcntl(config.xskmap_fd, F_DUPFD_CLOEXEC, 0));
     if (!xskmap_) {

@@ -41,6 +41,10 @@ struct SocketConfig {
   // negative (the usual single-interface layout).
   int xskmap_fd = -1;
   int64_t xskmap_slot = -1;
+  // Frames put into the fill ring before the socket enters the XSKMAP: a
+  // packet redirected to a socket with an empty fill ring is dropped (and
+  // counted rx_fill_ring_empty), so the ring is stocked first.
+  uint32_t initial_fill = 0;
 };
 
 // A received frame: still owned by the pipeline (state rx) until it is

@@ -97,7 +97,8 @@ class XskVeth : public ::testing::Test {
   static constexpr std::size_t kSeqOffset = 14 + 20 + 8;
 
   xsk::SocketConfig rx_config() const {
-    return {.ifname = veth_.name_b(), .queue = 0, .rx_size = 4096, .fill_size = 4096, .xskmap_fd = xskmap_.get()};
+    return {.ifname = veth_.name_b(), .queue = 0, .rx_size = 4096, .fill_size = 4096, .xskmap_fd = xskmap_.get(),
+            .initial_fill = 4096};
   }
   xsk::SocketConfig tx_config() const { return {.ifname = veth_.name_a(), .queue = 0}; }
 
@@ -175,7 +176,7 @@ class XskVeth : public ::testing::Test {
     xsk::Umem& rx_umem = *rx_umem_owner;
     xsk::Umem& tx_umem = *tx_umem_owner;
     EXPECT_FALSE(rx->zero_copy()) << "veth has no zero-copy AF_XDP (PLATFORM.md)";
-    ASSERT_EQ(rx->refill(4096), 4096u);
+    ASSERT_EQ(rx->fill_outstanding(), 4096u) << "stocked before it entered the XSKMAP";
     const xsk::FrameAccounting rx_start = rx_umem.accounting();
     const xsk::FrameAccounting tx_start = tx_umem.accounting();
     EXPECT_EQ(rx_start.in_fill, 4096u);
@@ -263,8 +264,10 @@ TEST_F(XskVeth, TeardownEmptiesTheSlotAndReturnsEveryFrame) {
     auto in_gw = gw_.enter();
     umem_owner.emplace();
     xsk::Umem& umem = *umem_owner;
-    xsk::Socket s(umem, rx_config());
-    EXPECT_EQ(s.refill(512), 512u);
+    xsk::SocketConfig config = rx_config();
+    config.initial_fill = 512;
+    xsk::Socket s(umem, config);
+    EXPECT_EQ(s.fill_outstanding(), 512u);
     EXPECT_EQ(umem.accounting().in_fill, 512u);
   }
   EXPECT_EQ(umem_owner->accounting().free, umem_owner->frame_count());
