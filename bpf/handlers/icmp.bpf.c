@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* ICMP (IPv4) handler: validates the fixed ICMP header, then routes. */
 #include "pipeline.h"
-#include "policy.h"
+#include "stages.h"
 
 SEC("xdp")
 int xdpgw_icmp(struct xdp_md *ctx)

@@ -3,7 +3,7 @@
  * discovery is link-local or multicast and so reaches the kernel through the
  * router's pass rules. */
 #include "pipeline.h"
-#include "policy.h"
+#include "stages.h"
 
 SEC("xdp")
 int xdpgw_icmp6(struct xdp_md *ctx)

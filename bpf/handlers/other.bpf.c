@@ -3,7 +3,7 @@
  * ICMP inside IPv6, ...). No L4 header to check; the router passes fragments
  * to the kernel and forwards the rest. */
 #include "pipeline.h"
-#include "policy.h"
+#include "stages.h"
 
 SEC("xdp")
 int xdpgw_other(struct xdp_md *ctx)

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* TCP handler: validates the TCP header, then routes. */
 #include "pipeline.h"
-#include "punt.h"
-#include "policy.h"
+#include "stages.h"
 
 SEC("xdp")
 int xdpgw_tcp(struct xdp_md *ctx)
@@ -27,7 +26,7 @@ int xdpgw_tcp(struct xdp_md *ctx)
 	POLICY_CHECK_OR_RETURN(ctx, &meta, tcp->source, tcp->dest, 1);
 	fp.sport = tcp->source;
 	fp.dport = tcp->dest;
-	if ((ret = punt_check(ctx, &meta, &fp)) != PUNT_CONTINUE)
+	if ((ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
 		return ret;
 	return steer_or_forward(ctx, &meta, &fp);
 }

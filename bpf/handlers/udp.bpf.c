@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* UDP handler: validates the UDP header and length, then routes. */
 #include "pipeline.h"
-#include "punt.h"
-#include "policy.h"
+#include "stages.h"
 
 SEC("xdp")
 int xdpgw_udp(struct xdp_md *ctx)
@@ -29,7 +28,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 	POLICY_CHECK_OR_RETURN(ctx, &meta, udp->source, udp->dest, 1);
 	fp.sport = udp->source;
 	fp.dport = udp->dest;
-	if ((ret = punt_check(ctx, &meta, &fp)) != PUNT_CONTINUE)
+	if ((ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
 		return ret;
 	return steer_or_forward(ctx, &meta, &fp);
 }

@@ -11,9 +11,9 @@
 
 #include "lb.h"
 
-static __always_inline int local_stage(struct xdp_md *ctx,
-				       struct xdpgw_pkt_meta *meta,
-				       const struct flow_ports *fp)
+static __always_inline int lb_or_forward(struct xdp_md *ctx,
+					 struct xdpgw_pkt_meta *meta,
+					 const struct flow_ports *fp)
 {
 	if (meta->slot == XDPGW_SLOT_TCP || meta->slot == XDPGW_SLOT_UDP) {
 		int verdict = lb_process(ctx, meta, fp);
@@ -27,6 +27,13 @@ static __always_inline int local_stage(struct xdp_md *ctx,
 			return verdict;
 	}
 	return forward(ctx, meta, fp);
+}
+
+static __always_inline int local_stage(struct xdp_md *ctx,
+				       struct xdpgw_pkt_meta *meta,
+				       const struct flow_ports *fp)
+{
+	return xdpgw_local_stage(ctx, meta, fp->sport, fp->dport);
 }
 
 static __always_inline int steer_or_forward(struct xdp_md *ctx,

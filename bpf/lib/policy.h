@@ -4,7 +4,7 @@
  * by every handler once the L4 header is validated and before routing.
  * Types and the evaluation order are described in shared.h ("policy").
  *
- * Runs exactly once per packet: only the handlers call policy_check(), and a
+ * Runs exactly once per packet: only the handlers call xdpgw_policy_check(), and a
  * packet steered through the CPUMAP continues in cpu_stage.bpf.c, which calls
  * forward() directly, never a handler. A denied packet consumes no tokens.
  */
@@ -301,16 +301,19 @@ static __always_inline void count_acl(struct xdp_md *ctx, __u32 idx)
 	}
 }
 
-/* Returns the action of the first matching rule, or the default. */
-static __always_inline __u32 acl_decide(struct xdp_md *ctx, __u32 gen,
-					const struct xdpgw_policy *pol,
-					const struct policy_pkt *p)
+/* Returns the action of the first matching rule, or the default. Global
+ * (see stages.h): only stages.bpf.c includes this header. */
+__noinline __u32 acl_decide(struct xdp_md *ctx, __u32 gen,
+			    const struct xdpgw_policy *pol,
+			    const struct policy_pkt *p)
 {
 	const struct xdpgw_acl_ruleset *src, *dst;
 	struct acl_walk w = { .pkt = p, .gen = gen, .match = -1 };
 	const struct xdpgw_acl_rule *rule;
 	__u32 word, idx;
 
+	if (!pol || !p)
+		return XDPGW_ACL_DENY;
 	src = lpm_lookup(&cfg_acl_src4, &cfg_acl_src6, gen, p, p->src);
 	dst = lpm_lookup(&cfg_acl_dst4, &cfg_acl_dst6, gen, p, p->dst);
 	if (src && dst) {
@@ -414,10 +417,11 @@ static __always_inline int rl_take(struct xdpgw_rl_bucket *b,
 	return 0;
 }
 
-/* 1 = within the rate (or not limited), 0 = over it. */
-static __always_inline int rl_allow(struct xdp_md *ctx, __u32 gen,
-				    const struct xdpgw_policy *pol,
-				    const struct policy_pkt *p)
+/* 1 = within the rate (or not limited), 0 = over it. Global, as
+ * acl_decide(). */
+__noinline int rl_allow(struct xdp_md *ctx, __u32 gen,
+			const struct xdpgw_policy *pol,
+			const struct policy_pkt *p)
 {
 	struct xdpgw_rl_key key = {};
 	struct xdpgw_rl_bucket *b;
@@ -426,6 +430,8 @@ static __always_inline int rl_allow(struct xdp_md *ctx, __u32 gen,
 	__u64 now;
 	int fresh = 0, ok;
 
+	if (!pol || !p)
+		return 0;
 	found = lpm_lookup(&cfg_rl_src4, &cfg_rl_src6, gen, p, p->src);
 	class_id = found ? *found : pol->rl_default_class;
 	if (class_id == XDPGW_RL_NO_CLASS)
@@ -465,9 +471,9 @@ static __always_inline int rl_allow(struct xdp_md *ctx, __u32 gen,
  * verdict already recorded. `fp` is NULL for packets without ports (ICMP,
  * other protocols, fragments); ports are network order.
  */
-static __always_inline int policy_check(struct xdp_md *ctx,
-					const struct xdpgw_pkt_meta *meta,
-					__u16 sport, __u16 dport, int has_ports)
+static __always_inline int policy_decide(struct xdp_md *ctx,
+					 const struct xdpgw_pkt_meta *meta,
+					 __u16 sport, __u16 dport, int has_ports)
 {
 	const struct xdpgw_policy *pol;
 	struct policy_pkt p = {};
@@ -495,14 +501,5 @@ static __always_inline int policy_check(struct xdp_md *ctx,
 	}
 	return -1;
 }
-
-/* For handlers: continue unless policy decided (then return its verdict). */
-#define POLICY_CHECK_OR_RETURN(ctx, meta, sport, dport, has_ports)            \
-	do {                                                                   \
-		int policy_verdict_ =                                          \
-			policy_check(ctx, meta, sport, dport, has_ports);      \
-		if (policy_verdict_ >= 0)                                      \
-			return policy_verdict_;                                \
-	} while (0)
 
 #endif /* XDPGW_POLICY_H */

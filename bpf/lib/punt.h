@@ -2,7 +2,7 @@
 /*
  * Punt to the AF_XDP pipeline, and the verdicts it offloads.
  *
- * punt_check() runs in the TCP and UDP handlers before routing:
+ * xdpgw_punt_check() runs in the TCP and UDP handlers before routing:
  *  1. a flow whose verdict the pipeline wrote into conn_table (flag
  *     OFFLOADED) gets it here: forward (routed by XDP), pass or drop, and
  *     the flow's packet/byte counters show the offload;
@@ -24,7 +24,7 @@
 
 /* AF_XDP sockets of the pipeline by slot. XSKMAP: the only redirect target
  * that reaches an AF_XDP socket. Written by the pipeline (one slot per
- * socket, removed when the socket closes); read by punt_check. */
+ * socket, removed when the socket closes); read by punt_decide. */
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, XDPGW_MAX_XSKS);
@@ -55,8 +55,6 @@ struct {
 	__type(key, __u32);
 	__array(values, struct xdpgw_punt_table);
 } cfg_punt __weak SEC(".maps");
-
-#define PUNT_CONTINUE (-1)
 
 /* Whether the first `len` bits of two 16-byte addresses agree. */
 static __always_inline int prefix_match(const __u8 *addr, const __u8 *pfx, __u32 len)
@@ -97,6 +95,31 @@ static __always_inline int punt_rule_matches(const struct xdpgw_punt_rule *r,
 	return 1;
 }
 
+/* State of the scan over one generation's rules (bpf_loop: the verifier
+ * checks the step once, not once per rule). */
+struct punt_walk {
+	__u32 gen;
+	const struct xdpgw_flow_key *key;
+	__s32 match;		/* index of the first matching rule, or -1 */
+	__u32 fallback_drop;	/* its fallback */
+};
+
+static long punt_step(__u32 i, void *arg)
+{
+	struct punt_walk *w = arg;
+	__u32 gen = w->gen, idx = i;
+	void *rules = bpf_map_lookup_elem(&cfg_punt, &gen);
+	const struct xdpgw_punt_rule *r = rules ? bpf_map_lookup_elem(rules, &idx) : NULL;
+
+	if (!r || !(r->flags & XDPGW_PUNT_F_VALID))
+		return 1;
+	if (!punt_rule_matches(r, w->key))
+		return 0;
+	w->match = (__s32)i;
+	w->fallback_drop = r->flags & XDPGW_PUNT_F_FALLBACK_DROP;
+	return 1;
+}
+
 static __always_inline int punt_to_xsk(struct xdp_md *ctx, __u32 fallback_drop)
 {
 	struct xdpgw_xsk_key where = {
@@ -116,11 +139,12 @@ static __always_inline int punt_to_xsk(struct xdp_md *ctx, __u32 fallback_drop)
 
 /* See the top of this file. Returns PUNT_CONTINUE when the packet is not
  * ours, else the XDP action (already counted). */
-static __always_inline int punt_check(struct xdp_md *ctx,
-				      const struct xdpgw_pkt_meta *meta,
-				      const struct flow_ports *fp)
+static __always_inline int punt_decide(struct xdp_md *ctx,
+				       const struct xdpgw_pkt_meta *meta,
+				       const struct flow_ports *fp)
 {
 	struct xdpgw_flow_key key;
+	struct punt_walk walk = { .match = -1 };
 	struct xdpgw_flow *flow;
 	void *rules;
 
@@ -156,16 +180,12 @@ static __always_inline int punt_check(struct xdp_md *ctx,
 	}
 	if (!rules)
 		return PUNT_CONTINUE;
-	for (__u32 i = 0; i < XDPGW_MAX_PUNT_RULES; i++) {
-		__u32 idx = i;
-		struct xdpgw_punt_rule *r = bpf_map_lookup_elem(rules, &idx);
-
-		if (!r || !(r->flags & XDPGW_PUNT_F_VALID))
-			break;
-		if (punt_rule_matches(r, &key)) {
-			emit_event(ctx, XDPGW_EV_NEW_FLOW, XDPGW_R_PUNT_XSK, &key);
-			return punt_to_xsk(ctx, r->flags & XDPGW_PUNT_F_FALLBACK_DROP);
-		}
+	walk.gen = meta->gen;
+	walk.key = &key;
+	bpf_loop(XDPGW_MAX_PUNT_RULES, punt_step, &walk, 0);
+	if (walk.match >= 0) {
+		emit_event(ctx, XDPGW_EV_NEW_FLOW, XDPGW_R_PUNT_XSK, &key);
+		return punt_to_xsk(ctx, walk.fallback_drop);
 	}
 	return PUNT_CONTINUE;
 }

@@ -19,6 +19,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "verdict.h"
+#include "stages.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -209,10 +210,10 @@ static __always_inline int not_forwarded(struct xdp_md *ctx, __u32 reason,
  * dispatcher's, or updated by a rewrite); `fp` are the L4 ports the handler
  * found (used by the FIB's multipath hash). `fwd_reason` is what a redirect
  * is counted as. */
-static __always_inline int forward_as(struct xdp_md *ctx,
-				      const struct xdpgw_pkt_meta *meta,
-				      const struct flow_ports *fp,
-				      __u32 fwd_reason)
+static __always_inline int route_and_redirect(struct xdp_md *ctx,
+					      const struct xdpgw_pkt_meta *meta,
+					      const struct flow_ports *fp,
+					      __u32 fwd_reason)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -269,6 +270,14 @@ static __always_inline int forward_as(struct xdp_md *ctx,
 	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
 		return drop(ctx, XDPGW_R_DROP_REDIRECT_FAILED);
 	return record(ctx, XDP_REDIRECT, fwd_reason);
+}
+
+static __always_inline int forward_as(struct xdp_md *ctx,
+				      const struct xdpgw_pkt_meta *meta,
+				      const struct flow_ports *fp,
+				      __u32 fwd_reason)
+{
+	return xdpgw_forward(ctx, meta, fp->sport, fp->dport, fwd_reason);
 }
 
 static __always_inline int forward(struct xdp_md *ctx,

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The stages a packet goes through after its handler (policy, punt, load
+ * balancer, routing) as global functions. The verifier checks a global (non-static) function once,
+ * on its own and with its arguments unknown, and treats a call to it as one
+ * instruction returning any int. Inlined, policy, punt and routing code
+ * multiplied each other's branches: the TCP and UDP handlers took 700k of
+ * the verifier's 1M-instruction budget and seconds to load each. As
+ * functions their costs add instead.
+ *
+ * The caller always passes its stack copy of the metadata; the NULL checks
+ * are for the verifier, which must assume any pointer argument may be NULL.
+ */
+#include "pipeline.h"
+#include "punt.h"
+#include "policy.h"
+
+__noinline int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+				  __u32 sport, __u32 dport, __u32 has_ports)
+{
+	if (!meta)
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	return policy_decide(ctx, meta, (__u16)sport, (__u16)dport, has_ports != 0);
+}
+
+__noinline int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+				__u32 sport, __u32 dport)
+{
+	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
+
+	if (!meta)
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	return punt_decide(ctx, meta, &fp);
+}
+
+__noinline int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+			     __u32 sport, __u32 dport, __u32 fwd_reason)
+{
+	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
+
+	if (!meta)
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	return route_and_redirect(ctx, meta, &fp, fwd_reason);
+}
+
+__noinline int xdpgw_local_stage(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+				 __u32 sport, __u32 dport)
+{
+	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
+
+	if (!meta)
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	return lb_or_forward(ctx, meta, &fp);
+}
