@@ -1,15 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * The stages a packet goes through after its handler (policy, punt, load
- * balancer, routing) as global functions. The verifier checks a global (non-static) function once,
- * on its own and with its arguments unknown, and treats a call to it as one
- * instruction returning any int. Inlined, policy, punt and routing code
- * multiplied each other's branches: the TCP and UDP handlers took 700k of
- * the verifier's 1M-instruction budget and seconds to load each. As
- * functions their costs add instead.
- *
- * The caller always passes its stack copy of the metadata; the NULL checks
- * are for the verifier, which must assume any pointer argument may be NULL.
+ * Definitions of the global stage functions declared (and explained) in
+ * stages.h. The caller always passes its stack copy of the metadata; the
+ * NULL checks are for the verifier, which must assume any pointer argument
+ * of a global function may be NULL.
  */
 #include "pipeline.h"
 #include "punt.h"

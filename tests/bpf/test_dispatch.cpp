@@ -1,6 +1,7 @@
 // The dispatcher and the protocol handlers, through BPF_PROG_TEST_RUN on the
 // real programs: every protocol reaches its handler, every malformed or
 // truncated frame ends in its own drop reason and is never redirected.
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -215,6 +216,34 @@ TEST_F(DatapathTest, CountsBytesAsWellAsPackets) {
   auto after = read_verdicts(dp_->verdict_stats_fd())[XDPGW_R_PASS_ROUTING_OFF];
   EXPECT_EQ(after.packets - before.packets, 2u);
   EXPECT_EQ(after.bytes - before.bytes, 2 * frame.size());
+}
+
+// How much of its 1M-instruction budget the verifier spends on each program
+// (bpf_prog_info.verified_insns). Not a speed bound: a count that only code
+// changes move. Past a quarter of the budget a kernel whose verifier prunes
+// less (older or newer) may refuse the object, and every load (daemon start,
+// each test) pays for it: stages.h explains how the handlers stay small.
+TEST_F(DatapathTest, EveryProgramStaysWithinAQuarterOfTheVerifierBudget) {
+  constexpr uint32_t kBudget = 1'000'000 / 4;
+  auto verified = [](int fd) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len)) throw std::system_error(errno, std::generic_category(), "prog info");
+    return std::pair{std::string(info.name), info.verified_insns};
+  };
+  std::vector<std::pair<std::string, uint32_t>> progs{verified(dp_->dispatcher_fd()), verified(dp_->cpu_stage_fd())};
+  for (uint32_t slot = 0; slot < XDPGW_SLOT_COUNT; ++slot) {
+    uint32_t id = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(dp_->handlers_fd(), &slot, &id), 0) << "handler slot " << slot;
+    UniqueFd fd(bpf_prog_get_fd_by_id(id));
+    ASSERT_TRUE(fd) << "handler id " << id;
+    progs.push_back(verified(fd.get()));
+  }
+  ASSERT_EQ(progs.size(), 2u + XDPGW_SLOT_COUNT);
+  for (const auto& [name, insns] : progs) {
+    EXPECT_GT(insns, 0u) << name << ": kernel without verified_insns?";
+    EXPECT_LT(insns, kBudget) << name;
+  }
 }
 
 }  // namespace
