@@ -179,6 +179,12 @@ class LbTopology {
       decaps_.emplace_back(b, link.name_b());
     }
     for (int i = 0; i < kBackends; ++i) servers_.emplace_back(backends_[i], fmt::format("b{}", i));
+    // The gateway's neighbour entries for the backends, resolved now: a
+    // health check right after the daemon starts otherwise waits on a
+    // first neighbour solicitation, and when that one is lost (links just
+    // came up) on the 1 s retransmit, past a short check timeout.
+    for (int i = 0; i < kBackends; ++i)
+      gw_.exec_ok(fmt::format("ping -q -c1 -W5 {} && ping -q -c1 -W5 {}", backend4(i), backend6(i)));
   }
 
   const Netns& client() const { return client_; }
@@ -305,7 +311,7 @@ mode = "{}"
       for (int i = 0; i < connections; ++i) ++hits[Connection(topo_.client(), vip()).backend()];
     } catch (const std::exception& e) {
       ADD_FAILURE() << e.what() << " after " << hits.size() << " backends seen\n"
-                    << daemon_.cli("stats").output << daemon_.cli("flows").output;
+                    << daemon_.cli("stats").output << daemon_.cli("flows").output << "daemon log:\n" << daemon_.log();
     }
     return hits;
   }
@@ -378,10 +384,13 @@ fall = 2
   std::vector<Connection> held;
   for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip());
 
+  const std::size_t log_before_stop = daemon_.log().size();
   topo_.stop_server(0);
-  const std::string down = fmt::format("backend {}", GetParam().ipv6 ? "[" + backend6(0) + "]" : backend4(0));
+  const std::string down = fmt::format("backend {}:{} is DOWN",
+                                       GetParam().ipv6 ? "[" + backend6(0) + "]" : backend4(0),
+                                       dsr() ? kVipPort : kNatBackendPort);
   auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (daemon_.log().find(down) == std::string::npos || daemon_.log().find("is DOWN") == std::string::npos) {
+  while (daemon_.log().find(down, log_before_stop) == std::string::npos) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "health check did not take b0 out:\n" << daemon_.log();
     std::this_thread::sleep_for(50ms);
   }
