@@ -123,6 +123,10 @@ class GatewayDaemon {
   // attached and the maps pinned.
   ExitStatus stop();
 
+  // SIGKILL, as a crash would: nothing of the daemon's shutdown runs. The
+  // destructor then expects that exit instead of a clean one.
+  ExitStatus kill9();
+
   // `xdpgw stop -i INSTANCE --detach`: detaches XDP from the ports and
   // removes the pins. Returns the command's result.
   CmdResult detach() const;
@@ -137,6 +141,7 @@ class GatewayDaemon {
   std::string instance_;
   ChildProcess process_;
   UniqueFd verdict_stats_;
+  bool killed_ = false;
 };
 
 }  // namespace xdpgw::test::e2e
