@@ -8,6 +8,7 @@
 #include "pipeline.h"
 #include "punt.h"
 #include "policy.h"
+#include "capture.h"
 
 __noinline int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 				  __u32 sport, __u32 dport, __u32 has_ports)
@@ -38,11 +39,17 @@ __noinline int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *me
 }
 
 __noinline int xdpgw_local_stage(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
-				 __u32 sport, __u32 dport)
+				 __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd)
 {
 	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
 
-	if (!meta)
+	if (!meta || !fwd)
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	return lb_or_forward(ctx, meta, &fp);
+	return lb_or_forward(ctx, meta, &fp, fwd);
+}
+
+__noinline int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason)
+{
+	capture_drop(ctx, reason);
+	return 0;
 }

@@ -386,7 +386,8 @@ static __always_inline __u32 lb_encap(struct xdp_md *ctx,
 static __always_inline int lb_apply(struct xdp_md *ctx,
 				    struct xdpgw_pkt_meta *meta,
 				    const struct flow_ports *fp,
-				    struct xdpgw_flow *flow, int new_flow)
+				    struct xdpgw_flow *flow, int new_flow,
+				    struct xdpgw_fwd_request *fwd)
 {
 	__u64 bytes = frame_len(ctx);
 	struct flow_ports out_ports = *fp;
@@ -419,7 +420,7 @@ static __always_inline int lb_apply(struct xdp_md *ctx,
 	lb_touch(flow, bytes);
 	lb_count(&vip_stats, flow->vip_id, bytes, new_flow);
 	lb_count(&backend_stats, flow->backend_id, bytes, new_flow);
-	return forward_as(ctx, meta, &out_ports, reason);
+	return request_forward(fwd, &out_ports, reason);
 }
 
 static __always_inline int lb_enabled(__u32 gen)
@@ -437,7 +438,8 @@ static __always_inline int lb_enabled(__u32 gen)
  */
 static __always_inline int lb_process(struct xdp_md *ctx,
 				      struct xdpgw_pkt_meta *meta,
-				      const struct flow_ports *fp)
+				      const struct flow_ports *fp,
+				      struct xdpgw_fwd_request *fwd)
 {
 	const struct xdpgw_backend *be;
 	const struct xdpgw_vip *vip;
@@ -458,7 +460,7 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 
 	flow = bpf_map_lookup_elem(&conn_table, &key);
 	if (flow)
-		return lb_apply(ctx, meta, fp, flow, 0);
+		return lb_apply(ctx, meta, fp, flow, 0, fwd);
 
 	vip = lb_find_vip(&key, meta->gen);
 	if (!vip)
@@ -470,7 +472,7 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 	flow = lb_new_flow(&key, vip, be, backend_id, &created);
 	if (!flow)
 		return drop(ctx, XDPGW_R_DROP_LB_NO_BACKEND);
-	return lb_apply(ctx, meta, fp, flow, created);
+	return lb_apply(ctx, meta, fp, flow, created, fwd);
 }
 
 /* ---- ICMP errors about a load-balanced flow -------------------------------- */
@@ -633,7 +635,8 @@ static __always_inline __u32 icmp_nat_rewrite(struct xdp_md *ctx,
 
 /* ICMP errors for load-balanced flows; -1 for everything else. */
 static __always_inline int lb_icmp_error(struct xdp_md *ctx,
-					 struct xdpgw_pkt_meta *meta)
+					 struct xdpgw_pkt_meta *meta,
+					 struct xdpgw_fwd_request *fwd)
 {
 	struct xdpgw_flow_key key;
 	struct icmp_quote q = {};
@@ -653,14 +656,14 @@ static __always_inline int lb_icmp_error(struct xdp_md *ctx,
 		reason = lb_encap(ctx, meta, flow);
 		if (reason)
 			return drop(ctx, reason);
-		return forward_as(ctx, meta, &none, XDPGW_R_FWD_LB_DSR);
+		return request_forward(fwd, &none, XDPGW_R_FWD_LB_DSR);
 	}
 	if (flow->action != XDPGW_FLOW_LB_NAT)
 		return -1;
 	reason = icmp_nat_rewrite(ctx, meta, &q, flow);
 	if (reason)
 		return drop(ctx, reason);
-	return forward_as(ctx, meta, &none, XDPGW_R_FWD_LB_NAT);
+	return request_forward(fwd, &none, XDPGW_R_FWD_LB_NAT);
 }
 
 #endif /* XDPGW_LB_H */

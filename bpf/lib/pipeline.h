@@ -13,27 +13,35 @@
 
 static __always_inline int lb_or_forward(struct xdp_md *ctx,
 					 struct xdpgw_pkt_meta *meta,
-					 const struct flow_ports *fp)
+					 const struct flow_ports *fp,
+					 struct xdpgw_fwd_request *fwd)
 {
 	if (meta->slot == XDPGW_SLOT_TCP || meta->slot == XDPGW_SLOT_UDP) {
-		int verdict = lb_process(ctx, meta, fp);
+		int verdict = lb_process(ctx, meta, fp, fwd);
 
-		if (verdict >= 0)
+		/* -1: not the load balancer's; a verdict or a forward request
+		 * otherwise. */
+		if (verdict != -1)
 			return verdict;
 	} else if (meta->slot == XDPGW_SLOT_ICMP || meta->slot == XDPGW_SLOT_ICMPV6) {
-		int verdict = lb_icmp_error(ctx, meta);
+		int verdict = lb_icmp_error(ctx, meta, fwd);
 
-		if (verdict >= 0)
+		if (verdict != -1)
 			return verdict;
 	}
-	return forward(ctx, meta, fp);
+	return request_forward(fwd, fp, XDPGW_R_FWD_REDIRECT);
 }
 
 static __always_inline int local_stage(struct xdp_md *ctx,
 				       struct xdpgw_pkt_meta *meta,
 				       const struct flow_ports *fp)
 {
-	return xdpgw_local_stage(ctx, meta, fp->sport, fp->dport);
+	struct xdpgw_fwd_request fwd = {};
+	int verdict = xdpgw_local_stage(ctx, meta, fp->sport, fp->dport, &fwd);
+
+	if (verdict != XDPGW_STAGE_FORWARD)
+		return verdict;
+	return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);
 }
 
 static __always_inline int steer_or_forward(struct xdp_md *ctx,

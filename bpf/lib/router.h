@@ -280,6 +280,16 @@ static __always_inline int forward_as(struct xdp_md *ctx,
 	return xdpgw_forward(ctx, meta, fp->sport, fp->dport, fwd_reason);
 }
 
+/* For the stages that leave forwarding to their caller (stages.h). */
+static __always_inline int request_forward(struct xdpgw_fwd_request *fwd,
+					   const struct flow_ports *fp, __u32 reason)
+{
+	fwd->reason = reason;
+	fwd->sport = fp->sport;
+	fwd->dport = fp->dport;
+	return XDPGW_STAGE_FORWARD;
+}
+
 static __always_inline int forward(struct xdp_md *ctx,
 				   const struct xdpgw_pkt_meta *meta,
 				   const struct flow_ports *fp)

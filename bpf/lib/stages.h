@@ -27,13 +27,27 @@ int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 		     __u32 sport, __u32 dport);
 #define PUNT_CONTINUE (-1)
 
-/* Load balancer, else router, on the CPU doing the work (pipeline.h). */
+/* Load balancer, else router, on the CPU doing the work (pipeline.h).
+ * Returns the verdict (counted), or XDPGW_STAGE_FORWARD with `fwd` filled:
+ * the caller then calls xdpgw_forward(). Forwarding from inside would nest
+ * the router's stack frame under the load balancer's, and with the capture
+ * below that chain passes the verifier's 512-byte limit. */
+#define XDPGW_STAGE_FORWARD (-2)
+struct xdpgw_fwd_request {
+	__u32 reason;	/* what the redirect is counted as */
+	__u16 sport;	/* ports for the FIB's multipath hash (network order) */
+	__u16 dport;
+};
 int xdpgw_local_stage(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
-		      __u32 sport, __u32 dport);
+		      __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
 
 /* Route, rewrite and redirect, counted as `fwd_reason` (router.h). */
 int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 		  __u32 sport, __u32 dport, __u32 fwd_reason);
+
+/* Copies a dropped frame to a running `xdpgw capture --what drops`
+ * (capture.h); returns 0. Called by record() for every XDP_DROP. */
+int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason);
 
 /* For handlers: continue unless policy decided (then return its verdict). */
 #define POLICY_CHECK_OR_RETURN(ctx, meta, sport, dport, has_ports)            \

@@ -5,6 +5,7 @@
 
 #include "maps.h"
 #include "events.h"
+#include "stages.h"
 
 static __always_inline __u64 frame_len(const struct xdp_md *ctx)
 {
@@ -25,6 +26,8 @@ static __always_inline int record(struct xdp_md *ctx, int action, __u32 reason)
 		emit_event(ctx, XDPGW_EV_PARSE_ERROR, reason, NULL);
 	else if (reason == XDPGW_R_DROP_RATE_LIMITED)
 		emit_event(ctx, XDPGW_EV_RATE_LIMIT_DROP, reason, NULL);
+	if (action == XDP_DROP)
+		xdpgw_capture_drop(ctx, reason);
 	return action;
 }
 

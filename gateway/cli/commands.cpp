@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -273,8 +275,9 @@ void add_events(CLI::App& app) {
 }
 
 // Captures punted packets (what the AF_XDP pipeline receives, before any
-// rewrite) into a pcap file the daemon writes through io_uring; waits until
-// COUNT were written (or until interrupted, without -c).
+// rewrite) or dropped ones (as XDP dropped them, from its perf buffers) into
+// a pcap file the daemon writes; waits until COUNT were written, or until
+// Ctrl-C, which stops the capture.
 void add_capture(CLI::App& app) {
   auto* cmd = app.add_subcommand("capture", "Capture packets into a pcap file (tcpdump -r reads it).");
   auto target = std::make_shared<Target>();
@@ -283,7 +286,9 @@ void add_capture(CLI::App& app) {
   auto count = std::make_shared<uint64_t>(0);
   auto snaplen = std::make_shared<uint32_t>(65535);
   add_target_options(cmd, *target);
-  cmd->add_option("--what", *what, "punted (drops: not available yet)")->capture_default_str();
+  cmd->add_option("--what", *what, "punted (what the AF_XDP pipeline receives) or drops (every frame XDP drops)")
+      ->check(CLI::IsMember({"punted", "drops"}))
+      ->capture_default_str();
   cmd->add_option("-w", *file, "Output pcap file")->required();
   cmd->add_option("-c,--count", *count, "Stop after this many packets");
   cmd->add_option("--snaplen", *snaplen, "Bytes kept of each packet")->capture_default_str();
@@ -292,10 +297,19 @@ void add_capture(CLI::App& app) {
       const std::string path = std::filesystem::absolute(*file).string();
       control::call(target->socket_path(), "capture",
                     {{"what", *what}, {"file", path}, {"count", *count}, {"snaplen", *snaplen}});
+      static std::atomic<bool> interrupted{false};
+      std::signal(SIGINT, [](int) { interrupted = true; });
+      std::signal(SIGTERM, [](int) { interrupted = true; });
       for (;;) {
-        auto st = control::call(target->socket_path(), "capture", {{"what", *what}, {"status", true}});
-        if (!st.value("running", false)) {
-          std::cerr << "xdpgw capture: " << st.value("records", 0) << " packets written to " << path << '\n';
+        const bool stop = interrupted.load();
+        auto st = control::call(target->socket_path(), "capture",
+                                {{"what", *what}, {stop ? "stop" : "status", true}});
+        if (stop || !st.value("running", false)) {
+          std::cerr << "xdpgw capture: " << st.value("records", 0) << " packets written to " << path;
+          if (st.value("lost", uint64_t{0})) std::cerr << ", " << st.value("lost", uint64_t{0}) << " lost";
+          std::cerr << '\n';
+          if (st.contains("reasons"))
+            for (const auto& [reason, n] : st["reasons"].items()) std::cerr << "  " << reason << ' ' << n << '\n';
           return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

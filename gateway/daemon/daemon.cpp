@@ -25,6 +25,7 @@
 
 #include "common/error.hpp"
 #include "datapath/apply.hpp"
+#include "daemon/drop_capture.hpp"
 #include "datapath/events.hpp"
 #include "pipeline/from_config.hpp"
 #include "pipeline/pipeline.hpp"
@@ -245,9 +246,9 @@ class Gateway {
   }
   nlohmann::json capture(const nlohmann::json& args) {
     const std::string what = args.value("what", "punted");
+    if (what == "drops") return capture_drops(args);
     if (what != "punted")
-      throw std::runtime_error(fmt::format(
-          "capture of {:?} is not available yet: only \"punted\" (drops need the perf-event path)", what));
+      throw std::runtime_error(fmt::format("cannot capture {:?}: \"punted\" or \"drops\"", what));
     if (!pipeline_) throw std::runtime_error("no AF_XDP pipeline runs ([punt] has no rules): nothing is punted");
     if (args.value("status", false)) {
       // only report
@@ -261,6 +262,33 @@ class Gateway {
     }
     const auto st = pipeline_->capture_status();
     return {{"running", st.running}, {"records", st.records}};
+  }
+
+  // Dropped frames, from XDP's perf buffers (bpf/lib/capture.h). One capture
+  // at a time; a finished one is kept until the next starts, for its status.
+  nlohmann::json capture_drops(const nlohmann::json& args) {
+    auto to_json = [](const DropCapture::Status& st) -> nlohmann::json {
+      return {{"running", st.running}, {"records", st.records}, {"lost", st.lost}, {"reasons", st.reasons}};
+    };
+    if (args.value("stop", false)) {
+      if (!drop_capture_) return to_json({});
+      auto st = drop_capture_->status();
+      drop_capture_.reset();
+      st.running = false;
+      spdlog::info("capture of dropped packets stopped: {} written, {} lost", st.records, st.lost);
+      return to_json(st);
+    }
+    if (!args.value("status", false)) {
+      if (drop_capture_ && drop_capture_->status().running)
+        throw std::runtime_error("a capture of dropped packets is already running");
+      const std::string file = args.at("file").get<std::string>();
+      if (file.empty() || file.front() != '/') throw std::runtime_error("capture file must be an absolute path");
+      drop_capture_.reset();
+      drop_capture_ = std::make_unique<DropCapture>(dp_, file, args.value("count", uint64_t{0}),
+                                                    args.value("snaplen", uint32_t{65535}));
+      spdlog::info("capture of dropped packets into {} started", file);
+    }
+    return to_json(drop_capture_ ? drop_capture_->status() : DropCapture::Status{});
   }
 
 
@@ -484,6 +512,7 @@ class Gateway {
   AppliedState state_;
   ReloadCounters reloads_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
+  std::unique_ptr<DropCapture> drop_capture_;     // likewise
   std::deque<std::pair<uint64_t, events::Event>> event_log_;
   uint64_t next_event_seq_ = 1;
   std::map<std::string, uint64_t> event_types_, logged_types_;

@@ -40,6 +40,9 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
           m.cfg_policy,   m.cfg_acl_src4,  m.cfg_acl_dst4,  m.cfg_acl_src6,
           m.cfg_acl_dst6, m.cfg_acl_rules, m.cfg_rl_src4,   m.cfg_rl_src6,
           m.cfg_rl_classes, m.rl_buckets,  m.rl_stats,      m.acl_stats};
+  // Not pinned, not adopted: capture_events, capture_cfg, capture_stats. A
+  // capture is a session of one daemon; a new daemon starts with none (a
+  // pinned flag left by a killed one would cost every drop a failed output).
 }
 
 // The definition of one generation's inner map; must equal the template of
@@ -431,6 +434,9 @@ int Datapath::rl_stats_fd() const { return bpf_map__fd(skel_->maps.rl_stats); }
 int Datapath::acl_stats_fd() const { return bpf_map__fd(skel_->maps.acl_stats); }
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
+int Datapath::capture_events_fd() const { return bpf_map__fd(skel_->maps.capture_events); }
+int Datapath::capture_cfg_fd() const { return bpf_map__fd(skel_->maps.capture_cfg); }
+int Datapath::capture_stats_fd() const { return bpf_map__fd(skel_->maps.capture_stats); }
 int Datapath::event_stats_fd() const { return bpf_map__fd(skel_->maps.event_stats); }
 int Datapath::xsks_fd() const { return bpf_map__fd(skel_->maps.xsks); }
 int Datapath::xsk_slots_fd() const { return bpf_map__fd(skel_->maps.xsk_slots); }

@@ -127,6 +127,9 @@ class Datapath {
   int backend_stats_fd() const;
   int xsks_fd() const;
   int events_fd() const;
+  int capture_events_fd() const;
+  int capture_cfg_fd() const;
+  int capture_stats_fd() const;
   int event_stats_fd() const;
   int xsk_slots_fd() const;
   int rl_buckets_fd() const;

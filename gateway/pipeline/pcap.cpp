@@ -47,14 +47,18 @@ PcapWriter::~PcapWriter() {
 void PcapWriter::write(std::span<const uint8_t> frame) {
   timeval tv{};
   gettimeofday(&tv, nullptr);
-  const uint32_t caplen = frame.size() < snaplen_ ? static_cast<uint32_t>(frame.size()) : snaplen_;
+  write(frame, static_cast<uint32_t>(frame.size()), tv);
+}
+
+void PcapWriter::write(std::span<const uint8_t> captured, uint32_t orig_len, timeval when) {
+  const uint32_t caplen = captured.size() < snaplen_ ? static_cast<uint32_t>(captured.size()) : snaplen_;
   std::vector<uint8_t> rec;
   rec.reserve(16 + caplen);
-  put<uint32_t>(rec, static_cast<uint32_t>(tv.tv_sec));
-  put<uint32_t>(rec, static_cast<uint32_t>(tv.tv_usec));
+  put<uint32_t>(rec, static_cast<uint32_t>(when.tv_sec));
+  put<uint32_t>(rec, static_cast<uint32_t>(when.tv_usec));
   put<uint32_t>(rec, caplen);
-  put<uint32_t>(rec, static_cast<uint32_t>(frame.size()));
-  rec.insert(rec.end(), frame.begin(), frame.begin() + caplen);
+  put<uint32_t>(rec, orig_len < caplen ? caplen : orig_len);
+  rec.insert(rec.end(), captured.begin(), captured.begin() + caplen);
   queue(std::move(rec));
   ++records_;
 }

@@ -3,6 +3,8 @@
 // disk; buffers live until their write completes. tcpdump -r reads it.
 #pragma once
 
+#include <sys/time.h>
+
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -25,7 +27,11 @@ class PcapWriter {
   // throw).
   ~PcapWriter();
 
+  // A frame received now.
   void write(std::span<const uint8_t> frame);
+  // A frame of `orig_len` bytes seen at `when`, of which `captured` are
+  // kept (then cut to the snaplen too).
+  void write(std::span<const uint8_t> captured, uint32_t orig_len, timeval when);
   // Waits until every queued write completed; throws on a failed or short
   // write.
   void flush();

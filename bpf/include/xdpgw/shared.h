@@ -434,6 +434,41 @@ enum xdpgw_event_stat {
 	XDPGW_EVSTAT_COUNT = 3,
 };
 
+/* ---- packet capture (bpf/lib/capture.h) ---------------------------------- */
+
+/*
+ * Dropped packets copied to the daemon as they are dropped, for `xdpgw
+ * capture --what drops` (pcap): bpf_perf_event_output with the XDP context
+ * into a PERF_EVENT_ARRAY (what xdpdump does with bpf_xdp_output), a
+ * header then the first `snaplen` bytes of the frame as XDP saw it when it
+ * dropped it. Off (one array lookup per drop) unless a capture runs.
+ */
+#define XDPGW_CAPTURE_DROPS (1u << 0)
+#define XDPGW_CAPTURE_MAX_SNAPLEN 65535
+
+/* capture_cfg[0]: set by the daemon while a capture runs. */
+struct xdpgw_capture_cfg {
+	__u32 flags;	/* XDPGW_CAPTURE_* */
+	__u32 snaplen;	/* 1..XDPGW_CAPTURE_MAX_SNAPLEN */
+};
+
+/* Precedes the frame's bytes in each sample. */
+struct xdpgw_capture_hdr {
+	__u64 ts_ns;	 /* bpf_ktime_get_ns() */
+	__u32 reason;	 /* enum xdpgw_reason */
+	__u32 ifindex;	 /* ingress */
+	__u32 rx_queue;
+	__u32 frame_len; /* whole frame; the sample holds min(frame_len, snaplen) */
+};
+
+/* capture_stats (per CPU): samples written, and samples the perf buffer had
+ * no room for (the daemon also counts those it lost). */
+enum xdpgw_capture_stat {
+	XDPGW_CAPSTAT_SENT = 0,
+	XDPGW_CAPSTAT_FAILED = 1,
+	XDPGW_CAPSTAT_COUNT = 2,
+};
+
 /* ---- policy: ACL and rate limiter (bpf/lib/policy.h) ---- */
 
 /*
