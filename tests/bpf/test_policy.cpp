@@ -102,7 +102,7 @@ class PolicyTest : public DatapathTest {
   // In the gateway namespace, as if received on the port.
   Outcome run_on_port(const std::vector<uint8_t>& frame) {
     auto in = gw_.enter();
-    return run(frame, {.ingress_ifindex = port_.ifindex_a()});
+    return run(frame, {.ingress_ifindex = static_cast<uint32_t>(port_.ifindex_a())});
   }
 
   std::string port_name() const { return port_.name_a(); }
