@@ -493,12 +493,9 @@ static __always_inline int policy_decide(struct xdp_md *ctx,
 	if (pol->acl_rules &&
 	    acl_decide(ctx, meta->gen, pol, &p) == XDPGW_ACL_DENY)
 		return drop(ctx, XDPGW_R_DROP_ACL_DENY);
-	if (pol->rl_enabled && !rl_allow(ctx, meta->gen, pol, &p)) {
-		/* Extension point for sampled rate-limit events: the events
-		 * ring buffer (AF_XDP/events work) hooks in here, with `p`
-		 * and the class at hand. */
+	/* record() turns this drop into a (capped) rate_limit_drop event. */
+	if (pol->rl_enabled && !rl_allow(ctx, meta->gen, pol, &p))
 		return drop(ctx, XDPGW_R_DROP_RATE_LIMITED);
-	}
 	return -1;
 }
 
