@@ -20,6 +20,7 @@
 #include "config/config.hpp"
 #include "control/control_client.hpp"
 #include "daemon/lb_observe.hpp"
+#include "daemon/pipeline_observe.hpp"
 #include "daemon/observe.hpp"
 #include "daemon/daemon.hpp"
 #include "datapath/abi.hpp"
@@ -202,6 +203,8 @@ void add_status(CLI::App& app) {
       std::string text = daemon::format_status(status);
       if (status.contains("lb") && !status["lb"]["vips"].empty())
         text += daemon::format_lb(status["lb"]);
+      if (status.contains("pipeline") && !status["pipeline"].is_null())
+        text += daemon::format_pipeline(status["pipeline"]);
       std::cout << (*json ? status.dump(2) + "\n" : text);
     } catch (const std::exception& e) {
       std::cerr << "xdpgw status: " << e.what() << '\n';
@@ -295,11 +298,12 @@ void add_capture(CLI::App& app) {
   cmd->callback([=] {
     try {
       const std::string path = std::filesystem::absolute(*file).string();
+      // Before the capture starts: an interrupt must always stop it, or it
+      // would go on in the daemon with no one waiting for it.
+      static std::atomic<bool> interrupted{false};
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, [](int) { interrupted = true; });
       control::call(target->socket_path(), "capture",
                     {{"what", *what}, {"file", path}, {"count", *count}, {"snaplen", *snaplen}});
-      static std::atomic<bool> interrupted{false};
-      std::signal(SIGINT, [](int) { interrupted = true; });
-      std::signal(SIGTERM, [](int) { interrupted = true; });
       for (;;) {
         const bool stop = interrupted.load();
         auto st = control::call(target->socket_path(), "capture",
@@ -310,6 +314,10 @@ void add_capture(CLI::App& app) {
           std::cerr << '\n';
           if (st.contains("reasons"))
             for (const auto& [reason, n] : st["reasons"].items()) std::cerr << "  " << reason << ' ' << n << '\n';
+          if (!st.value("error", std::string()).empty()) {
+            std::cerr << "xdpgw capture: stopped early: " << st["error"].get<std::string>() << '\n';
+            g_exit_code = kExitFailure;
+          }
           return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -26,6 +26,7 @@
 #include "common/error.hpp"
 #include "datapath/apply.hpp"
 #include "daemon/drop_capture.hpp"
+#include "daemon/pipeline_observe.hpp"
 #include "datapath/events.hpp"
 #include "pipeline/from_config.hpp"
 #include "pipeline/pipeline.hpp"
@@ -268,7 +269,8 @@ class Gateway {
   // at a time; a finished one is kept until the next starts, for its status.
   nlohmann::json capture_drops(const nlohmann::json& args) {
     auto to_json = [](const DropCapture::Status& st) -> nlohmann::json {
-      return {{"running", st.running}, {"records", st.records}, {"lost", st.lost}, {"reasons", st.reasons}};
+      return {{"running", st.running}, {"records", st.records}, {"lost", st.lost + st.failed},
+              {"error", st.error}, {"reasons", st.reasons}};
     };
     if (args.value("stop", false)) {
       if (!drop_capture_) return to_json({});
@@ -329,6 +331,10 @@ class Gateway {
   nlohmann::json status() const {
     nlohmann::json s = status_json(cfg_, config_path_, dp_, reloads_);
     s["lb"] = lb_json(cfg_, dp_, lb_);
+    if (pipeline_)
+      s["pipeline"] = pipeline_json(*pipeline_);
+    else if (!pipeline_start_error_.empty())
+      s["pipeline"] = failed_pipeline_json(pipeline_start_error_);
     return s;
   }
   nlohmann::json stats(bool all) const {
@@ -342,6 +348,10 @@ class Gateway {
   std::vector<control::MetricFamily> metric_families() const {
     auto out = metrics(cfg_, dp_, reloads_);
     for (auto& f : lb_metrics(cfg_, dp_, lb_)) out.push_back(std::move(f));
+    if (pipeline_)
+      for (auto& f : pipeline_metrics(*pipeline_)) out.push_back(std::move(f));
+    else if (!pipeline_start_error_.empty())
+      out.push_back(pipeline_up_metric(false));
     return out;
   }
 
@@ -468,6 +478,7 @@ class Gateway {
   // start is logged, not fatal: XDP applies each rule's fallback (pass or
   // drop) and every other packet is untouched.
   void start_pipeline(const config::Config& cfg) {
+    pipeline_start_error_.clear();
     if (!cfg.punt.enabled()) return;
     try {
       pipeline_ = std::make_unique<pipeline::Pipeline>(
@@ -479,6 +490,7 @@ class Gateway {
                      s.zero_copy ? "zero-copy" : "copy mode");
     } catch (const std::exception& e) {
       spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP: {}", e.what());
+      pipeline_start_error_ = e.what();
     }
   }
   void stop_pipeline() {
@@ -512,6 +524,7 @@ class Gateway {
   AppliedState state_;
   ReloadCounters reloads_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
+  std::string pipeline_start_error_;              // [punt] has rules but it did not start
   std::unique_ptr<DropCapture> drop_capture_;     // likewise
   std::deque<std::pair<uint64_t, events::Event>> event_log_;
   uint64_t next_event_seq_ = 1;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -17,7 +18,7 @@
 #include "pipeline/pcap.hpp"
 #include "xdpgw/shared.h"
 
-namespace xdpgw {
+namespace xdpgw::daemon {
 
 namespace {
 
@@ -42,7 +43,8 @@ timeval wall_clock_of(uint64_t monotonic_ns) {
 void DropCapture::PerfBufferDeleter::operator()(perf_buffer* pb) const noexcept { perf_buffer__free(pb); }
 
 DropCapture::DropCapture(const Datapath& dp, const std::filesystem::path& path, uint64_t count, uint32_t snaplen)
-    : cfg_fd_(dp.capture_cfg_fd()), limit_(count) {
+    : cfg_fd_(dp.capture_cfg_fd()), limit_(count), stats_fd_(dp.capture_stats_fd()) {
+  failed_at_start_ = failed_outputs();
   if (snaplen == 0 || snaplen > XDPGW_CAPTURE_MAX_SNAPLEN)
     throw std::invalid_argument(fmt::format("snaplen {} out of range 1..{}", snaplen, XDPGW_CAPTURE_MAX_SNAPLEN));
   writer_ = std::make_unique<pipeline::PcapWriter>(path, snaplen);
@@ -82,6 +84,10 @@ void DropCapture::run() {
     writer_->flush();
   } catch (const std::exception& e) {
     spdlog::error("drop capture stopped: {}", e.what());
+    {
+      std::lock_guard lock(mu_);
+      if (error_.empty()) error_ = e.what();
+    }
     try {
       set_flag(0, 0);
     } catch (...) {
@@ -100,18 +106,36 @@ void DropCapture::on_sample(const void* data, uint32_t size) {
   // min(frame_len, snaplen) after the header.
   uint32_t captured = size - static_cast<uint32_t>(sizeof(hdr));
   if (captured > hdr.frame_len) captured = hdr.frame_len;
-  writer_->write(std::span(bytes, captured), hdr.frame_len, wall_clock_of(hdr.ts_ns));
-  {
+  // Called from inside libbpf's C code: nothing may propagate through it.
+  try {
+    writer_->write(std::span(bytes, captured), hdr.frame_len, wall_clock_of(hdr.ts_ns));
     std::lock_guard lock(mu_);
     ++records_;
     ++reasons_[std::string(abi::reason_name(hdr.reason))];
     if (limit_ && records_ >= limit_) running_ = false;
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mu_);
+    error_ = fmt::format("writing the capture file: {}", e.what());
+    running_ = false;
   }
 }
 
-DropCapture::Status DropCapture::status() const {
-  std::lock_guard lock(mu_);
-  return {.running = running_, .records = records_, .lost = lost_, .reasons = reasons_};
+uint64_t DropCapture::failed_outputs() const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  const uint32_t key = XDPGW_CAPSTAT_FAILED;
+  if (bpf_map_lookup_elem(stats_fd_, &key, per_cpu.data())) return 0;
+  uint64_t sum = 0;
+  for (uint64_t v : per_cpu) sum += v;
+  return sum;
 }
 
-}  // namespace xdpgw
+DropCapture::Status DropCapture::status() const {
+  const uint64_t failed = failed_outputs() - failed_at_start_;
+  std::lock_guard lock(mu_);
+  return {.running = running_, .records = records_, .lost = lost_, .failed = failed, .error = error_,
+          .reasons = reasons_};
+}
+
+}  // namespace xdpgw::daemon

@@ -17,11 +17,13 @@
 struct perf_buffer;
 
 namespace xdpgw {
-
 class Datapath;
 namespace pipeline {
 class PcapWriter;
 }
+}  // namespace xdpgw
+
+namespace xdpgw::daemon {
 
 class DropCapture {
  public:
@@ -29,6 +31,8 @@ class DropCapture {
     bool running = false;
     uint64_t records = 0;  // frames written to the file
     uint64_t lost = 0;     // samples the perf buffers had no room for
+    uint64_t failed = 0;   // drops XDP could not hand to the perf buffers
+    std::string error;     // why the capture stopped early, if it did
     std::map<std::string, uint64_t> reasons;  // records by drop reason name
   };
 
@@ -59,10 +63,14 @@ class DropCapture {
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{true};
   std::atomic<uint64_t> lost_{0};
-  mutable std::mutex mu_;  // guards records_ and reasons_
+  int stats_fd_;
+  uint64_t failed_at_start_ = 0;
+  mutable std::mutex mu_;  // guards records_, reasons_ and error_
   uint64_t records_ = 0;
   std::map<std::string, uint64_t> reasons_;
+  std::string error_;
+  uint64_t failed_outputs() const;
   std::thread thread_;  // last: started once everything above exists
 };
 
-}  // namespace xdpgw
+}  // namespace xdpgw::daemon

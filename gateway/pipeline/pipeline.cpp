@@ -166,6 +166,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
   waiter_ = std::make_unique<xsk::Waiter>(config_.wait, raw);
   spdlog::info("pipeline: {} sockets, {} rules, waits by {}", sockets_.size(), config_.rules.size(),
                xsk::to_string(config_.wait));
+  publish_accounting();
   thread_ = std::jthread([this](std::stop_token st) { run(st); });
 }
 
@@ -197,6 +198,22 @@ std::vector<SocketInfo> Pipeline::sockets() const {
 }
 
 xsk::FrameAccounting Pipeline::accounting() const { return umem_->accounting(); }
+
+xsk::FrameAccounting Pipeline::published_accounting() const {
+  return {.total = config_.frame_count,
+          .free = published_.free.load(std::memory_order_relaxed),
+          .in_fill = published_.fill.load(std::memory_order_relaxed),
+          .in_rx = published_.rx.load(std::memory_order_relaxed),
+          .in_tx = published_.tx.load(std::memory_order_relaxed)};
+}
+
+void Pipeline::publish_accounting() {
+  const xsk::FrameAccounting f = umem_->accounting();
+  published_.free.store(f.free, std::memory_order_relaxed);
+  published_.fill.store(f.in_fill, std::memory_order_relaxed);
+  published_.rx.store(f.in_rx, std::memory_order_relaxed);
+  published_.tx.store(f.in_tx, std::memory_order_relaxed);
+}
 void Pipeline::verify_frames() const { umem_->verify(); }
 
 void Pipeline::start_capture(const std::string& path, uint64_t count, uint32_t snaplen) {
@@ -255,6 +272,7 @@ void Pipeline::run(std::stop_token st) {
         work |= n > 0;
       }
       flush_tx();
+      publish_accounting();
       if (work) {
         waiter_->flush();
       } else {

@@ -113,6 +113,10 @@ class Pipeline {
   // Frame accounting of the shared Umem (valid once stopped, or as a
   // snapshot that may be mid-batch while running).
   xsk::FrameAccounting accounting() const;
+  // The same as the pipeline thread last published it (once per loop): for
+  // observers on other threads, which must not read the Umem's counters
+  // while the thread changes them.
+  xsk::FrameAccounting published_accounting() const;
   void verify_frames() const;
   // Starts capturing punted packets into a new pcap (replacing a running
   // capture); the pipeline thread picks it up at its next loop. `count` 0 =
@@ -170,6 +174,10 @@ class Pipeline {
   std::unique_ptr<PcapWriter> capture_next_;
   uint64_t capture_next_limit_ = 0;
   std::atomic<bool> capture_running_{false};
+  struct PublishedFrames {
+    std::atomic<uint64_t> free{0}, fill{0}, rx{0}, tx{0};
+  } published_;
+  void publish_accounting();
   std::atomic<uint64_t> capture_records_{0};
   void take_capture_change();
   mutable std::mutex error_mu_;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "e2e/gateway_daemon.hpp"
 #include "e2e/router_topology.hpp"
@@ -73,6 +74,28 @@ out_port = "{}"
   // so the second one already met it in XDP.
   EXPECT_EQ(seen.total(XDPGW_R_PUNT_XSK), 1u);
   EXPECT_EQ(seen.total(XDPGW_R_FWD_FLOW_VERDICT), kDatagrams - 1);
+
+  // What the operator sees of the pipeline: `xdpgw status` and the metrics
+  // count the one datagram it handled.
+  const CmdResult status_json = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY),
+                                                    shell_quote(daemon.control_socket().string())));
+  ASSERT_TRUE(status_json.ok()) << status_json.output;
+  const nlohmann::json pipeline = nlohmann::json::parse(status_json.output).at("pipeline");
+  EXPECT_TRUE(pipeline.at("running").get<bool>()) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("packets").at("rx").get<uint64_t>(), 1u) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("packets").at("forwarded").get<uint64_t>(), 1u) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("packets").at("offloaded").get<uint64_t>(), 1u) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("umem_frames").at("total").get<uint64_t>(), 1024u) << pipeline.dump(2);
+  ASSERT_FALSE(pipeline.at("sockets").empty()) << pipeline.dump(2);
+  for (const auto& s : pipeline.at("sockets")) EXPECT_FALSE(s.at("zero_copy").get<bool>()) << s.dump();
+  const CmdResult text = run_cmd(fmt::format("{} status -s {}", shell_quote(XDPGW_BINARY),
+                                             shell_quote(daemon.control_socket().string())));
+  EXPECT_NE(text.output.find("AF_XDP pipeline: running"), std::string::npos) << text.output;
+  const CmdResult scrape = topo.gateway().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.output;
+  EXPECT_NE(scrape.output.find("xdpgw_pipeline_offloaded_flows_total 1\n"), std::string::npos)
+      << scrape.output;
+  EXPECT_NE(scrape.output.find("xdpgw_pipeline_up 1\n"), std::string::npos) << scrape.output;
 
   // `xdpgw events` shows what XDP reported: the punted new flow, then the
   // first use of its offloaded verdict (the daemon still holds both).
