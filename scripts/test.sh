@@ -9,10 +9,10 @@
 #                                              RelWithDebInfo build (build/)
 #                                              that the demo and benchmarks use
 #
-# One build, sanitized: every test, the daemons the e2e tests start
-# included, runs under ASan and UBSan, and a Debug build compiles faster
-# than an optimised one, so this costs CI less than a normal build plus a
-# sanitizer build would.
+# One build, sanitized: the gateway's code (daemon, CLI, libraries; the
+# tests and benchmarks are not instrumented, only linked with the runtimes)
+# runs under ASan and UBSan in every test, the daemons the e2e tests start
+# included. One build costs CI half of a normal build plus a sanitizer one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -24,7 +24,8 @@ fi
 
 # Tests run two at a time: most of a test's time is the kernel verifying the
 # BPF object or waiting on packets and timers. Tests with real traffic,
-# daemons or AF_XDP rings carry the CTest property RUN_SERIAL and run alone.
+# daemons or AF_XDP rings hold the CTest RESOURCE_LOCK xdpgw_traffic (one
+# at a time) and start first (COST), unit tests run beside them.
 jobs=$(nproc)
 ((jobs > 4)) && jobs=4
 
@@ -36,7 +37,9 @@ if ((release)); then
 fi
 
 "$root/scripts/install-deps.sh"
-cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DXDPGW_SANITIZE=ON >/dev/null
+# -g1: line tables are all a sanitizer report needs, and cheaper to build.
+cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DXDPGW_SANITIZE=ON \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" >/dev/null
 cmake --build "$root/build-asan" -j"$(nproc)"
 echo "== test suite (ASan + UBSan, $jobs at a time)"
 # Any sanitizer report fails the test that triggered it.
