@@ -167,7 +167,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
   spdlog::info("pipeline: {} sockets, {} rules, waits by {}", sockets_.size(), config_.rules.size(),
                xsk::to_string(config_.wait));
   publish_accounting();
-  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+  thread_ = std::jthread([this](const std::stop_token& st) { run(st); });
 }
 
 Pipeline::~Pipeline() {
@@ -251,7 +251,7 @@ std::exception_ptr Pipeline::error() const {
   return error_;
 }
 
-void Pipeline::run(std::stop_token st) {
+void Pipeline::run(const std::stop_token& st) {
   std::vector<xsk::RxFrame> batch(config_.batch);
   std::vector<uint64_t> recycle;
   recycle.reserve(config_.batch);

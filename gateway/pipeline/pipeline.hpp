@@ -138,7 +138,7 @@ class Pipeline {
     std::array<uint8_t, 6> mac{};
     std::vector<xsk::Socket*> sockets;  // by queue
   };
-  void run(std::stop_token st);
+  void run(const std::stop_token& st);
   void handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64_t>& recycle);
   bool forward(const ParsedPacket& p, const Rule& rule, const xsk::RxFrame& f, xsk::Socket& in);
   void pass(const xsk::RxFrame& f);
