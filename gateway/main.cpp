@@ -15,10 +15,11 @@ int main(int argc, char** argv) try {
   spdlog::set_default_logger(logger);
 
   CLI::App app{
-      "xdpgw - XDP packet gateway: IPv4/IPv6 router fast path in XDP.\n"
-      "Packets between configured ports are forwarded by XDP (routes from the\n"
-      "kernel FIB or static routes from the config); everything XDP should not\n"
-      "handle goes to the kernel stack, counted by reason.",
+      "xdpgw - XDP packet gateway: an IPv4/IPv6 router, an L4 load balancer\n"
+      "(Maglev, NAT or DSR) and a policy point (ACLs, per-source rate limits)\n"
+      "in XDP, with an AF_XDP pipeline for flows that need userspace. Routes come\n"
+      "from the kernel FIB or the config; everything XDP should not handle goes\n"
+      "to the kernel stack, counted by reason. Configured by TOML (xdpgw check).",
       "xdpgw"};
   app.set_version_flag("--version", std::string("xdpgw ") + XDPGW_VERSION);
   app.require_subcommand(1);
