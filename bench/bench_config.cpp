@@ -164,33 +164,38 @@ void BM_ConfigValidate(benchmark::State& state) {
   set_counters(state, text, routes);
 }
 
+// Parse + validate of `text` per iteration; false after a refused config
+// (the benchmark is stopped with its first error).
+bool parse_validate_loop(benchmark::State& state, const std::string& text) {
+  const BenchEnvironment env;
+  for (auto _ : state) {
+    auto raw = parse_string(text, "bench.toml");
+    if (!raw.ok()) {
+      fail_on_errors(state, raw.errors());
+      return false;
+    }
+    auto config = validate(raw.value(), env);
+    if (!config.ok()) {
+      fail_on_errors(state, config.errors());
+      return false;
+    }
+    benchmark::DoNotOptimize(config);
+  }
+  return true;
+}
+
 // What a reload pays before apply: parse + validate of the whole file.
 void BM_ConfigParseValidate(benchmark::State& state) {
   const auto routes = std::size_t(state.range(0));
   const std::string& text = config_text(routes);
-  const BenchEnvironment env;
-  for (auto _ : state) {
-    auto raw = parse_string(text, "bench.toml");
-    if (!raw.ok()) return fail_on_errors(state, raw.errors());
-    auto config = validate(raw.value(), env);
-    if (!config.ok()) return fail_on_errors(state, config.errors());
-    benchmark::DoNotOptimize(config);
-  }
-  set_counters(state, text, routes);
+  if (parse_validate_loop(state, text)) set_counters(state, text, routes);
 }
 
 // The largest policy the config takes (256 ACL rules, 8,192 rate-limit
 // prefixes) beside 10,000 routes: what a reload of a full policy costs.
 void BM_ConfigParseValidatePolicy(benchmark::State& state) {
   static const std::string text = make_config({.routes = 10'000, .acl_rules = 256, .rl_prefixes = 8'192});
-  const BenchEnvironment env;
-  for (auto _ : state) {
-    auto raw = parse_string(text, "bench.toml");
-    if (!raw.ok()) return fail_on_errors(state, raw.errors());
-    auto config = validate(raw.value(), env);
-    if (!config.ok()) return fail_on_errors(state, config.errors());
-    benchmark::DoNotOptimize(config);
-  }
+  if (!parse_validate_loop(state, text)) return;
   state.counters["acl_rules"] = 256;
   state.counters["rl_prefixes"] = 8'192;
   set_counters(state, text, 10'000);

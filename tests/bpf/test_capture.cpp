@@ -6,6 +6,8 @@
 #include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
+#include <time.h>
+
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -18,6 +20,12 @@ namespace {
 const MacAddr kGwMac = mac("02:00:00:00:01:01");
 const MacAddr kHostMac = mac("02:00:00:00:01:02");
 const Ipv4Fields kV4{.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")};
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + uint64_t(ts.tv_nsec);
+}
 
 struct Sample {
   xdpgw_capture_hdr hdr{};
@@ -75,13 +83,18 @@ TEST_F(CaptureTest, NothingIsCopiedWhileNoCaptureRuns) {
 TEST_F(CaptureTest, EveryDropArrivesWithItsReasonLengthAndBytes) {
   set_capture(XDPGW_CAPTURE_DROPS, 65535);
   const auto frame = truncated_ipv4();
+  const uint64_t before_ns = monotonic_ns();
   auto out = run(frame);
+  const uint64_t after_ns = monotonic_ns();
   ASSERT_EQ(out.delta.reasons, Reasons({{"drop_ipv4_truncated", 1}}));
   auto samples = drain();
   ASSERT_EQ(samples.size(), 1u);
   EXPECT_EQ(samples[0].hdr.reason, XDPGW_R_DROP_IPV4_TRUNCATED);
   EXPECT_EQ(samples[0].hdr.frame_len, frame.size());
-  EXPECT_GT(samples[0].hdr.ts_ns, 0u);
+  // bpf_ktime_get_ns() is CLOCK_MONOTONIC, the clock the daemon converts
+  // from (drop_capture.cpp): the stamp falls within the run.
+  EXPECT_GE(samples[0].hdr.ts_ns, before_ns);
+  EXPECT_LE(samples[0].hdr.ts_ns, after_ns);
   // Perf samples are padded to 8 bytes: the frame is the first frame_len.
   ASSERT_GE(samples[0].bytes.size(), frame.size());
   EXPECT_EQ(std::vector<uint8_t>(samples[0].bytes.begin(), samples[0].bytes.begin() + frame.size()), frame);

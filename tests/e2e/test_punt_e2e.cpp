@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -34,26 +35,34 @@ std::vector<uint8_t> payload_of(uint32_t i) {
   return p;
 }
 
+// The router topology (IPv4, static routes and neighbours) and a gateway
+// config whose [punt] section has `rules` ([[punt.rule]] tables; "{port_b}"
+// in them names the gateway's port towards B).
+struct PuntSetup {
+  RouterTopology topo{{.ipv6 = false, .static_neighbours = true}};
+  GatewayConfig config;
+
+  explicit PuntSetup(std::string_view rules) {
+    const std::string& port_a = topo.gateway_port_a().name;
+    const std::string& port_b = topo.gateway_port_b().name;
+    config = GatewayConfig{.ports = {port_a, port_b}, .route_source = RouteSource::kStatic};
+    config.routes = {{std::string(kSubnetA4), std::string(kHostA4), port_a},
+                     {std::string(kSubnetB4), std::string(kHostB4), port_b}};
+    config.extra_toml = fmt::format("\n[punt]\ntap = \"{}\"\nframes = 1024\n", unique_ifname("t")) +
+                        fmt::format(fmt::runtime(rules), fmt::arg("port_b", port_b));
+  }
+};
+
 TEST(PuntE2e, DaemonPipelineDecidesTheFirstPacketAndXdpForwardsTheRest) {
-  RouterTopology topo({.ipv6 = false, .static_neighbours = true});
-  const std::string& port_a = topo.gateway_port_a().name;
-  const std::string& port_b = topo.gateway_port_b().name;
-  GatewayConfig config{.ports = {port_a, port_b}, .route_source = RouteSource::kStatic};
-  config.routes = {{std::string(kSubnetA4), std::string(kHostA4), port_a},
-                   {std::string(kSubnetB4), std::string(kHostB4), port_b}};
-  config.extra_toml = fmt::format(R"(
-[punt]
-tap = "{}"
-frames = 1024
-[[punt.rule]]
+  PuntSetup setup(R"([[punt.rule]]
 protocol = "udp"
 dst = "198.18.2.0/24"
 dport = 7000
 action = "forward"
-out_port = "{}"
-)",
-                                  unique_ifname("t"), port_b);
-  GatewayDaemon daemon(topo.gateway(), config);
+out_port = "{port_b}"
+)");
+  RouterTopology& topo = setup.topo;
+  GatewayDaemon daemon(topo.gateway(), setup.config);
   daemon.wait_for_resolved_nexthops(2);
   EXPECT_NE(daemon.log().find("AF_XDP slot"), std::string::npos) << daemon.log();
   EXPECT_NE(daemon.log().find("copy mode"), std::string::npos) << daemon.log();
@@ -158,31 +167,21 @@ out_port = "{}"
 // gets that rule's fallback: "drop" drops it, "pass" hands it to the
 // gateway's kernel (which routes it), each counted as such.
 TEST(PuntE2e, KilledPipelineLeavesXdpForwardingAndPuntRulesFallBack) {
-  RouterTopology topo({.ipv6 = false, .static_neighbours = true});
-  const std::string& port_a = topo.gateway_port_a().name;
-  const std::string& port_b = topo.gateway_port_b().name;
-  GatewayConfig config{.ports = {port_a, port_b}, .route_source = RouteSource::kStatic};
-  config.routes = {{std::string(kSubnetA4), std::string(kHostA4), port_a},
-                   {std::string(kSubnetB4), std::string(kHostB4), port_b}};
-  config.extra_toml = fmt::format(R"(
-[punt]
-tap = "{}"
-frames = 1024
-[[punt.rule]]
+  PuntSetup setup(R"([[punt.rule]]
 protocol = "udp"
 dport = 7000
 action = "forward"
-out_port = "{}"
+out_port = "{port_b}"
 fallback = "drop"
 [[punt.rule]]
 protocol = "udp"
 dport = 7001
 action = "forward"
-out_port = "{}"
+out_port = "{port_b}"
 fallback = "pass"
-)",
-                                  unique_ifname("t"), port_b, port_b);
-  GatewayDaemon daemon(topo.gateway(), config);
+)");
+  RouterTopology& topo = setup.topo;
+  GatewayDaemon daemon(topo.gateway(), setup.config);
   daemon.wait_for_resolved_nexthops(2);
 
   UdpSocket b_dropping(topo.host_b(), std::string(kHostB4), 7000);
