@@ -21,6 +21,8 @@ PACKAGES=(
   # control-plane tests: a real HTTP client scrapes the metrics endpoint and
   # Prometheus' promtool (from the prometheus package) lints what it serves
   curl prometheus
+  # scale-out test: BIRD 2 announces VIPs over BGP to an ECMP upstream router
+  bird2
   # bench/hw script checks (tests/bench_hw): shell lint
   shellcheck
 )

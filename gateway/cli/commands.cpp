@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "announce/announcer.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "config/config.hpp"
@@ -205,6 +207,7 @@ void add_status(CLI::App& app) {
         text += daemon::format_lb(status["lb"]);
       if (status.contains("pipeline") && !status["pipeline"].is_null())
         text += daemon::format_pipeline(status["pipeline"]);
+      if (status.contains("announce")) text += announce::format_status(status["announce"]);
       std::cout << (*json ? status.dump(2) + "\n" : text);
     } catch (const std::exception& e) {
       std::cerr << "xdpgw status: " << e.what() << '\n';
@@ -384,6 +387,35 @@ void add_backend(CLI::App& app) {
   }
 }
 
+void add_announce(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "announce", "BGP announcements of the VIPs through BIRD ([announce]): what is announced "
+                  "and why, and withdrawing the instance for maintenance.");
+  cmd->require_subcommand(1);
+  const std::array<std::pair<const char*, const char*>, 3> actions{{
+      {"status", "Each VIP: announced or not, and why; the last exchange with BIRD"},
+      {"withdraw", "Withdraw every VIP of this instance (XDP keeps serving what still arrives) "
+                   "until `announce restore` or a restart"},
+      {"restore", "Announce again whatever is servable"},
+  }};
+  for (const auto& [action, help] : actions) {
+    auto* sub = cmd->add_subcommand(action, help);
+    auto target = std::make_shared<Target>();
+    auto json = std::make_shared<bool>(false);
+    add_target_options(sub, *target);
+    sub->add_flag("--json", *json, "JSON output for scripts");
+    sub->callback([target, json, action = std::string(action)] {
+      try {
+        auto r = control::call(target->socket_path(), "announce", {{"action", action}});
+        std::cout << (*json ? r.dump(2) + "\n" : announce::format_status(r));
+      } catch (const std::exception& e) {
+        std::cerr << "xdpgw announce " << action << ": " << e.what() << '\n';
+        g_exit_code = kExitFailure;
+      }
+    });
+  }
+}
+
 void add_decap(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "decap", "Backend side of DSR: strip the IPIP / IPv6-in-IPv6 header the load "
@@ -456,6 +488,7 @@ void register_commands(CLI::App& app) {
   add_stats(app);
   add_flows(app);
   add_backend(app);
+  add_announce(app);
   add_decap(app);
   add_events(app);
   add_capture(app);

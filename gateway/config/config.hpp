@@ -270,6 +270,28 @@ struct Punt {
   bool operator==(const Punt&) const = default;
 };
 
+// [announce]: the VIPs this instance serves, announced over BGP by a local
+// BIRD 2 (gateway/announce). Present = on.
+inline constexpr std::string_view kDefaultBirdSocket = "/run/bird/bird.ctl";
+inline constexpr std::string_view kDefaultBirdIncludeDir = "/run/xdpgw/bird";
+inline constexpr uint32_t kDefaultWithdrawGraceMs = 2000;
+// `xdpgw stop` waits 30 s for the daemon; the grace must fit well inside.
+inline constexpr uint32_t kMaxWithdrawGraceMs = 20000;
+inline constexpr std::size_t kMaxBirdProtocolLength = 60;
+
+struct Announce {
+  bool enabled = false;
+  std::string include;      // absolute; default <kDefaultBirdIncludeDir>/<instance>.conf
+  std::string bird_socket;  // absolute; BIRD's control socket
+  // BIRD protocol names are <protocol>_v4 and <protocol>_v6; default
+  // "xdpgw_<instance>" with '-' written as '_'.
+  std::string protocol;
+  // On shutdown: VIPs are withdrawn, then XDP keeps serving this long
+  // before the daemon exits, while the upstream router converges.
+  uint32_t withdraw_grace_ms = kDefaultWithdrawGraceMs;
+  bool operator==(const Announce&) const = default;
+};
+
 struct Config {
   GatewaySettings gateway;
   std::vector<Port> ports;  // file order, at least one
@@ -279,6 +301,7 @@ struct Config {
   Policy policy;
   LoadBalancer lb;
   Punt punt;
+  Announce announce;
 
   bool operator==(const Config&) const = default;
 };

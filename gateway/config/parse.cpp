@@ -241,6 +241,16 @@ RawControl read_control(TableReader& table) {
   return control;
 }
 
+RawAnnounce read_announce(TableReader& table) {
+  RawAnnounce announce{.pos = table.pos(),
+                       .include = table.string("include"),
+                       .bird_socket = table.string("bird_socket"),
+                       .protocol = table.string("protocol"),
+                       .withdraw_grace_ms = table.integer("withdraw_grace_ms")};
+  table.reject_unknown_keys();
+  return announce;
+}
+
 RawPolicy read_policy(TableReader& table) {
   RawPolicy policy{.pos = table.pos(), .acl_default = table.string("acl_default")};
   table.reject_unknown_keys();
@@ -373,6 +383,7 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("lb")) raw.lb = read_lb(*table);
   for (TableReader& table : document.table_array("vip")) raw.vips.push_back(read_vip(table));
   if (auto table = document.table("punt")) raw.punt = read_punt(*table);
+  if (auto table = document.table("announce")) raw.announce = read_announce(*table);
   document.reject_unknown_keys();
   return raw;
 }

@@ -168,6 +168,15 @@ struct RawPunt {
   RawString bind;
   std::vector<RawPuntRule> rules;
 };
+// [announce]: VIPs announced over BGP by a local BIRD (gateway/announce).
+struct RawAnnounce {
+  SourcePos pos;
+  RawString include;
+  RawString bird_socket;
+  RawString protocol;
+  RawInteger withdraw_grace_ms;
+};
+
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -181,6 +190,7 @@ struct RawConfig {
   std::optional<RawLb> lb;
   std::vector<RawVip> vips;
   std::optional<RawPunt> punt;
+  std::optional<RawAnnounce> announce;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

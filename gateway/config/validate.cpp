@@ -464,6 +464,24 @@ Punt check_punt(const std::optional<RawPunt>& raw, const std::vector<Port>& port
   return punt;
 }
 
+// A unix socket path; nullopt (reported) when it cannot be one.
+std::optional<std::string> check_socket_path(const Located<std::string>& path, std::string_view key,
+                                             ErrorList& errors) {
+  if (!path.value.starts_with('/')) {
+    // The daemon and the CLI run from different directories; a relative
+    // path would name two different sockets.
+    errors.add(path.pos, "{} {:?} must be an absolute path", key, path.value);
+  } else if (contains_nul(path.value)) {
+    errors.add(path.pos, "{} {:?} must not contain a NUL character", key, path.value);
+  } else if (path.value.size() > kMaxSocketPathLength) {
+    errors.add(path.pos, "{} {:?} is {} bytes long; a unix socket path holds at most {}", key,
+               path.value, path.value.size(), kMaxSocketPathLength);
+  } else {
+    return path.value;
+  }
+  return std::nullopt;
+}
+
 // `instance` is empty when it was missing or invalid (already reported).
 Control check_control(const std::optional<RawControl>& raw, std::string_view instance,
                       ErrorList& errors) {
@@ -472,20 +490,8 @@ Control check_control(const std::optional<RawControl>& raw, std::string_view ins
   control.metrics = *Endpoint::parse(kDefaultMetrics);
   if (!raw) return control;
 
-  if (const auto& socket = raw->socket) {
-    if (!socket->value.starts_with('/')) {
-      // The daemon and the CLI run from different directories; a relative
-      // path would name two different sockets.
-      errors.add(socket->pos, "socket {:?} must be an absolute path", socket->value);
-    } else if (contains_nul(socket->value)) {
-      errors.add(socket->pos, "socket {:?} must not contain a NUL character", socket->value);
-    } else if (socket->value.size() > kMaxSocketPathLength) {
-      errors.add(socket->pos, "socket {:?} is {} bytes long; a unix socket path holds at most {}",
-                 socket->value, socket->value.size(), kMaxSocketPathLength);
-    } else {
-      control.socket = socket->value;
-    }
-  }
+  if (const auto& socket = raw->socket)
+    if (auto path = check_socket_path(*socket, "socket", errors)) control.socket = *path;
   if (const auto& metrics = raw->metrics) {
     std::string why;
     if (auto endpoint = Endpoint::parse(metrics->value, &why)) {
@@ -1023,6 +1029,51 @@ std::string_view to_string(MissedTailCall action) {
 }
 std::string_view to_string(RouteSource source) { return name_of(source, kRouteSources); }
 
+// A BIRD symbol: a letter or '_', then letters, digits and '_'.
+bool is_valid_bird_symbol(std::string_view name) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  return !name.empty() && name.size() <= kMaxBirdProtocolLength && letter(name.front()) &&
+         std::all_of(name.begin(), name.end(),
+                     [&](char c) { return letter(c) || (c >= '0' && c <= '9'); });
+}
+
+Announce check_announce(const std::optional<RawAnnounce>& raw, std::string_view instance,
+                        ErrorList& errors) {
+  Announce announce;
+  if (!raw) return announce;
+  announce.enabled = true;
+  std::string symbol_instance(instance);
+  std::replace(symbol_instance.begin(), symbol_instance.end(), '-', '_');
+  announce.protocol = "xdpgw_" + symbol_instance;
+  announce.include = fmt::format("{}/{}.conf", kDefaultBirdIncludeDir, instance);
+  announce.bird_socket = kDefaultBirdSocket;
+  if (const auto& include = raw->include) {
+    if (!include->value.starts_with('/') || include->value.ends_with('/')) {
+      errors.add(include->pos, "include {:?} must be an absolute file path (BIRD and xdpgw "
+                 "resolve relative paths from different directories)", include->value);
+    } else if (contains_nul(include->value) || include->value.find('"') != std::string::npos) {
+      // It is written into bird.conf as a quoted string.
+      errors.add(include->pos, "include {:?} must not contain NUL or '\"'", include->value);
+    } else {
+      announce.include = include->value;
+    }
+  }
+  if (const auto& socket = raw->bird_socket)
+    if (auto path = check_socket_path(*socket, "bird_socket", errors)) announce.bird_socket = *path;
+  if (const auto& protocol = raw->protocol) {
+    // "_v4"/"_v6" are appended.
+    if (!is_valid_bird_symbol(protocol->value) || protocol->value.size() + 3 > kMaxBirdProtocolLength)
+      errors.add(protocol->pos, "protocol {:?} must be a BIRD name: a letter or '_', then letters, "
+                 "digits or '_', at most {} characters", protocol->value, kMaxBirdProtocolLength - 3);
+    else
+      announce.protocol = protocol->value;
+  }
+  if (const auto& grace = raw->withdraw_grace_ms)
+    if (auto ms = check_range(*grace, "withdraw_grace_ms", 0, kMaxWithdrawGraceMs, errors))
+      announce.withdraw_grace_ms = static_cast<uint32_t>(*ms);
+  return announce;
+}
+
 Result<Config> validate(const RawConfig& raw, const Environment& env) {
   ErrorList errors(raw.source_name);
   Config config;
@@ -1034,6 +1085,7 @@ Result<Config> validate(const RawConfig& raw, const Environment& env) {
   config.policy = check_policy(raw, config.ports, errors);
   config.lb = check_lb(raw.lb, raw.vips, errors);
   config.punt = check_punt(raw.punt, config.ports, config.gateway.instance, errors);
+  config.announce = check_announce(raw.announce, config.gateway.instance, errors);
   if (!errors.empty()) return std::move(errors).take_in_source_order();
   return config;
 }

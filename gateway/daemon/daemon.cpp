@@ -16,13 +16,14 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <set>
 #include <system_error>
 #include <thread>
 
+#include "announce/announcer.hpp"
 #include "common/error.hpp"
 #include "datapath/apply.hpp"
 #include "daemon/drop_capture.hpp"
@@ -158,6 +159,9 @@ class Gateway {
     if (next.control != cfg_.control)
       return refuse(fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart",
                                 config_path_));
+    if (next.announce != cfg_.announce)
+      return refuse(fmt::format("{}: [announce] cannot change on reload; restart (the VIPs are "
+                                "withdrawn on stop and announced again when ready)", config_path_));
     if (next == cfg_) return accept("config unchanged");
     try {
       apply_config(next, /*initial=*/false);
@@ -167,6 +171,7 @@ class Gateway {
     const bool punt_changed = next.punt != cfg_.punt;
     cfg_ = next;
     sync_health();
+    update_announcements();
     if (punt_changed) {
       // The rules are already live in XDP; until the new pipeline is up,
       // punted packets take their rule's fallback.
@@ -335,6 +340,7 @@ class Gateway {
       s["pipeline"] = pipeline_json(*pipeline_);
     else if (!pipeline_start_error_.empty())
       s["pipeline"] = failed_pipeline_json(pipeline_start_error_);
+    if (announcer_ != nullptr) s["announce"] = announcer_->status();
     return s;
   }
   nlohmann::json stats(bool all) const {
@@ -352,6 +358,8 @@ class Gateway {
       for (auto& f : pipeline_metrics(*pipeline_)) out.push_back(std::move(f));
     else if (!pipeline_start_error_.empty())
       out.push_back(pipeline_up_metric(false));
+    if (announcer_ != nullptr)
+      for (auto& f : announcer_->metrics()) out.push_back(std::move(f));
     return out;
   }
 
@@ -366,7 +374,58 @@ class Gateway {
                                    vip.name, be.id(), drained ? "drained" : "undrained", usable,
                                    vip.backends.size());
     spdlog::info("{}", what);
+    update_announcements();
     return what;
+  }
+
+  // BGP announcements ([announce]); the announcer is owned by run(), like
+  // the health checker, because it lives on the io_context.
+  void attach_announcer(announce::Announcer* announcer) {
+    announcer_ = announcer;
+    update_announcements();
+  }
+  announce::Announcer* announcer() const { return announcer_; }
+
+  // Tells the announcer which VIPs this instance can serve right now.
+  void update_announcements() {
+    if (announcer_ == nullptr) return;
+    announcer_->update(vip_readiness());
+  }
+
+  // A VIP is servable here while every port is attached and at least one
+  // backend takes new flows. With a health check, "takes new flows" also
+  // needs a completed check: a starting instance keeps Maglev tables full
+  // (initial state "up", so a restart does not drop flows), but it must not
+  // attract new traffic on a guess.
+  std::vector<announce::VipReadiness> vip_readiness() const {
+    std::vector<announce::VipReadiness> out;
+    for (const auto& vip : cfg_.lb.vips) {
+      announce::VipReadiness r{.name = vip.name, .addr = vip.addr};
+      size_t usable = 0, unconfirmed = 0;
+      for (const auto& be : vip.backends) {
+        if (lb_.effective_weight(vip, be) == 0) continue;
+        if (vip.health_check && health_ != nullptr) {
+          auto st = health_->status(lb::health_target_id(vip.name, be.id()));
+          if (st && st->last_result.empty()) {
+            ++unconfirmed;
+            continue;
+          }
+        }
+        ++usable;
+      }
+      if (!missing_ports_.empty()) {
+        r.why = fmt::format("port {} is missing", *missing_ports_.begin());
+      } else if (usable > 0) {
+        r.servable = true;
+        r.why = fmt::format("{} of {} backends usable", usable, vip.backends.size());
+      } else if (unconfirmed > 0) {
+        r.why = "waiting for the first health checks";
+      } else {
+        r.why = "no usable backend (down, drained or weight 0)";
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
   }
 
   // Health checks run on the daemon's io_context; the checker is owned by
@@ -400,7 +459,9 @@ class Gateway {
     spdlog::log(healthy ? spdlog::level::info : spdlog::level::warn,
                 "VIP {} backend {} is {} ({}); {} of {} backends take new flows", vip.name,
                 backend, healthy ? "up" : "DOWN", reason, usable, vip.backends.size());
+    update_announcements();
   }
+
 
  private:
   const config::Vip& find_vip(const std::string& name) const {
@@ -520,6 +581,7 @@ class Gateway {
   Datapath dp_;
   LbRuntime lb_;
   lb::HealthChecker* health_ = nullptr;  // owned by run()
+  announce::Announcer* announcer_ = nullptr;  // owned by run(); null without [announce]
   std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
@@ -558,6 +620,17 @@ void register_commands(control::ControlServer& server, Gateway& gw) {
     return {{"message", gw.set_drained(args.at("vip").get<std::string>(),
                                        args.at("backend").get<std::string>(),
                                        action == "drain")}};
+  });
+  server.on("announce", [&gw](const nlohmann::json& args) -> nlohmann::json {
+    announce::Announcer* announcer = gw.announcer();
+    if (announcer == nullptr)
+      throw std::runtime_error("this instance announces nothing (its config has no [announce])");
+    const std::string action = args.value("action", "status");
+    if (action == "withdraw" || action == "restore")
+      announcer->set_withdrawn(action == "withdraw");
+    else if (action != "status")
+      throw std::runtime_error(fmt::format("unknown announce action {:?}", action));
+    return announcer->status();
   });
   server.on("reload", [&gw](const nlohmann::json&) -> nlohmann::json {
     ReloadResult r = gw.reload();
@@ -604,12 +677,43 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     }
   });
   gw.attach_health(&health);
+  std::optional<announce::Announcer> announcer;
+  if (gw.config().announce.enabled) {
+    announcer.emplace(io, cfg.gateway.instance, gw.config().announce);
+    spdlog::info("announce: VIPs go to BIRD at {} through {}", gw.config().announce.bird_socket,
+                 gw.config().announce.include);
+    gw.attach_announcer(&*announcer);
+  }
 
+  // Stopping withdraws the VIPs first and keeps serving for the grace
+  // period, so flows the upstream still sends here while it converges are
+  // not lost. A second signal stops at once.
   boost::asio::signal_set stop_signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer grace_timer(io);
+  std::function<void()> wait_for_second_signal = [&] {
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {} again: stopping now", sig);
+      io.stop();
+    });
+  };
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: stopping", sig);
-    io.stop();
+    if (!announcer) {
+      spdlog::info("signal {}: stopping", sig);
+      io.stop();
+      return;
+    }
+    const uint32_t grace_ms = gw.config().announce.withdraw_grace_ms;
+    spdlog::info("signal {}: withdrawing the VIPs, then serving {} ms more before stopping", sig,
+                 grace_ms);
+    wait_for_second_signal();
+    announcer->withdraw_for_shutdown([&, grace_ms] {
+      grace_timer.expires_after(std::chrono::milliseconds(grace_ms));
+      grace_timer.async_wait([&](const boost::system::error_code& timer_ec) {
+        if (!timer_ec) io.stop();
+      });
+    });
   });
 
   boost::asio::signal_set reload_signal(io, SIGHUP);
@@ -633,6 +737,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
       if (ec) return;
       try {
         gw.follow_ports();
+        gw.update_announcements();
         if (int n = gw.refresh_nexthops(); n > 0)
           spdlog::info("nexthops: {} updated from the neighbour table", n);
       } catch (const std::exception& e) {

@@ -182,6 +182,32 @@ TEST(Defaults, EmptyTablesTakeDefaultsToo) {
   EXPECT_EQ(config, valid_config(kMinimal));
 }
 
+TEST(Defaults, AnnounceIsOffUnlessItsTableIsThere) {
+  EXPECT_FALSE(valid_config(kMinimal).announce.enabled);
+  const Config config = valid_config(std::string(kMinimal) + "[announce]\n");
+  EXPECT_TRUE(config.announce.enabled);
+  EXPECT_EQ(config.announce.include, "/run/xdpgw/bird/demo.conf");
+  EXPECT_EQ(config.announce.bird_socket, "/run/bird/bird.ctl");
+  EXPECT_EQ(config.announce.protocol, "xdpgw_demo");
+  EXPECT_EQ(config.announce.withdraw_grace_ms, 2000u);
+}
+
+TEST(Values, AnnounceProtocolDefaultsToABirdNameForAnyInstanceName) {
+  const Config config = valid_config(R"([gateway]
+instance = "gw-2"
+[[port]]
+name = "xgw0"
+[announce]
+include = "/etc/bird/xdpgw.conf"
+bird_socket = "/run/bird/gw2.ctl"
+withdraw_grace_ms = 0
+)");
+  EXPECT_EQ(config.announce.protocol, "xdpgw_gw_2");
+  EXPECT_EQ(config.announce.include, "/etc/bird/xdpgw.conf");
+  EXPECT_EQ(config.announce.bird_socket, "/run/bird/gw2.ctl");
+  EXPECT_EQ(config.announce.withdraw_grace_ms, 0u);
+}
+
 TEST(Values, ExplicitValuesOverrideDefaults) {
   const Config config = valid_config(R"([gateway]
 instance = "gw_2-b"
@@ -408,6 +434,25 @@ std::vector<BadInput> bad_inputs() {
        after_minimal("[control]\nmetrics = \"::1:9100\"\n"),
        {"router.toml:6:11: metrics \"::1:9100\": an IPv6 address must be written in brackets, "
         "as [ADDR]:PORT"}},
+
+      // -- [announce]
+      {"AnnounceRelativeInclude",
+       after_minimal("[announce]\ninclude = \"bird/vips.conf\"\n"),
+       {"router.toml:6:11: include \"bird/vips.conf\" must be an absolute file path (BIRD and "
+        "xdpgw resolve relative paths from different directories)"}},
+      {"AnnounceBirdSocketRelative",
+       after_minimal("[announce]\nbird_socket = \"bird.ctl\"\n"),
+       {"router.toml:6:15: bird_socket \"bird.ctl\" must be an absolute path"}},
+      {"AnnounceProtocolNotABirdName",
+       after_minimal("[announce]\nprotocol = \"xdpgw-vips\"\n"),
+       {"router.toml:6:12: protocol \"xdpgw-vips\" must be a BIRD name: a letter or '_', then "
+        "letters, digits or '_', at most 57 characters"}},
+      {"AnnounceGraceTooLong",
+       after_minimal("[announce]\nwithdraw_grace_ms = 30000\n"),
+       {"router.toml:6:21: withdraw_grace_ms 30000 is out of range (0..20000)"}},
+      {"AnnounceUnknownKey",
+       after_minimal("[announce]\nneighbor = \"198.18.0.1\"\n"),
+       {"router.toml:6:1: unknown key \"neighbor\" in [announce]"}},
 
       // -- several independent errors. [control] comes first in the file but
       // is checked last: the report must still follow the file.
