@@ -19,7 +19,8 @@ int main(int argc, char** argv) try {
       "(Maglev, NAT or DSR) and a policy point (ACLs, per-source rate limits)\n"
       "in XDP, with an AF_XDP pipeline for flows that need userspace. Routes come\n"
       "from the kernel FIB or the config; everything XDP should not handle goes\n"
-      "to the kernel stack, counted by reason. Configured by TOML (xdpgw check).",
+      "to the kernel stack, counted by reason. Instances scale out behind ECMP,\n"
+      "announcing their VIPs over BGP through BIRD. Configured by TOML (xdpgw check).",
       "xdpgw"};
   app.set_version_flag("--version", std::string("xdpgw ") + XDPGW_VERSION);
   app.require_subcommand(1);

@@ -158,6 +158,13 @@ TEST_F(AnnouncerBird, RoutesFollowWhatIsServableAndTheOperator) {
   EXPECT_EQ(st.at("bird").at("failed").get<uint64_t>(), 0u);
   // start, web down, withdraw, restore (web still down), web up again
   EXPECT_EQ(st.at("bird").at("accepted").get<uint64_t>(), 5u);
+  const std::string metrics = control::render_prometheus(announcer.metrics());
+  EXPECT_NE(metrics.find("xdpgw_announce_vip_announced{vip=\"web\",address=\"198.18.100.1\"} 1"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("xdpgw_announce_vip_announced{vip=\"dead\",address=\"198.18.100.9\"} 0"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("xdpgw_announce_bird_configures_total{result=\"accepted\"} 5"),
+            std::string::npos) << metrics;
 
   // Shutdown withdraws everything before it lets the daemon go.
   bool done = false;

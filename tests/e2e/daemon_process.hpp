@@ -63,6 +63,21 @@ class Daemon {
     }
   }
 
+  // SIGTERM, as `xdpgw stop` sends; expects a clean exit. XDP stays.
+  void stop() {
+    if (!process_) return;
+    ExitStatus st = process_->terminate(SIGTERM, std::chrono::seconds(30));
+    process_.reset();
+    EXPECT_TRUE(st.clean()) << st.describe() << "\n" << log();
+  }
+
+  // `xdpgw stop -i INSTANCE --detach`: the datapath goes too.
+  void stop_and_detach() {
+    stop();
+    auto r = run_cmd(fmt::format("{} stop -i {} --detach", XDPGW_BINARY, instance_));
+    EXPECT_TRUE(r.ok()) << r.output;
+  }
+
   void kill9() {
     process_->terminate(SIGKILL, std::chrono::seconds(5));
     process_.reset();

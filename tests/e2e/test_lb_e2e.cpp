@@ -27,6 +27,7 @@
 
 #include "common/fd.hpp"
 #include "e2e/daemon_process.hpp"
+#include "e2e/lb_hosts.hpp"
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
 #include "harness/names.hpp"
@@ -46,105 +47,6 @@ constexpr const char* kVip6 = "2001:2:0:100::1";
 
 std::string backend4(int i) { return fmt::format("198.18.{}.2", 10 + i); }
 std::string backend6(int i) { return fmt::format("2001:2:0:{}::2", 10 + i); }
-
-// TCP servers in a backend namespace on ports 80 and 8080, IPv4 and IPv6.
-// Each connection is greeted with the backend's name and line; every line
-// the client sends comes back prefixed with that name, so a test can tell
-// which backend answers an established connection.
-class BackendServer {
- public:
-  BackendServer(const Netns& ns, std::string name) : name_(std::move(name)) {
-    auto in = ns.enter();
-    for (uint16_t port : {kVipPort, kNatBackendPort}) {
-      listen_on(AF_INET, port);
-      listen_on(AF_INET6, port);
-    }
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~BackendServer() { stop(); }
-  // Closes the listeners and every connection: the backend is down.
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    listeners_.clear();
-  }
-
- private:
-  void listen_on(int family, uint16_t port) {
-    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd) throw std::system_error(errno, std::generic_category(), "socket");
-    int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    SocketAddress addr = SocketAddress::parse(family == AF_INET ? "0.0.0.0" : "::", port);
-    if (family == AF_INET6) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr.storage), addr.size) < 0 ||
-        listen(fd.get(), 1024) < 0)
-      throw std::system_error(errno, std::generic_category(), "listen " + addr.to_string());
-    listeners_.push_back(std::move(fd));
-  }
-
-  void serve() {
-    std::vector<UniqueFd> conns;  // closed when serve() returns
-    while (!stop_) {
-      std::vector<pollfd> fds;
-      for (const auto& l : listeners_) fds.push_back({l.get(), POLLIN, 0});
-      for (const auto& c : conns) fds.push_back({c.get(), POLLIN, 0});
-      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
-      // Connections first: fds holds them at the positions they had when
-      // polled; ones accepted below join the next round.
-      std::vector<UniqueFd> alive;
-      for (size_t i = 0; i < conns.size(); ++i) {
-        const pollfd& p = fds[listeners_.size() + i];
-        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-          std::array<char, 512> buf{};
-          ssize_t n = read(conns[i].get(), buf.data(), buf.size());
-          if (n == 0 || (n < 0 && errno != EAGAIN)) continue;  // closed: drop it
-          if (n > 0) {
-            std::string reply = name_ + ":" + std::string(buf.data(), size_t(n));
-            (void)!write(conns[i].get(), reply.data(), reply.size());
-          }
-        }
-        alive.push_back(std::move(conns[i]));
-      }
-      for (size_t i = 0; i < listeners_.size(); ++i) {
-        if (!(fds[i].revents & POLLIN)) continue;
-        for (;;) {
-          UniqueFd c(accept4(listeners_[i].get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-          if (!c) break;
-          const std::string hello = name_ + "\n";
-          (void)!write(c.get(), hello.data(), hello.size());
-          alive.push_back(std::move(c));
-        }
-      }
-      conns = std::move(alive);
-    }
-  }
-
-  std::string name_;
-  std::vector<UniqueFd> listeners_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
-// The decap program on a backend's link, attached with the CLI like an
-// operator would; also the XDP program a redirect into that veth needs.
-class DecapAttachment {
- public:
-  DecapAttachment(const Netns& ns, std::string ifname) : ns_(ns.name()), ifname_(std::move(ifname)) {
-    run_ok(fmt::format("{} decap attach {} --netns {}", XDPGW_BINARY, ifname_, ns_));
-  }
-  ~DecapAttachment() {
-    auto r = run_cmd(fmt::format("{} decap detach {} --netns {}", XDPGW_BINARY, ifname_, ns_));
-    if (!r.ok()) ADD_FAILURE() << "decap detach: " << r.output;
-  }
-  uint64_t decapsulated() const {
-    auto out = run_ok(fmt::format("{} decap stats {} --netns {}", XDPGW_BINARY, ifname_, ns_));
-    return std::stoull(out.substr(out.find("decapsulated ") + 13));
-  }
-
- private:
-  std::string ns_, ifname_;
-};
 
 class LbTopology {
  public:
@@ -178,7 +80,8 @@ class LbTopology {
       for (const char* conf : {"all", "default"}) b.sysctl(fmt::format("net.ipv4.conf.{}.rp_filter", conf), "0");
       decaps_.emplace_back(b, link.name_b());
     }
-    for (int i = 0; i < kBackends; ++i) servers_.emplace_back(backends_[i], fmt::format("b{}", i));
+    for (int i = 0; i < kBackends; ++i)
+      servers_.emplace_back(backends_[i], fmt::format("b{}", i), std::vector<uint16_t>{kVipPort, kNatBackendPort});
     // The gateway's neighbour entries for the backends, resolved now: a
     // health check right after the daemon starts otherwise waits on a
     // first neighbour solicitation, and when that one is lost (links just
@@ -214,46 +117,6 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.mode << '/' << (c.ipv6 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return fmt::format("{}_{}", info.param.mode, info.param.ipv6 ? "ipv6" : "ipv4");
 }
-
-// A connection from the client to the VIP, greeted by its backend.
-class Connection {
- public:
-  Connection(const Netns& client, const std::string& vip) {
-    {
-      auto in = client.enter();
-      SocketAddress to = SocketAddress::parse(vip, kVipPort);
-      fd_ = UniqueFd(::socket(to.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-      timeval tv{5, 0};
-      setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-      setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-      if (connect(fd_.get(), reinterpret_cast<const sockaddr*>(&to.storage), to.size) < 0)
-        throw std::system_error(errno, std::generic_category(), "connect " + to.to_string());
-    }
-    backend_ = read_line();
-  }
-  const std::string& backend() const { return backend_; }
-  // Sends a line; returns the backend's answer ("bN:line").
-  std::string echo(const std::string& line) {
-    std::string msg = line + "\n";
-    if (write(fd_.get(), msg.data(), msg.size()) != ssize_t(msg.size()))
-      throw std::system_error(errno, std::generic_category(), "write");
-    return read_line();
-  }
-
- private:
-  std::string read_line() {
-    std::string out;
-    char c = 0;
-    while (read(fd_.get(), &c, 1) == 1) {
-      if (c == '\n') return out;
-      out += c;
-    }
-    throw std::system_error(errno ? errno : ECONNRESET, std::generic_category(),
-                            "read from backend (got \"" + out + "\")");
-  }
-  UniqueFd fd_;
-  std::string backend_;
-};
 
 class LbE2e : public ::testing::TestWithParam<Case> {
  protected:
@@ -308,7 +171,7 @@ mode = "{}"
   std::map<std::string, int> spread(int connections) {
     std::map<std::string, int> hits;
     try {
-      for (int i = 0; i < connections; ++i) ++hits[Connection(topo_.client(), vip()).backend()];
+      for (int i = 0; i < connections; ++i) ++hits[Connection(topo_.client(), vip(), kVipPort).backend()];
     } catch (const std::exception& e) {
       ADD_FAILURE() << e.what() << " after " << hits.size() << " backends seen\n"
                     << daemon_.cli("stats").output << daemon_.cli("flows").output << "daemon log:\n" << daemon_.log();
@@ -347,7 +210,7 @@ TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
   daemon_.write_config(config({1, 1, 1}));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
   std::vector<Connection> held;
-  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip());
+  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip(), kVipPort);
 
   // Backend 0 leaves the pool: its connections stay, new ones avoid it.
   daemon_.write_config(config({-1, 1, 1}));
@@ -382,7 +245,7 @@ fall = 2
 )"));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
   std::vector<Connection> held;
-  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip());
+  for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip(), kVipPort);
 
   const std::size_t log_before_stop = daemon_.log().size();
   topo_.stop_server(0);
@@ -395,8 +258,11 @@ fall = 2
     std::this_thread::sleep_for(50ms);
   }
   // Connections on the other backends never noticed.
-  for (auto& c : held)
-    if (c.backend() != "b0") EXPECT_EQ(c.echo("still-here"), c.backend() + ":still-here");
+  for (auto& c : held) {
+    if (c.backend() != "b0") {
+      EXPECT_EQ(c.echo("still-here"), c.backend() + ":still-here");
+    }
+  }
   auto hits = spread(60);
   EXPECT_EQ(hits.count("b0"), 0u) << "a new connection went to the failed backend";
   EXPECT_EQ(hits["b1"] + hits["b2"], 60);
