@@ -341,6 +341,40 @@ TEST_F(ScaleOutE2e, OperatorWithdrawAndRestoreMoveTrafficWithoutBreakingConnecti
   ASSERT_TRUE(r.ok()) << r.output;
   ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
   EXPECT_EQ(survivors(conns, "restored"), kConnections);
+
+  // Every backend drained on gw0: it has nothing to offer new flows, so it
+  // stops attracting them; one back is enough to return.
+  for (int b = 0; b < kBackends; ++b) {
+    r = daemons_[0].cli(fmt::format("backend drain web {}:{}", backend_addr(b), kVipPort));
+    ASSERT_TRUE(r.ok()) << r.output;
+  }
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops({instance_addr(1)}));
+  r = daemons_[0].cli("announce status");
+  EXPECT_NE(r.output.find("not announced (no usable backend"), std::string::npos) << r.output;
+  EXPECT_EQ(survivors(conns, "drained"), kConnections);
+  r = daemons_[0].cli(fmt::format("backend undrain web {}:{}", backend_addr(1), kVipPort));
+  ASSERT_TRUE(r.ok()) << r.output;
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
+  EXPECT_EQ(survivors(conns, "undrained"), kConnections);
+}
+
+// A box that dies says nothing: gw0's daemon is killed and its link goes
+// dark. Its BGP session times out (hold time 3 s here), the router drops
+// the next hop, and the survivor carries every connection on.
+TEST_F(ScaleOutE2e, ConnectionsSurviveAnInstanceDyingWithoutAWord) {
+  const std::set<std::string> both{instance_addr(0), instance_addr(1)};
+  for (auto& d : daemons_) ASSERT_NO_FATAL_FAILURE(d.start());
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
+  std::deque<Connection> conns;
+  for (int i = 0; i < kConnections; ++i) conns.emplace_back(topo_.client(), kVip, kVipPort);
+  ASSERT_GT(flows(0), 0u) << "ECMP sent no connection through gw0";
+
+  daemons_[0].kill9();
+  topo_.instance(0).exec_ok("ip link set " + topo_.instance_port(0) + " down");
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops({instance_addr(1)}));
+  const int survived = survivors(conns, "after-death");
+  std::cout << survived << " of " << kConnections << " connections survived gw0 dying\n";
+  EXPECT_EQ(survived, kConnections);
 }
 
 }  // namespace
