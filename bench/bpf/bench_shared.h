@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Types shared by the benchmark's XDP programs (gen, sink, redirect_min) and
- * the C++ benchmark tools. Fixed-width fields only, explicit padding; the
- * C++ side static_asserts the sizes (bench/gen/traffic.hpp).
+ * Types shared by the benchmark's XDP programs (gen, sink, redirect_min,
+ * drop_min, xsk_min) and the C++ benchmark tools. Fixed-width fields only,
+ * explicit padding; the C++ side static_asserts the sizes
+ * (bench/gen/traffic.hpp).
  */
 #ifndef XDPGW_BENCH_SHARED_H
 #define XDPGW_BENCH_SHARED_H
@@ -76,5 +77,10 @@ struct xbn_redirect_macs {
 	__u8 dst[6];
 	__u8 src[6];
 };
+
+/* ---- AF_XDP ceiling (xsk_min.bpf.c) ------------------------------------- */
+
+/* XSKMAP entries, one per rx queue (a veth has one). */
+#define XBN_XSK_MAX_QUEUES 4
 
 #endif /* XDPGW_BENCH_SHARED_H */

@@ -15,6 +15,7 @@
 #include "gen/system.hpp"
 #include "harness/netns.hpp"
 #include "harness/prog_run.hpp"
+#include "xbn_drop_min.skel.h"
 #include "xbn_redirect_min.skel.h"
 #include "xbn_sink.skel.h"
 
@@ -119,5 +120,32 @@ MinimalRedirect::MinimalRedirect(const std::string& netns_path, const std::strin
 MinimalRedirect::MinimalRedirect(MinimalRedirect&&) noexcept = default;
 MinimalRedirect& MinimalRedirect::operator=(MinimalRedirect&&) noexcept = default;
 MinimalRedirect::~MinimalRedirect() = default;
+
+// ---- MinimalDrop ------------------------------------------------------------------
+
+void MinimalDrop::SkeletonDeleter::operator()(::xbn_drop_min_skel* skel) const noexcept {
+  xbn_drop_min_skel__destroy(skel);
+}
+
+MinimalDrop::MinimalDrop(const std::string& netns_path, const std::string& ingress)
+    : skel_([&] {
+        ::xbn_drop_min_skel* skel = xbn_drop_min_skel__open_and_load();
+        if (skel == nullptr) throw_errno(errno, "open and load BPF program xbn_drop_min");
+        return std::unique_ptr<::xbn_drop_min_skel, SkeletonDeleter>(skel);
+      }()),
+      link_(skel_->progs.xbn_drop_min, netns_path, ingress) {}
+
+MinimalDrop::MinimalDrop(MinimalDrop&&) noexcept = default;
+MinimalDrop& MinimalDrop::operator=(MinimalDrop&&) noexcept = default;
+MinimalDrop::~MinimalDrop() = default;
+
+xbn_counter MinimalDrop::dropped() const {
+  return test::sum_percpu<xbn_counter>(bpf_map__fd(skel_->maps.drop_stats), 0,
+                                       [](xbn_counter sum, const xbn_counter& cpu) {
+                                         sum.packets += cpu.packets;
+                                         sum.bytes += cpu.bytes;
+                                         return sum;
+                                       });
+}
 
 }  // namespace xdpgw::bench

@@ -13,6 +13,7 @@ struct bpf_link;
 struct bpf_program;
 struct xbn_sink_skel;
 struct xbn_redirect_min_skel;
+struct xbn_drop_min_skel;
 
 namespace xdpgw::bench {
 
@@ -76,6 +77,25 @@ class MinimalRedirect {
     void operator()(::xbn_redirect_min_skel* skel) const noexcept;
   };
   std::unique_ptr<::xbn_redirect_min_skel, SkeletonDeleter> skel_;
+  XdpLink link_;
+};
+
+// bench/bpf/drop_min.bpf.c on a gateway's ingress port: counts every frame
+// and drops it (the XDP ceiling of a path whose job is dropping).
+class MinimalDrop {
+ public:
+  MinimalDrop(const std::string& netns_path, const std::string& ingress);
+  MinimalDrop(MinimalDrop&&) noexcept;
+  MinimalDrop& operator=(MinimalDrop&&) noexcept;
+  ~MinimalDrop();
+
+  xbn_counter dropped() const;  // summed over CPUs
+
+ private:
+  struct SkeletonDeleter {
+    void operator()(::xbn_drop_min_skel* skel) const noexcept;
+  };
+  std::unique_ptr<::xbn_drop_min_skel, SkeletonDeleter> skel_;
   XdpLink link_;
 };
 

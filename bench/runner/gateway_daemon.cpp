@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "datapath/abi.hpp"
@@ -186,6 +187,19 @@ std::string XdpgwDaemon::stats_text() const {
   return test::run_cmd(fmt::format("{} stats -i {} 2>&1", test::shell_quote(binary_.string()),
                                    test::shell_quote(instance_)))
       .output;
+}
+
+std::map<std::string, uint64_t> XdpgwDaemon::pipeline_packets() const {
+  const std::string json = test::run_ok(fmt::format("{} status -i {} --json",
+                                                    test::shell_quote(binary_.string()),
+                                                    test::shell_quote(instance_)));
+  const nlohmann::json status = nlohmann::json::parse(json);
+  std::map<std::string, uint64_t> out;
+  if (!status.contains("pipeline") || status.at("pipeline").is_null()) return out;
+  for (const auto& [name, value] : status.at("pipeline").at("packets").items()) {
+    out[name] = value.get<uint64_t>();
+  }
+  return out;
 }
 
 }  // namespace xdpgw::bench

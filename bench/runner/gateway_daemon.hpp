@@ -67,6 +67,10 @@ class XdpgwDaemon {
 
   // `xdpgw stats -i INSTANCE` as the CLI prints it.
   std::string stats_text() const;
+  // The AF_XDP pipeline's packet counters ("rx", "forwarded", "dropped",
+  // "tx_ring_full", ...) from `xdpgw status -i INSTANCE --json`; empty when
+  // the daemon runs no pipeline. Throws when the CLI fails.
+  std::map<std::string, uint64_t> pipeline_packets() const;
 
  private:
   void stop_and_detach() noexcept;

@@ -126,7 +126,8 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
           .label = path->label(),
           .description = path->description(),
           .role = path->role(),
-          .attach_mode = path->ingress_attach_mode()});
+          .attach_mode = path->ingress_attach_mode(),
+          .counts_drops = path->intended_drops().has_value()});
       path_result.error = wait_until_forwarding(*path, traffic, measure_options, kReadyTimeout);
       if (stop_requested()) throw Interrupted{};
       if (path_result.error) {
@@ -145,9 +146,11 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
         if (path_result.error) continue;
         const std::optional<Sample> sample = measure(*paths[index], traffic, measure_options, round);
         if (!sample || stop_requested()) throw Interrupted{};
-        std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} lost {}\n",
+        std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}\n",
                                  traffic.name(), round, rounds, path_result.label, sample->mpps(),
-                                 sample->offered, sample->lost());
+                                 sample->offered,
+                                 path_result.counts_drops ? fmt::format("dropped {} ", sample->dropped) : "",
+                                 sample->lost());
         path_result.samples.push_back(*sample);
         if (std::optional<std::string> failure = paths[index]->check(sample->forwarded, sample->counters)) {
           // Loud, and the path is measured no further: its figures would
@@ -245,7 +248,8 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"xdpgw-bench: router, load balancer and connection-table traffic benchmarks; run through bench/run.sh"};
+  CLI::App app{"xdpgw-bench: router, load balancer, connection-table, ACL/rate-limit and AF_XDP punt "
+               "traffic benchmarks; run through bench/run.sh"};
   Options options;
   app.add_option("--out", options.out, "Directory for results.json, results.md, chart.dat, logs/")->required();
   app.add_flag("--quick", options.quick, "Fewer frames, rounds and traffic cases (about a minute)");
@@ -261,7 +265,8 @@ int main(int argc, char** argv) {
                "preempt it (default on)");
   app.add_option("--flows", options.flows, "Flows of every traffic case (default: the scenario's)");
   app.add_option("--scenario", options.scenarios,
-                 "Only these scenarios (default: all): router, lb-nat, lb-dsr, conntable");
+                 "Only these scenarios (default: all): router, lb-nat, lb-dsr, conntable, "
+                 "acl-flood, punt");
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "xdpgw-bench: needs root (namespaces, XDP, BPF_PROG_TEST_RUN)\n";

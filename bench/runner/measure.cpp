@@ -14,18 +14,22 @@ namespace {
 
 constexpr uint64_t kProbeFrames = 20'000;
 
+uint64_t handled_so_far(const ForwardingPath& path) {
+  return path.delivered() + path.intended_drops().value_or(0);
+}
+
 // Frames still in flight when the generator returns (a softirq deferred to
-// ksoftirqd) arrive within milliseconds: wait until the sink count stops
-// moving, for at most a second.
-uint64_t settled_delivered(const ForwardingPath& path) {
-  uint64_t last = path.delivered();
+// ksoftirqd; an AF_XDP loop on another CPU draining its rings) arrive within
+// milliseconds: wait until the count of handled frames stops moving, for
+// at most a second.
+void settle(const ForwardingPath& path) {
+  uint64_t last = handled_so_far(path);
   for (int i = 0; i < 100; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    const uint64_t now = path.delivered();
-    if (now == last) return now;
+    const uint64_t now = handled_so_far(path);
+    if (now == last) return;
     last = now;
   }
-  return last;
 }
 
 Counters difference(const Counters& after, const Counters& before) {
@@ -42,7 +46,8 @@ Counters difference(const Counters& after, const Counters& before) {
 
 std::string TrafficCase::name() const {
   const std::string size = mix.name == "imix" ? "IMIX" : mix.name + "B";
-  return fmt::format("{} {} {} flows", family == IpFamily::kIpv6 ? "IPv6" : "IPv4", size, flows);
+  return fmt::format("{} {} {} flows{}", family == IpFamily::kIpv6 ? "IPv6" : "IPv4", size, flows,
+                     label.empty() ? "" : ", " + label);
 }
 
 TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, uint16_t dst_port) {
@@ -65,6 +70,7 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
                                netns_path_of(path.gen_netns()), path.gen_ifname());
   const Counters counters_before = path.counters();
   const uint64_t delivered_before = path.delivered();
+  const uint64_t dropped_before = path.intended_drops().value_or(0);
   const uint64_t other_before = path.sink_other();
 
   GenRunResult run;
@@ -79,7 +85,9 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
   Sample sample;
   sample.round = round;
   sample.offered = run.frames_offered;
-  sample.forwarded = settled_delivered(path) - delivered_before;
+  settle(path);
+  sample.forwarded = path.delivered() - delivered_before;
+  sample.dropped = path.intended_drops().value_or(0) - dropped_before;
   sample.seconds = run.seconds();
   sample.wall_seconds = std::chrono::duration<double>(run.wall_time).count();
   sample.sink_other = path.sink_other() - other_before;
@@ -107,9 +115,12 @@ std::optional<std::string> wait_until_forwarding(const ForwardingPath& path,
   while (true) {
     const std::optional<Sample> sample = measure(path, traffic, probe, 0);
     if (!sample) return "interrupted";
-    if (sample->forwarded * 1000 >= sample->offered * 999) return std::nullopt;
-    last = fmt::format("{} of {} probe frames arrived; path counters:", sample->forwarded,
-                       sample->offered);
+    if (static_cast<double>(sample->handled()) >=
+        path.min_probe_share() * static_cast<double>(sample->offered)) {
+      return std::nullopt;
+    }
+    last = fmt::format("{} of {} probe frames arrived, {} dropped by the path; path counters:",
+                       sample->forwarded, sample->offered, sample->dropped);
     for (const auto& [name, value] : sample->counters) last += fmt::format(" {}={}", name, value);
     if (std::chrono::steady_clock::now() > deadline) return last;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));

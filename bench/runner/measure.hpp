@@ -20,8 +20,12 @@ struct TrafficCase {
   // Destination address of every frame, of `family`; empty: the host behind
   // the sink port (kSinkHost4/6). LB scenarios send to a VIP.
   std::string destination;
+  // What sets this case apart from others of the same family, size and
+  // flows (the ACL scenario's "ACL deny" and "rate limited" floods differ
+  // only in their destination); appended to the name. Empty: nothing.
+  std::string label;
 
-  std::string name() const;  // "ipv4 64B 64 flows", "ipv6 IMIX 64 flows"
+  std::string name() const;  // "IPv4 64B 64 flows", "IPv4 64B 10000 flows, ACL deny"
 };
 
 struct MeasureOptions {
@@ -36,14 +40,22 @@ struct Sample {
   unsigned round = 0;
   uint64_t offered = 0;      // frames the generator sent
   uint64_t forwarded = 0;    // generator frames the sink counted
+  // Frames the path dropped on purpose, by its own counters (an ACL's deny
+  // verdicts, a rate limiter's): its work, not a loss. 0 for paths that
+  // drop nothing on purpose (ForwardingPath::intended_drops).
+  uint64_t dropped = 0;
   double seconds = 0;        // first to last frame, as the generator timed them
   double wall_seconds = 0;   // of the generator's test run, start-up included
   uint64_t sink_other = 0;   // non-generator frames the sink saw meanwhile
   Counters counters;         // change of the path's own counters
 
-  uint64_t lost() const { return offered > forwarded ? offered - forwarded : 0; }
-  // Forwarded frames per second, in millions.
-  double mpps() const { return seconds > 0 ? static_cast<double>(forwarded) / seconds / 1e6 : 0; }
+  // Frames that went the way the path handles them: to the sink, or
+  // dropped by its verdict.
+  uint64_t handled() const { return forwarded + dropped; }
+  uint64_t lost() const { return offered > handled() ? offered - handled() : 0; }
+  // Handled frames per second, in millions (forwarded ones for every path
+  // that drops nothing on purpose).
+  double mpps() const { return seconds > 0 ? static_cast<double>(handled()) / seconds / 1e6 : 0; }
 };
 
 // The generator's view of a path for a traffic case.
@@ -60,8 +72,9 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
 // before the measured frames. Returns false when interrupted.
 bool warm_up(const ForwardingPath& path, const TrafficCase& traffic, const MeasureOptions& options);
 
-// Sends small probes until at least 99.9% of one arrives (a gateway may need
-// a moment: static nexthops are resolved once a second) or `timeout` passes.
+// Sends small probes until at least the path's min_probe_share() of one is
+// handled (99.9% for most; a gateway may need a moment: static nexthops are
+// resolved once a second) or `timeout` passes.
 // Also warms the path up. Returns an explanation when it never forwards.
 std::optional<std::string> wait_until_forwarding(const ForwardingPath& path,
                                                  const TrafficCase& traffic,

@@ -1,5 +1,6 @@
 #include "runner/paths.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -10,6 +11,7 @@
 #include "gen/system.hpp"
 #include "harness/netns.hpp"
 #include "harness/run.hpp"
+#include "runner/xsk_forwarder.hpp"
 
 namespace xdpgw::bench {
 namespace {
@@ -89,9 +91,11 @@ class XdpRedirectPath final : public ForwardingPath {
 class KernelForwardingPath final : public ForwardingPath {
  public:
   KernelForwardingPath(const PathContext& context, std::string name, std::string label,
-                       std::string description, const std::vector<std::string>& setup)
+                       std::string description, const std::vector<std::string>& setup,
+                       KernelPathOptions options)
       : ForwardingPath(context, std::move(name), std::move(label), PathRole::kKernel),
-        description_(std::move(description)) {
+        description_(std::move(description)),
+        options_(std::move(options)) {
     const std::string netns = test::shell_quote(topology_.gateway_netns(this->name()));
     // A veth accepts frames another device XDP-sent to it only when its NAPI
     // is on, which an XDP program or GRO turns on (PLATFORM.md). GRO keeps
@@ -105,11 +109,95 @@ class KernelForwardingPath final : public ForwardingPath {
   Counters counters() const override {
     Counters out = ForwardingPath::counters();
     add_snmp_counters(out, gateway_netns_path());
+    for (const auto& [name, packets] : nft_counters()) out["nft." + name] = packets;
     return out;
+  }
+  std::optional<uint64_t> intended_drops() const override {
+    if (options_.nft_drop_counters.empty()) return std::nullopt;
+    uint64_t total = 0;
+    for (const auto& [name, packets] : nft_counters()) {
+      if (std::ranges::find(options_.nft_drop_counters, name) != options_.nft_drop_counters.end()) {
+        total += packets;
+      }
+    }
+    return total;
   }
 
  private:
+  // Packets of every nftables named counter in the gateway namespace, as
+  // "FAMILY TABLE NAME". One `nft` process per call (~10 ms): read between
+  // measurements, never during one.
+  std::map<std::string, uint64_t> nft_counters() const {
+    std::map<std::string, uint64_t> out;
+    if (options_.nft_drop_counters.empty()) return out;
+    const nlohmann::json listing = nlohmann::json::parse(test::run_ok(
+        fmt::format("ip netns exec {} nft -j list counters",
+                    test::shell_quote(topology_.gateway_netns(name())))));
+    for (const nlohmann::json& item : listing.at("nftables")) {
+      if (!item.contains("counter")) continue;
+      const nlohmann::json& c = item.at("counter");
+      out[fmt::format("{} {} {}", c.at("family").get<std::string>(), c.at("table").get<std::string>(),
+                      c.at("name").get<std::string>())] = c.at("packets").get<uint64_t>();
+    }
+    return out;
+  }
+
   std::string description_;
+  KernelPathOptions options_;
+};
+
+class XdpDropPath final : public ForwardingPath {
+ public:
+  XdpDropPath(const PathContext& context, std::string name)
+      : ForwardingPath(context, std::move(name), "minimal XDP: count + XDP_DROP",
+                       PathRole::kXdpCeiling),
+        dropper_(gateway_netns_path(), std::string(kGatewayIngress)) {}
+  std::string description() const override {
+    return "bench/bpf/drop_min.bpf.c on the gateway's ingress port: counts every frame in a "
+           "per-CPU counter and drops it, no parsing or lookup (the XDP ceiling of dropping)";
+  }
+  std::optional<uint64_t> intended_drops() const override { return dropper_.dropped().packets; }
+
+ private:
+  MinimalDrop dropper_;
+};
+
+class XskForwardPath final : public ForwardingPath {
+ public:
+  XskForwardPath(const PathContext& context, std::string name)
+      : ForwardingPath(context, std::move(name),
+                       "minimal AF_XDP: XSKMAP redirect + rx/tx loop", PathRole::kXdpCeiling),
+        forwarder_(gateway_netns_path(), std::string(kGatewayIngress), std::string(kGatewayEgress),
+                   sink_mac_, gateway_egress_mac_) {}
+  std::string description() const override {
+    return "bench/bpf/xsk_min.bpf.c on the gateway's ingress port redirects every frame into an "
+           "AF_XDP socket (copy mode: veth has no zero-copy); one thread of xdpgw-bench writes both "
+           "MACs and transmits it from the same UMEM out of an AF_XDP socket on the egress port, "
+           "batches of 64, io_uring wait and tx kicks, the rings of xdpgw's pipeline (the AF_XDP "
+           "ceiling of this path)";
+  }
+  Counters counters() const override {
+    Counters out = ForwardingPath::counters();
+    const XskForwarderStats stats = forwarder_.stats();
+    out["xsk.punted"] = stats.punted;
+    out["xsk.received"] = stats.received;
+    out["xsk.transmitted"] = stats.transmitted;
+    out["xsk.tx_ring_full"] = stats.tx_ring_full;
+    out["xsk.rx_dropped"] = stats.rx_socket.rx_dropped;
+    out["xsk.rx_ring_full"] = stats.rx_socket.rx_ring_full;
+    out["xsk.rx_fill_ring_empty"] = stats.rx_socket.rx_fill_ring_empty;
+    return out;
+  }
+  std::optional<std::string> check(uint64_t /*forwarded*/, const Counters& /*change*/) const override {
+    if (std::optional<std::string> error = forwarder_.error()) {
+      return "the AF_XDP loop stopped: " + *error;
+    }
+    return std::nullopt;
+  }
+  double min_probe_share() const override { return 0.01; }
+
+ private:
+  MinimalXskForwarder forwarder_;
 };
 
 class XdpgwPath final : public ForwardingPath {
@@ -131,11 +219,26 @@ class XdpgwPath final : public ForwardingPath {
     Counters out = ForwardingPath::counters();
     add_snmp_counters(out, gateway_netns_path());
     for (const auto& [reason, packets] : daemon_.verdicts()) out["xdpgw." + reason] = packets;
+    if (options_.pipeline) {
+      for (const auto& [name, packets] : daemon_.pipeline_packets()) out["pipeline." + name] = packets;
+    }
     if (const std::optional<ConnStats> conn = daemon_.conn_stats()) {
       out["xdpgw.conn_inserted"] = conn->inserted;
       out["xdpgw.conn_insert_raced"] = conn->insert_raced;
     }
     return out;
+  }
+  std::optional<uint64_t> intended_drops() const override {
+    if (options_.drop_verdicts.empty()) return std::nullopt;
+    const std::map<std::string, uint64_t> verdicts = daemon_.verdicts();
+    uint64_t total = 0;
+    for (const std::string& reason : options_.drop_verdicts) {
+      if (const auto it = verdicts.find(reason); it != verdicts.end()) total += it->second;
+    }
+    return total;
+  }
+  double min_probe_share() const override {
+    return options_.min_probe_share.value_or(ForwardingPath::min_probe_share());
   }
   std::optional<std::string> check(uint64_t forwarded, const Counters& change) const override {
     if (options_.expect_verdict.empty()) return std::nullopt;
@@ -274,14 +377,23 @@ std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& c
       "the gateway's kernel routes (ip_forward, connected routes, permanent neighbours); "
       "no XDP program on the gateway, GRO on its ingress veth so it accepts the generator's "
       "XDP frames",
-      std::vector<std::string>{});
+      std::vector<std::string>{}, KernelPathOptions{});
 }
 
 std::unique_ptr<ForwardingPath> make_kernel_path(const PathContext& context, std::string name,
                                                  std::string label, std::string description,
-                                                 const std::vector<std::string>& setup) {
+                                                 const std::vector<std::string>& setup,
+                                                 KernelPathOptions options) {
   return std::make_unique<KernelForwardingPath>(context, std::move(name), std::move(label),
-                                                std::move(description), setup);
+                                                std::move(description), setup, std::move(options));
+}
+
+std::unique_ptr<ForwardingPath> make_xdp_drop_path(const PathContext& context, std::string name) {
+  return std::make_unique<XdpDropPath>(context, std::move(name));
+}
+
+std::unique_ptr<ForwardingPath> make_xsk_forward_path(const PathContext& context, std::string name) {
+  return std::make_unique<XskForwardPath>(context, std::move(name));
 }
 
 std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,

@@ -64,6 +64,15 @@ class ForwardingPath {
   // Generator frames that reached the sink, and everything else it saw.
   uint64_t delivered() const { return sink_.matched().packets; }
   uint64_t sink_other() const { return sink_.other().packets; }
+  // Frames the path has dropped on purpose so far, by its own count (ACL
+  // deny and rate-limit verdicts, an nftables drop rule's counter, a
+  // minimal XDP_DROP program's): handled, not lost. nullopt for paths whose
+  // job is forwarding, where every dropped frame is a loss.
+  virtual std::optional<uint64_t> intended_drops() const { return std::nullopt; }
+  // Share of a readiness probe that must be handled before the path counts
+  // as working. Paths that lose frames by design under a full-speed
+  // generator (an AF_XDP loop on another CPU) lower it.
+  virtual double min_probe_share() const { return 0.999; }
 
   // The path's own counters; the default reads the gateway ports' kernel
   // counters (veth drops show on the receiving port).
@@ -103,18 +112,46 @@ std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& contex
 // (c) Linux IP forwarding on the gateway, no XDP there.
 std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
                                                             std::string name);
+struct KernelPathOptions {
+  // nftables named counters ("ip xbn_acl acl_deny": family, table, name)
+  // whose packets the path dropped on purpose (intended_drops); read with
+  // `nft -j list counters` in the gateway namespace. Empty: a forwarding
+  // path.
+  std::vector<std::string> nft_drop_counters;
+};
+
 // Linux doing a job described by `description` on the gateway, no XDP there:
 // kernel forwarding after `setup`, shell commands run once inside the
 // gateway namespace (routes, an nftables ruleset).
 std::unique_ptr<ForwardingPath> make_kernel_path(const PathContext& context, std::string name,
                                                  std::string label, std::string description,
-                                                 const std::vector<std::string>& setup);
+                                                 const std::vector<std::string>& setup,
+                                                 KernelPathOptions options = {});
+
+// (b) for dropping paths: bench/bpf/drop_min.bpf.c on the gateway's ingress
+// port counts and drops every frame.
+std::unique_ptr<ForwardingPath> make_xdp_drop_path(const PathContext& context, std::string name);
+
+// (b) for punt paths: every frame into an AF_XDP socket on the gateway's
+// ingress (bench/bpf/xsk_min.bpf.c), a minimal rx -> MAC rewrite -> tx loop
+// in this process out of the egress port (runner/xsk_forwarder.hpp).
+std::unique_ptr<ForwardingPath> make_xsk_forward_path(const PathContext& context, std::string name);
 
 struct XdpgwPathOptions {
   // The verdict reason every generator frame must get ("fwd_lb_nat"): a
   // measurement where fewer frames got it than reached the sink fails the
   // path (the frames were forwarded some other way). Empty: no check.
   std::string expect_verdict;
+  // Verdict reasons whose frames the path dropped on purpose
+  // ("drop_acl_deny", "drop_rate_limited"): its intended_drops().
+  std::vector<std::string> drop_verdicts;
+  // The config has a [punt] section: counters() adds the AF_XDP pipeline's
+  // own ("pipeline.rx", "pipeline.forwarded", ...) from `xdpgw status --json`.
+  bool pipeline = false;
+  // ForwardingPath::min_probe_share, when not the default: a path through
+  // the pipeline, whose thread on the other CPU cannot keep up with the
+  // generator, is ready once some frames arrive.
+  std::optional<double> min_probe_share;
 };
 
 // The xdpgw daemon on the gateway with a config whose [routing] (and [lb],

@@ -46,6 +46,8 @@ nlohmann::json sample_json(const Sample& s) {
   return {{"round", s.round},
           {"offered", s.offered},
           {"forwarded", s.forwarded},
+          {"dropped", s.dropped},
+          {"handled", s.handled()},
           {"lost", s.lost()},
           {"seconds", s.seconds},
           {"wall_seconds", s.wall_seconds},
@@ -125,6 +127,15 @@ std::string details_markdown(const ScenarioResult& scenario) {
   return out.empty() ? "" : "\nMemory (after the last case):\n\n" + out;
 }
 
+bool scenario_counts_drops(const ScenarioResult& scenario) {
+  for (const CaseResult& c : scenario.cases) {
+    for (const PathResult& path : c.paths) {
+      if (path.counts_drops) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 PathSummary summarize(const CaseResult& result, const PathResult& path) {
@@ -133,6 +144,7 @@ PathSummary summarize(const CaseResult& result, const PathResult& path) {
   for (const Sample& s : path.samples) {
     out.offered += s.offered;
     out.forwarded += s.forwarded;
+    out.dropped += s.dropped;
     out.lost += s.lost();
     mpps.push_back(s.mpps());
   }
@@ -172,6 +184,8 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
                          {"error", path.error ? nlohmann::json(*path.error) : nlohmann::json(nullptr)},
                          {"offered", sum.offered},
                          {"forwarded", sum.forwarded},
+                         {"dropped", sum.dropped},
+                         {"counts_drops", path.counts_drops},
                          {"lost", sum.lost},
                          {"median_mpps", sum.median_mpps},
                          {"min_mpps", sum.min_mpps},
@@ -218,7 +232,8 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
             {"batch_size", info.batch_size},
             {"generator_sched_fifo", info.realtime},
             {"timing", "first to last generated frame (bpf_ktime_get_ns in the generator)"},
-            {"mpps", "frames counted at the sink / timing"},
+            {"mpps", "frames handled / timing: counted at the sink, plus dropped by the path's own "
+                     "verdict where it counts drops (ACL, rate limiter)"},
             {"ns_added", "1e3 / Mpps - 1e3 / Mpps(generator ceiling), medians"}}},
           {"xdpgw_version", info.xdpgw_version},
           {"scenarios", scenarios}};
@@ -236,17 +251,24 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
       info.realtime ? ", generator SCHED_FIFO" : "",
       grouped(info.frames_per_measurement), info.rounds, info.load_average_start,
       info.load_average_end, info.started_at, info.xdpgw_version);
+  bool any_drops = false;
   for (const ScenarioResult& scenario : results) {
     md += fmt::format("## {}\n\n", scenario.title);
-    md += "| traffic | path | XDP on ingress | offered | forwarded | lost | Mpps median (min–max) "
-          "| ns/packet | ns added vs generator | × minimal XDP | × Linux |\n"
-          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    // A "dropped" column only where a path drops on purpose (ACL, rate
+    // limiter): elsewhere it would be a column of zeros.
+    const bool drops = scenario_counts_drops(scenario);
+    any_drops |= drops;
+    md += fmt::format(
+        "| traffic | path | XDP on ingress | offered | forwarded | {}lost | Mpps median (min–max) "
+        "| ns/packet | ns added vs generator | × minimal XDP | × Linux |\n"
+        "|---|---|---|---:|---:|{}---:|---:|---:|---:|---:|---:|\n",
+        drops ? "dropped by the path | " : "", drops ? "---:|" : "");
     std::string notes;
     for (const CaseResult& c : scenario.cases) {
       for (const PathResult& path : c.paths) {
         if (path.error && path.samples.empty()) {
-          md += fmt::format("| {} | {} | {} | – | – | – | did not forward | – | – | – | – |\n",
-                            c.traffic.name(), path.label, path.attach_mode);
+          md += fmt::format("| {} | {} | {} | – | – | {}– | did not forward | – | – | – | – |\n",
+                            c.traffic.name(), path.label, path.attach_mode, drops ? "– | " : "");
           notes += fmt::format("- {}, {}: {}\n", c.traffic.name(), path.label, *path.error);
           continue;
         }
@@ -255,10 +277,12 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
           notes += fmt::format("- {}, {}: **FAILED**, {}\n", c.traffic.name(), path.label, *path.error);
         }
         const PathSummary sum = summarize(c, path);
-        md += fmt::format("| {} | {}{} | {} | {} | {} | {} | {:.2f} ({:.2f}–{:.2f}) | {:.0f} | {} | {} | {} |\n",
+        const std::string dropped =
+            !drops ? "" : (path.counts_drops ? grouped(sum.dropped) : std::string("–")) + " | ";
+        md += fmt::format("| {} | {}{} | {} | {} | {} | {}{} | {:.2f} ({:.2f}–{:.2f}) | {:.0f} | {} | {} | {} |\n",
                           c.traffic.name(), path.label, path.error ? " **(FAILED CHECK)**" : "",
                           path.attach_mode, grouped(sum.offered),
-                          grouped(sum.forwarded), grouped(sum.lost), sum.median_mpps, sum.min_mpps,
+                          grouped(sum.forwarded), dropped, grouped(sum.lost), sum.median_mpps, sum.min_mpps,
                           sum.max_mpps, sum.ns_per_packet,
                           path.role == PathRole::kGeneratorCeiling ? std::string("0 (reference)")
                                                                    : optional_fixed(sum.ns_added, 0),
@@ -288,6 +312,12 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
         "generated frame, all on one core. ns added = 1000/Mpps − 1000/Mpps of the generator "
         "→ sink path in the same traffic case. × columns = median Mpps / the reference's median "
         "Mpps. Speeds are figures, never pass/fail.\n";
+  if (any_drops) {
+    md += "\nWhere a table has a \"dropped by the path\" column, Mpps counts frames handled: "
+          "those counted at the sink plus those the path dropped by its own verdict (ACL deny, "
+          "rate limit, an nftables drop rule, the minimal XDP_DROP), each from the path's own "
+          "counters; lost = offered − both.\n";
+  }
   return md;
 }
 

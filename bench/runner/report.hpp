@@ -20,6 +20,9 @@ struct PathResult {
   std::string description;
   PathRole role = PathRole::kSubject;
   std::string attach_mode;
+  // The path counts frames it drops on purpose (ForwardingPath::intended_drops):
+  // its scenario's table gets a "dropped" column.
+  bool counts_drops = false;
   std::vector<Sample> samples;
   // The path never forwarded (no samples), or a measurement failed its
   // check (frames went another way; the samples up to it are kept).
@@ -63,6 +66,7 @@ struct RunInfo {
 struct PathSummary {
   uint64_t offered = 0;    // over all rounds
   uint64_t forwarded = 0;
+  uint64_t dropped = 0;  // on purpose, by the path's own counters
   uint64_t lost = 0;
   double median_mpps = 0;
   double min_mpps = 0;

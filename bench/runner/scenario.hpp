@@ -43,6 +43,14 @@ Scenario lb_dsr_scenario(const ScenarioOptions& options);
 // The LB's connection table at 1,000 and 1,000,000 live flows, with its
 // kernel memory and the daemon's RSS.
 Scenario conntable_scenario(const ScenarioOptions& options);
+// ACL + per-source rate limiter disposing of a UDP flood (denied, and
+// allowed but rate limited), against nftables doing the same and a minimal
+// XDP_DROP.
+Scenario acl_flood_scenario(const ScenarioOptions& options);
+// Every frame punted to the AF_XDP pipeline and forwarded from user space,
+// and first-packet punting with XDP forwarding the rest, against a minimal
+// AF_XDP forwarder and Linux forwarding.
+Scenario punt_scenario(const ScenarioOptions& options);
 
 // Static routes for both sides of the benchmark topology (four prefixes,
 // nexthops the gateway's permanent neighbours), as an xdpgw [routing] section.
