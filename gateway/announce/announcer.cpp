@@ -17,6 +17,7 @@ constexpr std::chrono::milliseconds kMaxRetry{10000};
 
 std::vector<std::string> to_strings(const std::set<config::IpAddr>& addrs) {
   std::vector<std::string> out;
+  out.reserve(addrs.size());
   for (const auto& a : addrs) out.push_back(a.to_string());
   return out;
 }

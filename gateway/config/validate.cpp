@@ -935,7 +935,7 @@ std::optional<Vip> check_vip(const RawVip& raw, ErrorList& errors) {
       ok = false;
       continue;
     }
-    vip.backends.push_back(std::move(*be));
+    vip.backends.push_back(*be);
   }
   if (ok && vip.backends.size() > vip.table_size) {
     errors.add(raw.pos, "VIP {:?} has {} backends but table_size {}: Maglev needs more slots than backends",
