@@ -47,7 +47,8 @@ Scenario punt_scenario(const ScenarioOptions& options) {
                 "every other path here they can fall behind a full-speed generator: their rx ring "
                 "overflows and the kernel drops what does not fit (counted as lost; the sample's "
                 "counters say where: `xsk.rx_dropped`, `pipeline.rx` against `xdpgw.punt_xsk`). "
-                "Their Mpps is the rate they forward at while overloaded, and frames still in the "
+                "Their Mpps is the rate they forward at while overloaded (so ns/packet and ns added "
+                "describe that rate, not a cost on the generator's core), and frames still in the "
                 "rings when the generator stops (at most a few thousand) count without their "
                 "time. A readiness probe counts for them once 1% of it arrives.",
                 "xdpgw, every packet: the pipeline parses each frame, matches the rule, looks the "
