@@ -124,6 +124,21 @@ static __always_inline int punt_decide(struct xdp_md *ctx,
 
 	if (meta->flags & XDPGW_META_F_FRAGMENT)
 		return PUNT_CONTINUE;
+	{
+		__u32 gen = meta->gen, first = 0;
+		struct xdpgw_punt_rule *r0;
+
+		rules = bpf_map_lookup_elem(&cfg_punt, &gen);
+		if (!rules)
+			return PUNT_CONTINUE;
+		r0 = bpf_map_lookup_elem(rules, &first);
+		/* No [punt] rules in this generation: nothing is punted, and
+		 * verdicts a pipeline offloaded under an earlier config stop
+		 * applying. Routers and load balancers without [punt] so skip
+		 * a connection-table lookup on every TCP/UDP packet. */
+		if (!r0 || !(r0->flags & XDPGW_PUNT_F_VALID))
+			return PUNT_CONTINUE;
+	}
 	if (flow_key_from_packet(ctx, meta, fp->sport, fp->dport, &key))
 		return PUNT_CONTINUE;
 
@@ -147,13 +162,6 @@ static __always_inline int punt_decide(struct xdp_md *ctx,
 		}
 	}
 
-	{
-		__u32 gen = meta->gen;
-
-		rules = bpf_map_lookup_elem(&cfg_punt, &gen);
-	}
-	if (!rules)
-		return PUNT_CONTINUE;
 	/* Unrolled by the verifier (within this global function, so once):
 	 * bpf_loop would verify the step once but costs ~15 ns per packet. */
 	for (__u32 i = 0; i < XDPGW_MAX_PUNT_RULES; i++) {

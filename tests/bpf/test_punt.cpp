@@ -195,6 +195,18 @@ TEST_F(PuntTest, OffloadedDropAndPassVerdictsApplyInXdpAndCountOnTheFlow) {
   EXPECT_EQ(flow(54).packets, 3u);
 }
 
+// Without rules the punt stage does not look at the connection table at all
+// (a lookup saved per TCP/UDP packet): verdicts offloaded under an earlier
+// config with [punt] no longer apply.
+TEST_F(PuntTest, OffloadedVerdictsApplyOnlyWhileTheGenerationHasPuntRules) {
+  offload(53, XDPGW_FLOW_DROP);
+  EXPECT_EQ(run_on_port0(udp_frame(53)).delta.reasons, (Reasons{{"fwd_redirect", 1}}));
+  EXPECT_EQ(flow(53).packets, 0u);
+  set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
+  EXPECT_EQ(run_on_port0(udp_frame(53)).delta.reasons, (Reasons{{"drop_flow_verdict", 1}}));
+  EXPECT_EQ(flow(53).packets, 1u);
+}
+
 TEST_F(PuntTest, OffloadedForwardVerdictIsRoutedAndCountedApart) {
   set_rule(0, udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP));
   offload(53, XDPGW_FLOW_FORWARD);
