@@ -1,5 +1,8 @@
 #include "runner/xsk_forwarder.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -72,7 +75,23 @@ MinimalXskForwarder::MinimalXskForwarder(const std::string& netns_path, const st
   const std::array<xsk::Socket*, 2> sockets = {rx_.get(), tx_.get()};
   waiter_ = std::make_unique<xsk::Waiter>(xsk::WaitMode::Uring, sockets);
   fill_target_ = kFillTarget;
-  thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+  // SIGINT / SIGTERM must reach the main thread, whose generator run they
+  // interrupt (install_stop_signal_handlers); this thread would only see its
+  // io_uring wait fail. A new thread inherits the creating thread's mask.
+  sigset_t stop_signals, previous;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (const int err = pthread_sigmask(SIG_BLOCK, &stop_signals, &previous); err != 0) {
+    throw_errno(err, "pthread_sigmask");
+  }
+  try {
+    thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
+  } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    throw;
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 // Members go in reverse declaration order: the jthread (stop, join) first.
