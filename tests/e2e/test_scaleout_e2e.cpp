@@ -243,6 +243,14 @@ socket = "{}"
     }
   }
 
+  // Both instances running and announced by the router, then kConnections
+  // connections opened through it.
+  void start_both_and_connect(std::deque<Connection>& conns) {
+    for (auto& d : daemons_) ASSERT_NO_FATAL_FAILURE(d.start());
+    ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both_));
+    for (int i = 0; i < kConnections; ++i) conns.emplace_back(topo_.client(), kVip, kVipPort);
+  }
+
   uint64_t flows(int i) const {
     auto r = daemons_[i].cli("flows --json --limit 1");
     EXPECT_TRUE(r.ok()) << r.output;
@@ -268,6 +276,7 @@ socket = "{}"
     return ok;
   }
 
+  const std::set<std::string> both_{instance_addr(0), instance_addr(1)};
   ScaleOutTopology topo_;
   std::filesystem::path dir_ = std::filesystem::temp_directory_path() / unique_name("scaleout");
   std::optional<BirdDaemon> upstream_;
@@ -276,12 +285,8 @@ socket = "{}"
 };
 
 TEST_F(ScaleOutE2e, ConnectionsSurviveAnInstanceLeavingAndComingBack) {
-  const std::set<std::string> both{instance_addr(0), instance_addr(1)};
-  for (auto& d : daemons_) ASSERT_NO_FATAL_FAILURE(d.start());
-  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
-
   std::deque<Connection> conns;
-  for (int i = 0; i < kConnections; ++i) conns.emplace_back(topo_.client(), kVip, kVipPort);
+  ASSERT_NO_FATAL_FAILURE(start_both_and_connect(conns));
   ASSERT_EQ(survivors(conns, "before"), kConnections);
   // ECMP gave each instance some of them, or the failover proves nothing.
   const uint64_t on_leaving = flows(0);
@@ -306,7 +311,7 @@ TEST_F(ScaleOutE2e, ConnectionsSurviveAnInstanceLeavingAndComingBack) {
   // gw0 comes back: it announces once its health checks confirm a backend,
   // and ECMP hands it part of the established connections again.
   ASSERT_NO_FATAL_FAILURE(daemons_[0].start());
-  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both_));
   const int after_return = survivors(conns, "after-return");
   RecordProperty("survived_return", after_return);
   std::cout << after_return << " of " << kConnections << " connections survived gw0 coming back\n";
@@ -325,11 +330,8 @@ TEST_F(ScaleOutE2e, ConnectionsSurviveAnInstanceLeavingAndComingBack) {
 // instance, the instance keeps serving (XDP) whatever still arrives, and a
 // restore brings it back, all without restarting anything.
 TEST_F(ScaleOutE2e, OperatorWithdrawAndRestoreMoveTrafficWithoutBreakingConnections) {
-  const std::set<std::string> both{instance_addr(0), instance_addr(1)};
-  for (auto& d : daemons_) ASSERT_NO_FATAL_FAILURE(d.start());
-  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
   std::deque<Connection> conns;
-  for (int i = 0; i < kConnections; ++i) conns.emplace_back(topo_.client(), kVip, kVipPort);
+  ASSERT_NO_FATAL_FAILURE(start_both_and_connect(conns));
 
   auto r = daemons_[0].cli("announce withdraw");
   ASSERT_TRUE(r.ok()) << r.output;
@@ -339,7 +341,7 @@ TEST_F(ScaleOutE2e, OperatorWithdrawAndRestoreMoveTrafficWithoutBreakingConnecti
 
   r = daemons_[0].cli("announce restore");
   ASSERT_TRUE(r.ok()) << r.output;
-  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both_));
   EXPECT_EQ(survivors(conns, "restored"), kConnections);
 
   // Every backend drained on gw0: it has nothing to offer new flows, so it
@@ -354,7 +356,7 @@ TEST_F(ScaleOutE2e, OperatorWithdrawAndRestoreMoveTrafficWithoutBreakingConnecti
   EXPECT_EQ(survivors(conns, "drained"), kConnections);
   r = daemons_[0].cli(fmt::format("backend undrain web {}:{}", backend_addr(1), kVipPort));
   ASSERT_TRUE(r.ok()) << r.output;
-  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
+  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both_));
   EXPECT_EQ(survivors(conns, "undrained"), kConnections);
 }
 
@@ -362,11 +364,8 @@ TEST_F(ScaleOutE2e, OperatorWithdrawAndRestoreMoveTrafficWithoutBreakingConnecti
 // dark. Its BGP session times out (hold time 3 s here), the router drops
 // the next hop, and the survivor carries every connection on.
 TEST_F(ScaleOutE2e, ConnectionsSurviveAnInstanceDyingWithoutAWord) {
-  const std::set<std::string> both{instance_addr(0), instance_addr(1)};
-  for (auto& d : daemons_) ASSERT_NO_FATAL_FAILURE(d.start());
-  ASSERT_NO_FATAL_FAILURE(wait_for_nexthops(both));
   std::deque<Connection> conns;
-  for (int i = 0; i < kConnections; ++i) conns.emplace_back(topo_.client(), kVip, kVipPort);
+  ASSERT_NO_FATAL_FAILURE(start_both_and_connect(conns));
   ASSERT_GT(flows(0), 0u) << "ECMP sent no connection through gw0";
 
   daemons_[0].kill9();
