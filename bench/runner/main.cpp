@@ -152,7 +152,7 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
                                  path_result.counts_drops ? fmt::format("dropped {} ", sample->dropped) : "",
                                  sample->lost());
         path_result.samples.push_back(*sample);
-        if (std::optional<std::string> failure = paths[index]->check(sample->forwarded, sample->counters)) {
+        if (std::optional<std::string> failure = paths[index]->check(traffic, *sample)) {
           // Loud, and the path is measured no further: its figures would
           // describe some other way through the gateway.
           std::cerr << fmt::format("   {} / {}: CHECK FAILED in round {}: {}\n", traffic.name(),

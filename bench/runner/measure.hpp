@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gen/traffic.hpp"
 #include "runner/paths.hpp"
@@ -24,6 +25,11 @@ struct TrafficCase {
   // flows (the ACL scenario's "ACL deny" and "rate limited" floods differ
   // only in their destination); appended to the name. Empty: nothing.
   std::string label;
+  // xdpgw verdict reasons that, summed, must count every frame an xdpgw
+  // path handled in this case ({"drop_acl_deny"} for a flood the ACL
+  // denies), or the path fails its check: its frames went some other way.
+  // Empty: only the path's own check.
+  std::vector<std::string> xdpgw_verdicts;
 
   std::string name() const;  // "IPv4 64B 64 flows", "IPv4 64B 10000 flows, ACL deny"
 };

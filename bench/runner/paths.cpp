@@ -11,6 +11,7 @@
 #include "gen/system.hpp"
 #include "harness/netns.hpp"
 #include "harness/run.hpp"
+#include "runner/measure.hpp"
 #include "runner/xsk_forwarder.hpp"
 
 namespace xdpgw::bench {
@@ -188,7 +189,8 @@ class XskForwardPath final : public ForwardingPath {
     out["xsk.rx_fill_ring_empty"] = stats.rx_socket.rx_fill_ring_empty;
     return out;
   }
-  std::optional<std::string> check(uint64_t /*forwarded*/, const Counters& /*change*/) const override {
+  std::optional<std::string> check(const TrafficCase& /*traffic*/,
+                                   const Sample& /*sample*/) const override {
     if (std::optional<std::string> error = forwarder_.error()) {
       return "the AF_XDP loop stopped: " + *error;
     }
@@ -240,17 +242,36 @@ class XdpgwPath final : public ForwardingPath {
   double min_probe_share() const override {
     return options_.min_probe_share.value_or(ForwardingPath::min_probe_share());
   }
-  std::optional<std::string> check(uint64_t forwarded, const Counters& change) const override {
-    if (options_.expect_verdict.empty()) return std::nullopt;
-    const auto it = change.find("xdpgw." + options_.expect_verdict);
-    const uint64_t verdicts = it == change.end() ? 0 : it->second;
-    if (verdicts >= forwarded) return std::nullopt;
-    std::string counters;
-    for (const auto& [name, value] : change) counters += fmt::format(" {}={}", name, value);
-    return fmt::format(
-        "only {} of the {} frames that reached the sink got xdpgw verdict {}: the rest went "
-        "another way; path counters:{}",
-        verdicts, forwarded, options_.expect_verdict, counters);
+  std::optional<std::string> check(const TrafficCase& traffic, const Sample& sample) const override {
+    const auto counted = [&](const std::string& reason) {
+      const auto it = sample.counters.find("xdpgw." + reason);
+      return it == sample.counters.end() ? uint64_t{0} : it->second;
+    };
+    const auto counters = [&] {
+      std::string out;
+      for (const auto& [name, value] : sample.counters) out += fmt::format(" {}={}", name, value);
+      return out;
+    };
+    if (!options_.expect_verdict.empty()) {
+      const uint64_t verdicts = counted(options_.expect_verdict);
+      if (verdicts < sample.forwarded) {
+        return fmt::format(
+            "only {} of the {} frames that reached the sink got xdpgw verdict {}: the rest went "
+            "another way; path counters:{}",
+            verdicts, sample.forwarded, options_.expect_verdict, counters());
+      }
+    }
+    if (!traffic.xdpgw_verdicts.empty()) {
+      uint64_t verdicts = 0;
+      for (const std::string& reason : traffic.xdpgw_verdicts) verdicts += counted(reason);
+      if (verdicts < sample.handled()) {
+        return fmt::format(
+            "only {} of the {} frames handled got the verdicts this case is for ({}): the rest "
+            "went another way; path counters:{}",
+            verdicts, sample.handled(), fmt::join(traffic.xdpgw_verdicts, " + "), counters());
+      }
+    }
+    return std::nullopt;
   }
   nlohmann::json details() const override {
     nlohmann::json out = nlohmann::json::object();
@@ -348,8 +369,8 @@ Counters ForwardingPath::counters() const {
   return out;
 }
 
-std::optional<std::string> ForwardingPath::check(uint64_t /*forwarded*/,
-                                                 const Counters& /*change*/) const {
+std::optional<std::string> ForwardingPath::check(const TrafficCase& /*traffic*/,
+                                                 const Sample& /*sample*/) const {
   return std::nullopt;
 }
 

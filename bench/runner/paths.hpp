@@ -22,6 +22,9 @@
 
 namespace xdpgw::bench {
 
+struct TrafficCase;  // measure.hpp
+struct Sample;
+
 enum class PathRole {
   kGeneratorCeiling,  // generator straight into an XDP_DROP sink: nothing to forward
   kXdpCeiling,        // a minimal XDP forwarder doing the same redirect
@@ -78,9 +81,11 @@ class ForwardingPath {
   // counters (veth drops show on the receiving port).
   virtual Counters counters() const;
   // Whether the frames of a measurement went the way this path claims
-  // (xdpgw's LB path: its load-balancing verdicts counted them), given the
-  // change of counters() over it. An explanation when they did not.
-  virtual std::optional<std::string> check(uint64_t forwarded, const Counters& change) const;
+  // (xdpgw's LB path: its load-balancing verdicts counted them; an xdpgw
+  // path in a case with TrafficCase::xdpgw_verdicts: those verdicts counted
+  // every handled frame), given the sample with the change of counters()
+  // over it. An explanation when they did not.
+  virtual std::optional<std::string> check(const TrafficCase& traffic, const Sample& sample) const;
   // Facts about the path worth reporting once, after its last measurement
   // (xdpgw: connection-table memory, daemon RSS). A JSON object, maybe empty.
   virtual nlohmann::json details() const;

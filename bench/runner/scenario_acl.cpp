@@ -180,9 +180,11 @@ Scenario acl_flood_scenario(const ScenarioOptions& options) {
   // same for both families but for the address width.
   for (const IpFamily family : {IpFamily::kIpv4, IpFamily::kIpv6}) {
     if (family == IpFamily::kIpv6 && options.quick) continue;
-    cases.push_back({.family = family, .mix = FrameMix::fixed(64), .flows = flows, .label = "ACL deny"});
+    cases.push_back({.family = family, .mix = FrameMix::fixed(64), .flows = flows, .label = "ACL deny",
+                     .xdpgw_verdicts = {"drop_acl_deny"}});
     cases.push_back({.family = family, .mix = FrameMix::fixed(64), .flows = flows,
-                     .destination = policy_of(family).rate_target, .label = "rate limited"});
+                     .destination = policy_of(family).rate_target, .label = "rate limited",
+                     .xdpgw_verdicts = {"drop_rate_limited", "fwd_redirect"}});
   }
   return Scenario{
       .name = "acl-flood",
@@ -203,7 +205,10 @@ Scenario acl_flood_scenario(const ScenarioOptions& options) {
                 "Mpps here is the rate at which a path disposes of the flood: frames it dropped "
                 "by its own verdict (xdpgw's drop_acl_deny + drop_rate_limited, the nftables "
                 "counters, the minimal program's counter) plus frames it forwarded to the sink, "
-                "per second. Lost = offered − both: frames dropped for any other reason.",
+                "per second. Lost = offered − both: frames dropped for any other reason. "
+                "Checked: on the xdpgw path every handled frame of \"ACL deny\" must be counted "
+                "as drop_acl_deny, of \"rate limited\" as drop_rate_limited or fwd_redirect, "
+                "or the path fails its check.",
                 "The minimal XDP reference drops every frame at the gateway's ingress without "
                 "looking at it, in both cases (it forwards nothing, also not the rate limiter's "
                 "share). A drop on the ingress veth costs about what the sink's drop costs, so "
