@@ -493,9 +493,20 @@ static __always_inline int policy_decide(struct xdp_md *ctx,
 	if (pol->acl_rules &&
 	    acl_decide(ctx, meta->gen, pol, &p) == XDPGW_ACL_DENY)
 		return drop(ctx, XDPGW_R_DROP_ACL_DENY);
-	/* record() turns this drop into a (capped) rate_limit_drop event. */
-	if (pol->rl_enabled && !rl_allow(ctx, meta->gen, pol, &p))
+	if (pol->rl_enabled && !rl_allow(ctx, meta->gen, pol, &p)) {
+		/* A (capped) event that names who is being limited. */
+		struct xdpgw_flow_key key = {
+			.sport = p.has_ports ? sport : 0,
+			.dport = p.has_ports ? dport : 0,
+			.proto = p.proto,
+			.family = (__u8)p.family,
+		};
+
+		__builtin_memcpy(key.src, p.src, sizeof(key.src));
+		__builtin_memcpy(key.dst, p.dst, sizeof(key.dst));
+		emit_event(ctx, XDPGW_EV_RATE_LIMIT_DROP, XDPGW_R_DROP_RATE_LIMITED, &key);
 		return drop(ctx, XDPGW_R_DROP_RATE_LIMITED);
+	}
 	return -1;
 }
 

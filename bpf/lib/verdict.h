@@ -20,12 +20,11 @@ static __always_inline int record(struct xdp_md *ctx, int action, __u32 reason)
 		c->packets++;
 		c->bytes += frame_len(ctx);
 	}
-	/* Malformed frames and rate-limit drops are events (capped); the
-	 * forwarding path pays two compares. */
+	/* Malformed frames are events (capped); the forwarding path pays
+	 * one compare. Rate-limit drops emit theirs, with the source, in
+	 * policy.h. */
 	if (reason >= XDPGW_R_DROP_ETH_TRUNCATED && reason <= XDPGW_R_DROP_ICMPV6_TRUNCATED)
 		emit_event(ctx, XDPGW_EV_PARSE_ERROR, reason, NULL);
-	else if (reason == XDPGW_R_DROP_RATE_LIMITED)
-		emit_event(ctx, XDPGW_EV_RATE_LIMIT_DROP, reason, NULL);
 	if (action == XDP_DROP)
 		xdpgw_capture_drop(ctx, reason);
 	return action;

@@ -171,7 +171,12 @@ TEST_F(PolicyTest, RateLimitDropsAreEvents) {
   const events::EventCounts after = events::read_counts(dp_->event_stats_fd());
   ASSERT_GT(b.rate_limited, 0u);
   ASSERT_FALSE(got.empty());
-  for (const auto& e : got) EXPECT_EQ(e.type_name(), "rate_limit_drop") << e.to_string();
+  // Each names who was limited: the packet's addresses and ports.
+  for (const auto& e : got) {
+    EXPECT_EQ(e.type_name(), "rate_limit_drop") << e.to_string();
+    EXPECT_NE(e.to_string().find("udp 198.18.1.2:"), std::string::npos) << e.to_string();
+    EXPECT_NE(e.to_string().find("-> 198.18.2.2:"), std::string::npos) << e.to_string();
+  }
   EXPECT_EQ(got.size() + (after.suppressed - before.suppressed) + (after.ring_full - before.ring_full),
             b.rate_limited);
 }
