@@ -349,23 +349,33 @@ Steering check_steering(const std::optional<RawSteering>& raw, ErrorList& errors
   return steering;
 }
 
-// "N" or "LO-HI", 0..65535, LO <= HI.
-std::optional<PortRange> parse_port_range(std::string_view text) {
-  auto number = [](std::string_view t) -> std::optional<uint16_t> {
-    if (t.empty() || t.size() > 5) return std::nullopt;
-    uint32_t v = 0;
-    for (char c : t) {
+// A port "N" or an inclusive range "FIRST-LAST", 0..65535; nullopt (reported) otherwise.
+std::optional<PortRange> check_port_range(const Located<std::string>& text, std::string_view key,
+                                          ErrorList& errors) {
+  auto number = [](std::string_view digits) -> std::optional<uint32_t> {
+    if (digits.empty() || digits.size() > 5) return std::nullopt;
+    uint32_t value = 0;
+    for (char c : digits) {
       if (c < '0' || c > '9') return std::nullopt;
-      v = v * 10 + static_cast<uint32_t>(c - '0');
+      value = value * 10 + static_cast<uint32_t>(c - '0');
     }
-    if (v > 65535) return std::nullopt;
-    return static_cast<uint16_t>(v);
+    if (value > 65535) return std::nullopt;
+    return value;
   };
-  const auto dash = text.find('-');
-  const auto lo = number(text.substr(0, dash));
-  const auto hi = dash == std::string_view::npos ? lo : number(text.substr(dash + 1));
-  if (!lo || !hi || *lo > *hi) return std::nullopt;
-  return PortRange{*lo, *hi};
+  const std::string_view s = text.value;
+  const std::size_t dash = s.find('-');
+  const auto first = number(s.substr(0, dash));
+  const auto last = dash == std::string_view::npos ? first : number(s.substr(dash + 1));
+  if (!first || !last) {
+    errors.add(text.pos, "{} {:?} must be a port (0..65535) or a range \"FIRST-LAST\"", key,
+               text.value);
+    return std::nullopt;
+  }
+  if (*first > *last) {
+    errors.add(text.pos, "{} {:?}: first port is above the last", key, text.value);
+    return std::nullopt;
+  }
+  return PortRange{static_cast<uint16_t>(*first), static_cast<uint16_t>(*last)};
 }
 
 std::optional<IpPrefix> check_punt_prefix(const RawString& raw, std::string_view key, ErrorList& errors) {
@@ -437,12 +447,7 @@ Punt check_punt(const std::optional<RawPunt>& raw, const std::vector<Port>& port
     for (auto [raw_range, range, key] : {std::tuple{&r.sport, &rule.sport, "sport"},
                                          std::tuple{&r.dport, &rule.dport, "dport"}}) {
       if (!*raw_range) continue;
-      if (auto parsed = parse_port_range((*raw_range)->value)) {
-        *range = *parsed;
-      } else {
-        errors.add((*raw_range)->pos, "{} {:?} must be a port (0..65535) or a range LO-HI", key,
-                   (*raw_range)->value);
-      }
+      if (auto parsed = check_port_range(**raw_range, key, errors)) *range = *parsed;
     }
     const auto* action = require(r.action, "action", "[[punt.rule]]", r.pos, errors);
     if (action) rule.action = check_choice(r.action, "action", kPuntActions, errors).value_or(PuntAction::kPass);
@@ -524,34 +529,6 @@ std::optional<IpPrefix> check_prefix(const Located<std::string>& text, std::stri
 }
 
 // "N" or "N-M", 0..65535, N <= M.
-std::optional<PortRange> check_port_range(const Located<std::string>& text, std::string_view key,
-                                          ErrorList& errors) {
-  auto number = [](std::string_view digits) -> std::optional<uint32_t> {
-    if (digits.empty() || digits.size() > 5) return std::nullopt;
-    uint32_t value = 0;
-    for (char c : digits) {
-      if (c < '0' || c > '9') return std::nullopt;
-      value = value * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (value > 65535) return std::nullopt;
-    return value;
-  };
-  const std::string_view s = text.value;
-  const std::size_t dash = s.find('-');
-  const auto first = number(s.substr(0, dash));
-  const auto last = dash == std::string_view::npos ? first : number(s.substr(dash + 1));
-  if (!first || !last) {
-    errors.add(text.pos, "{} {:?} must be a port (0..65535) or a range \"FIRST-LAST\"", key,
-               text.value);
-    return std::nullopt;
-  }
-  if (*first > *last) {
-    errors.add(text.pos, "{} {:?}: first port is above the last", key, text.value);
-    return std::nullopt;
-  }
-  return PortRange{static_cast<uint16_t>(*first), static_cast<uint16_t>(*last)};
-}
-
 std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
                                       const std::set<std::string, std::less<>>& declared_ports,
                                       const std::vector<Port>& ports, ErrorList& errors) {

@@ -112,7 +112,7 @@ dport = 5
                                  "router.toml:9:1: [[punt.rule]] with action \"forward\" is missing required key \"out_port\"",
                                  "router.toml:10:12: protocol \"sctp\" must be \"any\", \"tcp\" or \"udp\"",
                                  "router.toml:11:7: dst \"198.18.2.1/24\" has host bits set; did you mean \"198.18.2.0/24\"?",
-                                 "router.toml:12:9: dport \"90-80\" must be a port (0..65535) or a range LO-HI",
+                                 "router.toml:12:9: dport \"90-80\": first port is above the last",
                                  "router.toml:16:12: out_port is only for action \"forward\"",
                                  "router.toml:18:7: dst \"2001:2::/48\" is IPv6 but src is IPv4",
                                  "router.toml:19:1: [[punt.rule]] is missing required key \"action\"",
