@@ -14,13 +14,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "xdpgw/shared.h"
-
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
+#include "parse.h"
 
 /* Fills `key` from the packet's addresses (located through the dispatcher's
  * metadata), `sport`/`dport` (network order; 0 for protocols without ports)

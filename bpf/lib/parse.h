@@ -21,6 +21,15 @@
 
 #include "xdpgw/shared.h"
 
+/* Address families as the flow key and the FIB helper spell them; libc's
+ * <sys/socket.h> does not build for -target bpf. */
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
 #endif

@@ -21,13 +21,6 @@
 #include "parse.h"
 #include "verdict.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
-
 /* ---- maps ---------------------------------------------------------------- */
 
 /* Knobs of each generation (struct xdpgw_policy). */

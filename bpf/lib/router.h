@@ -21,13 +21,6 @@
 #include "verdict.h"
 #include "stages.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
-
 /* The L4 identity of a packet, as far as routing and steering need it. */
 struct flow_ports {
 	__u16 sport; /* network order; 0 when the protocol has no ports */
