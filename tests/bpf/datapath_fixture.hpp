@@ -18,17 +18,6 @@
 
 namespace xdpgw::test {
 
-inline std::string action_name(uint32_t action) {
-  switch (action) {
-    case XDP_ABORTED: return "XDP_ABORTED";
-    case XDP_DROP: return "XDP_DROP";
-    case XDP_PASS: return "XDP_PASS";
-    case XDP_TX: return "XDP_TX";
-    case XDP_REDIRECT: return "XDP_REDIRECT";
-    default: return "action " + std::to_string(action);
-  }
-}
-
 // Packet counts of every verdict reason and handler slot at one moment.
 struct CounterSnapshot {
   std::array<uint64_t, XDPGW_R_COUNT> reasons{};

@@ -14,17 +14,12 @@
 #include <fmt/format.h>
 
 #include "datapath/events.hpp"
-#include "datapath_fixture.hpp"
+#include "router_fixture.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
 
 namespace xdpgw::test {
 namespace {
-
-const MacAddr kHostAMac = mac("02:00:00:00:0a:02");
-const MacAddr kHostBMac = mac("02:00:00:00:0b:02");
-const MacAddr kPort0Mac = mac("02:00:00:00:0a:01");
-const MacAddr kPort1Mac = mac("02:00:00:00:0b:01");
 
 xdpgw_punt_rule udp_dns_rule(uint32_t extra_flags = 0) {
   xdpgw_punt_rule r{};
@@ -40,37 +35,10 @@ xdpgw_punt_rule udp_dns_rule(uint32_t extra_flags = 0) {
   return r;
 }
 
-class PuntTest : public DatapathTest {
+// The router fixture's two ports with its static routes to host B.
+class PuntTest : public RouterTest {
  protected:
-  PuntTest()
-      : port0_(gw_, hosts_, {.a = {.mac = kPort0Mac, .addresses = {"198.18.1.1/24"}}, .b = {.mac = kHostAMac}}),
-        port1_(gw_, hosts_, {.a = {.mac = kPort1Mac, .addresses = {"198.18.2.1/24"}}, .b = {.mac = kHostBMac}}) {
-    auto in = gw_.enter();
-    for (const auto* p : {&port0_, &port1_}) {
-      uint32_t ifindex = p->ifindex_a();
-      xdpgw_port port{};
-      port.ifindex = ifindex;
-      port.mtu = 1500;
-      std::memcpy(port.mac, p->mac_a().data(), 6);
-      port.flags = XDPGW_PORT_F_UP;
-      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
-      bpf_devmap_val tx{};
-      tx.ifindex = ifindex;
-      EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
-    }
-    // Static route 198.18.2.0/24 via host B on port 1.
-    set_route_source(XDPGW_ROUTE_STATIC);
-    uint32_t nh_id = 1;
-    xdpgw_nexthop nh{};
-    nh.ifindex = port1_.ifindex_a();
-    nh.flags = XDPGW_NH_F_RESOLVED;
-    std::memcpy(nh.dmac, kHostBMac.data(), 6);
-    EXPECT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
-    xdpgw_route route{.nexthop_id = nh_id};
-    xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};
-    std::memcpy(&k4.addr, ipv4("198.18.2.0").data(), 4);
-    EXPECT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &k4, &route, BPF_ANY), 0);
-  }
+  PuntTest() { install_static_routes(); }
 
   void set_rule(uint32_t index, const xdpgw_punt_rule& r) {
     ASSERT_EQ(bpf_map_update_elem(dp_->punt_rules_fd(), &index, &r, BPF_ANY), 0);
@@ -111,15 +79,6 @@ class PuntTest : public DatapathTest {
     return f;
   }
 
-  Outcome run_on_port0(const std::vector<uint8_t>& frame) {
-    auto in = gw_.enter();
-    return run(frame, {.ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a())});
-  }
-
-  Netns gw_{"gw"};
-  Netns hosts_{"hosts"};
-  VethPair port0_;
-  VethPair port1_;
 };
 
 TEST_F(PuntTest, WithoutRulesNothingIsPunted) {

@@ -171,17 +171,6 @@ std::vector<Delta> moved(std::span<const xdpgw_counter> before,
   return out;
 }
 
-std::string action_name(uint32_t action) {
-  switch (action) {
-    case XDP_ABORTED: return "XDP_ABORTED";
-    case XDP_DROP: return "XDP_DROP";
-    case XDP_PASS: return "XDP_PASS";
-    case XDP_TX: return "XDP_TX";
-    case XDP_REDIRECT: return "XDP_REDIRECT";
-    default: return fmt::format("action {}", action);
-  }
-}
-
 // The action a reason's class allows (missed_tail_call: whichever the
 // settings say, both allowed).
 bool action_fits_reason(uint32_t action, uint32_t reason) {

@@ -69,4 +69,15 @@ void lookup_elem(int map_fd, uint32_t key, void* values) {
 }
 
 }  // namespace detail
+std::string action_name(uint32_t action) {
+  switch (action) {
+    case XDP_ABORTED: return "XDP_ABORTED";
+    case XDP_DROP: return "XDP_DROP";
+    case XDP_PASS: return "XDP_PASS";
+    case XDP_TX: return "XDP_TX";
+    case XDP_REDIRECT: return "XDP_REDIRECT";
+    default: return "action " + std::to_string(action);
+  }
+}
+
 }  // namespace xdpgw::test

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -41,6 +42,9 @@ TestRunResult prog_test_run(int prog_fd, std::span<const uint8_t> frame,
 
 // libbpf_num_possible_cpus(), throwing on failure.
 unsigned possible_cpus();
+
+// "XDP_DROP", "XDP_REDIRECT", ...; "action N" for a value XDP does not define.
+std::string action_name(uint32_t action);
 
 namespace detail {
 // bpf_map_lookup_elem into `values`, throwing std::system_error on failure.
