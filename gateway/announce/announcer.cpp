@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace xdpgw::announce {
 namespace {
@@ -71,6 +72,7 @@ void Announcer::sync() {
                           render_include(instance_, settings_.include, protocols_, want));
   } catch (const std::exception& e) {
     record_failure(fmt::format("writing {}: {}", settings_.include, e.what()));
+    if (shutting_down_ && shutdown_done_) std::exchange(shutdown_done_, nullptr)();
     return;
   }
   in_flight_ = true;

@@ -223,6 +223,20 @@ TEST_F(AnnouncerBird, UnreachableBirdIsReportedRetriedUntilItAnswersAndDoesNotHo
   EXPECT_FALSE(announcer.status().at("bird").at("ok").get<bool>());
 }
 
+TEST_F(AnnouncerBird, UnwritableIncludeIsReportedAndDoesNotHoldUpShutdown) {
+  settings_.include = "/proc/xdpgw-no-such-dir/vips.conf";  // procfs takes no new files
+  Announcer announcer(io_, "t", settings_);
+  announcer.update(vips(true));
+  const auto st = announcer.status();
+  EXPECT_FALSE(st.at("bird").at("ok").get<bool>());
+  EXPECT_NE(st.at("bird").at("error").get<std::string>().find("writing /proc/xdpgw-no-such-dir/vips.conf"),
+            std::string::npos)
+      << st.dump();
+  bool done = false;
+  announcer.withdraw_for_shutdown([&] { done = true; });
+  EXPECT_TRUE(done);
+}
+
 TEST_F(AnnouncerBird, ConfigBirdRefusesIsReportedWithBirdsOwnErrorAndKeepsTheOldRoutes) {
   start_bird();
   Announcer announcer(io_, "t", settings_);
