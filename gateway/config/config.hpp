@@ -43,6 +43,9 @@ inline constexpr std::size_t kMaxSocketPathLength = 107;
 
 // policy ([policy], [[acl]], [ratelimit])
 inline constexpr std::size_t kMaxAclRules = 256;           // XDPGW_MAX_ACL_RULES
+// Distinct prefixes per ACL trie (side x family), /0 included.
+inline constexpr std::size_t kMaxAclPrefixes = 262144;     // XDPGW_MAX_ACL_PREFIXES
+inline constexpr std::size_t kMaxPrefixSets = 64;
 inline constexpr std::size_t kMaxRateClasses = 64;         // XDPGW_MAX_RL_CLASSES
 inline constexpr std::size_t kMaxRateSourcesPerFamily = 4096;  // XDPGW_MAX_RL_PREFIXES
 inline constexpr int64_t kMaxPacketsPerSecond = 100'000'000;
@@ -146,11 +149,27 @@ struct PortRange {
   bool operator==(const PortRange&) const = default;
 };
 
-// One [[acl]] rule. Unset prefixes/ports/in_port match anything.
+// A [[prefix_set]]: sorted, duplicates merged, host bits zero; IPv4 and
+// IPv6 may mix.
+struct PrefixSet {
+  std::string name;
+  std::vector<IpPrefix> prefixes;
+
+  bool operator==(const PrefixSet&) const = default;
+};
+
+// One [[acl]] rule. Unset prefixes/sets/ports/in_port match anything. Each
+// side is one prefix or one named set, never both.
 struct AclRule {
   AclAction action = AclAction::kDeny;
-  std::optional<IpPrefix> src;  // host bits zero; same family as dst
+  std::optional<IpPrefix> src;  // host bits zero
   std::optional<IpPrefix> dst;
+  std::string src_set;          // a PrefixSet name ("@name" in the file); "" = none
+  std::string dst_set;
+  // The families this rule can match: each constrained side names a prefix
+  // of the family (a rule whose sets are empty matches nothing).
+  bool matches_v4 = true;
+  bool matches_v6 = true;
   AclProtocol protocol = AclProtocol::kAny;
   std::optional<PortRange> src_ports;  // only with tcp/udp
   std::optional<PortRange> dst_ports;
@@ -158,6 +177,9 @@ struct AclRule {
   uint32_t in_ifindex = 0;
   uint32_t line = 0;      // where it was written, for stats labels
 
+  bool matches(IpFamily family) const {
+    return family == IpFamily::kV4 ? matches_v4 : matches_v6;
+  }
   bool operator==(const AclRule&) const = default;
 };
 
@@ -182,7 +204,14 @@ struct RateLimit {
 
 struct Policy {
   AclAction acl_default = AclAction::kAllow;
+  std::vector<PrefixSet> prefix_sets;  // file order
   std::vector<AclRule> acl;  // file order
+
+  const PrefixSet* find_set(std::string_view name) const {
+    for (const auto& set : prefix_sets)
+      if (set.name == name) return &set;
+    return nullptr;
+  }
   RateLimit ratelimit;
 
   bool operator==(const Policy&) const = default;

@@ -52,6 +52,16 @@ struct IpPrefix {
   auto operator<=>(const IpPrefix&) const = default;
 };
 
+// For unordered containers of prefixes (ACL prefix sets hold up to
+// kMaxAclPrefixes; an ordered set's comparisons cost more than one hash).
+struct IpPrefixHash {
+  std::size_t operator()(const IpPrefix& p) const noexcept {
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t{p.length} << 8 | uint8_t(p.addr.family));
+    for (uint8_t byte : p.addr.bytes) h = (h ^ byte) * 0x100000001b3ull;  // FNV-1a
+    return static_cast<std::size_t>(h);
+  }
+};
+
 // A TCP listen address: "ADDR:PORT" for IPv4, "[ADDR]:PORT" for IPv6.
 struct Endpoint {
   IpAddr addr;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <system_error>
 #include <iterator>
@@ -257,6 +258,80 @@ RawPolicy read_policy(TableReader& table) {
   return policy;
 }
 
+// A set file larger than this is refused before it is read: the datapath
+// holds at most XDPGW_MAX_ACL_PREFIXES per trie, a few MB of text.
+constexpr std::uintmax_t kMaxPrefixFileBytes = 64u << 20;
+
+// One prefix per line; '#' or ';' starts a comment (Spamhaus' DROP list uses
+// ';'), blank lines are skipped. Entries keep their line and column.
+std::vector<Located<std::string>> read_prefix_file(const std::filesystem::path& path,
+                                                   std::string* why) {
+  std::vector<Located<std::string>> entries;
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) {
+    *why = "is a directory";
+    return entries;
+  }
+  // A FIFO or a device (/dev/zero) could block a reload or never end.
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    *why = "is not a regular file";
+    return entries;
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxPrefixFileBytes) {
+    *why = fmt::format("is {} bytes, more than the {} a prefix set file may have", size,
+                       kMaxPrefixFileBytes);
+    return entries;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *why = fmt::format("cannot open: {}",
+                       std::error_code(errno, std::generic_category()).message());
+    return entries;
+  }
+  std::string line;
+  uint32_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string_view text = line;
+    text = text.substr(0, text.find_first_of("#;"));
+    const std::size_t first = text.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos) continue;
+    const std::size_t last = text.find_last_not_of(" \t\r");
+    entries.push_back({std::string(text.substr(first, last - first + 1)),
+                       SourcePos{number, static_cast<uint32_t>(first + 1)}});
+  }
+  if (in.bad()) *why = "read failed";
+  return entries;
+}
+
+RawPrefixSet read_prefix_set(TableReader& table, const std::filesystem::path& base_dir,
+                             ErrorList& errors) {
+  RawPrefixSet set{.pos = table.pos(),
+                   .name = table.string("name"),
+                   .prefixes = table.string_array("prefixes"),
+                   .file = table.string("file"),
+                   .file_path = {},
+                   .file_entries = {}};
+  table.reject_unknown_keys();
+  if (set.file) {
+    const std::filesystem::path written = set.file->value;
+    const std::filesystem::path path = written.is_absolute() ? written : base_dir / written;
+    set.file_path = path.string();
+    std::string why;
+    set.file_entries = read_prefix_file(path, &why);
+    if (!why.empty()) {
+      if (written.is_absolute())
+        errors.add(set.file->pos, "file {:?} {}", set.file->value, why);
+      else
+        errors.add(set.file->pos, "file {:?} ({}) {}", set.file->value, set.file_path, why);
+      set.file_entries.clear();
+    }
+  }
+  return set;
+}
+
 RawAclRule read_acl_rule(TableReader& table) {
   RawAclRule rule{.pos = table.pos(),
                   .action = table.string("action"),
@@ -378,6 +453,9 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("steering")) raw.steering = read_steering(*table);
   if (auto table = document.table("control")) raw.control = read_control(*table);
   if (auto table = document.table("policy")) raw.policy = read_policy(*table);
+  const std::filesystem::path base_dir = std::filesystem::path(source_name).parent_path();
+  for (TableReader& table : document.table_array("prefix_set"))
+    raw.prefix_sets.push_back(read_prefix_set(table, base_dir, errors));
   for (TableReader& table : document.table_array("acl")) raw.acl.push_back(read_acl_rule(table));
   if (auto table = document.table("ratelimit")) raw.ratelimit = read_ratelimit(*table);
   if (auto table = document.table("lb")) raw.lb = read_lb(*table);

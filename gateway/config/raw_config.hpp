@@ -80,6 +80,19 @@ struct RawPolicy {
   RawString acl_default;
 };
 
+// [[prefix_set]]: a named list of prefixes for [[acl]] src/dst ("@name"),
+// written inline (`prefixes`) and/or read from `file`, one prefix per line.
+struct RawPrefixSet {
+  SourcePos pos;
+  RawString name;
+  std::vector<Located<std::string>> prefixes;
+  RawString file;  // as written; relative to the config file's directory
+  // The lines of `file` that hold an entry (comments and blanks dropped),
+  // positioned in that file; errors about them name `file_path`.
+  std::string file_path;
+  std::vector<Located<std::string>> file_entries;
+};
+
 struct RawAclRule {
   SourcePos pos;
   RawString action;
@@ -185,6 +198,7 @@ struct RawConfig {
   std::optional<RawSteering> steering;
   std::optional<RawControl> control;
   std::optional<RawPolicy> policy;
+  std::vector<RawPrefixSet> prefix_sets;
   std::vector<RawAclRule> acl;
   std::optional<RawRateLimit> ratelimit;
   std::optional<RawLb> lb;

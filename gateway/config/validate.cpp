@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <unordered_set>
 
 #include "config/config.hpp"
 #include "config/error_list.hpp"
@@ -528,10 +529,127 @@ std::optional<IpPrefix> check_prefix(const Located<std::string>& text, std::stri
   return prefix;
 }
 
-// "N" or "N-M", 0..65535, N <= M.
+// Names of rate-limit classes and prefix sets.
+bool is_valid_class_name(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxClassNameLength &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+         });
+}
+
+// An entry of a [[prefix_set]]: "ADDR/LEN" without host bits, or a bare
+// address (a host: /32, /128), as block lists often write them. On failure
+// the message says what is wrong.
+std::optional<IpPrefix> parse_set_entry(std::string_view text, std::string* why) {
+  if (text.find('/') == std::string_view::npos) {
+    auto addr = IpAddr::parse(text, why);
+    if (!addr) return std::nullopt;
+    return IpPrefix{.addr = *addr, .length = addr->max_prefix_length()};
+  }
+  auto prefix = IpPrefix::parse(text, why);
+  if (prefix && prefix->has_host_bits()) {
+    *why = fmt::format("has host bits set; did you mean {:?}?", prefix->network().to_string());
+    return std::nullopt;
+  }
+  return prefix;
+}
+
+// Errors reported per set file before the rest are summed up in one line:
+// a file of the wrong format would otherwise bury everything else.
+constexpr std::size_t kMaxErrorsPerSetFile = 20;
+
+std::vector<PrefixSet> check_prefix_sets(const std::vector<RawPrefixSet>& raw_sets,
+                                         ErrorList& errors) {
+  constexpr std::string_view kTable = "[[prefix_set]]";
+  std::vector<PrefixSet> sets;
+  std::map<std::string, SourcePos, std::less<>> names;
+  for (std::size_t i = 0; i < raw_sets.size(); ++i) {
+    const RawPrefixSet& raw = raw_sets[i];
+    if (i == kMaxPrefixSets) {
+      errors.add(raw.pos, "more than {} prefix sets", kMaxPrefixSets);
+      break;
+    }
+    PrefixSet set;
+    bool first_of_its_name = false;
+    if (const auto* name = require(raw.name, "name", kTable, raw.pos, errors)) {
+      if (!is_valid_class_name(name->value)) {
+        errors.add(name->pos, "prefix set name {:?} must match [a-z0-9_-]{{1,{}}}", name->value,
+                   kMaxClassNameLength);
+      } else if (auto [first, inserted] = names.emplace(name->value, name->pos); !inserted) {
+        errors.add(name->pos, "duplicate prefix set {:?} (first at {})", name->value,
+                   line_col(first->second));
+      } else {
+        first_of_its_name = true;
+      }
+      set.name = name->value;
+    }
+    std::string why;
+    for (const Located<std::string>& text : raw.prefixes) {
+      if (auto prefix = parse_set_entry(text.value, &why)) {
+        set.prefixes.push_back(*prefix);
+      } else {
+        errors.add(text.pos, "prefix {:?}: {}", text.value, why);
+      }
+    }
+    std::size_t file_errors = 0;
+    SourcePos first_unreported;
+    for (const Located<std::string>& text : raw.file_entries) {
+      if (auto prefix = parse_set_entry(text.value, &why)) {
+        set.prefixes.push_back(*prefix);
+      } else if (++file_errors <= kMaxErrorsPerSetFile) {
+        errors.add_in(raw.file_path, text.pos, "{:?}: {}", text.value, why);
+      } else if (file_errors == kMaxErrorsPerSetFile + 1) {
+        first_unreported = text.pos;
+      }
+    }
+    if (file_errors > kMaxErrorsPerSetFile)
+      errors.add_in(raw.file_path, first_unreported,
+                    "{} more lines from here on are not prefixes (the first {} are reported)",
+                    file_errors - kMaxErrorsPerSetFile, kMaxErrorsPerSetFile);
+    // Feeds overlap and repeat themselves: duplicates are merged, not errors.
+    std::sort(set.prefixes.begin(), set.prefixes.end());
+    set.prefixes.erase(std::unique(set.prefixes.begin(), set.prefixes.end()), set.prefixes.end());
+    // A set with errors is still known by name, so rules that use it do not
+    // pile "no such set" on top (the Config is discarded anyway).
+    if (first_of_its_name) sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
+// Which families one side of an ACL rule can match: {v4, v6}.
+std::pair<bool, bool> side_families(const std::optional<IpPrefix>& prefix, const PrefixSet* set) {
+  if (prefix) return {prefix->addr.family == IpFamily::kV4, prefix->addr.family == IpFamily::kV6};
+  if (set == nullptr) return {true, true};
+  std::pair<bool, bool> families{false, false};
+  for (const IpPrefix& p : set->prefixes) {
+    (p.addr.family == IpFamily::kV4 ? families.first : families.second) = true;
+    if (families.first && families.second) break;
+  }
+  return families;
+}
+
+// One side of an [[acl]] rule: a prefix, or "@name" of a [[prefix_set]].
+// False (reported) on an error.
+bool check_acl_side(const RawString& raw, std::string_view key, const Policy& policy,
+                    std::optional<IpPrefix>& prefix, std::string& set_name, ErrorList& errors) {
+  if (!raw) return true;
+  if (raw->value.starts_with('@')) {
+    const std::string_view name = std::string_view(raw->value).substr(1);
+    if (policy.find_set(name) == nullptr) {
+      errors.add(raw->pos, "{} {:?}: no [[prefix_set]] named {:?}", key, raw->value, name);
+      return false;
+    }
+    set_name = name;
+    return true;
+  }
+  prefix = check_prefix(*raw, key, errors);
+  return prefix.has_value();
+}
+
 std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
                                       const std::set<std::string, std::less<>>& declared_ports,
-                                      const std::vector<Port>& ports, ErrorList& errors) {
+                                      const std::vector<Port>& ports, const Policy& policy,
+                                      ErrorList& errors) {
   constexpr std::string_view kTable = "[[acl]]";
   AclRule rule;
   rule.line = raw.pos.line;
@@ -541,12 +659,27 @@ std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
   const auto action = check_choice(raw.action, "action", kAclActions, errors);
   if (has_action && action) rule.action = *action;
   ok = ok && action.has_value();
-  if (raw.src) ok = (rule.src = check_prefix(*raw.src, "src", errors)).has_value() && ok;
-  if (raw.dst) ok = (rule.dst = check_prefix(*raw.dst, "dst", errors)).has_value() && ok;
+  ok = check_acl_side(raw.src, "src", policy, rule.src, rule.src_set, errors) && ok;
+  ok = check_acl_side(raw.dst, "dst", policy, rule.dst, rule.dst_set, errors) && ok;
   if (rule.src && rule.dst && rule.src->addr.family != rule.dst->addr.family) {
     errors.add(raw.dst->pos, "dst {:?} is {} but src {:?} is {}", raw.dst->value,
                to_string(rule.dst->addr.family), raw.src->value, to_string(rule.src->addr.family));
     ok = false;
+  } else if (ok) {
+    const PrefixSet* src_set = policy.find_set(rule.src_set);
+    const PrefixSet* dst_set = policy.find_set(rule.dst_set);
+    const auto src = side_families(rule.src, rule.src_set.empty() ? nullptr : src_set);
+    const auto dst = side_families(rule.dst, rule.dst_set.empty() ? nullptr : dst_set);
+    rule.matches_v4 = src.first && dst.first;
+    rule.matches_v6 = src.second && dst.second;
+    // An empty set matches nothing (a feed may be empty today); two sides
+    // that can never agree on a family are a mistake.
+    const bool src_empty = !src.first && !src.second, dst_empty = !dst.first && !dst.second;
+    if (!rule.matches_v4 && !rule.matches_v6 && !src_empty && !dst_empty) {
+      errors.add(raw.dst->pos, "dst {:?} and src {:?} have no address family in common",
+                 raw.dst->value, raw.src->value);
+      ok = false;
+    }
   }
   bool protocol_valid = true;
   if (raw.protocol) {
@@ -584,27 +717,57 @@ std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
   return rule;
 }
 
+// The datapath keeps one LPM trie per side and family holding every prefix
+// the rules name there, plus /0 (shared.h): at most kMaxAclPrefixes each.
+void check_acl_prefix_counts(const std::vector<AclRule>& rules,
+                             const std::vector<const RawAclRule*>& raw, const Policy& policy,
+                             ErrorList& errors) {
+  for (auto [key, prefix_of, set_of, raw_of] :
+       {std::tuple{"src", &AclRule::src, &AclRule::src_set, &RawAclRule::src},
+        std::tuple{"dst", &AclRule::dst, &AclRule::dst_set, &RawAclRule::dst}}) {
+    for (IpFamily family : {IpFamily::kV4, IpFamily::kV6}) {
+      std::unordered_set<IpPrefix, IpPrefixHash> stored;
+      stored.insert(IpPrefix{.addr = {.family = family, .bytes = {}}, .length = 0});
+      std::set<std::string, std::less<>> sets_counted;
+      for (std::size_t i = 0; i < rules.size(); ++i) {
+        const AclRule& rule = rules[i];
+        if (!rule.matches(family)) continue;
+        if (const auto& prefix = rule.*prefix_of) stored.insert(*prefix);
+        const std::string& name = rule.*set_of;
+        if (!name.empty() && sets_counted.insert(name).second) {
+          for (const IpPrefix& p : policy.find_set(name)->prefixes)
+            if (p.addr.family == family) stored.insert(p);
+        }
+        if (stored.size() > kMaxAclPrefixes) {
+          const auto& at = (*raw[i]).*raw_of;
+          errors.add(at->pos, "{} {:?}: [[acl]] rules name more than {} distinct {} {} prefixes",
+                     key, at->value, kMaxAclPrefixes - 1, to_string(family), key);
+          return;
+        }
+      }
+    }
+  }
+}
+
 std::vector<AclRule> check_acl(const std::vector<RawAclRule>& raw_rules,
                                const std::vector<RawPort>& raw_ports,
-                               const std::vector<Port>& ports, ErrorList& errors) {
+                               const std::vector<Port>& ports, const Policy& policy,
+                               ErrorList& errors) {
   std::vector<AclRule> rules;
+  std::vector<const RawAclRule*> raw_of_rule;
   const auto declared_ports = declared_port_names(raw_ports);
   for (std::size_t i = 0; i < raw_rules.size(); ++i) {
     if (i == kMaxAclRules) {
       errors.add(raw_rules[i].pos, "more than {} [[acl]] rules", kMaxAclRules);
       break;
     }
-    if (auto rule = check_acl_rule(raw_rules[i], declared_ports, ports, errors))
+    if (auto rule = check_acl_rule(raw_rules[i], declared_ports, ports, policy, errors)) {
       rules.push_back(std::move(*rule));
+      raw_of_rule.push_back(&raw_rules[i]);
+    }
   }
+  check_acl_prefix_counts(rules, raw_of_rule, policy, errors);
   return rules;
-}
-
-bool is_valid_class_name(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxClassNameLength &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-         });
 }
 
 std::optional<uint64_t> check_range(const Located<int64_t>& value, std::string_view key,
@@ -713,7 +876,8 @@ Policy check_policy(const RawConfig& raw, const std::vector<Port>& ports, ErrorL
   if (raw.policy)
     policy.acl_default = check_choice(raw.policy->acl_default, "acl_default", kAclActions, errors)
                              .value_or(policy.acl_default);
-  policy.acl = check_acl(raw.acl, raw.ports, ports, errors);
+  policy.prefix_sets = check_prefix_sets(raw.prefix_sets, errors);
+  policy.acl = check_acl(raw.acl, raw.ports, ports, policy, errors);
   policy.ratelimit = check_ratelimit(raw.ratelimit, errors);
   return policy;
 }

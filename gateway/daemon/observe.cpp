@@ -79,7 +79,9 @@ uint64_t live_buckets(int rl_buckets_fd) {
 std::string acl_rule_label(const config::AclRule& r) {
   std::string text = std::string(config::to_string(r.action));
   if (r.src) text += " src " + r.src->to_string();
+  if (!r.src_set.empty()) text += " src @" + r.src_set;
   if (r.dst) text += " dst " + r.dst->to_string();
+  if (!r.dst_set.empty()) text += " dst @" + r.dst_set;
   if (r.protocol != config::AclProtocol::kAny) text += " " + std::string(config::to_string(r.protocol));
   auto range = [](const config::PortRange& p) {
     return p.first == p.last ? fmt::format("{}", p.first) : fmt::format("{}-{}", p.first, p.last);

@@ -13,7 +13,7 @@
 #include <set>
 #include <system_error>
 #include <tuple>
-#include <netinet/in.h>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -185,6 +185,9 @@ void fill_punt(const ConfigTables& t, const config::Config& cfg) {
 
 // ---- policy (bpf/lib/policy.h) ----
 
+static_assert(config::kMaxAclRules == XDPGW_MAX_ACL_RULES);
+static_assert(config::kMaxAclPrefixes == XDPGW_MAX_ACL_PREFIXES);
+
 void update_lpm(int fd4, int fd6, const config::IpPrefix& prefix, const void* value,
                 std::string_view what) {
   if (prefix.addr.family == config::IpFamily::kV4) {
@@ -215,49 +218,75 @@ uint32_t acl_action(config::AclAction a) {
   return a == config::AclAction::kAllow ? XDPGW_ACL_ALLOW : XDPGW_ACL_DENY;
 }
 
-bool applies_to(const config::AclRule& r, config::IpFamily f) {
-  if (r.src) return r.src->addr.family == f;
-  if (r.dst) return r.dst->addr.family == f;
-  return true;
-}
-
 config::IpPrefix any_prefix(config::IpFamily f) {
   return config::IpPrefix{.addr = {.family = f, .bytes = {}}, .length = 0};
 }
 
-// `outer` contains `inner` (both the same family, host bits zero).
-bool contains(const config::IpPrefix& outer, const config::IpPrefix& inner) {
-  return outer.length <= inner.length &&
-         config::IpPrefix{.addr = inner.addr, .length = outer.length}.network() == outer;
+// Sort key of one side: a named set before any single prefix (sets are
+// lists of specific exceptions: block lists, allow lists), then longer
+// prefixes before shorter, an unconstrained side last.
+int specificity(const std::optional<config::IpPrefix>& prefix, const std::string& set) {
+  if (!set.empty()) return 129;
+  return prefix ? int(prefix->length) : -1;
 }
 
-// Evaluation order (documented in shared.h and README): longest source
-// prefix, then longest destination prefix, then file order.
+// Evaluation order (documented in shared.h and README): most specific
+// source, then most specific destination, then file order.
 std::vector<std::size_t> acl_evaluation_order(const std::vector<config::AclRule>& rules) {
   std::vector<std::size_t> order(rules.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto len = [](const std::optional<config::IpPrefix>& p) { return p ? int(p->length) : -1; };
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return std::pair(len(rules[a].src), len(rules[a].dst)) >
-           std::pair(len(rules[b].src), len(rules[b].dst));
-  });
+  auto key = [&](std::size_t i) {
+    return std::pair(specificity(rules[i].src, rules[i].src_set),
+                     specificity(rules[i].dst, rules[i].dst_set));
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return key(a) > key(b); });
   return order;
 }
 
-// One side (source or destination) of one family: every prefix a rule names
-// plus /0, each mapped to the rules whose prefix contains it.
-void fill_acl_side(int fd4, int fd6, config::IpFamily family,
+using AclSetsByPrefix = std::unordered_map<config::IpPrefix, xdpgw_acl_ruleset, config::IpPrefixHash>;
+
+void add_rule(xdpgw_acl_ruleset& set, std::size_t rule) {
+  set.bits[rule / 64] |= uint64_t{1} << (rule % 64);
+}
+
+// One side (source or destination) of one family. The trie holds every
+// prefix a rule names there plus /0, each mapped to the rules whose prefixes
+// contain it: then the longest stored prefix matching an address carries
+// exactly the rules that match the address. With sets of 100k prefixes,
+// containment is found by looking up each stored prefix's ancestors (only
+// at the prefix lengths that occur), not by comparing every pair.
+void fill_acl_side(int fd4, int fd6, config::IpFamily family, const config::Policy& policy,
                    const std::vector<const config::AclRule*>& by_eval,
-                   std::optional<config::IpPrefix> config::AclRule::*side, std::string_view what) {
-  std::set<config::IpPrefix> stored{any_prefix(family)};
-  for (const auto* r : by_eval)
-    if (applies_to(*r, family) && (r->*side)) stored.insert(*(r->*side));
-  for (const auto& prefix : stored) {
-    xdpgw_acl_ruleset set{};
-    for (std::size_t i = 0; i < by_eval.size(); ++i) {
-      const config::AclRule& r = *by_eval[i];
-      if (applies_to(r, family) && (!(r.*side) || contains(*(r.*side), prefix)))
-        set.bits[i / 64] |= uint64_t{1} << (i % 64);
+                   std::optional<config::IpPrefix> config::AclRule::*prefix_of,
+                   std::string config::AclRule::*set_of, std::string_view what) {
+  AclSetsByPrefix named;  // prefix -> the rules that name it
+  xdpgw_acl_ruleset unconstrained{};
+  named[any_prefix(family)];
+  for (std::size_t i = 0; i < by_eval.size(); ++i) {
+    const config::AclRule& r = *by_eval[i];
+    if (!r.matches(family)) continue;
+    if (const auto& prefix = r.*prefix_of) {
+      add_rule(named[*prefix], i);
+    } else if (const auto& name = r.*set_of; !name.empty()) {
+      for (const config::IpPrefix& p : policy.find_set(name)->prefixes)
+        if (p.addr.family == family) add_rule(named[p], i);
+    } else {
+      add_rule(unconstrained, i);
+    }
+  }
+  std::set<uint8_t> lengths;
+  for (const auto& [prefix, rules] : named) lengths.insert(prefix.length);
+  for (const auto& [prefix, own] : named) {
+    xdpgw_acl_ruleset set = unconstrained;
+    for (uint8_t length : lengths) {
+      if (length > prefix.length) break;
+      const auto ancestor =
+          length == prefix.length
+              ? named.find(prefix)
+              : named.find(config::IpPrefix{.addr = prefix.addr, .length = length}.network());
+      if (ancestor == named.end()) continue;
+      for (std::size_t w = 0; w < XDPGW_ACL_WORDS; ++w) set.bits[w] |= ancestor->second.bits[w];
     }
     update_lpm(fd4, fd6, prefix, &set, what);
   }
@@ -286,10 +315,10 @@ void fill_acl(const ConfigTables& t, const config::Policy& policy) {
   }
   if (policy.acl.empty()) return;
   for (auto family : {config::IpFamily::kV4, config::IpFamily::kV6}) {
-    fill_acl_side(t.acl_src4.get(), t.acl_src6.get(), family, by_eval, &config::AclRule::src,
-                  "acl_src");
-    fill_acl_side(t.acl_dst4.get(), t.acl_dst6.get(), family, by_eval, &config::AclRule::dst,
-                  "acl_dst");
+    fill_acl_side(t.acl_src4.get(), t.acl_src6.get(), family, policy, by_eval,
+                  &config::AclRule::src, &config::AclRule::src_set, "acl_src");
+    fill_acl_side(t.acl_dst4.get(), t.acl_dst6.get(), family, policy, by_eval,
+                  &config::AclRule::dst, &config::AclRule::dst_set, "acl_dst");
   }
 }
 

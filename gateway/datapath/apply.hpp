@@ -56,7 +56,8 @@ xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
                                uint64_t bytes_per_second = 0, uint64_t burst_bytes = 0);
 
 // ACL rules (indexes into `rules`) in the order the datapath evaluates them:
-// longest source prefix, then longest destination prefix, then file order.
+// most specific source (a prefix set, then longer prefixes, then none), then
+// most specific destination, then file order.
 std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules);
 
 }  // namespace xdpgw

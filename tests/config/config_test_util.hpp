@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <string_view>
@@ -52,6 +55,27 @@ inline Config valid_config(std::string_view text) {
   if (!config.ok()) return {};
   return std::move(config).value();
 }
+
+// A file in a fresh temporary directory, removed with it.
+class TempFile {
+ public:
+  TempFile(std::string_view name, std::string_view contents) {
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "xdpgw-config-XXXXXX").string();
+    dir_ = mkdtemp(dir_template.data());
+    path_ = dir_ / name;
+    std::ofstream(path_) << contents;
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() { std::filesystem::remove_all(dir_); }
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path path_;
+};
 
 inline constexpr std::string_view kMinimal = R"([gateway]
 instance = "demo"

@@ -136,7 +136,11 @@ TEST(ExampleFiles, RatelimitResolvesToTypedValues) {
   const Config config =
       load(std::filesystem::path(XDPGW_CONFIG_DIR) / "ratelimit.toml", lab_interfaces());
   EXPECT_EQ(config.policy.acl_default, AclAction::kAllow);
-  ASSERT_EQ(config.policy.acl.size(), 2u);
+  ASSERT_EQ(config.policy.acl.size(), 3u);
+  ASSERT_EQ(config.policy.prefix_sets.size(), 1u);
+  EXPECT_EQ(config.policy.prefix_sets[0].name, "blocklist");
+  EXPECT_EQ(config.policy.prefix_sets[0].prefixes.size(), 4u) << "inline + blocklist.txt";
+  EXPECT_EQ(config.policy.acl[2].src_set, "blocklist");
   const AclRule& telnet = config.policy.acl[0];
   EXPECT_EQ(telnet.action, AclAction::kDeny);
   EXPECT_EQ(telnet.src->to_string(), "198.18.1.0/24");
@@ -486,6 +490,36 @@ std::vector<BadInput> bad_inputs() {
       {"AclUndeclaredInPort",
        after_minimal("[[acl]]\naction = \"deny\"\nin_port = \"xgw1\"\n"),
        {"router.toml:7:11: in_port \"xgw1\" is not declared in a [[port]]"}},
+      {"AclUnknownPrefixSet",
+       after_minimal("[[acl]]\naction = \"deny\"\nsrc = \"@blocklist\"\n"),
+       {"router.toml:7:7: src \"@blocklist\": no [[prefix_set]] named \"blocklist\""}},
+      {"PrefixSetBadEntries",
+       after_minimal("[[prefix_set]]\nname = \"a\"\nprefixes = [\"198.18.1.1/24\", \"198.18.300.0\", "
+                     "\"2001:2::/129\"]\n"),
+       {"router.toml:7:13: prefix \"198.18.1.1/24\": has host bits set; did you mean \"198.18.1.0/24\"?",
+        "router.toml:7:30: prefix \"198.18.300.0\": \"198.18.300.0\" is not an IPv4 address",
+        "router.toml:7:46: prefix \"2001:2::/129\": prefix length 129 is out of range for IPv6 (0..128)"}},
+      {"PrefixSetNames",
+       after_minimal("[[prefix_set]]\nname = \"Bad Name\"\n[[prefix_set]]\nname = \"a\"\n"
+                     "[[prefix_set]]\nname = \"a\"\n[[prefix_set]]\nprefixes = []\n"),
+       {"router.toml:6:8: prefix set name \"Bad Name\" must match [a-z0-9_-]{1,32}",
+        "router.toml:10:8: duplicate prefix set \"a\" (first at 8:8)",
+        "router.toml:11:1: [[prefix_set]] is missing required key \"name\""}},
+      {"PrefixSetMissingFile",
+       after_minimal("[[prefix_set]]\nname = \"a\"\nfile = \"/nonexistent/xdpgw/drop.txt\"\n"),
+       {"router.toml:7:8: file \"/nonexistent/xdpgw/drop.txt\" cannot open: No such file or directory"}},
+      {"PrefixSetFileThatIsNotARegularFile",
+       after_minimal("[[prefix_set]]\nname = \"a\"\nfile = \"/dev/zero\"\n"
+                     "[[prefix_set]]\nname = \"b\"\nfile = \"/\"\n"),
+       {"router.toml:7:8: file \"/dev/zero\" is not a regular file",
+        "router.toml:10:8: file \"/\" is a directory"}},
+      {"AclSetsWithoutACommonFamily",
+       after_minimal("[[prefix_set]]\nname = \"v4\"\nprefixes = [\"198.18.1.0/24\"]\n"
+                     "[[prefix_set]]\nname = \"v6\"\nprefixes = [\"2001:2::/48\"]\n"
+                     "[[acl]]\naction = \"deny\"\nsrc = \"@v4\"\ndst = \"@v6\"\n"
+                     "[[acl]]\naction = \"deny\"\nsrc = \"@v6\"\ndst = \"198.18.2.0/24\"\n"),
+       {"router.toml:14:7: dst \"@v6\" and src \"@v4\" have no address family in common",
+        "router.toml:18:7: dst \"198.18.2.0/24\" and src \"@v6\" have no address family in common"}},
       {"PolicyBadDefault",
        after_minimal("[policy]\nacl_default = \"drop\"\n"),
        {"router.toml:6:15: acl_default \"drop\" must be \"allow\" or \"deny\""}},
@@ -554,27 +588,6 @@ INSTANTIATE_TEST_SUITE_P(Config, BadInputTest, testing::ValuesIn(bad_inputs()),
                          });
 
 // ---- files, exceptions, formatting ------------------------------------------------
-
-// A file in a fresh temporary directory, removed with it.
-class TempFile {
- public:
-  TempFile(std::string_view name, std::string_view contents) {
-    std::string dir_template =
-        (std::filesystem::temp_directory_path() / "xdpgw-config-XXXXXX").string();
-    dir_ = mkdtemp(dir_template.data());
-    path_ = dir_ / name;
-    std::ofstream(path_) << contents;
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() { std::filesystem::remove_all(dir_); }
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path dir_;
-  std::filesystem::path path_;
-};
 
 TEST(Load, ThrowsEveryValidationErrorNamingThePathAsGiven) {
   const TempFile file("lb.toml", after_minimal("[steering]\ncpus = [1, 1]\nqueue_size = 0\n"));

@@ -472,18 +472,19 @@ enum xdpgw_capture_stat {
 /* ---- policy: ACL and rate limiter (bpf/lib/policy.h) ---- */
 
 /*
- * ACL. Rules are evaluated in one fixed order, computed by the daemon: longest
- * source prefix first, then longest destination prefix, then file order; the
- * first rule that matches decides. Four LPM tries (source/destination x
- * IPv4/IPv6) map each prefix some rule names to the set of rules whose prefix
- * contains it (bit i = rule at evaluation index i); a /0 entry holds the rules
- * that do not constrain that side. One lookup per side and an AND give every
+ * ACL. Rules are evaluated in one fixed order, computed by the daemon: most
+ * specific source first (a named prefix set, then longer prefixes), then most
+ * specific destination, then file order; the first rule that matches decides.
+ * Four LPM tries (source/destination x IPv4/IPv6) map each prefix some rule
+ * names (itself or through a prefix set) to the set of rules with a prefix
+ * that contains it (bit i = rule at evaluation index i); a /0 entry holds the
+ * rules that do not constrain that side. One lookup per side and an AND give every
  * rule whose prefixes match; the lowest set bit whose protocol, ports and
  * ingress port also match wins.
  */
 #define XDPGW_MAX_ACL_RULES 256
 #define XDPGW_ACL_WORDS (XDPGW_MAX_ACL_RULES / 64)
-#define XDPGW_MAX_ACL_PREFIXES 1024 /* per trie (side x family) */
+#define XDPGW_MAX_ACL_PREFIXES 262144 /* per trie (side x family), /0 included */
 
 enum xdpgw_acl_action {
 	XDPGW_ACL_ALLOW = 1,
