@@ -131,6 +131,10 @@ class GatewayDaemon {
   // removes the pins. Returns the command's result.
   CmdResult detach() const;
 
+  // Error lines containing `text` are what the test provoked (a refused
+  // reload): the destructor does not count them as failures.
+  void expect_error_lines_with(std::string text) { expected_errors_.push_back(std::move(text)); }
+
  private:
   void wait_until_running();
   // Best effort, for failure paths: `stop --detach` if pins remain, and the
@@ -138,6 +142,7 @@ class GatewayDaemon {
   void remove_datapath_and_lock() noexcept;
 
   TempDir dir_;
+  std::vector<std::string> expected_errors_;
   std::string instance_;
   ChildProcess process_;
   UniqueFd verdict_stats_;

@@ -193,6 +193,60 @@ TEST(PolicyE2e, AclDeniesTelnetAndCountsTheRule) {
   EXPECT_TRUE(lint.ok()) << lint.output;
 }
 
+// The operator's block-list workflow: a [[prefix_set]] read from a file, the
+// file rewritten, `xdpgw reload`. A file that no longer parses is refused by
+// the reload with its FILE:LINE:COL, and the rules running before stay.
+TEST(PolicyE2e, BlockListFileIsReReadOnReloadAndABrokenOneIsRefused) {
+  RouterTopology topology;
+  TempDir lists;
+  const auto list = lists.path() / "blocklist.txt";
+  auto write_list = [&](std::string_view text) { std::ofstream(list, std::ios::trunc) << text; };
+  write_list("# empty for now\n198.51.100.0/24 ; SBL1\n");
+  GatewayConfig config{.ports = {topology.gateway_port_a().name, topology.gateway_port_b().name},
+                       .route_source = RouteSource::kFib};
+  config.extra_toml = fmt::format(
+      "[[prefix_set]]\nname = \"blocklist\"\nfile = \"{}\"\n"
+      "[[acl]]\naction = \"deny\"\nsrc = \"@blocklist\"\n",
+      list.string());
+  GatewayDaemon daemon(topology.gateway(), config);
+  const std::string socket = daemon.control_socket().string();
+  auto reload = [&] { return run_cmd(fmt::format("{} reload -s {}", XDPGW_BINARY, socket)); };
+  auto transfer_works = [&](uint8_t seed) {
+    const auto data = pseudo_random_bytes(50000, seed);
+    try {
+      return tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 5003, data,
+                          std::chrono::seconds(2)) == data;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  ASSERT_TRUE(transfer_works(1)) << daemon.log();
+  EXPECT_EQ(daemon.verdicts().total(XDPGW_R_DROP_ACL_DENY), 0u);
+
+  write_list(fmt::format("198.51.100.0/24 ; SBL1\n{}   # host A, listed now\n", kHostA4));
+  auto listed = reload();
+  ASSERT_TRUE(listed.ok()) << listed.output << daemon.log();
+  EXPECT_FALSE(transfer_works(2)) << "host A is on the block list";
+  const uint64_t denied = daemon.verdicts().total(XDPGW_R_DROP_ACL_DENY);
+  EXPECT_GE(denied, 1u);
+  auto stats = run_cmd(fmt::format("{} stats -s {}", XDPGW_BINARY, socket));
+  EXPECT_NE(stats.output.find("deny src @blocklist"), std::string::npos) << stats.output;
+
+  write_list("198.51.100.0/24\n198.18.1.300\n");
+  daemon.expect_error_lines_with("reload refused: " + list.string() + ":2:1:");
+  auto broken = reload();
+  EXPECT_EQ(broken.exit_status, 2) << broken.output;
+  EXPECT_NE(broken.output.find(list.string() + ":2:1: \"198.18.1.300\""), std::string::npos)
+      << broken.output;
+  EXPECT_FALSE(transfer_works(3)) << "a refused reload keeps the running block list";
+  EXPECT_GT(daemon.verdicts().total(XDPGW_R_DROP_ACL_DENY), denied);
+
+  write_list("");
+  auto emptied = reload();
+  ASSERT_TRUE(emptied.ok()) << emptied.output;
+  EXPECT_TRUE(transfer_works(4)) << daemon.log();
+}
+
 // `xdpgw capture --what drops`: the frames XDP drops, as it dropped them,
 // in a pcap tcpdump reads, and the capture says why each was dropped.
 TEST(PolicyE2e, DroppedPacketsAreCapturedWithTheirReason) {
