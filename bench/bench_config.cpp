@@ -33,6 +33,7 @@
 
 #include "config/config.hpp"
 #include "config/raw_config.hpp"
+#include "harness/interfaces.hpp"
 
 namespace {
 
@@ -45,14 +46,9 @@ struct LargeConfigSpec {
 };
 
 // Interfaces the generated config names; validate only asks for ifindexes.
-class BenchEnvironment : public Environment {
- public:
-  std::optional<uint32_t> ifindex(std::string_view name) const override {
-    if (name == "xgw0") return 2;
-    if (name == "xgw1") return 3;
-    return std::nullopt;
-  }
-};
+xdpgw::test::FixedInterfaces bench_interfaces() {
+  return xdpgw::test::FixedInterfaces({{"xgw0", 2}, {"xgw1", 3}});
+}
 
 void write_gateway(std::string& out) {
   out += "[gateway]\ninstance = \"bench\"\n\n[[port]]\nname = \"xgw0\"\n\n[[port]]\nname = \"xgw1\"\n\n";
@@ -156,7 +152,7 @@ void BM_ConfigValidate(benchmark::State& state) {
   const std::string& text = config_text(routes);
   const auto raw = parse_string(text, "bench.toml");
   if (!raw.ok()) return fail_on_errors(state, raw.errors());
-  const BenchEnvironment env;
+  const auto env = bench_interfaces();
   for (auto _ : state) {
     auto config = validate(raw.value(), env);
     if (!config.ok()) return fail_on_errors(state, config.errors());
@@ -172,7 +168,7 @@ void BM_ConfigValidate(benchmark::State& state) {
 // Parse + validate of `text` per iteration; false after a refused config
 // (the benchmark is stopped with its first error).
 bool parse_validate_loop(benchmark::State& state, const std::string& text) {
-  const BenchEnvironment env;
+  const auto env = bench_interfaces();
   for (auto _ : state) {
     auto raw = parse_string(text, "bench.toml");
     if (!raw.ok()) {
@@ -279,7 +275,7 @@ void BM_ConfigParseValidateAclSet(benchmark::State& state) {
   text += "\n[[acl]]\naction = \"deny\"\nsrc = \"@blocklist\"\n";
   // Relative `file` paths resolve against the config's directory.
   const std::string source_name = (dir.path() / "bench.toml").string();
-  const BenchEnvironment env;
+  const auto env = bench_interfaces();
   for (auto _ : state) {
     auto raw = parse_string(text, source_name);
     if (!raw.ok()) return fail_on_errors(state, raw.errors());

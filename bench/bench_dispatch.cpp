@@ -24,6 +24,7 @@
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
 #include "harness/frame.hpp"
+#include "harness/interfaces.hpp"
 #include "harness/netns.hpp"
 #include "harness/prog_run.hpp"
 #include "harness/veth.hpp"
@@ -93,19 +94,6 @@ void BM_Dispatch(benchmark::State& state, std::string name) {
 // part of the trie and misses). Neither path rewrites the frame, so `repeat`
 // is valid. The ratio compares with `plain` measured in the same iteration.
 
-class OnePort : public config::Environment {
- public:
-  OnePort(std::string name, uint32_t ifindex) : name_(std::move(name)), ifindex_(ifindex) {}
-  std::optional<uint32_t> ifindex(std::string_view name) const override {
-    if (name == name_) return ifindex_;
-    return std::nullopt;
-  }
-
- private:
-  std::string name_;
-  uint32_t ifindex_;
-};
-
 struct AclPrograms {
   Netns gw{"bd"};
   Netns peer{"bp"};
@@ -124,7 +112,7 @@ struct AclPrograms {
         "[routing]\nsource = \"none\"\n{}",
         port.name_a(), policy);
     return config::validate(config::parse_string(text, "bench.toml").value(),
-                            OnePort(port.name_a(), port.ifindex_a()))
+                            FixedInterfaces({{port.name_a(), static_cast<uint32_t>(port.ifindex_a())}}))
         .value();
   }
 

@@ -537,6 +537,31 @@ bool is_valid_class_name(std::string_view name) {
          });
 }
 
+// The required `name` of a rate-limit class or prefix set: valid and not
+// taken by an earlier one (`names` collects them). `text` is what was
+// written (empty when absent), `ok` false after a reported error.
+struct NameCheck {
+  std::string text;
+  bool ok = false;
+};
+NameCheck check_name(const RawString& raw, std::string_view what, std::string_view table,
+                     SourcePos table_pos, std::map<std::string, SourcePos, std::less<>>& names,
+                     ErrorList& errors) {
+  const auto* name = require(raw, "name", table, table_pos, errors);
+  if (name == nullptr) return {};
+  if (!is_valid_class_name(name->value)) {
+    errors.add(name->pos, "{} name {:?} must match [a-z0-9_-]{{1,{}}}", what, name->value,
+               kMaxClassNameLength);
+    return {name->value, false};
+  }
+  if (auto [first, inserted] = names.emplace(name->value, name->pos); !inserted) {
+    errors.add(name->pos, "duplicate {} {:?} (first at {})", what, name->value,
+               line_col(first->second));
+    return {name->value, false};
+  }
+  return {name->value, true};
+}
+
 // An entry of a [[prefix_set]]: "ADDR/LEN" without host bits, or a bare
 // address (a host: /32, /128), as block lists often write them. On failure
 // the message says what is wrong.
@@ -570,19 +595,8 @@ std::vector<PrefixSet> check_prefix_sets(const std::vector<RawPrefixSet>& raw_se
       break;
     }
     PrefixSet set;
-    bool first_of_its_name = false;
-    if (const auto* name = require(raw.name, "name", kTable, raw.pos, errors)) {
-      if (!is_valid_class_name(name->value)) {
-        errors.add(name->pos, "prefix set name {:?} must match [a-z0-9_-]{{1,{}}}", name->value,
-                   kMaxClassNameLength);
-      } else if (auto [first, inserted] = names.emplace(name->value, name->pos); !inserted) {
-        errors.add(name->pos, "duplicate prefix set {:?} (first at {})", name->value,
-                   line_col(first->second));
-      } else {
-        first_of_its_name = true;
-      }
-      set.name = name->value;
-    }
+    const NameCheck name = check_name(raw.name, "prefix set", kTable, raw.pos, names, errors);
+    set.name = name.text;
     std::string why;
     for (const Located<std::string>& text : raw.prefixes) {
       if (auto prefix = parse_set_entry(text.value, &why)) {
@@ -611,7 +625,7 @@ std::vector<PrefixSet> check_prefix_sets(const std::vector<RawPrefixSet>& raw_se
     set.prefixes.erase(std::unique(set.prefixes.begin(), set.prefixes.end()), set.prefixes.end());
     // A set with errors is still known by name, so rules that use it do not
     // pile "no such set" on top (the Config is discarded anyway).
-    if (first_of_its_name) sets.push_back(std::move(set));
+    if (name.ok) sets.push_back(std::move(set));
   }
   return sets;
 }
@@ -818,21 +832,9 @@ RateLimit check_ratelimit(const std::optional<RawRateLimit>& raw, ErrorList& err
       break;
     }
     RateClass cls;
-    bool ok = true;
-    if (const auto* name = require(rc.name, "name", kTable, rc.pos, errors)) {
-      if (!is_valid_class_name(name->value)) {
-        errors.add(name->pos, "class name {:?} must match [a-z0-9_-]{{1,{}}}", name->value,
-                   kMaxClassNameLength);
-        ok = false;
-      } else if (auto [first, inserted] = names.emplace(name->value, name->pos); !inserted) {
-        errors.add(name->pos, "duplicate class {:?} (first at {})", name->value,
-                   line_col(first->second));
-        ok = false;
-      }
-      cls.name = name->value;
-    } else {
-      ok = false;
-    }
+    const NameCheck name = check_name(rc.name, "class", kTable, rc.pos, names, errors);
+    bool ok = name.ok;
+    cls.name = name.text;
     auto pps = check_bounded(rc.packets_per_second, "packets_per_second", kTable, rc.pos,
                              kMaxPacketsPerSecond, errors);
     auto burst = check_bounded(rc.burst, "burst", kTable, rc.pos, kMaxBurst, errors);

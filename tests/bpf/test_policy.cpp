@@ -23,6 +23,7 @@
 #include "datapath/apply.hpp"
 #include "datapath/events.hpp"
 #include "datapath_fixture.hpp"
+#include "harness/interfaces.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
 
@@ -54,19 +55,6 @@ std::vector<uint8_t> tcp4(std::string_view src, uint16_t sport, uint16_t dport,
   return eth().ipv4({.src = ipv4(src), .dst = ipv4(dst)}).tcp({.sport = sport, .dport = dport}).build();
 }
 
-class OnePortEnvironment : public config::Environment {
- public:
-  OnePortEnvironment(std::string name, uint32_t ifindex) : name_(std::move(name)), ifindex_(ifindex) {}
-  std::optional<uint32_t> ifindex(std::string_view name) const override {
-    if (name == name_) return ifindex_;
-    return std::nullopt;
-  }
-
- private:
-  std::string name_;
-  uint32_t ifindex_;
-};
-
 xdpgw_rl_counter class_stats(const Datapath& dp, uint32_t id) {
   return sum_percpu<xdpgw_rl_counter>(dp.rl_stats_fd(), id, [](auto a, const auto& b) {
     a.passed += b.passed;
@@ -94,7 +82,7 @@ class PolicyTest : public DatapathTest {
         port_.name_a(), policy_toml);
     // value() throws ConfigException with every error, file:line:col.
     auto cfg = config::validate(config::parse_string(text, "policy.toml").value(),
-                                OnePortEnvironment(port_.name_a(), port_.ifindex_a()))
+                                FixedInterfaces({{port_.name_a(), static_cast<uint32_t>(port_.ifindex_a())}}))
                    .value();
     auto in = gw_.enter();
     apply(*dp_, cfg);

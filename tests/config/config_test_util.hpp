@@ -13,27 +13,12 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "harness/interfaces.hpp"
 
 namespace xdpgw::config {
 
-// Answers ifindex lookups from a fixed table instead of if_nametoindex.
-class FakeEnvironment : public Environment {
- public:
-  explicit FakeEnvironment(std::map<std::string, uint32_t, std::less<>> interfaces)
-      : interfaces_(std::move(interfaces)) {}
-
-  std::optional<uint32_t> ifindex(std::string_view name) const override {
-    const auto found = interfaces_.find(name);
-    if (found == interfaces_.end()) return std::nullopt;
-    return found->second;
-  }
-
- private:
-  std::map<std::string, uint32_t, std::less<>> interfaces_;
-};
-
 // Every interface the example files and the inputs below use.
-inline FakeEnvironment lab_interfaces() { return FakeEnvironment({{"xgw0", 2}, {"xgw1", 3}}); }
+inline test::FixedInterfaces lab_interfaces() { return test::FixedInterfaces({{"xgw0", 2}, {"xgw1", 3}}); }
 
 // The errors parse + validate report for `text` (named router.toml), as the
 // user would see them; empty when the text is a valid config.
