@@ -73,9 +73,14 @@ void add_check(CLI::App& app) {
       g_exit_code = kExitBadConfig;
       return;
     }
-    std::cout << fmt::format("{}: ok (instance {}, {} ports, routing {}, {} VIPs)\n",
-                             *path, cfg->gateway.instance, cfg->ports.size(),
-                             config::to_string(cfg->routing.source), cfg->lb.vips.size());
+    std::size_t set_prefixes = 0;
+    for (const auto& set : cfg->policy.prefix_sets) set_prefixes += set.prefixes.size();
+    std::cout << fmt::format(
+        "{}: ok (instance {}, {} ports, routing {}, {} VIPs, {} ACL rules, {} prefix sets "
+        "of {} prefixes)\n",
+        *path, cfg->gateway.instance, cfg->ports.size(), config::to_string(cfg->routing.source),
+        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(),
+        set_prefixes);
   });
 }
 
