@@ -169,10 +169,11 @@ class Gateway {
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
     const bool punt_changed = next.punt != cfg_.punt;
+    const bool only_punt_rules_changed = punt_changed && same_except_rules(next.punt, cfg_.punt);
     cfg_ = next;
     sync_health();
     update_announcements();
-    if (punt_changed) {
+    if (punt_changed && !(only_punt_rules_changed && replace_punt_rules())) {
       // The rules are already live in XDP; until the new pipeline is up,
       // punted packets take their rule's fallback.
       stop_pipeline();
@@ -554,6 +555,30 @@ class Gateway {
       pipeline_start_error_ = e.what();
     }
   }
+  static bool same_except_rules(config::Punt a, config::Punt b) {
+    a.rules.clear();
+    b.rules.clear();
+    return a == b;
+  }
+
+  // New [[punt.rule]]s for the running pipeline, which keeps its sockets,
+  // rings and frames in flight: a rules-only reload loses no punted packet.
+  // XDP switched to the new rules with the generation a moment before; a
+  // packet punted in between meets the old rules in the pipeline, or none
+  // (then it goes to the kernel through the TAP, as for a removed rule).
+  // False when there is no running pipeline to hand them to.
+  bool replace_punt_rules() {
+    if (!pipeline_ || !cfg_.punt.enabled() || pipeline_->error()) return false;
+    try {
+      pipeline_->replace_rules(pipeline::from_config(cfg_.punt).rules);
+    } catch (const std::exception& e) {
+      spdlog::warn("punt: new rules refused by the running pipeline, restarting it: {}", e.what());
+      return false;
+    }
+    spdlog::info("punt: {} rules handed to the running pipeline (sockets kept)", cfg_.punt.rules.size());
+    return true;
+  }
+
   void stop_pipeline() {
     if (!pipeline_) return;
     const auto& st = pipeline_->stats();

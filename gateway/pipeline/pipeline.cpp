@@ -102,18 +102,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
     const auto dev = netdev::describe(name);
     ports_.push_back(Port{.name = name, .ifindex = dev.ifindex, .mac = dev.mac, .sockets = {}});
   }
-  for (const Rule& r : config_.rules) {
-    int idx = -1;
-    if (r.action == Action::Forward) {
-      for (std::size_t i = 0; i < ports_.size(); ++i)
-        if (ports_[i].name == r.out_port) idx = static_cast<int>(i);
-      if (idx < 0) throw std::invalid_argument(fmt::format("pipeline: forward port '{}' is not served", r.out_port));
-    }
-    if (r.action == Action::Pass && config_.tap_name.empty())
-      throw std::invalid_argument("pipeline: a rule passes to the kernel but no TAP device is configured");
-    rule_out_port_.push_back(idx);
-  }
   if (!config_.tap_name.empty()) tap_.emplace(config_.tap_name);
+  rules_ = make_rule_table(config_.rules);
   if (!config_.capture_path.empty()) {
     capture_ = std::make_unique<PcapWriter>(config_.capture_path, config_.capture_snaplen);
     capture_limit_ = config_.capture_count;
@@ -164,7 +154,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
   std::vector<xsk::Socket*> raw;
   for (auto& s : sockets_) raw.push_back(s.get());
   waiter_ = std::make_unique<xsk::Waiter>(config_.wait, raw);
-  spdlog::info("pipeline: {} sockets, {} rules, waits by {}", sockets_.size(), config_.rules.size(),
+  spdlog::info("pipeline: {} sockets, {} rules, waits by {}", sockets_.size(), rules_.rules.size(),
                xsk::to_string(config_.wait));
   publish_accounting();
   thread_ = std::jthread([this](const std::stop_token& st) { run(st); });
@@ -216,6 +206,37 @@ void Pipeline::publish_accounting() {
 }
 void Pipeline::verify_frames() const { umem_->verify(); }
 
+Pipeline::RuleTable Pipeline::make_rule_table(std::vector<Rule> rules) const {
+  RuleTable table;
+  for (const Rule& r : rules) {
+    int idx = -1;
+    if (r.action == Action::Forward) {
+      for (std::size_t i = 0; i < ports_.size(); ++i)
+        if (ports_[i].name == r.out_port) idx = static_cast<int>(i);
+      if (idx < 0) throw std::invalid_argument(fmt::format("pipeline: forward port '{}' is not served", r.out_port));
+    }
+    if (r.action == Action::Pass && !tap_)
+      throw std::invalid_argument("pipeline: a rule passes to the kernel but no TAP device is configured");
+    table.out_port.push_back(idx);
+  }
+  table.rules = std::move(rules);
+  return table;
+}
+
+void Pipeline::replace_rules(std::vector<Rule> rules) {
+  RuleTable table = make_rule_table(std::move(rules));  // errors reach the caller
+  std::lock_guard lock(rules_mu_);
+  rules_next_ = std::move(table);
+  rules_change_.store(true, std::memory_order_release);
+}
+
+void Pipeline::take_rules_change() {
+  std::lock_guard lock(rules_mu_);
+  rules_ = std::move(*rules_next_);
+  rules_next_.reset();
+  rules_change_.store(false, std::memory_order_release);
+}
+
 void Pipeline::start_capture(const std::string& path, uint64_t count, uint32_t snaplen) {
   auto writer = std::make_unique<PcapWriter>(path, snaplen);  // file errors reach the caller
   std::lock_guard lock(capture_mu_);
@@ -258,6 +279,7 @@ void Pipeline::run(const std::stop_token& st) {
   try {
     while (!st.stop_requested()) {
       if (capture_change_.load(std::memory_order_acquire)) take_capture_change();
+      if (rules_change_.load(std::memory_order_acquire)) take_rules_change();
       bool work = false;
       for (auto& s : sockets_) {
         const uint32_t n = s->receive(batch);
@@ -331,8 +353,8 @@ void Pipeline::handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64
   // matches (a rule removed by a reload while it was in flight, or an
   // offloaded PUNT flow) goes to the kernel if we can, else is dropped.
   std::size_t ri = 0;
-  while (ri < config_.rules.size() && !rule_matches(config_.rules[ri].match, p.key)) ++ri;
-  const Rule* rule = ri < config_.rules.size() ? &config_.rules[ri] : nullptr;
+  while (ri < rules_.rules.size() && !rule_matches(rules_.rules[ri].match, p.key)) ++ri;
+  const Rule* rule = ri < rules_.rules.size() ? &rules_.rules[ri] : nullptr;
   const Action action = rule ? rule->action : (tap_ ? Action::Pass : Action::Drop);
 
   switch (action) {
@@ -354,7 +376,7 @@ void Pipeline::handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64
 }
 
 bool Pipeline::forward(const ParsedPacket& p, const Rule& rule, const xsk::RxFrame& f, xsk::Socket& in) {
-  const Port& out = ports_[static_cast<std::size_t>(rule_out_port_[&rule - config_.rules.data()])];
+  const Port& out = ports_[static_cast<std::size_t>(rules_.out_port[&rule - rules_.rules.data()])];
   uint8_t* d = umem_->data(f.addr);
   // Next hop: the destination itself, on the egress port's link (the rule
   // names the port; XDP's route for the offloaded flow must agree).

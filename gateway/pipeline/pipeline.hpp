@@ -108,6 +108,12 @@ class Pipeline {
   ~Pipeline();
 
   void stop();
+  // Replaces the classification rules and nothing else: sockets, rings, the
+  // UMEM and frames in flight stay (a reload that changes only
+  // [[punt.rule]]s). Checked here: a forward rule's port must be served, a
+  // pass rule needs the TAP; otherwise throws std::invalid_argument and
+  // changes nothing. The pipeline thread takes them before its next batch.
+  void replace_rules(std::vector<Rule> rules);
   const PipelineStats& stats() const noexcept { return stats_; }
   std::vector<SocketInfo> sockets() const;
   // Frame accounting of the shared Umem (valid once stopped, or as a
@@ -153,7 +159,17 @@ class Pipeline {
   std::optional<Tap> tap_;
   std::vector<std::unique_ptr<xsk::Socket>> sockets_;
   std::vector<Port> ports_;
-  std::vector<int> rule_out_port_;  // index into ports_, per rule
+  struct RuleTable {
+    std::vector<Rule> rules;
+    std::vector<int> out_port;  // index into ports_, per rule (-1: not a forward rule)
+  };
+  RuleTable make_rule_table(std::vector<Rule> rules) const;
+  RuleTable rules_;  // the pipeline thread's, after construction
+  // Hand-over of replace_rules() to the pipeline thread, as for captures.
+  std::mutex rules_mu_;
+  std::atomic<bool> rules_change_{false};
+  std::optional<RuleTable> rules_next_;
+  void take_rules_change();
   std::unique_ptr<xsk::Waiter> waiter_;
   uint32_t fill_target_ = 0;
   // Next-hop MACs from the kernel's neighbour table, each kept for a second:

@@ -202,6 +202,11 @@ GatewayDaemon::GatewayDaemon(const Netns& gateway, const GatewayConfig& config)
   }
 }
 
+void GatewayDaemon::rewrite_config(const GatewayConfig& config) const {
+  std::ofstream(dir_.path() / "gateway.toml", std::ios::trunc)
+      << to_toml(config, instance_, dir_.path() / "control.sock");
+}
+
 void GatewayDaemon::wait_until_running() {
   // The daemon logs "instance NAME: running" once every port is attached.
   const std::string ready_line = fmt::format("instance {}: running", instance_);

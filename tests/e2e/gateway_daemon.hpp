@@ -131,6 +131,10 @@ class GatewayDaemon {
   // removes the pins. Returns the command's result.
   CmdResult detach() const;
 
+  // Rewrites the config file the daemon was started with, for a following
+  // `xdpgw reload` (or SIGHUP).
+  void rewrite_config(const GatewayConfig& config) const;
+
   // Error lines containing `text` are what the test provoked (a refused
   // reload): the destructor does not count them as failures.
   void expect_error_lines_with(std::string text) { expected_errors_.push_back(std::move(text)); }

@@ -6,6 +6,8 @@
 // XDP forwarding and the punt rules' fallbacks in charge.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -158,6 +160,90 @@ out_port = "{port_b}"
   ASSERT_TRUE(d);
   EXPECT_EQ(d->payload, payload_of(kDatagrams));
   EXPECT_EQ((daemon.verdicts() - before).total(XDPGW_R_FWD_FLOW_VERDICT), kDatagrams);
+}
+
+// A reload that changes only the punt rules hands them to the running
+// pipeline: its sockets, rings and UMEM stay, so a stream punted packet by
+// packet loses nothing while the rules change under it, and the new rule
+// takes effect.
+TEST(PuntE2e, ReloadOfPuntRulesKeepsThePipelineAndLosesNothing) {
+  const std::string kForward7000 = R"([[punt.rule]]
+protocol = "udp"
+dst = "198.18.2.0/24"
+dport = 7000
+action = "forward"
+out_port = "{port_b}"
+mode = "every-packet"
+)";
+  PuntSetup setup(kForward7000);
+  RouterTopology& topo = setup.topo;
+  GatewayDaemon daemon(topo.gateway(), setup.config);
+  daemon.wait_for_resolved_nexthops(2);
+  const std::string socket = shell_quote(daemon.control_socket().string());
+  auto pipeline_status = [&] {
+    const CmdResult r = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY), socket));
+    EXPECT_TRUE(r.ok()) << r.output;
+    return nlohmann::json::parse(r.output).at("pipeline");
+  };
+  const nlohmann::json sockets_before = pipeline_status().at("sockets");
+
+  UdpSocket b(topo.host_b(), std::string(kHostB4), 7000);
+  UdpSocket a(topo.host_a(), std::string(kHostA4), 5000);
+  const auto to = SocketAddress::parse(kHostB4, 7000);
+  constexpr uint32_t kDatagrams = 3000;
+  // Each datagram says which it is: 4 bytes of its index, then filler.
+  std::vector<std::vector<uint8_t>> payloads;
+  for (uint32_t i = 0; i < kDatagrams; ++i) {
+    auto p = payload_of(i);
+    p.insert(p.begin(), {uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)});
+    payloads.push_back(std::move(p));
+  }
+  std::atomic<uint32_t> sent{0};
+  std::thread sender([&] {
+    for (uint32_t i = 0; i < kDatagrams; ++i) {
+      a.send_to(to, payloads[i]);
+      sent.store(i + 1);
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  std::thread reloader([&] {
+    // Reload while the stream runs: a second rule (drop UDP to port 7001).
+    while (sent.load() < kDatagrams / 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    GatewayConfig next = setup.config;
+    next.extra_toml += fmt::format("[[punt.rule]]\nprotocol = \"udp\"\ndport = 7001\naction = \"drop\"\n"
+                                   "mode = \"every-packet\"\n");
+    daemon.rewrite_config(next);
+    const CmdResult r = run_cmd(fmt::format("{} reload -s {}", shell_quote(XDPGW_BINARY), socket));
+    EXPECT_TRUE(r.ok()) << r.output;
+  });
+  std::vector<bool> arrived(kDatagrams);
+  uint32_t received = 0;
+  for (; received < kDatagrams; ++received) {
+    auto d = b.receive(std::chrono::seconds(5));
+    if (!d) break;
+    const auto index = static_cast<uint32_t>(std::find(payloads.begin(), payloads.end(), d->payload) -
+                                             payloads.begin());
+    ASSERT_LT(index, kDatagrams) << "a datagram that was not sent";
+    EXPECT_FALSE(arrived[index]) << "datagram " << index << " twice";
+    arrived[index] = true;
+  }
+  sender.join();
+  reloader.join();
+  const auto first_missing = std::find(arrived.begin(), arrived.end(), false) - arrived.begin();
+  EXPECT_EQ(received, kDatagrams) << "first missing: datagram " << first_missing << "\n" << daemon.log();
+
+  EXPECT_NE(daemon.log().find("punt: 2 rules handed to the running pipeline"), std::string::npos)
+      << daemon.log();
+  EXPECT_EQ(daemon.log().find("pipeline stopping"), std::string::npos) << daemon.log();
+  const nlohmann::json pipeline = pipeline_status();
+  EXPECT_EQ(pipeline.at("sockets"), sockets_before) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("packets").at("forwarded").get<uint64_t>(), kDatagrams) << pipeline.dump(2);
+
+  // The new rule is live in the pipeline (XDP punts, the pipeline drops).
+  UdpSocket b7001(topo.host_b(), std::string(kHostB4), 7001);
+  a.send_to(SocketAddress::parse(kHostB4, 7001), payload_of(1));
+  EXPECT_FALSE(b7001.receive(std::chrono::milliseconds(500)));
+  EXPECT_EQ(pipeline_status().at("packets").at("dropped").get<uint64_t>(), 1u);
 }
 
 // The pipeline killed with its daemon (kill -9: no shutdown code runs): the

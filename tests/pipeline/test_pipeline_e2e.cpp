@@ -239,6 +239,36 @@ TEST_F(PipelineE2e, DroppedFlowNeverArrivesAndXdpDropsAllButTheFirst) {
   ASSERT_EQ(pl->error(), nullptr);
 }
 
+// replace_rules: a table it cannot serve is refused whole and the running
+// rules stay; an accepted one decides the next packets, sockets untouched.
+TEST_F(PipelineE2e, ReplacedRulesDecideTheNextPacketsAndRefusedOnesChangeNothing) {
+  auto pl = start_pipeline();
+  const auto sockets = pl->sockets();
+  UdpSocket b(topo_.host_b(), "198.18.2.2", 9000);
+  UdpSocket a(topo_.host_a(), "198.18.1.2", 5009);
+  const auto to = SocketAddress::parse("198.18.2.2", 9000);
+
+  auto rules = pipeline_config().rules;
+  auto unserved = rules;
+  unserved[3].out_port = "xgt-not-served";
+  EXPECT_THROW(pl->replace_rules(unserved), std::invalid_argument);
+  a.send_to(to, payload_of(0));
+  auto d = b.receive(std::chrono::seconds(10));
+  ASSERT_TRUE(d) << "the running rules still forward";
+  EXPECT_EQ(d->payload, payload_of(0));
+  EXPECT_EQ(pl->stats().forwarded.load(), 1u);
+
+  rules[3].action = pipeline::Action::Drop;  // every packet to 9000 now dropped by the pipeline
+  pl->replace_rules(rules);
+  for (uint32_t i = 1; i <= 10; ++i) a.send_to(to, payload_of(i));
+  ASSERT_TRUE(eventually([&] { return pl->stats().dropped.load() == 10; }));
+  EXPECT_FALSE(b.receive(std::chrono::milliseconds(0)).has_value());
+  EXPECT_EQ(pl->stats().forwarded.load(), 1u);
+  EXPECT_EQ(pl->stats().rx.load(), 11u);
+  EXPECT_EQ(pl->sockets().size(), sockets.size());
+  ASSERT_EQ(pl->error(), nullptr);
+}
+
 TEST_F(PipelineE2e, TeardownRemovesSlotsAndSocketsAndXdpCarriesOn) {
   UdpSocket b(topo_.host_b(), "198.18.2.2", 7000);
   UdpSocket a1(topo_.host_a(), "198.18.1.2", 5003);
