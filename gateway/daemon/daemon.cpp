@@ -226,6 +226,22 @@ class Gateway {
     }
   }
 
+  // Maintenance tick: a pipeline that should run but did not start is
+  // started again, so a transient failure does not leave punt rules on
+  // their fallbacks until the next reload. (One that stopped on an error
+  // stays stopped, with the error in `xdpgw status`: restarting it could
+  // loop on a bug.)
+  void heal_pipeline() {
+    if (!cfg_.punt.enabled() || pipeline_) return;
+    if (try_start_pipeline(cfg_)) {
+      spdlog::info("punt: AF_XDP pipeline started after {} failed attempts", pipeline_start_failures_ + 1);
+      pipeline_start_failures_ = 0;
+    } else if (++pipeline_start_failures_ % 60 == 0) {
+      spdlog::warn("punt: AF_XDP pipeline still not started after {} attempts: {}",
+                   pipeline_start_failures_ + 1, pipeline_start_error_);
+    }
+  }
+
   int refresh_nexthops() {
     warm_backend_neighbours(cfg_);
     return xdpgw::refresh_nexthops(state_);
@@ -541,20 +557,49 @@ class Gateway {
   // drop) and every other packet is untouched.
   void start_pipeline(const config::Config& cfg) {
     pipeline_start_error_.clear();
+    pipeline_start_failures_ = 0;
     if (!cfg.punt.enabled()) return;
-    try {
-      pipeline_ = std::make_unique<pipeline::Pipeline>(
-          pipeline::from_config(cfg.punt),
-          pipeline::PipelineMaps{.xsks = dp_.xsks_fd(), .xsk_slots = dp_.xsk_slots_fd(),
-                                 .conn_table = dp_.conn_table_fd()});
-      for (const auto& s : pipeline_->sockets())
-        spdlog::info("punt: {} queue {} -> AF_XDP slot {} ({})", s.ifname, s.queue, s.slot,
-                     s.zero_copy ? "zero-copy" : "copy mode");
-    } catch (const std::exception& e) {
-      spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP: {}", e.what());
-      pipeline_start_error_ = e.what();
+    if (!try_start_pipeline(cfg))
+      spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP (retried every "
+                    "second): {}", pipeline_start_error_);
+  }
+
+  // The kernel frees a closed AF_XDP socket's queue from a workqueue, after
+  // its last in-flight frame: a pipeline restarted by a reload can find its
+  // queues still "busy" (EBUSY) for a moment. That is waited out here, up to
+  // kQueueReleaseWait; anything else fails at once.
+  bool try_start_pipeline(const config::Config& cfg) {
+    constexpr auto kQueueReleaseWait = std::chrono::seconds(2);
+    const auto deadline = std::chrono::steady_clock::now() + kQueueReleaseWait;
+    bool waited = false;
+    for (;;) {
+      try {
+        pipeline_ = std::make_unique<pipeline::Pipeline>(
+            pipeline::from_config(cfg.punt),
+            pipeline::PipelineMaps{.xsks = dp_.xsks_fd(), .xsk_slots = dp_.xsk_slots_fd(),
+                                   .conn_table = dp_.conn_table_fd()});
+        for (const auto& s : pipeline_->sockets())
+          spdlog::info("punt: {} queue {} -> AF_XDP slot {} ({})", s.ifname, s.queue, s.slot,
+                       s.zero_copy ? "zero-copy" : "copy mode");
+        pipeline_start_error_.clear();
+        return true;
+      } catch (const std::system_error& e) {
+        pipeline_start_error_ = e.what();
+        if (e.code() != std::errc::device_or_resource_busy ||
+            std::chrono::steady_clock::now() >= deadline)
+          return false;
+        if (!waited)
+          spdlog::info("punt: an AF_XDP queue is still held by closed sockets ({}); waiting for "
+                       "the kernel to release it", e.what());
+        waited = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      } catch (const std::exception& e) {
+        pipeline_start_error_ = e.what();
+        return false;
+      }
     }
   }
+
   static bool same_except_rules(config::Punt a, config::Punt b) {
     a.rules.clear();
     b.rules.clear();
@@ -612,6 +657,7 @@ class Gateway {
   ReloadCounters reloads_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
   std::string pipeline_start_error_;              // [punt] has rules but it did not start
+  uint64_t pipeline_start_failures_ = 0;          // retries by heal_pipeline() since then
   std::unique_ptr<DropCapture> drop_capture_;     // likewise
   std::deque<std::pair<uint64_t, events::Event>> event_log_;
   uint64_t next_event_seq_ = 1;
@@ -762,6 +808,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
       if (ec) return;
       try {
         gw.follow_ports();
+        gw.heal_pipeline();
         gw.update_announcements();
         if (int n = gw.refresh_nexthops(); n > 0)
           spdlog::info("nexthops: {} updated from the neighbour table", n);

@@ -1,9 +1,11 @@
 #include "xsk/waiter.hpp"
 
 #include <poll.h>
+#include <chrono>
 #include <sys/socket.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
 
@@ -41,6 +43,39 @@ Waiter::Waiter(WaitMode mode, std::span<Socket* const> sockets)
     unsigned entries = 8;
     while (entries < 2 * sockets_.size()) entries <<= 1;
     ring_ = std::make_unique<Uring>(entries);
+  }
+}
+
+namespace {
+// user_data of the cancel request itself: no socket has this index.
+constexpr uint64_t kCancelAll = ~uint64_t{0};
+// How long the destructor waits for cancelled requests to complete. They
+// complete at once unless the kernel is wedged; then the ring's own
+// (asynchronous) teardown still releases them.
+constexpr std::chrono::milliseconds kCancelWait{1000};
+}  // namespace
+
+Waiter::~Waiter() {
+  if (!ring_ || in_flight_ == 0) return;
+  try {
+    io_uring_sqe* sqe = ring_->sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, kCancelAll);
+    const auto deadline = std::chrono::steady_clock::now() + kCancelWait;
+    check_errno(io_uring_submit(ring_->get()), "io_uring_submit (cancel)");
+    while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      __kernel_timespec ts{.tv_sec = 0, .tv_nsec = 10'000'000};
+      io_uring_cqe* cqe = nullptr;
+      const int rc = io_uring_wait_cqe_timeout(ring_->get(), &cqe, &ts);
+      if (rc < 0 && rc != -ETIME && rc != -EINTR) throw_errno(rc, "io_uring_wait_cqe_timeout");
+      reap();
+    }
+    if (in_flight_ > 0)
+      spdlog::warn("AF_XDP waiter: {} io_uring requests still in flight after cancel; the kernel "
+                   "releases their sockets when it tears the ring down", in_flight_);
+  } catch (const std::exception& e) {
+    // A completion that reports an error is no reason to keep the requests.
+    spdlog::warn("AF_XDP waiter: cancelling in-flight io_uring requests: {}", e.what());
   }
 }
 

@@ -46,6 +46,14 @@ class Uring {
 class Waiter {
  public:
   Waiter(WaitMode mode, std::span<Socket* const> sockets);
+  // Cancels every request still in flight and reaps them before the ring
+  // goes: a pending poll holds a reference to its socket's file, and the
+  // kernel tears a ring down asynchronously, so the socket would otherwise
+  // stay bound to its queue for a while after close (a new socket on that
+  // queue, e.g. a pipeline restarted by a reload, gets EBUSY).
+  ~Waiter();
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
   WaitMode mode() const noexcept { return mode_; }
 
   // Asks for a tx kick of `s`; with Uring it is sent with the next wait().

@@ -246,6 +246,71 @@ mode = "every-packet"
   EXPECT_EQ(pipeline_status().at("packets").at("dropped").get<uint64_t>(), 1u);
 }
 
+// A reload that changes the pipeline itself (here its UMEM size) restarts
+// it: the old sockets go, new ones take their slots, and punted traffic
+// flows through the new pipeline.
+TEST(PuntE2e, ReloadOfThePipelinesOwnSettingsRestartsIt) {
+  PuntSetup setup(R"([[punt.rule]]
+protocol = "udp"
+dst = "198.18.2.0/24"
+dport = 7000
+action = "forward"
+out_port = "{port_b}"
+mode = "every-packet"
+)");
+  RouterTopology& topo = setup.topo;
+  GatewayDaemon daemon(topo.gateway(), setup.config);
+  daemon.wait_for_resolved_nexthops(2);
+  GatewayConfig next = setup.config;
+  const std::string frames_1024 = "frames = 1024";
+  next.extra_toml.replace(next.extra_toml.find(frames_1024), frames_1024.size(), "frames = 2048");
+  daemon.rewrite_config(next);
+  const std::string socket = shell_quote(daemon.control_socket().string());
+  UdpSocket b(topo.host_b(), std::string(kHostB4), 7000);
+  UdpSocket a(topo.host_a(), std::string(kHostA4), 5000);
+  const auto to = SocketAddress::parse(kHostB4, 7000);
+  {
+    // Under traffic: the old sockets hold frames in flight while they close.
+    std::atomic<bool> done{false};
+    std::thread stream([&] {
+      UdpSocket s(topo.host_a(), std::string(kHostA4), 5001);
+      while (!done.load()) {
+        s.send_to(to, payload_of(0));
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const CmdResult r = run_cmd(fmt::format("{} reload -s {}", shell_quote(XDPGW_BINARY), socket));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    done.store(true);
+    stream.join();
+    ASSERT_TRUE(r.ok()) << r.output;
+    while (b.receive(std::chrono::milliseconds(200))) {
+    }
+  }
+  const uint64_t forwarded_before = [&] {
+    const CmdResult st = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY), socket));
+    return nlohmann::json::parse(st.output).at("pipeline").at("packets").at("forwarded").get<uint64_t>();
+  }();
+  for (uint32_t i = 0; i < 10; ++i) {
+    a.send_to(to, payload_of(i));
+    auto d = b.receive(std::chrono::seconds(10));
+    ASSERT_TRUE(d) << "datagram " << i << " missing\n" << daemon.log();
+    EXPECT_EQ(d->payload, payload_of(i));
+  }
+  const CmdResult status = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY), socket));
+  ASSERT_TRUE(status.ok()) << status.output;
+  const nlohmann::json pipeline = nlohmann::json::parse(status.output).at("pipeline");
+  EXPECT_TRUE(pipeline.at("running").get<bool>()) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("umem_frames").at("total").get<uint64_t>(), 2048u) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("packets").at("forwarded").get<uint64_t>(), forwarded_before + 10) << pipeline.dump(2);
+  EXPECT_EQ(pipeline.at("sockets").size(), 2u) << pipeline.dump(2);
+  // Whether the kernel still held a queue when the new pipeline bound it
+  // depends on timing; either way the pipeline must be up (checked above).
+  std::cout << "restart waited for a queue release: "
+            << (daemon.log().find("still held by closed sockets") != std::string::npos ? "yes" : "no") << "\n";
+}
+
 // The pipeline killed with its daemon (kill -9: no shutdown code runs): the
 // kernel closes the AF_XDP sockets and empties their XSKMAP slots, and XDP
 // alone carries on. Traffic no rule punts is forwarded as before, a flow
