@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -198,6 +199,7 @@ class Gateway {
           spdlog::warn("port {} (ifindex {}) disappeared; the other ports keep forwarding, "
                        "it is re-attached when it returns", p.name, p.ifindex);
         missing_ports_.insert(p.name);
+        stop_pipeline_serving(p.name);
         continue;
       }
       if (*ifindex != p.ifindex) {
@@ -220,10 +222,25 @@ class Gateway {
         missing_ports_.erase(name);
         spdlog::info("port {} is back as ifindex {}: XDP attached, config re-applied", name,
                      ifindex);
+        // Gone and back within one tick: the pipeline's socket there is dead.
+        stop_pipeline_serving(name);
       }
     } catch (const std::exception& e) {
       spdlog::error("re-attaching returned ports failed, will retry: {}", e.what());
     }
+  }
+
+  // An AF_XDP socket does not survive its interface: when a port the
+  // pipeline serves goes, the pipeline stops (its rules fall back in XDP)
+  // and heal_pipeline() starts a new one once every port it serves is back.
+  void stop_pipeline_serving(const std::string& port) {
+    if (!pipeline_) return;
+    const auto& served = cfg_.punt.ports;
+    if (std::find(served.begin(), served.end(), port) == served.end()) return;
+    spdlog::warn("punt: port {} is gone: AF_XDP pipeline stopped, punt rules fall back in XDP "
+                 "until it is back", port);
+    stop_pipeline();
+    pipeline_start_error_ = fmt::format("port {} is gone", port);
   }
 
   // Maintenance tick: a pipeline that should run but did not start is

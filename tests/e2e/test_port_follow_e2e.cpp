@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "e2e/daemon_process.hpp"
 #include "e2e/router_topology.hpp"
@@ -125,6 +126,62 @@ socket = "{}"
   // XDP really is on the new interface (status warns when a port runs no
   // or another program).
   EXPECT_EQ(status.output.find("not this instance's dispatcher"), std::string::npos) << status.output;
+  std::error_code ec;
+  std::filesystem::remove(config_path, ec);
+}
+
+// The AF_XDP pipeline serves a port that vanishes: its sockets die with the
+// interface, so the daemon stops the pipeline (punt rules on their
+// fallbacks meanwhile) and starts a new one once the port is back; punted
+// traffic then flows through the new pipeline, without a reload.
+TEST(PortFollowE2e, PipelineOnAVanishedPortIsStartedAgainWhenItReturns) {
+  ThreeHosts t;
+  const auto config_path = std::filesystem::temp_directory_path() / (unique_name("pf") + ".toml");
+  Daemon daemon(t.gw(), config_path);
+  daemon.write_config(fmt::format(R"([gateway]
+instance = "{}"
+[[port]]
+name = "{}"
+[[port]]
+name = "{}"
+[[port]]
+name = "{}"
+[routing]
+source = "fib"
+[control]
+socket = "{}"
+[punt]
+tap = "{}"
+frames = 1024
+[[punt.rule]]
+protocol = "udp"
+dst = "198.18.2.0/24"
+dport = 9000
+action = "forward"
+out_port = "{}"
+mode = "every-packet"
+fallback = "drop"
+)", daemon.instance(), t.port('a'), t.port('b'), t.port('c'), daemon.socket().string(),
+                                  unique_ifname("t"), t.port('b')));
+  ASSERT_NO_FATAL_FAILURE(daemon.start());
+  // Datagrams the (current) pipeline received: it forwards them, or hands
+  // the first ones to the kernel through its TAP while the next hop's
+  // neighbour entry is still unresolved.
+  auto handled_by_pipeline = [&] {
+    auto status = daemon.cli("status --json");
+    EXPECT_TRUE(status.ok()) << status.output;
+    const auto pipeline = nlohmann::json::parse(status.output).at("pipeline");
+    return pipeline.contains("packets") ? pipeline.at("packets").at("rx").get<uint64_t>() : 0;
+  };
+  ASSERT_TRUE(reaches(t.a(), t.b(), "198.18.2.2")) << daemon.log();
+  EXPECT_GE(handled_by_pipeline(), 1u) << daemon.log();
+
+  t.delete_b();
+  EXPECT_TRUE(wait_for_log(daemon, fmt::format("punt: port {} is gone", t.port('b')))) << daemon.log();
+  t.create_b();
+  EXPECT_TRUE(wait_for_log(daemon, "punt: AF_XDP pipeline started after")) << daemon.log();
+  ASSERT_TRUE(reaches(t.a(), t.b(), "198.18.2.2")) << daemon.log();
+  EXPECT_GE(handled_by_pipeline(), 1u) << "the new pipeline handled the datagram\n" << daemon.log();
   std::error_code ec;
   std::filesystem::remove(config_path, ec);
 }
