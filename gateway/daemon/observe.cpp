@@ -4,6 +4,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -126,6 +128,16 @@ nlohmann::json policy_stats_json(const config::Config& cfg, const Datapath& dp) 
   out["acl"]["default"] = {{"action", config::to_string(cfg.policy.acl_default)},
                            {"packets", d.packets},
                            {"bytes", d.bytes}};
+  // What the running generation holds of each prefix set: how an operator
+  // sees that a reloaded feed was taken.
+  out["acl"]["prefix_sets"] = nlohmann::json::array();
+  for (const auto& set : cfg.policy.prefix_sets) {
+    const auto v4 = std::count_if(set.prefixes.begin(), set.prefixes.end(), [](const auto& p) {
+      return p.addr.family == config::IpFamily::kV4;
+    });
+    out["acl"]["prefix_sets"].push_back(
+        {{"name", set.name}, {"ipv4", v4}, {"ipv6", std::ptrdiff_t(set.prefixes.size()) - v4}});
+  }
   return out;
 }
 
@@ -251,6 +263,13 @@ void append_policy_metrics(const config::Config& cfg, const Datapath& dp,
                                 {"match", p["acl"]["default"]["action"].get<std::string>()}},
                                double(p["acl"]["default"]["packets"].get<uint64_t>())});
   out.push_back(std::move(acl));
+  MetricFamily sets{"xdpgw_acl_prefix_set_prefixes",
+                    "Prefixes of each [[prefix_set]] in the running config, by family", "gauge", {}};
+  for (const auto& set : p["acl"]["prefix_sets"])
+    for (const char* family : {"ipv4", "ipv6"})
+      sets.samples.push_back(Sample{{{"set", set["name"].get<std::string>()}, {"family", family}},
+                                    double(set[family].get<int64_t>())});
+  if (!sets.samples.empty()) out.push_back(std::move(sets));
 }
 
 }  // namespace
@@ -361,6 +380,9 @@ std::string format_stats(const nlohmann::json& stats, const std::string& instanc
                        "default " + p["acl"]["default"]["action"].get<std::string>(),
                        p["acl"]["default"]["packets"].get<uint64_t>());
   }
+  for (const auto& set : p["acl"]["prefix_sets"])
+    out += fmt::format("prefix set @{}: {} IPv4 and {} IPv6 prefixes\n", set["name"].get<std::string>(),
+                       set["ipv4"].get<int64_t>(), set["ipv6"].get<int64_t>());
   return out;
 }
 

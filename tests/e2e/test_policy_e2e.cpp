@@ -231,6 +231,16 @@ TEST(PolicyE2e, BlockListFileIsReReadOnReloadAndABrokenOneIsRefused) {
   EXPECT_GE(denied, 1u);
   auto stats = run_cmd(fmt::format("{} stats -s {}", XDPGW_BINARY, socket));
   EXPECT_NE(stats.output.find("deny src @blocklist"), std::string::npos) << stats.output;
+  EXPECT_NE(stats.output.find("prefix set @blocklist: 2 IPv4 and 0 IPv6 prefixes"), std::string::npos)
+      << stats.output;
+  auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.output;
+  EXPECT_NE(scrape.output.find("xdpgw_acl_prefix_set_prefixes{set=\"blocklist\",family=\"ipv4\"} 2\n"),
+            std::string::npos)
+      << scrape.output;
+  auto lint = topology.gateway().exec(
+      "curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+  EXPECT_TRUE(lint.ok()) << lint.output;
 
   write_list("198.51.100.0/24\n198.18.1.300\n");
   daemon.expect_error_lines_with("reload refused: " + list.string() + ":2:1:");
