@@ -207,6 +207,7 @@ class Gateway {
         changed = true;
       } else if (was_missing) {
         missing_ports_.erase(p.name);  // back under the same ifindex: link intact
+        retry_pipeline_soon();
       }
     }
     if (!changed) return;
@@ -224,6 +225,7 @@ class Gateway {
                      ifindex);
         // Gone and back within one tick: the pipeline's socket there is dead.
         stop_pipeline_serving(name);
+        retry_pipeline_soon();
       }
     } catch (const std::exception& e) {
       spdlog::error("re-attaching returned ports failed, will retry: {}", e.what());
@@ -244,19 +246,36 @@ class Gateway {
   }
 
   // Maintenance tick: a pipeline that should run but did not start is
-  // started again, so a transient failure does not leave punt rules on
-  // their fallbacks until the next reload. (One that stopped on an error
+  // started again, so a transient failure (a queue still held, a port that
+  // is back) does not leave punt rules on their fallbacks until the next
+  // reload. One attempt per tick at most, none that waits (the tick shares
+  // the event loop with the control socket), and backing off from 1 s to
+  // a minute while it keeps failing. (A pipeline that stopped on an error
   // stays stopped, with the error in `xdpgw status`: restarting it could
   // loop on a bug.)
+  // A port came back: the next tick tries the pipeline again at once,
+  // whatever the backoff had reached while it was gone.
+  void retry_pipeline_soon() {
+    pipeline_retry_delay_ = kFirstPipelineRetry;
+    next_pipeline_attempt_ = {};
+  }
+
   void heal_pipeline() {
     if (!cfg_.punt.enabled() || pipeline_) return;
-    if (try_start_pipeline(cfg_)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_pipeline_attempt_) return;
+    if (try_start_pipeline(cfg_, std::chrono::milliseconds(0))) {
       spdlog::info("punt: AF_XDP pipeline started after {} failed attempts", pipeline_start_failures_ + 1);
       pipeline_start_failures_ = 0;
-    } else if (++pipeline_start_failures_ % 60 == 0) {
-      spdlog::warn("punt: AF_XDP pipeline still not started after {} attempts: {}",
-                   pipeline_start_failures_ + 1, pipeline_start_error_);
+      pipeline_retry_delay_ = kFirstPipelineRetry;
+      return;
     }
+    ++pipeline_start_failures_;
+    next_pipeline_attempt_ = now + pipeline_retry_delay_;
+    pipeline_retry_delay_ = std::min(pipeline_retry_delay_ * 2, kLastPipelineRetry);
+    if (pipeline_retry_delay_ == kLastPipelineRetry)
+      spdlog::warn("punt: AF_XDP pipeline still not started after {} attempts, next in {} s: {}",
+                   pipeline_start_failures_ + 1, kLastPipelineRetry.count(), pipeline_start_error_);
   }
 
   int refresh_nexthops() {
@@ -575,19 +594,21 @@ class Gateway {
   void start_pipeline(const config::Config& cfg) {
     pipeline_start_error_.clear();
     pipeline_start_failures_ = 0;
+    pipeline_retry_delay_ = kFirstPipelineRetry;
+    next_pipeline_attempt_ = {};
     if (!cfg.punt.enabled()) return;
     if (!try_start_pipeline(cfg))
-      spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP (retried every "
-                    "second): {}", pipeline_start_error_);
+      spdlog::error("punt: AF_XDP pipeline not started, rules fall back in XDP (retried, from "
+                    "every second to every minute): {}", pipeline_start_error_);
   }
 
   // The kernel frees a closed AF_XDP socket's queue from a workqueue, after
   // its last in-flight frame: a pipeline restarted by a reload can find its
   // queues still "busy" (EBUSY) for a moment. That is waited out here, up to
-  // kQueueReleaseWait; anything else fails at once.
-  bool try_start_pipeline(const config::Config& cfg) {
-    constexpr auto kQueueReleaseWait = std::chrono::seconds(2);
-    const auto deadline = std::chrono::steady_clock::now() + kQueueReleaseWait;
+  // `wait_for_busy_queue`; anything else fails at once.
+  bool try_start_pipeline(const config::Config& cfg,
+                          std::chrono::milliseconds wait_for_busy_queue = std::chrono::seconds(2)) {
+    const auto deadline = std::chrono::steady_clock::now() + wait_for_busy_queue;
     bool waited = false;
     for (;;) {
       try {
@@ -609,7 +630,9 @@ class Gateway {
           spdlog::info("punt: an AF_XDP queue is still held by closed sockets ({}); waiting for "
                        "the kernel to release it", e.what());
         waited = true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        // Long enough for the sockets a failed attempt bound to be
+        // released too (an RCU grace period and a workqueue run).
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
       } catch (const std::exception& e) {
         pipeline_start_error_ = e.what();
         return false;
@@ -675,6 +698,10 @@ class Gateway {
   std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
   std::string pipeline_start_error_;              // [punt] has rules but it did not start
   uint64_t pipeline_start_failures_ = 0;          // retries by heal_pipeline() since then
+  static constexpr std::chrono::seconds kFirstPipelineRetry{1};
+  static constexpr std::chrono::seconds kLastPipelineRetry{60};
+  std::chrono::seconds pipeline_retry_delay_ = kFirstPipelineRetry;
+  std::chrono::steady_clock::time_point next_pipeline_attempt_{};
   std::unique_ptr<DropCapture> drop_capture_;     // likewise
   std::deque<std::pair<uint64_t, events::Event>> event_log_;
   uint64_t next_event_seq_ = 1;

@@ -56,26 +56,32 @@ constexpr std::chrono::milliseconds kCancelWait{1000};
 }  // namespace
 
 Waiter::~Waiter() {
-  if (!ring_ || in_flight_ == 0) return;
-  try {
-    io_uring_sqe* sqe = ring_->sqe();
-    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data64(sqe, kCancelAll);
-    const auto deadline = std::chrono::steady_clock::now() + kCancelWait;
-    check_errno(io_uring_submit(ring_->get()), "io_uring_submit (cancel)");
-    while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
-      __kernel_timespec ts{.tv_sec = 0, .tv_nsec = 10'000'000};
-      io_uring_cqe* cqe = nullptr;
-      const int rc = io_uring_wait_cqe_timeout(ring_->get(), &cqe, &ts);
-      if (rc < 0 && rc != -ETIME && rc != -EINTR) throw_errno(rc, "io_uring_wait_cqe_timeout");
-      reap();
-    }
-    if (in_flight_ > 0)
+  if (!ring_) return;
+  drain_quietly();  // completions a failed reap() left, if any
+  if (in_flight_ == 0) return;
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_->get());
+  if (sqe == nullptr) {
+    io_uring_submit(ring_->get());
+    sqe = io_uring_get_sqe(ring_->get());
+  }
+  if (sqe == nullptr) return;  // cannot happen with a ring sized for every socket twice
+  io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+  io_uring_sqe_set_data64(sqe, kCancelAll);
+  if (io_uring_submit(ring_->get()) < 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + kCancelWait;
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    __kernel_timespec ts{.tv_sec = 0, .tv_nsec = 10'000'000};
+    io_uring_cqe* cqe = nullptr;
+    (void)io_uring_wait_cqe_timeout(ring_->get(), &cqe, &ts);  // ETIME/EINTR: look again
+    drain_quietly();
+  }
+  if (in_flight_ > 0) {
+    try {
       spdlog::warn("AF_XDP waiter: {} io_uring requests still in flight after cancel; the kernel "
                    "releases their sockets when it tears the ring down", in_flight_);
-  } catch (const std::exception& e) {
-    // A completion that reports an error is no reason to keep the requests.
-    spdlog::warn("AF_XDP waiter: cancelling in-flight io_uring requests: {}", e.what());
+    } catch (...) {
+      // Logging must not throw out of a destructor.
+    }
   }
 }
 
@@ -99,32 +105,40 @@ void Waiter::kick(Socket& s) {
 }
 
 void Waiter::reap() {
+  // Each completion is consumed before it is acted on, so one that throws
+  // leaves neither itself nor the ones before it in the ring.
   io_uring_cqe* cqe = nullptr;
-  unsigned head = 0;
-  unsigned seen = 0;
-  io_uring_for_each_cqe(ring_->get(), head, cqe) {
-    ++seen;
+  while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
     const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const int res = cqe->res;
+    io_uring_cqe_seen(ring_->get(), cqe);
     const std::size_t i = data >> 1;
-    if (i >= sockets_.size()) continue;
+    if (i >= sockets_.size()) continue;  // the destructor's cancel request
+    --in_flight_;
     if ((data & 1) == kPoll) {
       poll_armed_[i] = false;
       ++wakeups_;
-      if (cqe->res < 0 && cqe->res != -ECANCELED)
-        throw_errno(cqe->res, fmt::format("io_uring poll on AF_XDP socket {} queue {}", sockets_[i]->ifname(),
-                                          sockets_[i]->queue()));
+      if (res < 0 && res != -ECANCELED)
+        throw_errno(res, fmt::format("io_uring poll on AF_XDP socket {} queue {}", sockets_[i]->ifname(),
+                                     sockets_[i]->queue()));
     } else {
       kick_queued_[i] = false;
       // A busy kernel (EAGAIN/EBUSY/ENOBUFS) means "kick again later": the
       // loop does, because the tx ring still holds the frames.
-      const int res = cqe->res;
       if (res < 0 && res != -EAGAIN && res != -EBUSY && res != -ENOBUFS && res != -ENETDOWN)
         throw_errno(res, fmt::format("io_uring tx kick on AF_XDP socket {} queue {}", sockets_[i]->ifname(),
                                      sockets_[i]->queue()));
     }
-    --in_flight_;
   }
-  io_uring_cq_advance(ring_->get(), seen);
+}
+
+void Waiter::drain_quietly() noexcept {
+  io_uring_cqe* cqe = nullptr;
+  while (io_uring_peek_cqe(ring_->get(), &cqe) == 0) {
+    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    io_uring_cqe_seen(ring_->get(), cqe);
+    if ((data >> 1) < sockets_.size()) --in_flight_;
+  }
 }
 
 void Waiter::flush() {

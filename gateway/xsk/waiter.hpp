@@ -71,6 +71,8 @@ class Waiter {
 
  private:
   void reap();
+  // Consumes every completion without judging it (for the destructor).
+  void drain_quietly() noexcept;
   WaitMode mode_;
   std::vector<Socket*> sockets_;
   std::vector<bool> poll_armed_;
