@@ -86,11 +86,10 @@ bool wait_for_log(const Daemon& d, const std::string& text) {
   return false;
 }
 
-TEST(PortFollowE2e, VanishedPortIsReattachedWhenItReturns) {
-  ThreeHosts t;
-  const auto config_path = std::filesystem::temp_directory_path() / (unique_name("pf") + ".toml");
-  Daemon daemon(t.gw(), config_path);
-  daemon.write_config(fmt::format(R"([gateway]
+// The config both tests start from: the three ports, FIB routing, the
+// daemon's control socket, then `extra` ([punt], ...).
+std::string three_port_config(const Daemon& daemon, const ThreeHosts& t, const std::string& extra) {
+  return fmt::format(R"([gateway]
 instance = "{}"
 [[port]]
 name = "{}"
@@ -102,7 +101,14 @@ name = "{}"
 source = "fib"
 [control]
 socket = "{}"
-)", daemon.instance(), t.port('a'), t.port('b'), t.port('c'), daemon.socket().string()));
+)", daemon.instance(), t.port('a'), t.port('b'), t.port('c'), daemon.socket().string()) + extra;
+}
+
+TEST(PortFollowE2e, VanishedPortIsReattachedWhenItReturns) {
+  ThreeHosts t;
+  const auto config_path = std::filesystem::temp_directory_path() / (unique_name("pf") + ".toml");
+  Daemon daemon(t.gw(), config_path);
+  daemon.write_config(three_port_config(daemon, t, ""));
   ASSERT_NO_FATAL_FAILURE(daemon.start());
   ASSERT_TRUE(reaches(t.a(), t.b(), "198.18.2.2"));
 
@@ -138,19 +144,7 @@ TEST(PortFollowE2e, PipelineOnAVanishedPortIsStartedAgainWhenItReturns) {
   ThreeHosts t;
   const auto config_path = std::filesystem::temp_directory_path() / (unique_name("pf") + ".toml");
   Daemon daemon(t.gw(), config_path);
-  daemon.write_config(fmt::format(R"([gateway]
-instance = "{}"
-[[port]]
-name = "{}"
-[[port]]
-name = "{}"
-[[port]]
-name = "{}"
-[routing]
-source = "fib"
-[control]
-socket = "{}"
-[punt]
+  daemon.write_config(three_port_config(daemon, t, fmt::format(R"([punt]
 tap = "{}"
 frames = 1024
 [[punt.rule]]
@@ -161,8 +155,8 @@ action = "forward"
 out_port = "{}"
 mode = "every-packet"
 fallback = "drop"
-)", daemon.instance(), t.port('a'), t.port('b'), t.port('c'), daemon.socket().string(),
-                                  unique_ifname("t"), t.port('b')));
+)",
+                                                                unique_ifname("t"), t.port('b'))));
   ASSERT_NO_FATAL_FAILURE(daemon.start());
   // Datagrams the (current) pipeline received: it forwards them, or hands
   // the first ones to the kernel through its TAP while the next hop's
