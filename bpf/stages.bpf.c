@@ -9,6 +9,9 @@
 #include "punt.h"
 #include "policy.h"
 #include "capture.h"
+#include "features.h"
+
+const volatile __u32 xdpgw_features = XDPGW_FEAT_ALL;
 
 __noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
 {

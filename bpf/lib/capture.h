@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "xdpgw/shared.h"
+#include "features.h"
 
 /* One perf ring per CPU (libbpf sizes max_entries 0 to the CPU count). */
 struct {
@@ -50,7 +51,7 @@ static __always_inline void capture_drop(struct xdp_md *ctx, __u32 reason)
 	struct xdpgw_capture_hdr hdr;
 	__u64 len, snap, *count;
 
-	if (!cfg || !(cfg->flags & XDPGW_CAPTURE_DROPS))
+	if (!have_feature(XDPGW_FEAT_CAPTURE) || !cfg || !(cfg->flags & XDPGW_CAPTURE_DROPS))
 		return;
 	len = (__u64)ctx->data_end - (__u64)ctx->data;
 	snap = cfg->snaplen < len ? cfg->snaplen : len;

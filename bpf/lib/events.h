@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "xdpgw/shared.h"
+#include "features.h"
 
 /* The event stream. RINGBUF: one ordered buffer shared by all CPUs, read by
  * the daemon with epoll; reserve/submit costs no copy. */
@@ -59,7 +60,7 @@ static __always_inline void emit_event(struct xdp_md *ctx, __u32 type, __u32 rea
 	struct xdpgw_event *ev;
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!w)
+	if (!have_feature(XDPGW_FEAT_EVENTS) || !w)
 		return;
 	if (now - w->start_ns >= 1000000000ull) {
 		w->start_ns = now;

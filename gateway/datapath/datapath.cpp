@@ -163,6 +163,9 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
   check_errno(bpf_map__set_max_entries(skel_->maps.conn_table, opts.conn_table_size),
               "size conn_table");
 
+  skel_->rodata->xdpgw_features = opts.features;
+  features_ = opts.features;
+
   if (!pin_dir_.empty()) adopt_pinned_maps();
 
   if (int err = xdpgw_skel__load(skel_.get()); err)

@@ -38,6 +38,9 @@ struct LoadOptions {
   // Entries of the shared connection table (LRU). Fixed for the lifetime of
   // the pins: adopting a table of another size is refused (--fresh).
   uint32_t conn_table_size = XDPGW_CONN_TABLE_DEFAULT_SIZE;
+  // Optional kernel features the programs may use (XDPGW_FEAT_*, from the
+  // kernel probe); the code behind a cleared bit is never verified.
+  uint32_t features = XDPGW_FEAT_ALL;
 };
 
 // One config generation's tables: the inner maps of the cfg_* ARRAY_OF_MAPS
@@ -77,6 +80,8 @@ class Datapath {
 
   // True when this Datapath took over pinned maps of an earlier run.
   bool adopted() const { return adopted_; }
+  // The optional features its programs were loaded with (XDPGW_FEAT_*).
+  uint32_t features() const { return features_; }
 
   // ---- config generations ----
   uint32_t active_generation() const;
@@ -186,6 +191,7 @@ class Datapath {
   std::unique_ptr<::xdpgw_skel, SkeletonDeleter> skel_;
   std::filesystem::path pin_dir_;
   bool adopted_ = false;
+  uint32_t features_ = XDPGW_FEAT_ALL;
   std::map<uint32_t, UniqueFd> links_;  // ifindex -> bpf_link fd
   ConfigTables active_;                 // cached fds of the active generation
 

@@ -101,9 +101,12 @@ class Daemon {
     return pos == std::string::npos ? 99u : uint32_t(std::stoul(r.output.substr(pos + 13)));
   }
 
-  uint64_t fwd_redirect() const {
+  uint64_t fwd_redirect() const { return reason_packets("fwd_redirect"); }
+
+  // Packets counted under a verdict reason (`xdpgw stats`), 0 when none.
+  uint64_t reason_packets(const std::string& reason) const {
     auto r = run_cmd(fmt::format("{} stats -i {} --json", XDPGW_BINARY, instance_));
-    auto pos = r.output.find("\"fwd_redirect\"");
+    auto pos = r.output.find("\"" + reason + "\"");
     if (pos == std::string::npos) return 0;
     pos = r.output.find("\"packets\":", pos);
     return std::stoull(r.output.substr(pos + 10));

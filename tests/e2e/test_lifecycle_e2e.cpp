@@ -96,9 +96,11 @@ class DualPathTopology {
   PeerCounter peer_a_, peer_b1_, peer_b2_;
 };
 
-// Config text for the gateway; `via_link` picks the nexthop for the stream.
+// Config text for the gateway; `via_link` picks the nexthop for the stream,
+// `extra` is appended (steering, ACLs).
 std::string gateway_config(const DualPathTopology& t, const std::string& instance,
-                           const std::filesystem::path& socket, int via_link) {
+                           const std::filesystem::path& socket, int via_link,
+                           const std::string& extra = "") {
   const VethPair& out = via_link == 1 ? t.link1() : t.link2();
   std::string via = via_link == 1 ? "198.18.2.2" : "198.18.3.2";
   return fmt::format(R"([gateway]
@@ -128,9 +130,9 @@ port = "{}"
 
 [control]
 socket = "{}"
-)",
+{})",
                      instance, t.link0().name_a(), t.link1().name_a(), t.link2().name_a(),
-                     t.link0().name_a(), via, out.name_a(), socket.string());
+                     t.link0().name_a(), via, out.name_a(), socket.string(), extra);
 }
 
 // Sequence-numbered UDP datagrams from A to B at a steady pace until
@@ -226,8 +228,8 @@ class LifecycleE2e : public ::testing::Test {
     std::error_code ec;
     std::filesystem::remove(config_path_, ec);
   }
-  std::string config_via(int link) const {
-    return gateway_config(topo_, daemon_.instance(), daemon_.socket(), link);
+  std::string config_via(int link, const std::string& extra = "") const {
+    return gateway_config(topo_, daemon_.instance(), daemon_.socket(), link, extra);
   }
 };
 
@@ -272,6 +274,47 @@ TEST_F(LifecycleE2e, HundredReloadsUnderTrafficLoseNothingAndMixNoConfigs) {
   EXPECT_GT(via_link1, 0u);
   EXPECT_GT(via_link2, 0u);
   EXPECT_GE(daemon_.fwd_redirect(), result.sent) << "packets took the kernel's path";
+}
+
+// With CPU steering, the ACL runs on the CPU that received a packet and the
+// route on the CPU its flow hash chose (the CPUMAP second stage). Config
+// "one" allows the stream and routes it over link 1; config "two" denies it
+// and would route it over link 2. A packet allowed by "one" and routed by
+// "two" would reach B over link 2, so: nothing on link 2, and every packet
+// either reached B over link 1 or was denied.
+TEST_F(LifecycleE2e, ReloadsWithSteeringNeverMixTheFirstAndSecondStagesConfigs) {
+  const std::string steering = "\n[steering]\ncpus = [0, 1]\n";
+  const std::string deny_stream = fmt::format(
+      "\n[[acl]]\naction = \"deny\"\ndst = \"{}/32\"\nprotocol = \"udp\"\n", kStreamDst);
+  const std::string one = config_via(1, steering), two = config_via(2, steering + deny_stream);
+  daemon_.write_config(one);
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  const uint64_t b1_before = topo_.at_b1(), b2_before = topo_.at_b2();
+  const uint64_t denied_before = daemon_.reason_packets("drop_acl_deny");
+  UdpStream stream(topo_.a(), topo_.b());
+  std::this_thread::sleep_for(200ms);
+
+  for (int i = 0; i < 60; ++i) {
+    daemon_.write_config(i % 2 == 0 ? two : one);
+    auto r = daemon_.cli("reload");
+    ASSERT_TRUE(r.ok()) << r.output;
+    std::this_thread::sleep_for(15ms);
+  }
+  daemon_.write_config(one);
+  ASSERT_TRUE(daemon_.cli("reload").ok());
+  std::this_thread::sleep_for(200ms);
+  auto result = stream.finish();
+
+  const uint64_t via_link1 = topo_.at_b1() - b1_before, via_link2 = topo_.at_b2() - b2_before;
+  const uint64_t denied = daemon_.reason_packets("drop_acl_deny") - denied_before;
+  EXPECT_GT(result.sent, 1000u);
+  EXPECT_EQ(via_link2, 0u) << "allowed by config one, routed by config two";
+  EXPECT_EQ(via_link1, result.received);
+  EXPECT_EQ(result.received + denied, result.sent);
+  EXPECT_GT(denied, 0u);
+  EXPECT_GT(result.received, 0u);
+  EXPECT_EQ(result.duplicates, 0u);
+  EXPECT_GE(daemon_.reason_packets("steer_cpu"), result.received) << "packets were not steered";
 }
 
 TEST_F(LifecycleE2e, KillNineAndRestartUnderTrafficLoseNothingAndAdoptState) {

@@ -212,8 +212,8 @@ struct Campaign {
 
 // Reasons every run must reach, whatever the route source: not IP and every
 // parse drop. Not among them: drop_eth_truncated (the kernel never hands
-// XDP fewer than 14 bytes), drop_meta_missing (handlers always get the
-// dispatcher's metadata) and missed_tail_call (every slot is installed).
+// XDP fewer than 14 bytes), drop_meta_missing (every stage function is
+// given a parse result) and missed_tail_call (every slot is installed).
 std::set<uint32_t> parse_reasons() {
   return {XDPGW_R_PASS_NOT_IP,          XDPGW_R_DROP_VLAN_TRUNCATED,
           XDPGW_R_DROP_VLAN_TOO_DEEP,   XDPGW_R_DROP_IPV4_TRUNCATED,

@@ -193,6 +193,19 @@ struct xdpgw_parsed {
 	struct xdpgw_pkt_meta meta;
 };
 
+/* ---- optional kernel features ------------------------------------------ */
+
+/*
+ * Bits of the read-only knob xdpgw_features (bpf/lib/features.h), set by the
+ * daemon before load from what its probe found (gateway/datapath/probe.cpp).
+ * The verifier skips the code behind a cleared bit, helper calls included,
+ * so a kernel without an optional helper still loads the datapath, with that
+ * one feature off.
+ */
+#define XDPGW_FEAT_EVENTS (1u << 0)  /* bpf_ringbuf_*: the event stream */
+#define XDPGW_FEAT_CAPTURE (1u << 1) /* bpf_perf_event_output: drop capture */
+#define XDPGW_FEAT_ALL (XDPGW_FEAT_EVENTS | XDPGW_FEAT_CAPTURE)
+
 /* ---- settings (one entry per generation; written by the daemon) --------- */
 
 enum xdpgw_route_source {
