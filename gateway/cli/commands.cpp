@@ -89,13 +89,15 @@ int check_kernel(const std::string& config_path, const std::string& netns_overri
     if (std::filesystem::exists("/run/netns/" + netns)) {
       netdev::enter_netns(netns);
     } else {
-      notes.push_back(fmt::format("netns {} does not exist: native XDP not checked on its ports", netns));
+      notes.push_back(
+          fmt::format("netns {} does not exist: native XDP not checked on its ports", netns));
       ports.clear();
     }
   }
   for (const auto& name : ports) {
     if (generic_mode) {
-      notes.push_back(fmt::format("port {}: gateway.attach_mode = \"generic\", native XDP not needed", name));
+      notes.push_back(
+          fmt::format("port {}: gateway.attach_mode = \"generic\", native XDP not needed", name));
       continue;
     }
     auto ifindex = netdev::ifindex(name);
@@ -115,7 +117,8 @@ int check_kernel(const std::string& config_path, const std::string& netns_overri
   } else {
     for (const auto& line : report.missing_lines()) std::cout << line << '\n';
     for (const auto& f : report.findings)
-      if (f.status == probe::Status::kNotChecked) std::cout << f.line(report.kernel_release) << '\n';
+      if (f.status == probe::Status::kNotChecked)
+        std::cout << f.line(report.kernel_release) << '\n';
   }
   for (const auto& note : notes) std::cout << note << '\n';
   return report.ok() ? kExitOk : kExitMissingFeature;
@@ -140,7 +143,8 @@ void add_check(CLI::App& app) {
                   "(overrides gateway.netns)");
   cmd->add_flag("--kernel", *kernel,
                 "Probe the kernel's BPF/XDP features instead of validating the config");
-  cmd->add_flag("--verbose", *verbose, "With --kernel: one line per feature, with what the kernel said");
+  cmd->add_flag("--verbose", *verbose,
+                "With --kernel: one line per feature, with what the kernel said");
   cmd->callback([path, netns, kernel, verbose] {
     if (*kernel) {
       try {
@@ -166,8 +170,7 @@ void add_check(CLI::App& app) {
         "{}: ok (instance {}, {} ports, routing {}, {} VIPs, {} ACL rules, {} prefix sets "
         "of {} prefixes)\n",
         *path, cfg->gateway.instance, cfg->ports.size(), config::to_string(cfg->routing.source),
-        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(),
-        set_prefixes);
+        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(), set_prefixes);
   });
 }
 

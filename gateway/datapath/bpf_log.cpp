@@ -29,7 +29,8 @@ std::vector<std::string_view> split_lines(std::string_view text) {
 }
 
 std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -54,8 +55,8 @@ bool is_state(std::string_view line) {
     while (j < line.size() && is_digit(line[j])) ++j;
     if (j > 1 && j < line.size() && line[j] == '=') return true;
   }
-  return line.starts_with("from ") || line.starts_with("last_idx") ||
-         line.starts_with("regs=") || line.starts_with("mark_precise");
+  return line.starts_with("from ") || line.starts_with("last_idx") || line.starts_with("regs=") ||
+         line.starts_with("mark_precise");
 }
 
 // Counters the verifier prints at the end whether or not it succeeded.
@@ -198,11 +199,11 @@ int LibbpfLogCapture::print(enum libbpf_print_level level, const char* format, v
   std::string message(static_cast<size_t>(size), '\0');
   std::vsnprintf(message.data(), message.size() + 1, format, args);
   std::lock_guard lock(g_active_mutex);
-  if (g_active) g_active->append(level, std::move(message));
+  if (g_active) g_active->append(level, message);
   return size;
 }
 
-void LibbpfLogCapture::append(enum libbpf_print_level level, std::string message) {
+void LibbpfLogCapture::append(enum libbpf_print_level level, const std::string& message) {
   {
     std::lock_guard lock(mutex_);
     text_ += message;

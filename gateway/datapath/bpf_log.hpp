@@ -70,7 +70,7 @@ class LibbpfLogCapture {
 
  private:
   static int print(enum libbpf_print_level level, const char* format, va_list args);
-  void append(enum libbpf_print_level level, std::string message);
+  void append(enum libbpf_print_level level, const std::string& message);
 
   mutable std::mutex mutex_;
   std::string text_;      // every level, for write_full()

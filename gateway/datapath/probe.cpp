@@ -13,7 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -38,8 +38,7 @@ constexpr UseText text_of(Use use) {
   switch (use) {
     case Use::kFib:
       return {"kernel FIB routing (routing.source = \"fib\")", "set routing.source = \"static\""};
-    case Use::kSteering:
-      return {"CPU steering ([steering] cpus)", "leave [steering] cpus empty"};
+    case Use::kSteering: return {"CPU steering ([steering] cpus)", "leave [steering] cpus empty"};
     case Use::kAfXdp: return {"the AF_XDP pipeline ([punt])", "remove [punt]"};
     case Use::kAcl: return {"ACL rules ([[acl]])", "remove the [[acl]] rules"};
     case Use::kEvents: return {"datapath events (xdpgw events)", ""};
@@ -52,9 +51,9 @@ constexpr UseText text_of(Use use) {
   return {};
 }
 
-// A feature of an optional xdpgw feature: its texts come from text_of, once.
-constexpr Feature optional(std::string_view key, std::string_view name, Use use,
-                           std::string_view since) {
+// A feature used by `use` (not the router core): its texts come from text_of, once.
+constexpr Feature for_use(std::string_view key, std::string_view name, Use use,
+                          std::string_view since) {
   return {key, name, use, text_of(use).needed_by, since, text_of(use).instead};
 }
 
@@ -69,7 +68,10 @@ constexpr bpf_insn call(int32_t helper) {
   return {.code = BPF_JMP | BPF_CALL, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = helper};
 }
 constexpr bpf_insn mov_r0(int32_t imm) {
-  return {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0,
+  return {.code = BPF_ALU64 | BPF_MOV | BPF_K,
+          .dst_reg = BPF_REG_0,
+          .src_reg = 0,
+          .off = 0,
           .imm = imm};
 }
 constexpr bpf_insn exit_insn() {
@@ -88,8 +90,8 @@ Load load_xdp(std::span<const bpf_insn> insns, bpf_attach_type expected_attach =
   // A helper probe's log is a handful of lines; 64 KiB leaves room for a
   // kernel that prints more without risking ENOSPC.
   std::string log(64 * 1024, '\0');
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = expected_attach,
-              .log_level = 1, .log_size = static_cast<__u32>(log.size()), .log_buf = log.data());
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = expected_attach, .log_level = 1,
+              .log_size = static_cast<__u32>(log.size()), .log_buf = log.data());
   // GPL: several helpers (perf_event_output, ringbuf) are GPL-only, and a
   // license refusal would read as a missing helper.
   int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xgw_probe", "GPL", insns.data(), insns.size(), &opts);
@@ -145,8 +147,8 @@ Outcome probe_helper(int32_t helper) {
   if (l.log.empty())
     return {Status::kNotChecked, "no verifier log: " + errno_text(l.err),
             "bpf_prog_load: " + errno_text(l.err)};
-  return available(fmt::format("refused only for its arguments: {}", last_log_line(
-      l.log.substr(0, l.log.find("processed ")))));
+  return available(fmt::format("refused only for its arguments: {}",
+                               last_log_line(l.log.substr(0, l.log.find("processed ")))));
 }
 
 Outcome map_outcome(int fd_or_err, std::string_view step) {
@@ -205,9 +207,14 @@ Outcome probe_xdp_program() {
 // attach type and starts the CPU's kthread).
 Outcome probe_cpumap_program() {
   UniqueFd prog = load_xdp_pass(BPF_XDP_CPUMAP);
-  if (!prog) return missing("refused: " + errno_text(errno), "bpf_prog_load XDP for BPF_XDP_CPUMAP: " + errno_text(errno));
-  UniqueFd map(bpf_map_create(BPF_MAP_TYPE_CPUMAP, "xgw_probe", 4, sizeof(bpf_cpumap_val), 1, nullptr));
-  if (!map) return missing("no CPUMAP to install it in: " + errno_text(errno), "bpf_map_create CPUMAP: " + errno_text(errno));
+  if (!prog)
+    return missing("refused: " + errno_text(errno),
+                   "bpf_prog_load XDP for BPF_XDP_CPUMAP: " + errno_text(errno));
+  UniqueFd map(
+      bpf_map_create(BPF_MAP_TYPE_CPUMAP, "xgw_probe", 4, sizeof(bpf_cpumap_val), 1, nullptr));
+  if (!map)
+    return missing("no CPUMAP to install it in: " + errno_text(errno),
+                   "bpf_map_create CPUMAP: " + errno_text(errno));
   uint32_t cpu = 0;
   bpf_cpumap_val entry{};
   entry.qsize = 16;
@@ -224,11 +231,14 @@ Outcome probe_cpumap_program() {
 // and released at once, gone with the namespace.
 Outcome probe_xdp_link() {
   UniqueFd prog = load_xdp_pass();
-  if (!prog) return missing("no XDP program to link: " + errno_text(errno), "bpf_prog_load: " + errno_text(errno));
+  if (!prog)
+    return missing("no XDP program to link: " + errno_text(errno),
+                   "bpf_prog_load: " + errno_text(errno));
   Outcome result{Status::kNotChecked, {}, {}};
   std::thread worker([&] {
     if (::unshare(CLONE_NEWNET) != 0) {
-      result = {Status::kNotChecked, "no private network namespace to try it in: " + errno_text(errno),
+      result = {Status::kNotChecked,
+                "no private network namespace to try it in: " + errno_text(errno),
                 "unshare(CLONE_NEWNET): " + errno_text(errno)};
       return;
     }
@@ -247,7 +257,9 @@ constexpr size_t kTestFrameBytes = 64;  // the kernel refuses test frames under 
 
 Outcome probe_test_run() {
   UniqueFd prog = load_xdp_pass();
-  if (!prog) return missing("no XDP program to run: " + errno_text(errno), "bpf_prog_load: " + errno_text(errno));
+  if (!prog)
+    return missing("no XDP program to run: " + errno_text(errno),
+                   "bpf_prog_load: " + errno_text(errno));
   std::array<uint8_t, kTestFrameBytes> frame{};
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = frame.size(),
               .repeat = 1);
@@ -264,7 +276,9 @@ Outcome probe_test_run() {
 Outcome probe_live_frames() {
   const std::array insns{mov_r0(XDP_DROP), exit_insn()};
   Load l = load_xdp(insns);
-  if (!l.fd) return missing("no XDP program to run: " + errno_text(l.err), "bpf_prog_load: " + errno_text(l.err));
+  if (!l.fd)
+    return missing("no XDP program to run: " + errno_text(l.err),
+                   "bpf_prog_load: " + errno_text(l.err));
   std::array<uint8_t, kTestFrameBytes> frame{};
   xdp_md ctx{};
   ctx.data_end = kTestFrameBytes;  // live frames want the frame's extent in the context, or EINVAL
@@ -289,35 +303,44 @@ struct Probe {
 const std::vector<Probe>& probes() {
   static const std::vector<Probe> table = [] {
     std::vector<Probe> t;
-    auto helper = [&](Feature f, bpf_func_id id) { t.push_back({f, [id] { return probe_helper(id); }}); };
+    auto helper = [&](Feature f, bpf_func_id id) {
+      t.push_back({f, [id] { return probe_helper(id); }});
+    };
     auto map = [&](Feature f, MapShape s) { t.push_back({f, [s] { return probe_map(s); }}); };
     auto other = [&](Feature f, Outcome (*fn)()) { t.push_back({f, fn}); };
 
     // First: when no XDP program loads at all, nothing below can be decided.
     other(router("xdp", "program XDP", "every datapath program", "4.8"), probe_xdp_program);
 
-    helper(router("bpf_map_lookup_elem", "helper bpf_map_lookup_elem", "every table and counter", "4.8"),
+    helper(router("bpf_map_lookup_elem", "helper bpf_map_lookup_elem", "every table and counter",
+                  "4.8"),
            BPF_FUNC_map_lookup_elem);
     helper(router("bpf_map_update_elem", "helper bpf_map_update_elem",
                   "the connection table and the rate limiter", "4.8"),
            BPF_FUNC_map_update_elem);
-    helper(router("bpf_ktime_get_ns", "helper bpf_ktime_get_ns", "flow ages, rate limits, events", "4.8"),
+    helper(router("bpf_ktime_get_ns", "helper bpf_ktime_get_ns", "flow ages, rate limits, events",
+                  "4.8"),
            BPF_FUNC_ktime_get_ns);
-    helper(router("bpf_tail_call", "helper bpf_tail_call", "the dispatcher's hand-off to each handler", "4.8"),
+    helper(router("bpf_tail_call", "helper bpf_tail_call",
+                  "the dispatcher's hand-off to each handler", "4.8"),
            BPF_FUNC_tail_call);
-    helper(router("bpf_redirect_map", "helper bpf_redirect_map", "forwarding (redirect to the egress port)", "4.14"),
+    helper(router("bpf_redirect_map", "helper bpf_redirect_map",
+                  "forwarding (redirect to the egress port)", "4.14"),
            BPF_FUNC_redirect_map);
-    helper(router("bpf_xdp_adjust_head", "helper bpf_xdp_adjust_head", "load-balancer encapsulation and DSR decap", "4.10"),
+    helper(router("bpf_xdp_adjust_head", "helper bpf_xdp_adjust_head",
+                  "load-balancer encapsulation and DSR decap", "4.10"),
            BPF_FUNC_xdp_adjust_head);
-    helper(optional("bpf_fib_lookup", "helper bpf_fib_lookup", Use::kFib, "4.18"), BPF_FUNC_fib_lookup);
-    helper(optional("bpf_loop", "helper bpf_loop", Use::kAcl, "5.17"), BPF_FUNC_loop);
-    helper(optional("bpf_ringbuf_reserve", "helper bpf_ringbuf_reserve", Use::kEvents, "5.8"),
+    helper(for_use("bpf_fib_lookup", "helper bpf_fib_lookup", Use::kFib, "4.18"),
+           BPF_FUNC_fib_lookup);
+    helper(for_use("bpf_loop", "helper bpf_loop", Use::kAcl, "5.17"), BPF_FUNC_loop);
+    helper(for_use("bpf_ringbuf_reserve", "helper bpf_ringbuf_reserve", Use::kEvents, "5.8"),
            BPF_FUNC_ringbuf_reserve);
-    helper(optional("bpf_ringbuf_submit", "helper bpf_ringbuf_submit", Use::kEvents, "5.8"),
+    helper(for_use("bpf_ringbuf_submit", "helper bpf_ringbuf_submit", Use::kEvents, "5.8"),
            BPF_FUNC_ringbuf_submit);
-    helper(optional("bpf_perf_event_output", "helper bpf_perf_event_output", Use::kDropCapture, "4.8"),
-           BPF_FUNC_perf_event_output);
-    helper(optional("bpf_xdp_adjust_meta", "helper bpf_xdp_adjust_meta", Use::kNothing, "4.15"),
+    helper(
+        for_use("bpf_perf_event_output", "helper bpf_perf_event_output", Use::kDropCapture, "4.8"),
+        BPF_FUNC_perf_event_output);
+    helper(for_use("bpf_xdp_adjust_meta", "helper bpf_xdp_adjust_meta", Use::kNothing, "4.15"),
            BPF_FUNC_xdp_adjust_meta);
 
     map(router("HASH", "map HASH", "ports, local addresses, VIPs, punt flows", "4.8"),
@@ -337,34 +360,40 @@ const std::vector<Probe>& probes() {
         {BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 8});
     map(router("DEVMAP_HASH", "map DEVMAP_HASH", "forwarding (the egress ports)", "5.8"),
         {BPF_MAP_TYPE_DEVMAP_HASH, 4, sizeof(bpf_devmap_val), 8});
-    map(optional("CPUMAP", "map CPUMAP", Use::kSteering, "5.9"),
+    map(for_use("CPUMAP", "map CPUMAP", Use::kSteering, "5.9"),
         {BPF_MAP_TYPE_CPUMAP, 4, sizeof(bpf_cpumap_val), 1});
-    map(optional("XSKMAP", "map XSKMAP", Use::kAfXdp, "4.18"), {BPF_MAP_TYPE_XSKMAP, 4, 4, 1});
-    map(optional("RINGBUF", "map RINGBUF", Use::kEvents, "5.8"),
+    map(for_use("XSKMAP", "map XSKMAP", Use::kAfXdp, "4.18"), {BPF_MAP_TYPE_XSKMAP, 4, 4, 1});
+    map(for_use("RINGBUF", "map RINGBUF", Use::kEvents, "5.8"),
         {BPF_MAP_TYPE_RINGBUF, 0, 0, static_cast<uint32_t>(::sysconf(_SC_PAGESIZE))});
-    map(optional("PERF_EVENT_ARRAY", "map PERF_EVENT_ARRAY", Use::kDropCapture, "4.8"),
-        {BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, static_cast<uint32_t>(std::max(1, libbpf_num_possible_cpus()))});
+    map(for_use("PERF_EVENT_ARRAY", "map PERF_EVENT_ARRAY", Use::kDropCapture, "4.8"),
+        {BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4,
+         static_cast<uint32_t>(std::max(1, libbpf_num_possible_cpus()))});
 
-    other(optional("xdp_cpumap", "program XDP for a CPUMAP entry", Use::kSteering, "5.9"),
+    other(for_use("xdp_cpumap", "program XDP for a CPUMAP entry", Use::kSteering, "5.9"),
           probe_cpumap_program);
-    other(router("xdp_link", "bpf_link for XDP", "attaching to the ports (links survive restarts)", "5.9"),
+    other(router("xdp_link", "bpf_link for XDP", "attaching to the ports (links survive restarts)",
+                 "5.9"),
           probe_xdp_link);
-    other(optional("test_run", "BPF_PROG_TEST_RUN on XDP", Use::kTests, "4.12"), probe_test_run);
-    other(optional("test_run_live_frames", "BPF_PROG_TEST_RUN live frames", Use::kBenchGenerator, "5.18"),
+    other(for_use("test_run", "BPF_PROG_TEST_RUN on XDP", Use::kTests, "4.12"), probe_test_run);
+    other(for_use("test_run_live_frames", "BPF_PROG_TEST_RUN live frames", Use::kBenchGenerator,
+                  "5.18"),
           probe_live_frames);
     return t;
   }();
   return table;
 }
 
-constexpr Feature kNativeXdp{"native_xdp", "native XDP", Use::kRouter,
-                             "XDP in the driver (gateway.attach_mode = \"native\")", "",
-                             "a driver with native XDP, or set gateway.attach_mode = \"generic\" (slow)"};
+constexpr Feature kNativeXdp{
+    "native_xdp", "native XDP",
+    Use::kRouter, "XDP in the driver (gateway.attach_mode = \"native\")",
+    "",           "a driver with native XDP, or set gateway.attach_mode = \"generic\" (slow)"};
 
 // "6.18.44-fc-v1300" -> {6, 18}; {0, 0} when unreadable.
 std::pair<int, int> major_minor(std::string_view release) {
   int major = 0, minor = 0;
-  std::sscanf(std::string(release).c_str(), "%d.%d", &major, &minor);
+  const char* end = release.data() + release.size();
+  auto [p, ec] = std::from_chars(release.data(), end, major);
+  if (ec == std::errc() && p != end && *p == '.') std::from_chars(p + 1, end, minor);
   return {major, minor};
 }
 
@@ -396,7 +425,9 @@ Finding make_finding(const Feature& f, Outcome o, std::string subject = {}) {
   return Finding{&f, o.status, std::move(subject), std::move(o.reason), std::move(o.detail)};
 }
 
-Outcome denied() { return {Status::kMissing, std::string(kDeniedReason), std::string(kDeniedReason)}; }
+Outcome denied() {
+  return {Status::kMissing, std::string(kDeniedReason), std::string(kDeniedReason)};
+}
 
 }  // namespace
 
@@ -424,7 +455,8 @@ std::string Finding::line(std::string_view kernel_release) const {
     case Status::kMissing: break;
   }
   if (feature->use == Use::kNothing)
-    return fmt::format("missing (unused): {} ({}) — {}.", display_name(), reason, feature->needed_by);
+    return fmt::format("missing (unused): {} ({}) — {}.", display_name(), reason,
+                       feature->needed_by);
   std::string fix = remedy(*feature, kernel_release);
   return fmt::format("missing: {} ({}) — needed by {}{}.{}", display_name(), reason,
                      feature->needed_by, consequence(*feature),
@@ -484,7 +516,8 @@ DenyList::DenyList(std::vector<std::string> entries) : entries_(std::move(entrie
 }
 
 DenyList DenyList::from_env() {
-  const char* value = std::getenv(std::string(kDenyEnv).c_str());
+  // Unsafe only against a concurrent setenv, which nothing in xdpgw calls.
+  const char* value = std::getenv(std::string(kDenyEnv).c_str());  // NOLINT(concurrency-mt-unsafe)
   if (!value) return {};
   std::vector<std::string> entries;
   std::string_view rest(value);
@@ -540,11 +573,11 @@ Finding probe_native_xdp(uint32_t ifindex, std::string_view ifname, const DenyLi
   if (query.attach_mode != XDP_ATTACHED_NONE) {
     // Someone's program runs there: leave it alone. A native one proves the
     // driver does native XDP; next to a generic one native cannot be tried.
-    const char* mode = query.attach_mode == XDP_ATTACHED_DRV    ? "native"
-                       : query.attach_mode == XDP_ATTACHED_SKB  ? "generic"
-                       : query.attach_mode == XDP_ATTACHED_HW   ? "offloaded"
-                                                                : "several modes";
-    uint32_t id = query.prog_id ? query.prog_id
+    const char* mode = query.attach_mode == XDP_ATTACHED_DRV   ? "native"
+                       : query.attach_mode == XDP_ATTACHED_SKB ? "generic"
+                       : query.attach_mode == XDP_ATTACHED_HW  ? "offloaded"
+                                                               : "several modes";
+    uint32_t id = query.prog_id       ? query.prog_id
                   : query.drv_prog_id ? query.drv_prog_id
                   : query.skb_prog_id ? query.skb_prog_id
                                       : query.hw_prog_id;
@@ -580,9 +613,8 @@ Finding probe_native_xdp(uint32_t ifindex, std::string_view ifname, const DenyLi
 
 Usable usable(const Report& report) {
   auto all_available = [&](Use use) {
-    return std::all_of(report.findings.begin(), report.findings.end(), [&](const Finding& f) {
-      return f.feature->use != use || f.available();
-    });
+    return std::all_of(report.findings.begin(), report.findings.end(),
+                       [&](const Finding& f) { return f.feature->use != use || f.available(); });
   };
   return Usable{
       .fib = all_available(Use::kFib),

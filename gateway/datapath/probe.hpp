@@ -37,11 +37,11 @@ enum class Use {
 };
 
 struct Feature {
-  std::string_view key;        // no spaces; for XDPGW_PROBE_DENY and Report::available
-  std::string_view name;       // as printed: "helper bpf_tail_call", "map DEVMAP_HASH"
+  std::string_view key;   // no spaces; for XDPGW_PROBE_DENY and Report::available
+  std::string_view name;  // as printed: "helper bpf_tail_call", "map DEVMAP_HASH"
   Use use;
   std::string_view needed_by;  // the xdpgw feature: "drop capture (xdpgw capture --what drops)"
-  std::string_view since;      // upstream Linux that added it (for XDP), "" when not a kernel matter
+  std::string_view since;  // upstream Linux that added it (for XDP), "" when not a kernel matter
   // Short of another kernel (or driver): what makes xdpgw stop needing it,
   // e.g. `leave [steering] cpus empty`; "" when nothing does.
   std::string_view instead;

@@ -18,7 +18,8 @@
 #error "XDPGW_TEST_DATA_DIR must be defined by the build"
 #endif
 #ifndef XDPGW_TEST_REFUSED_OBJ
-#error "XDPGW_TEST_REFUSED_OBJ (tests/datapath/bpf/refused.bpf.c, compiled) must be defined by the build"
+#error \
+    "XDPGW_TEST_REFUSED_OBJ (tests/datapath/bpf/refused.bpf.c, compiled) must be defined by the build"
 #endif
 
 namespace xdpgw::test {
@@ -40,7 +41,8 @@ std::string read_file(const std::filesystem::path& p) {
 // calling bpf_xdp_adjust_meta, after ~1,400 lines of relocation chatter (the
 // fixture keeps the last of them) and 185 lines of verifier log.
 std::string adjust_meta_log() {
-  return read_file(std::filesystem::path(XDPGW_TEST_DATA_DIR) / "xdpgw_dispatch_adjust_meta.libbpf.log");
+  return read_file(std::filesystem::path(XDPGW_TEST_DATA_DIR) /
+                   "xdpgw_dispatch_adjust_meta.libbpf.log");
 }
 
 TEST(ParseLoadFailure, NamesTheRefusedProgramAndTheVerifiersLastLines) {
@@ -63,11 +65,12 @@ TEST(ParseLoadFailure, NamesTheRefusedProgramAndTheVerifiersLastLines) {
 
 TEST(ParseLoadFailure, SummaryIsAFewLinesNamingProgramAndCause) {
   const auto summary = bpf_log::format_summary(parse_load_failure(adjust_meta_log(), 2));
-  EXPECT_EQ(summary,
-            "program 'xdpgw_dispatch' refused by the verifier (Invalid argument):\n"
-            "  ; if (bpf_xdp_adjust_meta(ctx, (int)existing - (int)sizeof(meta))) @ dispatcher.bpf.c:49\n"
-            "  876: (85) call bpf_xdp_adjust_meta#54\n"
-            "  program of this type cannot use helper bpf_xdp_adjust_meta#54");
+  EXPECT_EQ(
+      summary,
+      "program 'xdpgw_dispatch' refused by the verifier (Invalid argument):\n"
+      "  ; if (bpf_xdp_adjust_meta(ctx, (int)existing - (int)sizeof(meta))) @ dispatcher.bpf.c:49\n"
+      "  876: (85) call bpf_xdp_adjust_meta#54\n"
+      "  program of this type cannot use helper bpf_xdp_adjust_meta#54");
 }
 
 TEST(ParseLoadFailure, WithoutAProgramLogTheLastWarningsAreTheSummary) {
@@ -78,9 +81,9 @@ TEST(ParseLoadFailure, WithoutAProgramLogTheLastWarningsAreTheSummary) {
       2);
   EXPECT_EQ(f.program, "");
   EXPECT_TRUE(f.verifier_lines.empty());
-  EXPECT_EQ(f.warnings, (std::vector<std::string>{
-                            "map 'cpu_map': failed to create: Argument list too long(-7)",
-                            "failed to load object 'x.bpf.o'"}));
+  EXPECT_EQ(f.warnings,
+            (std::vector<std::string>{"map 'cpu_map': failed to create: Argument list too long(-7)",
+                                      "failed to load object 'x.bpf.o'"}));
   EXPECT_EQ(bpf_log::format_summary(f),
             "libbpf: map 'cpu_map': failed to create: Argument list too long(-7)\n"
             "  libbpf: failed to load object 'x.bpf.o'");
@@ -93,7 +96,8 @@ TEST(ParseLoadFailure, AnErrorThatLooksLikeRegisterStateIsKept) {
       "0: R1=ctx() R10=fp0\n"
       "0: (85) call bpf_loop#181\n"
       "R2 !read_ok\n"
-      "processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0\n"
+      "processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 "
+      "mark_read 0\n"
       "-- END PROG LOAD LOG --\n");
   EXPECT_EQ(f.program, "p");
   EXPECT_EQ(f.verifier_lines,
@@ -143,7 +147,8 @@ TEST(LibbpfLogCapture, SummarisesARealRefusalAndKeepsTheWholeLog) {
   EXPECT_EQ(read_file(log_file), text);
   EXPECT_NE(text.find("-- BEGIN PROG LOAD LOG --"), std::string::npos);
   EXPECT_NE(text.find("libbpf: loading object from"), std::string::npos) << text;
-  EXPECT_EQ(g_outer_calls, 0) << "the capture let messages through to the print function it replaced";
+  EXPECT_EQ(g_outer_calls, 0)
+      << "the capture let messages through to the print function it replaced";
 
   // Restored: the next libbpf message goes to the print function from before.
   bpf_object* missing = bpf_object__open_file("/nonexistent/xgt.bpf.o", nullptr);
@@ -170,7 +175,8 @@ TEST(LibbpfLogCapture, WriteFullNamesAPathItCannotWrite) {
     capture.write_full("/nonexistent/dir/xgt.log");
     FAIL() << "no error";
   } catch (const std::system_error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/xgt.log"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/dir/xgt.log"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -62,7 +62,8 @@ TEST(KernelProbe, FindsEveryRequiredFeatureHere) {
       EXPECT_TRUE(f.available()) << f.line(r.kernel_release) << " " << f.detail;
     }
   // Every kernel feature is decided: nothing "not checked" without a port.
-  for (const auto& f : r.findings) EXPECT_NE(f.status, Status::kNotChecked) << f.line(r.kernel_release);
+  for (const auto& f : r.findings)
+    EXPECT_NE(f.status, Status::kNotChecked) << f.line(r.kernel_release);
   EXPECT_NE(r.summary().find("all required present"), std::string::npos) << r.summary();
 }
 
@@ -111,8 +112,7 @@ TEST(KernelProbe, AdjustMetaIsReportedRefusedButNotCounted) {
   const Finding& meta = finding(r, "bpf_xdp_adjust_meta");
   EXPECT_EQ(meta.status, Status::kMissing);
   EXPECT_EQ(meta.reason, "XDP programs cannot call it");
-  EXPECT_EQ(meta.detail,
-            "verifier: program of this type cannot use helper bpf_xdp_adjust_meta#54");
+  EXPECT_EQ(meta.detail, "verifier: program of this type cannot use helper bpf_xdp_adjust_meta#54");
   for (const auto& line : r.missing_lines())
     EXPECT_EQ(line.find("adjust_meta"), std::string::npos) << line;
   EXPECT_EQ(meta.line(r.kernel_release),
@@ -123,7 +123,8 @@ TEST(KernelProbe, AdjustMetaIsReportedRefusedButNotCounted) {
 // ---- probes made to fail on purpose ----
 
 TEST(KernelProbe, DeniedRequiredAndOptionalFeaturesGiveTheirOneLineMessages) {
-  const Report r = probe::probe_kernel(DenyList({"bpf_tail_call", "bpf_perf_event_output", "CPUMAP"}));
+  const Report r =
+      probe::probe_kernel(DenyList({"bpf_tail_call", "bpf_perf_event_output", "CPUMAP"}));
   EXPECT_FALSE(r.ok());
   const auto lines = r.missing_lines();
   ASSERT_GE(lines.size(), 3u) << all_lines(r);
@@ -227,12 +228,14 @@ TEST(CheckKernelCli, ProbesNativeXdpOnTheConfiguredPortsThatExist) {
 
   const CmdResult out = run_check("", fmt::format("--verbose -c {}", shell_quote(config.string())));
   EXPECT_EQ(out.exit_status, 0) << out.output;
-  EXPECT_NE(out.output.find(fmt::format("ok: native XDP on {} [attached and detached", port.name_a())),
-            std::string::npos)
+  EXPECT_NE(
+      out.output.find(fmt::format("ok: native XDP on {} [attached and detached", port.name_a())),
+      std::string::npos)
       << out.output;
-  EXPECT_NE(out.output.find(fmt::format("port {}: no such interface in netns {}, native XDP not checked",
-                                        absent, gw.name())),
-            std::string::npos)
+  EXPECT_NE(
+      out.output.find(fmt::format("port {}: no such interface in netns {}, native XDP not checked",
+                                  absent, gw.name())),
+      std::string::npos)
       << out.output;
   // Verbose: one line per feature, so present ones show too.
   EXPECT_NE(out.output.find("ok: helper bpf_tail_call"), std::string::npos) << out.output;
