@@ -198,6 +198,12 @@ Outcome probe_xdp_program() {
   const std::array insns{mov_r0(XDP_PASS), exit_insn()};
   Load l = load_xdp(insns);
   if (l.fd) return available();
+  // Not a kernel feature but the caller's privileges: no report could be
+  // right, and "Fix: another kernel" would send the operator the wrong way.
+  if (l.err == EPERM)
+    throw std::system_error(EPERM, std::generic_category(),
+                            "load a trivial XDP program (the kernel probe needs root: CAP_BPF, "
+                            "CAP_NET_ADMIN, CAP_SYS_ADMIN)");
   return missing("refused: " + errno_text(l.err),
                  fmt::format("bpf_prog_load XDP: {}; {}", errno_text(l.err), last_log_line(l.log)));
 }
@@ -298,6 +304,7 @@ Outcome probe_live_frames() {
 struct Probe {
   Feature feature;
   std::function<Outcome()> run;
+  bool loads_xdp = true;  // false for map probes: they mean something without XDP
 };
 
 const std::vector<Probe>& probes() {
@@ -306,7 +313,9 @@ const std::vector<Probe>& probes() {
     auto helper = [&](Feature f, bpf_func_id id) {
       t.push_back({f, [id] { return probe_helper(id); }});
     };
-    auto map = [&](Feature f, MapShape s) { t.push_back({f, [s] { return probe_map(s); }}); };
+    auto map = [&](Feature f, MapShape s) {
+      t.push_back({f, [s] { return probe_map(s); }, false});
+    };
     auto other = [&](Feature f, Outcome (*fn)()) { t.push_back({f, fn}); };
 
     // First: when no XDP program loads at all, nothing below can be decided.
@@ -356,6 +365,7 @@ const std::vector<Probe>& probes() {
     other(router("ARRAY_OF_MAPS", "map ARRAY_OF_MAPS",
                  "config generations (atomic reload) and Maglev rings", "5.10"),
           probe_map_in_map);
+    t.back().loads_xdp = false;
     map(router("PROG_ARRAY", "map PROG_ARRAY", "the dispatcher's handler table", "4.8"),
         {BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 8});
     map(router("DEVMAP_HASH", "map DEVMAP_HASH", "forwarding (the egress ports)", "5.8"),
@@ -547,7 +557,7 @@ Report probe_kernel(const DenyList& deny) {
     Outcome o;
     if (deny.denies(p.feature))
       o = denied();
-    else if (!xdp_loads)
+    else if (!xdp_loads && p.loads_xdp)
       o = {Status::kNotChecked, "no XDP program loads here", "see program XDP"};
     else
       o = p.run();

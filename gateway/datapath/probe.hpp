@@ -129,7 +129,9 @@ inline constexpr std::string_view kDeniedReason = "denied by XDPGW_PROBE_DENY";
 // Loads, creates and test-runs every kernel feature in features() (except
 // native XDP, which needs an interface). Touches nothing outside the process:
 // the bpf_link probe attaches to the loopback of a private network namespace
-// that disappears with it. Needs CAP_BPF/CAP_NET_ADMIN/CAP_SYS_ADMIN (root).
+// that disappears with it. Needs CAP_BPF/CAP_NET_ADMIN/CAP_SYS_ADMIN (root):
+// throws std::system_error (EPERM) when not even a trivial XDP program may
+// be loaded, rather than report every feature missing.
 Report probe_kernel(const DenyList& deny = {});
 
 // Whether native (driver-mode) XDP attaches on an interface of the calling
