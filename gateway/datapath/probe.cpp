@@ -99,9 +99,9 @@ Load load_xdp(std::span<const bpf_insn> insns, bpf_attach_type expected_attach =
   return Load{UniqueFd(fd >= 0 ? fd : -1), fd >= 0 ? 0 : -fd, std::move(log)};
 }
 
-UniqueFd load_xdp_pass(bpf_attach_type expected_attach = BPF_XDP) {
+Load load_xdp_pass(bpf_attach_type expected_attach = BPF_XDP) {
   const std::array insns{mov_r0(XDP_PASS), exit_insn()};
-  return std::move(load_xdp(insns, expected_attach).fd);
+  return load_xdp(insns, expected_attach);
 }
 
 // The line of a verifier log that contains `needle`, or "".
@@ -151,6 +151,8 @@ Outcome probe_helper(int32_t helper) {
                                last_log_line(l.log.substr(0, l.log.find("processed ")))));
 }
 
+// libbpf's low-level calls return -errno: the error travels as a value,
+// never re-read from errno after other calls.
 Outcome map_outcome(int fd_or_err, std::string_view step) {
   if (fd_or_err >= 0) return available();
   return missing("cannot be created: " + errno_text(fd_or_err),
@@ -169,28 +171,32 @@ struct MapShape {
 // layout the kernel does not know (bpf_devmap_val, bpf_cpumap_val) counts.
 Outcome probe_map(const MapShape& s) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = s.flags);
-  UniqueFd fd(bpf_map_create(s.type, "xgw_probe", s.key_size, s.value_size, s.max_entries, &opts));
-  if (fd) return available();
-  return map_outcome(-errno, fmt::format("bpf_map_create(type {})", int(s.type)));
+  const int rc =
+      bpf_map_create(s.type, "xgw_probe", s.key_size, s.value_size, s.max_entries, &opts);
+  UniqueFd created(rc >= 0 ? rc : -1);  // closed on return: only creation is probed
+  return map_outcome(rc, fmt::format("bpf_map_create(type {})", int(s.type)));
 }
 
 // What the datapath's cfg_* tables and lb_rings need: an ARRAY_OF_MAPS whose
 // template has BPF_F_INNER_MAP, holding an inner ARRAY of another size.
 Outcome probe_map_in_map() {
   LIBBPF_OPTS(bpf_map_create_opts, inner_opts, .map_flags = BPF_F_INNER_MAP);
-  UniqueFd tmpl(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xgw_probe_in", 4, 4, 4, &inner_opts));
-  if (!tmpl) return map_outcome(-errno, "inner ARRAY with BPF_F_INNER_MAP");
+  int rc = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xgw_probe_in", 4, 4, 4, &inner_opts);
+  UniqueFd tmpl(rc >= 0 ? rc : -1);
+  if (!tmpl) return map_outcome(rc, "inner ARRAY with BPF_F_INNER_MAP");
   LIBBPF_OPTS(bpf_map_create_opts, outer_opts, .inner_map_fd = static_cast<__u32>(tmpl.get()));
-  UniqueFd outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xgw_probe", 4, 4, 2, &outer_opts));
-  if (!outer) return map_outcome(-errno, "outer ARRAY_OF_MAPS");
-  UniqueFd bigger(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xgw_probe_in", 4, 4, 8, &inner_opts));
-  if (!bigger) return map_outcome(-errno, "second inner ARRAY");
+  rc = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "xgw_probe", 4, 4, 2, &outer_opts);
+  UniqueFd outer(rc >= 0 ? rc : -1);
+  if (!outer) return map_outcome(rc, "outer ARRAY_OF_MAPS");
+  rc = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xgw_probe_in", 4, 4, 8, &inner_opts);
+  UniqueFd bigger(rc >= 0 ? rc : -1);
+  if (!bigger) return map_outcome(rc, "second inner ARRAY");
   uint32_t key = 0;
   int value = bigger.get();
-  if (bpf_map_update_elem(outer.get(), &key, &value, BPF_ANY) != 0)
-    return missing("cannot hold an inner map of another size: " + errno_text(errno),
+  if (rc = bpf_map_update_elem(outer.get(), &key, &value, BPF_ANY); rc != 0)
+    return missing("cannot hold an inner map of another size: " + errno_text(rc),
                    "insert an inner ARRAY of 8 entries into one made from a 4-entry template: " +
-                       errno_text(errno));
+                       errno_text(rc));
   return available();
 }
 
@@ -212,22 +218,23 @@ Outcome probe_xdp_program() {
 // and installed in a CPUMAP entry (that is where the kernel checks the
 // attach type and starts the CPU's kthread).
 Outcome probe_cpumap_program() {
-  UniqueFd prog = load_xdp_pass(BPF_XDP_CPUMAP);
-  if (!prog)
-    return missing("refused: " + errno_text(errno),
-                   "bpf_prog_load XDP for BPF_XDP_CPUMAP: " + errno_text(errno));
-  UniqueFd map(
-      bpf_map_create(BPF_MAP_TYPE_CPUMAP, "xgw_probe", 4, sizeof(bpf_cpumap_val), 1, nullptr));
+  Load prog = load_xdp_pass(BPF_XDP_CPUMAP);
+  if (!prog.fd)
+    return missing("refused: " + errno_text(prog.err),
+                   fmt::format("bpf_prog_load XDP for BPF_XDP_CPUMAP: {}; {}", errno_text(prog.err),
+                               last_log_line(prog.log)));
+  int rc = bpf_map_create(BPF_MAP_TYPE_CPUMAP, "xgw_probe", 4, sizeof(bpf_cpumap_val), 1, nullptr);
+  UniqueFd map(rc >= 0 ? rc : -1);
   if (!map)
-    return missing("no CPUMAP to install it in: " + errno_text(errno),
-                   "bpf_map_create CPUMAP: " + errno_text(errno));
+    return missing("no CPUMAP to install it in: " + errno_text(rc),
+                   "bpf_map_create CPUMAP: " + errno_text(rc));
   uint32_t cpu = 0;
   bpf_cpumap_val entry{};
   entry.qsize = 16;
-  entry.bpf_prog.fd = prog.get();
-  if (bpf_map_update_elem(map.get(), &cpu, &entry, BPF_ANY) != 0)
-    return missing("cannot be installed in a CPUMAP entry: " + errno_text(errno),
-                   "cpu_map[0] = {qsize 16, program}: " + errno_text(errno));
+  entry.bpf_prog.fd = prog.fd.get();
+  if (rc = bpf_map_update_elem(map.get(), &cpu, &entry, BPF_ANY); rc != 0)
+    return missing("cannot be installed in a CPUMAP entry: " + errno_text(rc),
+                   "cpu_map[0] = {qsize 16, program}: " + errno_text(rc));
   return available();
 }
 
@@ -236,24 +243,26 @@ Outcome probe_cpumap_program() {
 // namespace never changes) is one nobody else uses: generic mode, attached
 // and released at once, gone with the namespace.
 Outcome probe_xdp_link() {
-  UniqueFd prog = load_xdp_pass();
-  if (!prog)
-    return missing("no XDP program to link: " + errno_text(errno),
-                   "bpf_prog_load: " + errno_text(errno));
+  Load prog = load_xdp_pass();
+  if (!prog.fd)
+    return missing("no XDP program to link: " + errno_text(prog.err),
+                   "bpf_prog_load: " + errno_text(prog.err));
   Outcome result{Status::kNotChecked, {}, {}};
   std::thread worker([&] {
     if (::unshare(CLONE_NEWNET) != 0) {
+      const int err = errno;
       result = {Status::kNotChecked,
-                "no private network namespace to try it in: " + errno_text(errno),
-                "unshare(CLONE_NEWNET): " + errno_text(errno)};
+                "no private network namespace to try it in: " + errno_text(err),
+                "unshare(CLONE_NEWNET): " + errno_text(err)};
       return;
     }
     constexpr int kLoopbackIfindex = 1;  // in every new namespace
     LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_SKB_MODE);
-    UniqueFd link(bpf_link_create(prog.get(), kLoopbackIfindex, BPF_XDP, &opts));
+    const int rc = bpf_link_create(prog.fd.get(), kLoopbackIfindex, BPF_XDP, &opts);
+    UniqueFd link(rc >= 0 ? rc : -1);  // closing the unpinned link detaches it
     result = link ? available("generic mode on lo of a private network namespace")
-                  : missing("refused: " + errno_text(errno),
-                            "bpf_link_create(BPF_XDP, lo, generic): " + errno_text(errno));
+                  : missing("refused: " + errno_text(rc),
+                            "bpf_link_create(BPF_XDP, lo, generic): " + errno_text(rc));
   });
   worker.join();
   return result;
@@ -262,15 +271,15 @@ Outcome probe_xdp_link() {
 constexpr size_t kTestFrameBytes = 64;  // the kernel refuses test frames under 14 bytes
 
 Outcome probe_test_run() {
-  UniqueFd prog = load_xdp_pass();
-  if (!prog)
-    return missing("no XDP program to run: " + errno_text(errno),
-                   "bpf_prog_load: " + errno_text(errno));
+  Load prog = load_xdp_pass();
+  if (!prog.fd)
+    return missing("no XDP program to run: " + errno_text(prog.err),
+                   "bpf_prog_load: " + errno_text(prog.err));
   std::array<uint8_t, kTestFrameBytes> frame{};
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = frame.size(),
               .repeat = 1);
-  if (bpf_prog_test_run_opts(prog.get(), &opts) != 0)
-    return missing("refused: " + errno_text(errno), "BPF_PROG_TEST_RUN: " + errno_text(errno));
+  if (int rc = bpf_prog_test_run_opts(prog.fd.get(), &opts); rc != 0)
+    return missing("refused: " + errno_text(rc), "BPF_PROG_TEST_RUN: " + errno_text(rc));
   if (opts.retval != XDP_PASS)
     return missing(fmt::format("returned {} for an XDP_PASS program", opts.retval),
                    fmt::format("retval {}", opts.retval));
@@ -291,9 +300,9 @@ Outcome probe_live_frames() {
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = frame.size(),
               .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1,
               .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
-  if (bpf_prog_test_run_opts(l.fd.get(), &opts) != 0)
-    return missing("refused: " + errno_text(errno),
-                   "BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: " + errno_text(errno));
+  if (int rc = bpf_prog_test_run_opts(l.fd.get(), &opts); rc != 0)
+    return missing("refused: " + errno_text(rc),
+                   "BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES: " + errno_text(rc));
   return available();
 }
 
@@ -597,17 +606,17 @@ Finding probe_native_xdp(uint32_t ifindex, std::string_view ifname, const DenyLi
     return make_finding(kNativeXdp, {Status::kNotChecked, note, note}, subject);
   }
 
-  UniqueFd prog = load_xdp_pass();
-  if (!prog)
+  Load prog = load_xdp_pass();
+  if (!prog.fd)
     return make_finding(kNativeXdp,
-                        missing("no XDP program to attach: " + errno_text(errno),
-                                "bpf_prog_load: " + errno_text(errno)),
+                        missing("no XDP program to attach: " + errno_text(prog.err),
+                                "bpf_prog_load: " + errno_text(prog.err)),
                         subject);
   LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
-  // Closing the (unpinned) link detaches the program.
-  UniqueFd link(bpf_link_create(prog.get(), static_cast<int>(ifindex), BPF_XDP, &opts));
+  const int rc = bpf_link_create(prog.fd.get(), static_cast<int>(ifindex), BPF_XDP, &opts);
+  UniqueFd link(rc >= 0 ? rc : -1);  // closing the unpinned link detaches the program
   if (!link) {
-    int err = errno;
+    const int err = -rc;
     if (err == EBUSY || err == EEXIST)  // someone attached between our query and now
       return make_finding(kNativeXdp,
                           {Status::kNotChecked, "another XDP program was attached meanwhile",
