@@ -29,6 +29,7 @@
 #include "datapath/datapath.hpp"
 #include "datapath/decap.hpp"
 #include "datapath/netdev.hpp"
+#include "datapath/probe.hpp"
 
 namespace xdpgw::cli {
 namespace {
@@ -57,17 +58,107 @@ std::optional<config::Config> load_config(const std::string& path,
   return std::move(cfg).value();
 }
 
+// `check --kernel`: the kernel probe, then native XDP on each port of the
+// config (-c) that exists where the gateway would run. The config only names
+// the ports here; `check -c` without --kernel validates it. Returns the exit
+// code.
+int check_kernel(const std::string& config_path, const std::string& netns_override, bool verbose) {
+  const auto deny = probe::DenyList::from_env();
+  std::vector<std::string> ports;
+  std::string netns = netns_override;
+  bool generic_mode = false;
+  if (!config_path.empty()) {
+    auto raw = config::parse(config_path);
+    if (!raw) {
+      for (const auto& e : raw.errors()) std::cerr << e.to_string() << '\n';
+      return kExitBadConfig;
+    }
+    for (const auto& port : raw.value().ports)
+      if (port.name) ports.push_back(port.name->value);
+    if (const auto& gw = raw.value().gateway) {
+      if (netns.empty() && gw->netns) netns = gw->netns->value;
+      generic_mode = gw->attach_mode && gw->attach_mode->value == "generic";
+    }
+  }
+
+  // Before entering the gateway's namespace: the kernel probe is the same
+  // everywhere and makes its own private namespace for the bpf_link probe.
+  probe::Report report = probe::probe_kernel(deny);
+  std::vector<std::string> notes;
+  if (!ports.empty() && !netns.empty()) {
+    if (std::filesystem::exists("/run/netns/" + netns)) {
+      netdev::enter_netns(netns);
+    } else {
+      notes.push_back(
+          fmt::format("netns {} does not exist: native XDP not checked on its ports", netns));
+      ports.clear();
+    }
+  }
+  for (const auto& name : ports) {
+    if (generic_mode) {
+      notes.push_back(
+          fmt::format("port {}: gateway.attach_mode = \"generic\", native XDP not needed", name));
+      continue;
+    }
+    auto ifindex = netdev::ifindex(name);
+    if (!ifindex) {
+      notes.push_back(fmt::format("port {}: no such interface{}, native XDP not checked", name,
+                                  netns.empty() ? "" : " in netns " + netns));
+      continue;
+    }
+    report.findings.push_back(probe::probe_native_xdp(*ifindex, name, deny));
+  }
+
+  std::cout << report.summary() << '\n';
+  if (verbose) {
+    for (const auto& f : report.findings)
+      std::cout << f.line(report.kernel_release)
+                << (f.detail.empty() ? "" : fmt::format(" [{}]", f.detail)) << '\n';
+  } else {
+    for (const auto& line : report.missing_lines()) std::cout << line << '\n';
+    for (const auto& f : report.findings)
+      if (f.status == probe::Status::kNotChecked)
+        std::cout << f.line(report.kernel_release) << '\n';
+  }
+  for (const auto& note : notes) std::cout << note << '\n';
+  return report.ok() ? kExitOk : kExitMissingFeature;
+}
+
 void add_check(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "check", "Parse and validate a config file; print every error as "
-               "FILE:LINE:COL: message. Exit 0 if valid, 2 if not.");
+      "check",
+      "Parse and validate a config file; print every error as FILE:LINE:COL: message. Exit 0 "
+      "if valid, 2 if not. With --kernel: load tiny programs and maps to find every kernel "
+      "feature the datapath needs (and native XDP on each port of -c, when given); print a "
+      "summary and one line per missing feature. Exit 0 when every required feature is "
+      "present, 2 otherwise. Testing aid: XDPGW_PROBE_DENY=key,key (bpf_tail_call, CPUMAP, "
+      "native_xdp, ...) makes those probes report missing.");
   auto path = std::make_shared<std::string>();
   auto netns = std::make_shared<std::string>();
-  cmd->add_option("-c,--config", *path, "Config file (TOML)")->required();
+  auto kernel = std::make_shared<bool>(false);
+  auto verbose = std::make_shared<bool>(false);
+  cmd->add_option("-c,--config", *path, "Config file (TOML); required unless --kernel");
   cmd->add_option("--netns", *netns,
                   "Check interface names in this network namespace "
                   "(overrides gateway.netns)");
-  cmd->callback([path, netns] {
+  cmd->add_flag("--kernel", *kernel,
+                "Probe the kernel's BPF/XDP features instead of validating the config");
+  cmd->add_flag("--verbose", *verbose,
+                "With --kernel: one line per feature, with what the kernel said");
+  cmd->callback([path, netns, kernel, verbose] {
+    if (*kernel) {
+      try {
+        g_exit_code = check_kernel(*path, *netns, *verbose);
+      } catch (const std::invalid_argument& e) {  // a bad XDPGW_PROBE_DENY
+        std::cerr << e.what() << '\n';
+        g_exit_code = kExitBadConfig;
+      } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        g_exit_code = kExitFailure;
+      }
+      return;
+    }
+    if (path->empty()) throw CLI::RequiredError("-c,--config (or --kernel)");
     auto cfg = load_config(*path, *netns);
     if (!cfg) {
       g_exit_code = kExitBadConfig;
@@ -79,8 +170,7 @@ void add_check(CLI::App& app) {
         "{}: ok (instance {}, {} ports, routing {}, {} VIPs, {} ACL rules, {} prefix sets "
         "of {} prefixes)\n",
         *path, cfg->gateway.instance, cfg->ports.size(), config::to_string(cfg->routing.source),
-        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(),
-        set_prefixes);
+        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(), set_prefixes);
   });
 }
 

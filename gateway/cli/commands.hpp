@@ -8,10 +8,13 @@ class App;
 
 namespace xdpgw::cli {
 
-// Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+// Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or (check
+// --kernel) a kernel lacking a required feature: the setup, not xdpgw, has
+// to change.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadConfig = 2;
+inline constexpr int kExitMissingFeature = 2;
 
 void register_commands(CLI::App& app);
 int exit_code();
