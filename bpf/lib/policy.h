@@ -307,6 +307,10 @@ __noinline __u32 acl_decide(struct xdp_md *ctx, __u32 gen,
 
 	if (!pol || !p)
 		return XDPGW_ACL_DENY;
+	/* The daemon refuses [[acl]] rules when the kernel lacks bpf_loop;
+	 * this only keeps the verifier away from the call. */
+	if (!have_feature(XDPGW_FEAT_ACL))
+		return pol->acl_default;
 	src = lpm_lookup(&cfg_acl_src4, &cfg_acl_src6, gen, p, p->src);
 	dst = lpm_lookup(&cfg_acl_dst4, &cfg_acl_dst6, gen, p, p->dst);
 	if (src && dst) {

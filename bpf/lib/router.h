@@ -20,6 +20,7 @@
 #include "parse.h"
 #include "verdict.h"
 #include "stages.h"
+#include "features.h"
 
 /* The L4 identity of a packet, as far as routing and steering need it. */
 struct flow_ports {
@@ -127,6 +128,8 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 
 		return static_lookup(meta->gen, &cfg_routes4, &key, meta->l3_len, out);
 	}
+	if (!have_feature(XDPGW_FEAT_FIB))
+		return XDPGW_R_PASS_ROUTING_OFF;
 
 	struct bpf_fib_lookup p = {};
 	p.family = AF_INET;
@@ -174,6 +177,8 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
 		return static_lookup(meta->gen, &cfg_routes6, &key, meta->l3_len, out);
 	}
+	if (!have_feature(XDPGW_FEAT_FIB))
+		return XDPGW_R_PASS_ROUTING_OFF;
 
 	struct bpf_fib_lookup p = {};
 	p.family = AF_INET6;
@@ -352,7 +357,7 @@ static __always_inline int steer(struct xdp_md *ctx,
 	__u32 idx, *cpu;
 	long rc;
 
-	if (count == 0 || count > XDPGW_MAX_CPUS)
+	if (!have_feature(XDPGW_FEAT_STEERING) || count == 0 || count > XDPGW_MAX_CPUS)
 		return -1;
 	idx = flow_hash(ctx, meta, fp) % count;
 	cpu = cfg_lookup(&cfg_cpus, meta->gen, &idx);

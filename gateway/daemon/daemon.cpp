@@ -28,6 +28,7 @@
 #include "common/error.hpp"
 #include "datapath/apply.hpp"
 #include "daemon/drop_capture.hpp"
+#include "datapath/probe.hpp"
 #include "daemon/pipeline_observe.hpp"
 #include "datapath/events.hpp"
 #include "pipeline/from_config.hpp"
@@ -124,12 +125,55 @@ namespace {
 
 // The running service: owns the datapath and the applied config, and
 // changes both only through apply_config, at start and on every reload.
+// What this kernel offers the datapath, probed at start by loading tiny
+// programs (datapath/probe.hpp): one line per missing feature, the knobs the
+// programs are loaded with, and what status keeps warning about.
+struct KernelSupport {
+  uint32_t features = XDPGW_FEAT_ALL;
+  probe::Usable usable;
+  std::vector<std::string> degraded;  // the line of each optional feature that is off
+  std::string kernel_release;
+};
+
+KernelSupport probe_kernel_support() {
+  const probe::Report report = probe::probe_kernel(probe::DenyList::from_env());
+  KernelSupport ks;
+  ks.kernel_release = report.kernel_release;
+  bool required_missing = false;
+  for (const auto& f : report.findings) {
+    const probe::Use use = f.feature->use;
+    if (!f.missing() || use == probe::Use::kTests || use == probe::Use::kBenchGenerator ||
+        use == probe::Use::kNothing)
+      continue;
+    const std::string line = f.line(report.kernel_release);
+    if (f.feature->required()) {
+      spdlog::error("{}", line);
+      required_missing = true;
+    } else {
+      spdlog::warn("{}", line);
+      ks.degraded.push_back(line);
+    }
+  }
+  if (required_missing)
+    throw std::runtime_error(fmt::format(
+        "kernel {} lacks what the XDP datapath needs (the lines above; `xdpgw check --kernel` "
+        "checks a machine without starting anything)",
+        report.kernel_release));
+  ks.usable = probe::usable(report);
+  ks.features = (ks.usable.events ? XDPGW_FEAT_EVENTS : 0u) |
+                (ks.usable.drop_capture ? XDPGW_FEAT_CAPTURE : 0u) |
+                (ks.usable.fib ? XDPGW_FEAT_FIB : 0u) | (ks.usable.acl ? XDPGW_FEAT_ACL : 0u) |
+                (ks.usable.steering ? XDPGW_FEAT_STEERING : 0u);
+  return ks;
+}
+
 class Gateway {
  public:
   Gateway(std::string config_path, config::Config cfg, const RunOptions& opts)
       : config_path_(std::move(config_path)),
         cfg_(std::move(cfg)),
-        dp_(make_datapath(cfg_, opts)) {
+        kernel_(probe_kernel_support()),
+        dp_(make_datapath(cfg_, opts, kernel_.features)) {
     lb_.adopt(dp_, cfg_);
     spdlog::info("instance {}: datapath {} (dispatcher prog id {}), maps pinned in {}",
                  cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
@@ -330,6 +374,9 @@ class Gateway {
       return {{"running", st.running}, {"records", st.records}, {"lost", st.lost + st.failed},
               {"error", st.error}, {"reasons", st.reasons}};
     };
+    if (!(dp_.features() & XDPGW_FEAT_CAPTURE) && !args.value("stop", false))
+      throw std::runtime_error("drop capture is off: this kernel's XDP programs cannot call "
+                               "bpf_perf_event_output (see xdpgw status, xdpgw check --kernel)");
     if (args.value("stop", false)) {
       if (!drop_capture_) return to_json({});
       auto st = drop_capture_->status();
@@ -360,6 +407,9 @@ class Gateway {
   int event_epoll_fd() const { return events_.epoll_fd(); }
   void consume_events() { events_.consume(); }
   nlohmann::json events_after(uint64_t after) const {
+    if (!(dp_.features() & XDPGW_FEAT_EVENTS))
+      throw std::runtime_error("XDP events are off: this kernel's XDP programs cannot use the "
+                               "ring buffer (see xdpgw status, xdpgw check --kernel)");
     nlohmann::json list = nlohmann::json::array();
     for (const auto& [seq, ev] : event_log_)
       if (seq > after) {
@@ -388,6 +438,7 @@ class Gateway {
 
   nlohmann::json status() const {
     nlohmann::json s = status_json(cfg_, config_path_, dp_, reloads_);
+    for (const auto& line : kernel_.degraded) s["warnings"].push_back(line);
     s["lb"] = lb_json(cfg_, dp_, lb_);
     if (pipeline_)
       s["pipeline"] = pipeline_json(*pipeline_);
@@ -540,14 +591,19 @@ class Gateway {
     return *match;
   }
 
-  static Datapath make_datapath(const config::Config& cfg, const RunOptions& opts) {
+  static Datapath make_datapath(const config::Config& cfg, const RunOptions& opts,
+                                uint32_t features) {
     const auto pins = pin_dir(cfg.gateway.instance);
     if (opts.fresh) {
       int detached = remove_pinned_instance(pins);
       spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
                    cfg.gateway.instance, detached);
     }
-    return Datapath(LoadOptions{.pin_dir = pins, .conn_table_size = cfg.lb.conn_table_size});
+    return Datapath(LoadOptions{
+        .pin_dir = pins,
+        .conn_table_size = cfg.lb.conn_table_size,
+        .features = features,
+        .load_log = std::filesystem::path(kRunDir) / (cfg.gateway.instance + ".load.log")});
   }
 
   void apply_config(const config::Config& next, bool initial) {
@@ -559,7 +615,7 @@ class Gateway {
     for (const auto& p : next.ports) {
       bool had_link = previously.contains(p.ifindex);
       if (!initial && had_link) continue;
-      dp_.attach(p.ifindex, to_attach_mode(next.gateway.attach_mode));
+      attach_port(p, next.gateway.attach_mode);
       spdlog::info("port {} (ifindex {}): {}, {} mode", p.name, p.ifindex,
                    had_link ? "link adopted and moved to the new program" : "attached",
                    config::to_string(next.gateway.attach_mode));
@@ -588,6 +644,22 @@ class Gateway {
     }
   }
 
+  // A port where native XDP does not attach is named in the probe's one
+  // line, with what to do, rather than as a bare errno.
+  void attach_port(const config::Port& p, config::AttachMode mode) {
+    try {
+      dp_.attach(p.ifindex, to_attach_mode(mode));
+    } catch (const std::system_error& e) {
+      if (mode != config::AttachMode::kNative) throw;
+      probe::Finding f{.feature = &probe::native_xdp_feature(),
+                       .status = probe::Status::kMissing,
+                       .subject = p.name,
+                       .reason = e.what(),
+                       .detail = {}};
+      throw std::runtime_error(f.line(kernel_.kernel_release));
+    }
+  }
+
   // The AF_XDP pipeline runs when [punt] has rules. A pipeline that fails to
   // start is logged, not fatal: XDP applies each rule's fallback (pass or
   // drop) and every other packet is untouched.
@@ -608,6 +680,11 @@ class Gateway {
   // `wait_for_busy_queue`; anything else fails at once.
   bool try_start_pipeline(const config::Config& cfg,
                           std::chrono::milliseconds wait_for_busy_queue = std::chrono::seconds(2)) {
+    if (!kernel_.usable.af_xdp) {
+      pipeline_start_error_ = "this kernel has no AF_XDP sockets for XDP (XSKMAP; see xdpgw "
+                              "check --kernel): punt rules apply their fallback";
+      return false;
+    }
     const auto deadline = std::chrono::steady_clock::now() + wait_for_busy_queue;
     bool waited = false;
     for (;;) {
@@ -688,6 +765,7 @@ class Gateway {
 
   std::string config_path_;
   config::Config cfg_;
+  KernelSupport kernel_;
   Datapath dp_;
   LbRuntime lb_;
   lb::HealthChecker* health_ = nullptr;  // owned by run()

@@ -157,7 +157,9 @@ void fill_cpu_map(Datapath& dp, uint32_t gen, const config::Config& cfg) {
   const int map_fd = dp.cpu_map_fd(gen);
   bpf_prog_info stage{};
   uint32_t len = sizeof(stage);
-  check_errno(bpf_obj_get_info_by_fd(dp.cpu_stage_fd(gen), &stage, &len), "cpu stage info");
+  // Without steering the stage may not be loaded at all (Datapath).
+  if (!wanted.empty())
+    check_errno(bpf_obj_get_info_by_fd(dp.cpu_stage_fd(gen), &stage, &len), "cpu stage info");
   for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(possible); ++cpu) {
     bpf_cpumap_val cur{};
     const bool in_use = bpf_map_lookup_elem(map_fd, &cpu, &cur) == 0 && cur.qsize != 0;
@@ -397,6 +399,22 @@ xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
   return c;
 }
 
+void check_features(uint32_t features, const config::Config& cfg) {
+  std::vector<std::string> missing;
+  auto need = [&](bool used, uint32_t bit, std::string_view what, std::string_view probe) {
+    if (used && !(features & bit))
+      missing.push_back(fmt::format("{} needs {}, which this kernel does not offer XDP", what, probe));
+  };
+  need(cfg.routing.source == config::RouteSource::kFib, XDPGW_FEAT_FIB,
+       "routing.source = \"fib\"", "bpf_fib_lookup (use routing.source = \"static\")");
+  need(!cfg.policy.acl.empty(), XDPGW_FEAT_ACL, "[[acl]] rules", "bpf_loop");
+  need(cfg.steering.enabled(), XDPGW_FEAT_STEERING, "[steering] cpus",
+       "CPUMAP second-stage programs (leave cpus empty)");
+  if (!missing.empty())
+    throw std::runtime_error(fmt::format("{}; `xdpgw check --kernel` lists what is missing",
+                                         fmt::join(missing, "; ")));
+}
+
 std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules) {
   return acl_evaluation_order(rules);
 }
@@ -408,6 +426,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg) {
 }
 
 AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
+  check_features(dp.features(), cfg);
   // Ids are committed to `lb` only once the new generation is live: a
   // failed apply leaves the running one's ids as they were.
   LbRuntime next = lb;

@@ -5,11 +5,13 @@
 #include <linux/if_link.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <system_error>
 
 #include "common/error.hpp"
+#include "datapath/bpf_log.hpp"
 #include "xdpgw.skel.h"
 
 namespace xdpgw {
@@ -165,11 +167,30 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
 
   skel_->rodata->xdpgw_features = opts.features;
   features_ = opts.features;
+  // A kernel without the CPUMAP program type refuses these two programs
+  // whatever their code; without steering nobody needs them.
+  if (!(opts.features & XDPGW_FEAT_STEERING))
+    for (bpf_program* stage : {skel_->progs.xdpgw_cpu_g0, skel_->progs.xdpgw_cpu_g1})
+      bpf_program__set_autoload(stage, false);
 
   if (!pin_dir_.empty()) adopt_pinned_maps();
 
-  if (int err = xdpgw_skel__load(skel_.get()); err)
-    throw_errno(err, "load BPF object xdpgw (verifier log above)");
+  {
+    bpf_log::LibbpfLogCapture log;
+    if (int err = xdpgw_skel__load(skel_.get()); err) {
+      std::string full_log;
+      if (!opts.load_log.empty()) {
+        try {
+          log.write_full(opts.load_log);
+          full_log = fmt::format("\nthe whole log: {}", opts.load_log.string());
+        } catch (const std::exception& e) {
+          full_log = fmt::format("\n(the whole log could not be written: {})", e.what());
+        }
+      }
+      spdlog::debug("libbpf log of the failed load:\n{}", log.text());
+      throw std::runtime_error(fmt::format("load BPF object xdpgw: {}{}", log.summary(), full_log));
+    }
+  }
 
   // On adoption this replaces the earlier run's handlers one slot at a time;
   // each tail call sees either the old or the new handler.

@@ -41,6 +41,10 @@ struct LoadOptions {
   // Optional kernel features the programs may use (XDPGW_FEAT_*, from the
   // kernel probe); the code behind a cleared bit is never verified.
   uint32_t features = XDPGW_FEAT_ALL;
+  // Where the whole libbpf/verifier log goes when the object fails to load
+  // (the exception carries the refused program and the verifier's last
+  // lines). Empty: nowhere.
+  std::filesystem::path load_log;
 };
 
 // One config generation's tables: the inner maps of the cfg_* ARRAY_OF_MAPS

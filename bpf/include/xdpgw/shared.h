@@ -202,9 +202,14 @@ struct xdpgw_parsed {
  * so a kernel without an optional helper still loads the datapath, with that
  * one feature off.
  */
-#define XDPGW_FEAT_EVENTS (1u << 0)  /* bpf_ringbuf_*: the event stream */
-#define XDPGW_FEAT_CAPTURE (1u << 1) /* bpf_perf_event_output: drop capture */
-#define XDPGW_FEAT_ALL (XDPGW_FEAT_EVENTS | XDPGW_FEAT_CAPTURE)
+#define XDPGW_FEAT_EVENTS (1u << 0)   /* bpf_ringbuf_*: the event stream */
+#define XDPGW_FEAT_CAPTURE (1u << 1)  /* bpf_perf_event_output: drop capture */
+#define XDPGW_FEAT_FIB (1u << 2)      /* bpf_fib_lookup: routing.source = "fib" */
+#define XDPGW_FEAT_ACL (1u << 3)      /* bpf_loop: [[acl]] rules */
+#define XDPGW_FEAT_STEERING (1u << 4) /* CPUMAP second stage: [steering] */
+#define XDPGW_FEAT_ALL                                                      \
+	(XDPGW_FEAT_EVENTS | XDPGW_FEAT_CAPTURE | XDPGW_FEAT_FIB |          \
+	 XDPGW_FEAT_ACL | XDPGW_FEAT_STEERING)
 
 /* ---- settings (one entry per generation; written by the daemon) --------- */
 
