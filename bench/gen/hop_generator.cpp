@@ -92,7 +92,7 @@ HopGenerator::HopGenerator(GeneratorKind kind, const TrafficSpec& traffic, Gener
     throw std::runtime_error("trafgen is not installed (apt-get install netsniff-ng)");
   }
   seed_frame_ = reference_frame(traffic, 0);
-  seed_frame_.resize(traffic.mix.max_length() + 1, 0);
+  seed_frame_.resize(traffic.mix.max_length(), 0);
 
   skel_.reset(xbn_gen_skel__open());
   if (!skel_) throw_errno(errno, "open BPF skeleton xbn_gen");

@@ -54,9 +54,10 @@ class HopGenerator final : public FrameGenerator {
   GeneratorKind kind_;
   GeneratorTarget target_;
   int inject_ifindex_ = 0;
-  // Every frame the feeders inject: the largest size class plus one byte,
-  // so the program only ever shrinks it (and a looping frame's buffer can
-  // grow back to any class: its page was sized for this one).
+  // Every frame the feeders inject: as long as the largest size class (no
+  // longer: a 1514-byte frame fills the injection veth's MTU), so the
+  // program only ever shrinks it, and a looping frame's buffer, sized for
+  // it, can grow back to any class.
   std::vector<uint8_t> seed_frame_;
   std::unique_ptr<::xbn_gen_skel, SkeletonDeleter> skel_;
   // Declared after the skeleton: detached before it is destroyed.
