@@ -1,22 +1,31 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Second stage, run by the CPUMAP on the CPU the flow hash chose. The first
- * stage validated the headers and left its metadata in front of the frame
- * (CPUMAP keeps it), so this stage only routes and redirects.
+ * Second stage, run by the CPUMAP on the CPU the flow hash chose. This CPU's
+ * `parsed` entry belongs to other packets, so the stage parses the frame
+ * again (the first stage validated it; this only finds the offsets). One
+ * program per config generation, each in its generation's CPUMAP
+ * (maps.h): the generation a packet was steered under is the one that
+ * finishes it, whatever the daemon has flipped since.
  */
 #include "pipeline.h"
 
-SEC("xdp/cpumap")
-int xdpgw_cpu_stage(struct xdp_md *ctx)
+_Static_assert(XDPGW_CONFIG_GENERATIONS == 2,
+	       "one second-stage program and CPUMAP per generation");
+
+static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 {
 	struct xdpgw_pkt_meta meta;
 	struct flow_ports fp = {};
+	int reason = xdpgw_parse(ctx, &meta);
 
-	if (load_meta(ctx, &meta))
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	if (reason == XDPGW_R_PASS_NOT_IP)
+		return pass(ctx, reason);
+	if (reason)
+		return drop(ctx, reason);
+	meta.gen = gen;
 	if (meta.slot == XDPGW_SLOT_TCP || meta.slot == XDPGW_SLOT_UDP) {
-		/* Ports only matter to the FIB's multipath hash; the first
-		 * stage already checked that the header is there. */
+		/* Ports only matter to the load balancer and the FIB's
+		 * multipath hash; the first stage checked the header. */
 		__be16 *ports = l4_header(ctx, &meta, 4);
 
 		if (ports) {
@@ -25,4 +34,16 @@ int xdpgw_cpu_stage(struct xdp_md *ctx)
 		}
 	}
 	return local_stage(ctx, &meta, &fp);
+}
+
+SEC("xdp/cpumap")
+int xdpgw_cpu_g0(struct xdp_md *ctx)
+{
+	return cpu_stage(ctx, 0);
+}
+
+SEC("xdp/cpumap")
+int xdpgw_cpu_g1(struct xdp_md *ctx)
+{
+	return cpu_stage(ctx, 1);
 }

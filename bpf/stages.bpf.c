@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Definitions of the global stage functions declared (and explained) in
- * stages.h. The caller always passes its stack copy of the metadata; the
+ * stages.h. The caller always passes its stack copy of the parse result; the
  * NULL checks are for the verifier, which must assume any pointer argument
  * of a global function may be NULL.
  */
@@ -9,6 +9,17 @@
 #include "punt.h"
 #include "policy.h"
 #include "capture.h"
+
+__noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
+{
+	int reason;
+
+	if (!meta)
+		return XDPGW_R_DROP_META_MISSING;
+	reason = parse_packet(ctx, meta);
+	meta->gen = current_gen();
+	return reason;
+}
 
 __noinline int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 				  __u32 sport, __u32 dport, __u32 has_ports)

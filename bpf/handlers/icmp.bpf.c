@@ -7,11 +7,11 @@ SEC("xdp")
 int xdpgw_icmp(struct xdp_md *ctx)
 {
 	struct xdpgw_pkt_meta meta;
+	int ret;
 	struct flow_ports fp = {};
 
-	if (load_meta(ctx, &meta))
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	count_handler(ctx, XDPGW_SLOT_ICMP);
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_ICMP)) >= 0)
+		return ret;
 
 	if (!l4_header(ctx, &meta, sizeof(struct icmp_fixed_hdr)))
 		return drop(ctx, XDPGW_R_DROP_ICMP_TRUNCATED);

@@ -9,11 +9,11 @@ SEC("xdp")
 int xdpgw_icmp6(struct xdp_md *ctx)
 {
 	struct xdpgw_pkt_meta meta;
+	int ret;
 	struct flow_ports fp = {};
 
-	if (load_meta(ctx, &meta))
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	count_handler(ctx, XDPGW_SLOT_ICMPV6);
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_ICMPV6)) >= 0)
+		return ret;
 
 	if (!l4_header(ctx, &meta, sizeof(struct icmp6hdr)))
 		return drop(ctx, XDPGW_R_DROP_ICMPV6_TRUNCATED);

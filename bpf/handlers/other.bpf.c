@@ -9,11 +9,11 @@ SEC("xdp")
 int xdpgw_other(struct xdp_md *ctx)
 {
 	struct xdpgw_pkt_meta meta;
+	int ret;
 	struct flow_ports fp = {};
 
-	if (load_meta(ctx, &meta))
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	count_handler(ctx, XDPGW_SLOT_OTHER);
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_OTHER)) >= 0)
+		return ret;
 	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
 	return steer_or_forward(ctx, &meta, &fp);
 }

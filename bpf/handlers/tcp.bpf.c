@@ -12,9 +12,8 @@ int xdpgw_tcp(struct xdp_md *ctx)
 	__u32 doff;
 	int ret;
 
-	if (load_meta(ctx, &meta))
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	count_handler(ctx, XDPGW_SLOT_TCP);
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_TCP)) >= 0)
+		return ret;
 
 	tcp = l4_header(ctx, &meta, sizeof(*tcp));
 	if (!tcp)

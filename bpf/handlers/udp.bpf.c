@@ -12,9 +12,8 @@ int xdpgw_udp(struct xdp_md *ctx)
 	__u32 len;
 	int ret;
 
-	if (load_meta(ctx, &meta))
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	count_handler(ctx, XDPGW_SLOT_UDP);
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_UDP)) >= 0)
+		return ret;
 
 	udp = l4_header(ctx, &meta, sizeof(*udp));
 	if (!udp)

@@ -24,6 +24,18 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } handlers __weak SEC(".maps");
 
+/* The dispatcher's parse result for the handler it tail-calls (struct
+ * xdpgw_parsed in shared.h says why per-CPU and not XDP metadata). A
+ * PERCPU_ARRAY of one: the lookup is inlined to a per-CPU address, no hash,
+ * no lock. Pinned like every map, so an old dispatcher and the new handlers
+ * of an upgrade hand over through the same entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpgw_parsed);
+} parsed __weak SEC(".maps");
+
 /* Packets and bytes per verdict reason. Per-CPU: written on every packet by
  * every program's single exit, so no atomics; the daemon sums over CPUs. */
 struct {
@@ -178,16 +190,21 @@ struct {
 	__type(value, struct bpf_devmap_val);
 } tx_ports __weak SEC(".maps");
 
-/* CPUs packets can be handed to, each entry with the second-stage program.
- * Same union rule as tx_ports. */
-struct {
+/* CPUs packets can be handed to, one CPUMAP per config generation: each
+ * entry runs the second-stage program built for that generation
+ * (cpu_stage.bpf.c), so a packet steered under generation g is finished by
+ * g's tables on the other CPU, whatever the daemon flips meanwhile. The
+ * daemon fills the inactive generation's map before the flip. */
+struct xdpgw_cpu_map {
 	__uint(type, BPF_MAP_TYPE_CPUMAP);
 	/* Resized at load to the number of possible CPUs: the kernel refuses
 	 * more (E2BIG). */
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct bpf_cpumap_val);
-} cpu_map __weak SEC(".maps");
+};
+struct xdpgw_cpu_map cpu_map_g0 __weak SEC(".maps");
+struct xdpgw_cpu_map cpu_map_g1 __weak SEC(".maps");
 
 /* ---- connection table and load balancer --------------------------------- */
 

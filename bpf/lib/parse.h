@@ -2,7 +2,7 @@
 /*
  * Bounds-checked header parsing. Every parse_* returns 0 on success or the
  * enum xdpgw_reason that explains why the frame is not acceptable, and fills
- * struct xdpgw_pkt_meta as it goes. Every read is preceded by a check against
+ * struct xdpgw_pkt_meta as it goes; parse_packet() runs them all. Every read is preceded by a check against
  * data_end; every loop has a constant bound.
  */
 #ifndef XDPGW_PARSE_H
@@ -20,6 +20,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "xdpgw/shared.h"
+#include "maps.h"
 
 /* Address families as the flow key and the FIB helper spell them; libc's
  * <sys/socket.h> does not build for -target bpf. */
@@ -245,23 +246,73 @@ static __always_inline __u8 choose_slot(const struct xdpgw_pkt_meta *meta)
 	}
 }
 
-/* ---- handler side: metadata and L4 ------------------------------------- */
-
-/* Copy of the dispatcher's metadata; NULL-equivalent (returns -1) when the
- * handler was entered without it. Copied to the stack because any later
- * head/meta adjustment invalidates the pointer. */
-static __always_inline int load_meta(struct xdp_md *ctx,
-				     struct xdpgw_pkt_meta *out)
+/* L2 and L3 of the packet in `ctx`, into `meta` (zeroed first). Returns 0,
+ * XDPGW_R_PASS_NOT_IP for a frame that is not IP, or the drop reason. The
+ * caller sets meta->gen. */
+static __always_inline int parse_packet(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
 {
 	void *data = (void *)(long)ctx->data;
-	struct xdpgw_pkt_meta *meta = (void *)(long)ctx->data_meta;
+	void *data_end = (void *)(long)ctx->data_end;
+	__be16 proto;
+	int reason;
 
-	/* Keeps clang from comparing a 32-bit copy of the pointer, which the
-	 * verifier no longer sees as a packet pointer. */
-	barrier_var(data);
-	if ((void *)(meta + 1) > data)
+	__builtin_memset(meta, 0, sizeof(*meta));
+	reason = parse_l2(data, data_end, meta, &proto);
+	if (reason)
+		return reason;
+	if (proto == bpf_htons(ETH_P_IP))
+		reason = parse_ipv4(data, data_end, meta);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		reason = parse_ipv6(data, data_end, meta);
+	else
+		return XDPGW_R_PASS_NOT_IP;
+	if (reason)
+		return reason;
+	meta->slot = choose_slot(meta);
+	return 0;
+}
+
+/* The dispatcher's side of the hand-over (shared.h, struct xdpgw_parsed). */
+static __always_inline void hand_over(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta)
+{
+	__u32 zero = 0;
+	struct xdpgw_parsed *p = bpf_map_lookup_elem(&parsed, &zero);
+
+	if (!p)
+		return; /* the handler parses again */
+	p->frame_len = (__u64)ctx->data_end - (__u64)ctx->data;
+	p->ifindex = ctx->ingress_ifindex;
+	p->rx_queue = ctx->rx_queue_index;
+	p->meta = *meta;
+	p->layout = XDPGW_PARSED_LAYOUT;
+}
+
+static __always_inline void withdraw_hand_over(void)
+{
+	__u32 zero = 0;
+	struct xdpgw_parsed *p = bpf_map_lookup_elem(&parsed, &zero);
+
+	if (p)
+		p->layout = 0;
+}
+
+/* The handler's side: copies the dispatcher's result for this packet into
+ * `out` and marks it consumed. Returns 0, or -1 when there is none for this
+ * packet (then the caller parses the packet itself). */
+static __always_inline int take_over(struct xdp_md *ctx, struct xdpgw_pkt_meta *out)
+{
+	__u32 zero = 0;
+	struct xdpgw_parsed *p = bpf_map_lookup_elem(&parsed, &zero);
+
+	if (!p || p->layout != XDPGW_PARSED_LAYOUT)
 		return -1;
-	*out = *meta;
+	p->layout = 0;
+	if (p->frame_len != (__u64)ctx->data_end - (__u64)ctx->data ||
+	    p->ifindex != ctx->ingress_ifindex || p->rx_queue != ctx->rx_queue_index)
+		return -1;
+	*out = p->meta;
+	/* Bounds the verifier needs for the offsets (the dispatcher never
+	 * produces larger ones). */
 	if (out->l4_off > XDPGW_MAX_L4_OFFSET || out->l3_off > 0x1f)
 		return -1;
 	return 0;

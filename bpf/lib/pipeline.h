@@ -11,6 +11,33 @@
 
 #include "lb.h"
 
+/* The start of every handler: the packet's parse result, handed over by the
+ * dispatcher or, when there is none for this packet, parsed again. Returns -1
+ * with `meta` filled when the handler goes on, else the verdict (counted).
+ * A packet that is not this handler's (a handler run on its own) is handed
+ * to the right one. */
+static __always_inline int begin_handler(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+					 __u32 slot)
+{
+	int reason;
+
+	if (take_over(ctx, meta) == 0 && meta->slot == slot)
+		goto mine;
+	reason = xdpgw_parse(ctx, meta);
+	if (reason == XDPGW_R_PASS_NOT_IP)
+		return pass(ctx, reason);
+	if (reason)
+		return drop(ctx, reason);
+	if (meta->slot != slot) {
+		hand_over(ctx, meta);
+		bpf_tail_call(ctx, &handlers, meta->slot);
+		return drop(ctx, XDPGW_R_MISSED_TAIL_CALL);
+	}
+mine:
+	count_handler(ctx, slot);
+	return -1;
+}
+
 static __always_inline int lb_or_forward(struct xdp_md *ctx,
 					 struct xdpgw_pkt_meta *meta,
 					 const struct flow_ports *fp,

@@ -250,14 +250,6 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 
 	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
-	/* Our metadata is for our own stages; the next hop must not receive
-	 * it (an XDP program there would find its metadata room taken). */
-	{
-		long metalen = (long)ctx->data - (long)ctx->data_meta;
-
-		if (metalen > 0 && metalen <= 32)
-			bpf_xdp_adjust_meta(ctx, (int)metalen);
-	}
 	/* The port left tx_ports between the ports lookup and here (a reload
 	 * removing it): drop, since the frame is already rewritten. */
 	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
@@ -348,7 +340,8 @@ static __always_inline __u32 flow_hash(struct xdp_md *ctx,
 
 /* Hands the packet to the CPU its flow hash chooses when steering is on; the
  * CPUMAP entry's second-stage program (cpu_stage.bpf.c) then does the rest of
- * the work there. Returns -1 when the packet stays on this CPU (steering off,
+ * the work there, under the packet's generation: each generation has its own
+ * CPUMAP. Returns -1 when the packet stays on this CPU (steering off,
  * or the CPU entry missing). */
 static __always_inline int steer(struct xdp_md *ctx,
 				 const struct xdpgw_pkt_meta *meta,
@@ -357,6 +350,7 @@ static __always_inline int steer(struct xdp_md *ctx,
 	const struct xdpgw_settings *cfg = get_settings(meta->gen);
 	__u32 count = cfg ? cfg->cpu_count : 0;
 	__u32 idx, *cpu;
+	long rc;
 
 	if (count == 0 || count > XDPGW_MAX_CPUS)
 		return -1;
@@ -364,7 +358,13 @@ static __always_inline int steer(struct xdp_md *ctx,
 	cpu = cfg_lookup(&cfg_cpus, meta->gen, &idx);
 	if (!cpu)
 		return -1;
-	if (bpf_redirect_map(&cpu_map, *cpu, 0) != XDP_REDIRECT)
+	/* Two calls, not one with a chosen map: each call site then keeps
+	 * the kernel's inlined lookup for its map. */
+	if (meta->gen)
+		rc = bpf_redirect_map(&cpu_map_g1, *cpu, 0);
+	else
+		rc = bpf_redirect_map(&cpu_map_g0, *cpu, 0);
+	if (rc != XDP_REDIRECT)
 		return -1;
 	return record(ctx, XDP_REDIRECT, XDPGW_R_STEER_CPU);
 }

@@ -16,6 +16,11 @@
 #include <linux/bpf.h>
 #include "xdpgw/shared.h"
 
+/* Parses the packet in `ctx` (parse.h) for a stage that has no parse result
+ * handed to it; meta->gen is the active generation. Returns 0,
+ * XDPGW_R_PASS_NOT_IP, or a drop reason (not yet counted). */
+int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta);
+
 /* ACL, then rate limiter (policy.h). Returns -1 when the packet may go on,
  * else the XDP verdict, already counted. */
 int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,

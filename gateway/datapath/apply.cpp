@@ -122,55 +122,56 @@ uint32_t to_route_source(config::RouteSource s) {
   return XDPGW_ROUTE_NONE;
 }
 
-// Adds what the new config redirects to; returns what only the old one did.
-struct TargetChanges {
-  std::set<uint32_t> stale_ports;
-  std::set<uint32_t> stale_cpus;
-};
-
-TargetChanges add_redirect_targets(Datapath& dp, const config::Config& cfg) {
-  TargetChanges stale{keys_of(dp.tx_ports_fd()), {}};
+// Adds the ports the new config redirects to; returns the ones only the old
+// config did (tx_ports is shared by both generations).
+std::set<uint32_t> add_tx_ports(Datapath& dp, const config::Config& cfg) {
+  std::set<uint32_t> stale = keys_of(dp.tx_ports_fd());
   for (const auto& p : cfg.ports) {
     bpf_devmap_val tx{};
     tx.ifindex = p.ifindex;
     update(dp.tx_ports_fd(), &p.ifindex, &tx, fmt::format("tx_ports[{}]", p.name));
-    stale.stale_ports.erase(p.ifindex);
+    stale.erase(p.ifindex);
   }
-  // CPUMAP: an entry exists per CPU (ARRAY semantics); a zero qsize means
-  // unused. Replace an entry only when it differs, because replacing one
-  // tears down that CPU's queue.
-  int possible = libbpf_num_possible_cpus();
-  std::set<uint32_t> wanted(cfg.steering.cpus.begin(), cfg.steering.cpus.end());
-  for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(possible); ++cpu) {
-    bpf_cpumap_val cur{};
-    bool in_use = bpf_map_lookup_elem(dp.cpu_map_fd(), &cpu, &cur) == 0 && cur.qsize != 0;
-    if (!wanted.contains(cpu)) {
-      if (in_use) stale.stale_cpus.insert(cpu);
-      continue;
-    }
-    bpf_cpumap_val want{};
-    want.qsize = cfg.steering.queue_size;
-    want.bpf_prog.fd = dp.cpu_stage_fd();
-    bpf_prog_info info{};
-    uint32_t len = sizeof(info);
-    check_errno(bpf_obj_get_info_by_fd(dp.cpu_stage_fd(), &info, &len), "cpu_stage info");
-    if (in_use && cur.qsize == want.qsize && cur.bpf_prog.id == info.id) continue;
-    update(dp.cpu_map_fd(), &cpu, &want, fmt::format("cpu_map[{}]", cpu));
-  }
-  for (uint32_t cpu : wanted)
-    if (cpu >= static_cast<uint32_t>(possible))
-      throw std::runtime_error(fmt::format(
-          "steering CPU {} does not exist (this machine has {} possible CPUs)", cpu, possible));
   return stale;
 }
 
-void remove_stale_targets(Datapath& dp, const TargetChanges& stale) {
-  for (uint32_t ifindex : stale.stale_ports)
+void remove_stale_ports(Datapath& dp, const std::set<uint32_t>& stale) {
+  for (uint32_t ifindex : stale)
     if (bpf_map_delete_elem(dp.tx_ports_fd(), &ifindex) != 0 && errno != ENOENT)
       spdlog::warn("remove tx_ports[{}]: {}", ifindex, std::error_code(errno, std::generic_category()).message());
-  for (uint32_t cpu : stale.stale_cpus)
-    if (bpf_map_delete_elem(dp.cpu_map_fd(), &cpu) != 0 && errno != ENOENT)
-      spdlog::warn("remove cpu_map[{}]: {}", cpu, std::error_code(errno, std::generic_category()).message());
+}
+
+// Makes generation `gen`'s CPUMAP hold exactly the configured CPUs, each
+// running `gen`'s second stage. Only packets steered under `gen` use it, and
+// `gen` is not active yet. An entry exists per CPU (ARRAY semantics); a zero
+// qsize means unused. Replace an entry only when it differs, because
+// replacing one tears down that CPU's queue.
+void fill_cpu_map(Datapath& dp, uint32_t gen, const config::Config& cfg) {
+  const int possible = libbpf_num_possible_cpus();
+  if (possible < 0) throw_errno(possible, "libbpf_num_possible_cpus");
+  for (uint32_t cpu : cfg.steering.cpus)
+    if (cpu >= static_cast<uint32_t>(possible))
+      throw std::runtime_error(fmt::format(
+          "steering CPU {} does not exist (this machine has {} possible CPUs)", cpu, possible));
+  const std::set<uint32_t> wanted(cfg.steering.cpus.begin(), cfg.steering.cpus.end());
+  const int map_fd = dp.cpu_map_fd(gen);
+  bpf_prog_info stage{};
+  uint32_t len = sizeof(stage);
+  check_errno(bpf_obj_get_info_by_fd(dp.cpu_stage_fd(gen), &stage, &len), "cpu stage info");
+  for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(possible); ++cpu) {
+    bpf_cpumap_val cur{};
+    const bool in_use = bpf_map_lookup_elem(map_fd, &cpu, &cur) == 0 && cur.qsize != 0;
+    if (!wanted.contains(cpu)) {
+      if (in_use && bpf_map_delete_elem(map_fd, &cpu) != 0 && errno != ENOENT)
+        throw_errno(errno, fmt::format("remove cpu_map_g{}[{}]", gen, cpu));
+      continue;
+    }
+    if (in_use && cur.qsize == cfg.steering.queue_size && cur.bpf_prog.id == stage.id) continue;
+    bpf_cpumap_val want{};
+    want.qsize = cfg.steering.queue_size;
+    want.bpf_prog.fd = dp.cpu_stage_fd(gen);
+    update(map_fd, &cpu, &want, fmt::format("cpu_map_g{}[{}]", gen, cpu));
+  }
 }
 
 // Rules in file order from index 0; the first index without
@@ -438,10 +439,11 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   // the kernel already knows.
   refresh_nexthops(state);
 
-  TargetChanges stale = add_redirect_targets(dp, cfg);
+  fill_cpu_map(dp, staged.gen, cfg);
+  const std::set<uint32_t> stale_ports = add_tx_ports(dp, cfg);
   dp.activate(staged.gen);
   lb = std::move(next);
-  remove_stale_targets(dp, stale);
+  remove_stale_ports(dp, stale_ports);
   remove_stale_rings(dp, cfg, lb);
   return state;
 }

@@ -29,9 +29,10 @@ struct AppliedState {
 
 // Builds `cfg` into the generation not in use, then switches to it with one
 // map update, so every packet follows either the old or the new config. On
-// any error the running generation stays active and untouched. Redirect
-// targets (tx_ports, cpu_map) are added before the switch and the ones the
-// new config no longer names removed after it.
+// any error the running generation stays active and untouched. Egress ports
+// (tx_ports, shared by both generations) are added before the switch and the
+// ones the new config no longer names removed after it; the new generation's
+// CPUMAP is filled before the switch.
 // `lb` carries load-balancer ids, health and drains from one apply to the
 // next; the overload without it treats every backend as healthy.
 AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb);

@@ -29,10 +29,10 @@ bpf_program* slot_program(::xdpgw_skel* skel, xdpgw_slot slot) {
 
 std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
   auto& m = skel->maps;
-  return {m.handlers,     m.verdict_stats, m.handler_stats, m.active_gen,
+  return {m.handlers,     m.parsed,        m.verdict_stats, m.handler_stats, m.active_gen,
           m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
-          m.cpu_map,      m.conn_table,    m.cfg_vips,      m.cfg_backends,
+          m.cpu_map_g0,   m.cpu_map_g1,    m.conn_table,    m.cfg_vips,      m.cfg_backends,
           m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
           m.conn_stats,   m.xsks,          m.xsk_slots,     m.cfg_punt,
           m.events,       m.event_stats,   m.event_window,
@@ -153,8 +153,9 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
   int cpus = libbpf_num_possible_cpus();
   if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
   // CPUMAP is sized to the CPUs the kernel can have; more is E2BIG.
-  check_errno(bpf_map__set_max_entries(skel_->maps.cpu_map, static_cast<uint32_t>(cpus)),
-              "size cpu_map");
+  for (bpf_map* cpu_map : {skel_->maps.cpu_map_g0, skel_->maps.cpu_map_g1})
+    check_errno(bpf_map__set_max_entries(cpu_map, static_cast<uint32_t>(cpus)),
+                fmt::format("size {}", bpf_map__name(cpu_map)));
   if (opts.conn_table_size == 0 || opts.conn_table_size > XDPGW_CONN_TABLE_MAX_SIZE)
     throw std::invalid_argument(
         fmt::format("conn_table_size {} out of range 1..{}", opts.conn_table_size,
@@ -410,7 +411,10 @@ int Datapath::dispatcher_fd() const { return bpf_program__fd(skel_->progs.xdpgw_
 int Datapath::handler_fd(xdpgw_slot slot) const {
   return bpf_program__fd(slot_program(skel_.get(), slot));
 }
-int Datapath::cpu_stage_fd() const { return bpf_program__fd(skel_->progs.xdpgw_cpu_stage); }
+static_assert(XDPGW_CONFIG_GENERATIONS == 2, "a CPU stage and a CPUMAP per generation");
+int Datapath::cpu_stage_fd(uint32_t gen) const {
+  return bpf_program__fd(gen == 0 ? skel_->progs.xdpgw_cpu_g0 : skel_->progs.xdpgw_cpu_g1);
+}
 uint32_t Datapath::dispatcher_id() const {
   bpf_prog_info info{};
   uint32_t len = sizeof(info);
@@ -424,7 +428,9 @@ int Datapath::verdict_stats_fd() const { return bpf_map__fd(skel_->maps.verdict_
 int Datapath::handler_stats_fd() const { return bpf_map__fd(skel_->maps.handler_stats); }
 int Datapath::active_gen_fd() const { return bpf_map__fd(skel_->maps.active_gen); }
 int Datapath::tx_ports_fd() const { return bpf_map__fd(skel_->maps.tx_ports); }
-int Datapath::cpu_map_fd() const { return bpf_map__fd(skel_->maps.cpu_map); }
+int Datapath::cpu_map_fd(uint32_t gen) const {
+  return bpf_map__fd(gen == 0 ? skel_->maps.cpu_map_g0 : skel_->maps.cpu_map_g1);
+}
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
 int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }

@@ -110,7 +110,9 @@ class Datapath {
 
   int dispatcher_fd() const;
   int handler_fd(xdpgw_slot slot) const;
-  int cpu_stage_fd() const;
+  // The CPUMAP second stage of generation `gen`, and that generation's
+  // CPUMAP (bpf/lib/maps.h).
+  int cpu_stage_fd(uint32_t gen) const;
   uint32_t dispatcher_id() const;
 
   // Maps that are not generational.
@@ -119,7 +121,7 @@ class Datapath {
   int handler_stats_fd() const;
   int active_gen_fd() const;
   int tx_ports_fd() const;
-  int cpu_map_fd() const;
+  int cpu_map_fd(uint32_t gen) const;
   int conn_table_fd() const;
   int conn_stats_fd() const;
   int lb_rings_fd() const;

@@ -198,14 +198,39 @@ TEST_F(DatapathTest, MissedTailCallIsCountedAndFollowsTheSetting) {
   EXPECT_EQ(run(frame).delta.handlers, Reasons({{"tcp", 1}}));
 }
 
-TEST_F(DatapathTest, HandlerEnteredWithoutMetadataDrops) {
+// A handler entered without the dispatcher's hand-over (here: run on its
+// own) parses the packet itself, and sends a packet of another protocol on to
+// that protocol's handler. During an upgrade this is what keeps a handler from
+// reading another packet's parse result.
+TEST_F(DatapathTest, HandlerEnteredWithoutHandOverParsesThePacketItself) {
   auto frame = eth().ipv4(kV4).tcp({.sport = 1, .dport = 2}).build();
   for (int slot = 0; slot < XDPGW_SLOT_COUNT; ++slot) {
     SCOPED_TRACE(std::string(abi::kSlotNames[slot]));
     auto out = run_prog(dp_->handler_fd(xdpgw_slot(slot)), frame);
-    EXPECT_EQ(action_name(out.action), "XDP_DROP");
-    EXPECT_EQ(out.delta.reasons, Reasons({{"drop_meta_missing", 1}}));
+    EXPECT_EQ(action_name(out.action), "XDP_PASS");
+    EXPECT_EQ(out.delta.handlers, Reasons({{"tcp", 1}}));
+    EXPECT_EQ(out.delta.reasons, Reasons({{"pass_routing_off", 1}}));
   }
+  auto truncated = run_prog(dp_->handler_fd(XDPGW_SLOT_UDP),
+                            eth().ipv4(kV4).ipv4_total_length(1500).udp({}).build());
+  EXPECT_EQ(truncated.delta.reasons, Reasons({{"drop_ipv4_truncated", 1}}));
+  EXPECT_TRUE(truncated.delta.handlers.empty());
+}
+
+// A hand-over nobody took (the tail call missed) must not be read as the
+// parse result of the next packet a handler sees, even one of the same
+// length from the same port: here the TCP handler, given a UDP frame after
+// the dispatcher's hand-over of a TCP one, must send it to the UDP handler.
+TEST_F(DatapathTest, UntakenHandOverIsNeverReadForAnotherPacket) {
+  auto tcp = eth().ipv4(kV4).tcp({.sport = 1, .dport = 2}).payload(8).build();
+  auto udp = eth().ipv4(kV4).udp({.sport = 1, .dport = 2}).payload(20).build();
+  ASSERT_EQ(tcp.size(), udp.size());
+  dp_->clear_handler(XDPGW_SLOT_TCP);
+  EXPECT_EQ(run(tcp).delta.reasons, Reasons({{"missed_tail_call", 1}}));
+  dp_->install_handler(XDPGW_SLOT_TCP);
+  auto out = run_prog(dp_->handler_fd(XDPGW_SLOT_TCP), udp);
+  EXPECT_EQ(out.delta.handlers, Reasons({{"udp", 1}}));
+  EXPECT_EQ(out.delta.reasons, Reasons({{"pass_routing_off", 1}}));
 }
 
 TEST_F(DatapathTest, CountsBytesAsWellAsPackets) {
@@ -231,7 +256,8 @@ TEST_F(DatapathTest, EveryProgramStaysWithinAQuarterOfTheVerifierBudget) {
     if (bpf_obj_get_info_by_fd(fd, &info, &len)) throw std::system_error(errno, std::generic_category(), "prog info");
     return std::pair{std::string(info.name), info.verified_insns};
   };
-  std::vector<std::pair<std::string, uint32_t>> progs{verified(dp_->dispatcher_fd()), verified(dp_->cpu_stage_fd())};
+  std::vector<std::pair<std::string, uint32_t>> progs{verified(dp_->dispatcher_fd()), verified(dp_->cpu_stage_fd(0)),
+                                                     verified(dp_->cpu_stage_fd(1))};
   for (uint32_t slot = 0; slot < XDPGW_SLOT_COUNT; ++slot) {
     uint32_t id = 0;
     ASSERT_EQ(bpf_map_lookup_elem(dp_->handlers_fd(), &slot, &id), 0) << "handler slot " << slot;
@@ -239,7 +265,7 @@ TEST_F(DatapathTest, EveryProgramStaysWithinAQuarterOfTheVerifierBudget) {
     ASSERT_TRUE(fd) << "handler id " << id;
     progs.push_back(verified(fd.get()));
   }
-  ASSERT_EQ(progs.size(), 2u + XDPGW_SLOT_COUNT);
+  ASSERT_EQ(progs.size(), 3u + XDPGW_SLOT_COUNT);
   for (const auto& [name, insns] : progs) {
     EXPECT_GT(insns, 0u) << name << ": kernel without verified_insns?";
     EXPECT_LT(insns, kBudget) << name;

@@ -37,8 +37,11 @@
  * Config generations. Every table a reload changes exists twice, as the
  * inner maps of an ARRAY_OF_MAPS indexed by generation; the daemon builds
  * the inactive generation and flips active_gen with one map update. The
- * dispatcher reads the generation once per packet and carries it in the
- * metadata, so every packet sees exactly one config.
+ * dispatcher reads the generation once per packet and hands it to the
+ * handler with the parse result (struct xdpgw_parsed); a packet steered to
+ * another CPU goes through the CPUMAP of its generation, whose second-stage
+ * program is built for that generation. So every packet sees exactly one
+ * config.
  */
 #define XDPGW_CONFIG_GENERATIONS 2
 
@@ -87,7 +90,8 @@ enum xdpgw_reason {
 	XDPGW_R_PASS_VLAN_TAGGED = 17,	/* kernel VLAN devices own tagged L3 */
 	XDPGW_R_PASS_ROUTING_OFF = 18,	/* no route source configured */
 	XDPGW_R_PASS_FIB_OTHER = 19,	/* fib result XDP cannot act on */
-	XDPGW_R_PASS_META_UNSUPPORTED = 20, /* driver has no XDP metadata */
+	/* Retired: no program needs XDP metadata any more. */
+	XDPGW_R_PASS_META_UNSUPPORTED = 20,
 
 	/* tail call to a handler slot failed: action from settings */
 	XDPGW_R_MISSED_TAIL_CALL = 21,
@@ -111,7 +115,7 @@ enum xdpgw_reason {
 	XDPGW_R_DROP_UDP_BAD_LEN = 37,
 	XDPGW_R_DROP_ICMP_TRUNCATED = 38,
 	XDPGW_R_DROP_ICMPV6_TRUNCATED = 39,
-	XDPGW_R_DROP_META_MISSING = 40, /* handler entered without metadata */
+	XDPGW_R_DROP_META_MISSING = 40, /* a stage function got no parse result */
 	XDPGW_R_DROP_REDIRECT_FAILED = 41, /* egress port vanished mid-flight */
 
 	/* load balancer (bpf/lib/lb.h) */
@@ -143,18 +147,14 @@ struct xdpgw_counter {
 	__u64 bytes;
 };
 
-/* ---- per-packet metadata (bpf_xdp_adjust_meta) --------------------------- */
+/* ---- per-packet parse result -------------------------------------------- */
 
 #define XDPGW_META_F_FRAGMENT (1u << 0)	   /* any IPv4/IPv6 fragment */
 #define XDPGW_META_F_IPV4_OPTIONS (1u << 1) /* ihl > 5 */
 #define XDPGW_META_F_HOP_BY_HOP (1u << 2)   /* IPv6 HBH ext header present */
 #define XDPGW_META_F_LATER_FRAGMENT (1u << 3) /* offset != 0: no L4 header */
 
-/*
- * What the dispatcher learned, placed in front of the packet so handlers
- * (tail calls), the CPUMAP second stage and AF_XDP consumers read it without
- * parsing L2/L3 again. Size must be a multiple of 4 and at most 32.
- */
+/* What the dispatcher learned about a packet's L2/L3 headers. */
 struct xdpgw_pkt_meta {
 	__u16 l3_off;	    /* from packet start to the IP header */
 	__u16 l4_off;	    /* from packet start to the L4 header */
@@ -166,6 +166,31 @@ struct xdpgw_pkt_meta {
 	__u8 slot;	    /* enum xdpgw_slot chosen by the dispatcher */
 	__u16 vlan_tci[XDPGW_VLAN_MAX_DEPTH]; /* outer first, host order */
 	__u32 gen;	    /* config generation this packet follows */
+};
+
+/*
+ * The hand-over from the dispatcher to the handler it tail-calls: one
+ * PERCPU_ARRAY entry (map `parsed`). XDP metadata (bpf_xdp_adjust_meta) would
+ * travel with the frame, but kernels and drivers that refuse it exist (the
+ * project's own machines, ENA), so the parse result stays on the CPU: a tail
+ * call runs to completion on the CPU that made it, with nothing else of XDP
+ * in between. The handler checks that the entry describes its packet
+ * (layout, length, ingress) and marks it consumed (layout = 0); an entry that
+ * does not match is never trusted: the handler parses the packet again.
+ * The map is pinned with the others, so during an upgrade an old dispatcher
+ * and new handlers share it; a new layout gets a new XDPGW_PARSED_LAYOUT
+ * (and, if its size changes, is refused as incompatible at adoption).
+ * The CPUMAP second stage never reads it: the entry on the target CPU
+ * belongs to other packets, so that stage parses the frame itself.
+ */
+#define XDPGW_PARSED_LAYOUT 0x58470001u /* "XG", version 1 */
+
+struct xdpgw_parsed {
+	__u32 layout;	  /* XDPGW_PARSED_LAYOUT while unread; 0 once consumed */
+	__u32 frame_len;  /* data_end - data of the packet it describes */
+	__u32 ifindex;	  /* its ingress ifindex */
+	__u32 rx_queue;	  /* its rx queue */
+	struct xdpgw_pkt_meta meta;
 };
 
 /* ---- settings (one entry per generation; written by the daemon) --------- */
