@@ -78,7 +78,6 @@ struct GeneratorTarget {
   std::string out_ifname;  // the path's generator veth
   std::string inject_ifname;
   std::string hop_ifname;
-  unsigned cpu = 0;  // CPU the run executes on (the caller pins itself there)
 };
 
 class FrameGenerator {

@@ -164,7 +164,8 @@ bool HopGenerator::feed_loop(const GenRunOptions& /*options*/) {
     // socket lock with bottom halves disabled, and re-enabling them runs the
     // pending softirqs right here, in this (pinned, SCHED_FIFO) thread.
     const int mark = 0;
-    ::setsockopt(kicker.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+    // Its result does not matter, only the softirqs it runs on the way.
+    (void)::setsockopt(kicker.get(), SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
     if (spin % 256 != 0) continue;
     if (stop_requested()) return false;
     const uint64_t built = skel_->bss->frames_built;

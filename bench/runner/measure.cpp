@@ -69,8 +69,7 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
   const GeneratorTarget target{.netns_path = netns_path_of(path.gen_netns()),
                                .out_ifname = path.gen_ifname(),
                                .inject_ifname = std::string(kGenInject),
-                               .hop_ifname = std::string(kGenHop),
-                               .cpu = options.generator_cpu};
+                               .hop_ifname = std::string(kGenHop)};
   const std::unique_ptr<FrameGenerator> generator =
       make_generator(options.generator, traffic_for(path, traffic, options.dst_port), target);
   const Counters counters_before = path.counters();
