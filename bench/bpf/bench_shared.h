@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Types shared by the benchmark's XDP programs (gen, sink, redirect_min,
- * drop_min, xsk_min) and the C++ benchmark tools. Fixed-width fields only,
+ * fib_min, drop_min, xsk_min) and the C++ benchmark tools. Fixed-width fields only,
  * explicit padding; the C++ side static_asserts the sizes
  * (bench/gen/traffic.hpp).
  */
@@ -50,6 +50,23 @@ struct xbn_gen_config {
 	struct xbn_gen_size_class classes[XBN_GEN_MAX_SIZE_CLASSES];
 };
 
+/*
+ * How the generator program sends the frame it built (its .bss send_mode,
+ * set before load). Live frames: XDP_TX, which the kernel turns into a
+ * transmit out of the test run's interface. The others run the program on
+ * the receiving end of the generator's injection veth pair (the "hop"): it
+ * rewrites whatever arrives there and redirects it out of gen_ports[0], the
+ * path's generator veth, so the gateway receives xdp_frames as from a NIC.
+ */
+enum xbn_gen_send_mode {
+	XBN_GEN_SEND_TX = 0,	   /* live frames: XDP_TX */
+	XBN_GEN_SEND_REDIRECT = 1, /* hop: redirect to gen_ports[0] (skb feeders) */
+	XBN_GEN_SEND_LOOP = 2,	   /* hop: broadcast to gen_ports {0: out, 1: the hop itself} */
+};
+
+/* Clones the tc feeder (xbn_gen_clone) makes of each skb it runs on. */
+#define XBN_GEN_MAX_CLONES 256
+
 /* Offsets of the per-flow fields in the template. */
 #define XBN_GEN_ETH_LEN 14
 #define XBN_GEN_V4_HEADER_LEN (14 + 20 + 8)
@@ -77,6 +94,11 @@ struct xbn_redirect_macs {
 	__u8 dst[6];
 	__u8 src[6];
 };
+
+/* ---- minimal FIB router (fib_min.bpf.c) ------------------------------- */
+
+/* DEVMAP_HASH entries: egress ports by ifindex (a gateway has two). */
+#define XBN_FIB_MAX_PORTS 8
 
 /* ---- AF_XDP ceiling (xsk_min.bpf.c) ------------------------------------- */
 

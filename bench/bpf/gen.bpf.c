@@ -1,10 +1,22 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Traffic generator, run by BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES
- * (the in-kernel packet generator xdp-trafficgen uses). The kernel hands
- * this program one page-pool frame per repetition; XDP_TX turns into a
- * redirect out of the ingress interface given in ctx_in, i.e. onto the wire
- * of the generator's veth.
+ * Traffic generator. Two ways to run it (send_mode, enum xbn_gen_send_mode):
+ *
+ * - Live frames: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (the
+ *   in-kernel packet generator xdp-trafficgen uses) hands this program one
+ *   page-pool frame per repetition; XDP_TX turns into a redirect out of the
+ *   ingress interface given in ctx_in, i.e. onto the wire of the
+ *   generator's veth. Kernels that refuse live frames (EPERM on 6.18.44)
+ *   need the other way.
+ * - Hop: attached to the receiving end of an injection veth pair, it turns
+ *   whatever arrives there into the next frame and redirects it out of the
+ *   path's generator veth (gen_ports[0]). What arrives is either skbs from
+ *   a feeder (the tc clone amplifier below, or trafgen), or, in loop mode,
+ *   its own frames coming back: it broadcasts each frame to gen_ports {0,
+ *   1}, the copy to 1 (this very interface) goes out to the peer, whose
+ *   reflector (xbn_gen_reflect) sends it straight back. A few seed frames
+ *   then keep a loop running that emits one fresh copy per turn, entirely
+ *   as xdp_frames.
  *
  * Why every frame is rewritten from a template: live-frames pages are
  * recycled without being reset, and a frame comes back after the gateway
@@ -14,6 +26,7 @@
  * flow's source port and source address, and correct checksums.
  */
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -27,6 +40,26 @@
  * afterwards. Not rodata: clang folds copies out of `const volatile`
  * arrays to their compile-time zeros (PLATFORM.md). */
 struct xbn_gen_config gen_config __attribute__((aligned(8)));
+
+/* enum xbn_gen_send_mode; set before load. */
+__u32 send_mode;
+
+/* Hop modes: 0 = the path's generator veth, 1 = the hop interface itself
+ * (loop mode's way back). Filled by user space from inside the generator's
+ * namespace (DEVMAP entries resolve there). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u32);
+} gen_ports SEC(".maps");
+
+/* tc clone feeder: clones per run of xbn_gen_clone, and where they go
+ * (the injection veth, egress). Set by user space before each run. */
+__u32 clone_count;
+__u32 clone_ifindex;
+/* bpf_clone_redirect failures (the clone was not sent). */
+__u64 clone_errors;
 
 /* ---- per-run controls: written by user space before each run (the .bss
  * is mmap()ed), read here ---- */
@@ -96,6 +129,7 @@ int xbn_gen(struct xdp_md *ctx)
 	const __u64 n = frames_built;
 
 	if (n >= run_frame_limit) {
+		/* Also ends loop mode: every circulating frame is dropped. */
 		idle_invocations++;
 		return XDP_DROP;
 	}
@@ -104,7 +138,9 @@ int xbn_gen(struct xdp_md *ctx)
 
 		if (now < next_send_ns) {
 			idle_invocations++;
-			return XDP_DROP;
+			/* In loop mode the frame is the generator's: keep it
+			 * circulating (back to the reflector) until it is due. */
+			return send_mode == XBN_GEN_SEND_LOOP ? XDP_TX : XDP_DROP;
 		}
 		__u64 next = next_send_ns + pace_ns;
 
@@ -170,7 +206,44 @@ int xbn_gen(struct xdp_md *ctx)
 		udp->len = size->udp_len_be;
 		udp->check = udp_csum_finish(size->udp_csum_partial + sport_be + src_low_be);
 	}
+	switch (send_mode) {
+	case XBN_GEN_SEND_REDIRECT:
+		return bpf_redirect_map(&gen_ports, 0, XDP_DROP);
+	case XBN_GEN_SEND_LOOP:
+		/* The DEVMAP clones the frame for every entry but the last,
+		 * which gets the frame itself: entry 0 (out) a copy, entry 1
+		 * (back into the loop) this frame. */
+		return bpf_redirect_map(&gen_ports, 0, BPF_F_BROADCAST);
+	default:
+		return XDP_TX;
+	}
+}
+
+/* Loop mode: on the injection veth's other end, send every frame back. */
+SEC("xdp")
+int xbn_gen_reflect(struct xdp_md *ctx)
+{
 	return XDP_TX;
+}
+
+/*
+ * tc clone feeder, run by a plain BPF_PROG_TEST_RUN (repeat = runs): every
+ * run sends clone_count clones of its skb out of the injection veth, whose
+ * peer runs xbn_gen in redirect mode. The clones are skbs, so the peer's
+ * veth copies each into a page-pool page before XDP sees it.
+ */
+SEC("tc")
+int xbn_gen_clone(struct __sk_buff *skb)
+{
+	const __u32 count = clone_count;
+
+	for (__u32 i = 0; i < XBN_GEN_MAX_CLONES; i++) {
+		if (i >= count)
+			break;
+		if (bpf_clone_redirect(skb, clone_ifindex, 0) != 0)
+			clone_errors++;
+	}
+	return TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

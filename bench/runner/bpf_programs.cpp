@@ -16,6 +16,7 @@
 #include "harness/netns.hpp"
 #include "harness/prog_run.hpp"
 #include "xbn_drop_min.skel.h"
+#include "xbn_fib_min.skel.h"
 #include "xbn_redirect_min.skel.h"
 #include "xbn_sink.skel.h"
 
@@ -56,6 +57,14 @@ std::string xdp_attach_mode(const std::string& netns_path, const std::string& if
     case XDP_ATTACHED_MULTI: return "multi";
     default: return "unknown";
   }
+}
+
+uint32_t xdp_prog_id(const std::string& netns_path, const std::string& ifname) {
+  const int ifindex = ifindex_in(netns_path, ifname);
+  test::NetnsGuard inside(netns_path);
+  LIBBPF_OPTS(bpf_xdp_query_opts, query);
+  check_errno(bpf_xdp_query(ifindex, 0, &query), fmt::format("bpf_xdp_query {} in {}", ifname, netns_path));
+  return query.prog_id;
 }
 
 // ---- Sink ---------------------------------------------------------------------
@@ -120,6 +129,34 @@ MinimalRedirect::MinimalRedirect(const std::string& netns_path, const std::strin
 MinimalRedirect::MinimalRedirect(MinimalRedirect&&) noexcept = default;
 MinimalRedirect& MinimalRedirect::operator=(MinimalRedirect&&) noexcept = default;
 MinimalRedirect::~MinimalRedirect() = default;
+
+// ---- MinimalFib ---------------------------------------------------------------------
+
+void MinimalFib::SkeletonDeleter::operator()(::xbn_fib_min_skel* skel) const noexcept {
+  xbn_fib_min_skel__destroy(skel);
+}
+
+MinimalFib::MinimalFib(const std::string& netns_path, const std::string& ingress,
+                       const std::string& egress)
+    : skel_([&] {
+        ::xbn_fib_min_skel* skel = xbn_fib_min_skel__open_and_load();
+        if (skel == nullptr) throw_errno(errno, "open and load BPF program xbn_fib_min");
+        std::unique_ptr<::xbn_fib_min_skel, SkeletonDeleter> owner(skel);
+        const int ports_fd = bpf_map__fd(skel->maps.tx_ports);
+        for (const std::string& port : {ingress, egress}) {
+          const auto ifindex = static_cast<uint32_t>(ifindex_in(netns_path, port));
+          // The kernel resolves a DEVMAP entry's ifindex in the writer's namespace.
+          test::NetnsGuard inside(netns_path);
+          check_errno(bpf_map_update_elem(ports_fd, &ifindex, &ifindex, 0),
+                      fmt::format("tx_ports[{0}] = {0} ({1})", ifindex, port));
+        }
+        return owner;
+      }()),
+      link_(skel_->progs.xbn_fib_min, netns_path, ingress) {}
+
+MinimalFib::MinimalFib(MinimalFib&&) noexcept = default;
+MinimalFib& MinimalFib::operator=(MinimalFib&&) noexcept = default;
+MinimalFib::~MinimalFib() = default;
 
 // ---- MinimalDrop ------------------------------------------------------------------
 

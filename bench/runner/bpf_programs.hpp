@@ -14,6 +14,7 @@ struct bpf_program;
 struct xbn_sink_skel;
 struct xbn_redirect_min_skel;
 struct xbn_drop_min_skel;
+struct xbn_fib_min_skel;
 
 namespace xdpgw::bench {
 
@@ -37,6 +38,8 @@ class XdpLink {
 // How XDP runs on an interface: "native", "generic", "offload", "multi" or
 // "none" (bpf_xdp_query).
 std::string xdp_attach_mode(const std::string& netns_path, const std::string& ifname);
+// Id of the XDP program attached to an interface, 0 when none.
+uint32_t xdp_prog_id(const std::string& netns_path, const std::string& ifname);
 
 // bench/bpf/sink.bpf.c on the sink end of a path: drops every frame and
 // counts the generator's (UDP to `match_dport`) apart from the rest.
@@ -77,6 +80,24 @@ class MinimalRedirect {
     void operator()(::xbn_redirect_min_skel* skel) const noexcept;
   };
   std::unique_ptr<::xbn_redirect_min_skel, SkeletonDeleter> skel_;
+  XdpLink link_;
+};
+
+// bench/bpf/fib_min.bpf.c on a gateway's ingress port: the minimal XDP
+// router (bpf_fib_lookup, TTL, MACs, DEVMAP_HASH redirect). Both gateway
+// ports are its egress candidates.
+class MinimalFib {
+ public:
+  MinimalFib(const std::string& netns_path, const std::string& ingress, const std::string& egress);
+  MinimalFib(MinimalFib&&) noexcept;
+  MinimalFib& operator=(MinimalFib&&) noexcept;
+  ~MinimalFib();
+
+ private:
+  struct SkeletonDeleter {
+    void operator()(::xbn_fib_min_skel* skel) const noexcept;
+  };
+  std::unique_ptr<::xbn_fib_min_skel, SkeletonDeleter> skel_;
   XdpLink link_;
 };
 

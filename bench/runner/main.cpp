@@ -25,6 +25,8 @@
 #include "gen/system.hpp"
 #include "harness/run.hpp"
 #include "harness/xdp.hpp"
+#include "runner/calibrate.hpp"
+#include "runner/prog_stats.hpp"
 #include "runner/report.hpp"
 #include "runner/scenario.hpp"
 #include "runner/topology.hpp"
@@ -56,6 +58,7 @@ struct Options {
   bool realtime = true;
   std::optional<uint32_t> flows;
   std::vector<std::string> scenarios;
+  std::string generator;  // empty: the fastest that works (calibrated)
 };
 
 struct Interrupted {};
@@ -128,6 +131,10 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
           .role = path->role(),
           .attach_mode = path->ingress_attach_mode(),
           .counts_drops = path->intended_drops().has_value()});
+      if (std::optional<std::string> error = path->setup_error()) {
+        path_result.error = std::move(error);
+        continue;
+      }
       path_result.error = wait_until_forwarding(*path, traffic, measure_options, kReadyTimeout);
       if (stop_requested()) throw Interrupted{};
       if (path_result.error) {
@@ -146,11 +153,12 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
         if (path_result.error) continue;
         const std::optional<Sample> sample = measure(*paths[index], traffic, measure_options, round);
         if (!sample || stop_requested()) throw Interrupted{};
-        std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}\n",
+        std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}{}\n",
                                  traffic.name(), round, rounds, path_result.label, sample->mpps(),
                                  sample->offered,
                                  path_result.counts_drops ? fmt::format("dropped {} ", sample->dropped) : "",
-                                 sample->lost());
+                                 sample->lost(),
+                                 sample->prog ? fmt::format("  prog {:.0f} ns", sample->prog->ns_per_run()) : "");
         path_result.samples.push_back(*sample);
         if (std::optional<std::string> failure = paths[index]->check(traffic, *sample)) {
           // Loud, and the path is measured no further: its figures would
@@ -202,15 +210,28 @@ int run(const Options& options) {
   const uint64_t frames = options.frames.value_or(options.quick ? 1'000'000 : 3'000'000);
   const unsigned rounds = options.rounds.value_or(options.quick ? 5 : 7);
   const unsigned cpu = options.cpu.value_or(cpus - 1);
-  const MeasureOptions measure_options{.frames = frames,
-                                       .batch_size = options.batch,
-                                       .generator_cpu = cpu,
-                                       .realtime = options.realtime};
+  MeasureOptions measure_options{.frames = frames,
+                                 .batch_size = options.batch,
+                                 .generator_cpu = cpu,
+                                 .realtime = options.realtime};
+  std::optional<GeneratorKind> forced;
+  if (!options.generator.empty()) {
+    forced = parse_generator_kind(options.generator);
+    if (!forced) throw std::invalid_argument("--generator " + options.generator + ": unknown");
+  }
 
   RunInfo info = describe_run(options, frames, rounds, cpu);
   std::vector<ScenarioResult> results;
   const ScenarioOptions scenario_options{.quick = options.quick, .flows = options.flows};
+  // On for the whole run (off again when this goes, however the run ends):
+  // every measurement reads its programs' run time from it.
+  const BpfStatsEnabled bpf_stats;
+  info.prog_stats_method = bpf_stats.method();
   try {
+    const GeneratorChoice choice =
+        choose_generator(options.topology_script, options.prefix, measure_options, forced);
+    measure_options.generator = choice.chosen;
+    info.generator = choice;
     for (const Scenario& scenario : all_scenarios(scenario_options)) {
       if (!options.scenarios.empty() &&
           std::ranges::find(options.scenarios, scenario.name) == options.scenarios.end()) {
@@ -264,6 +285,9 @@ int main(int argc, char** argv) {
                "Run the generator as SCHED_FIFO while it sends, so other processes cannot "
                "preempt it (default on)");
   app.add_option("--flows", options.flows, "Flows of every traffic case (default: the scenario's)");
+  app.add_option("--generator", options.generator,
+                 "Traffic generator instead of the fastest one calibrated at start: live-frames, "
+                 "xdp-loop, tc-clone, trafgen");
   app.add_option("--scenario", options.scenarios,
                  "Only these scenarios (default: all): router, lb-nat, lb-dsr, conntable, "
                  "acl-flood, punt");

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "gen/live_frames.hpp"
+#include "gen/generator.hpp"
 #include "gen/system.hpp"
 #include "runner/topology.hpp"
 
@@ -66,9 +66,14 @@ TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, 
 
 std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& traffic,
                               const MeasureOptions& options, unsigned round) {
-  LiveFrameGenerator generator(traffic_for(path, traffic, options.dst_port),
-                               netns_path_of(path.gen_netns()), path.gen_ifname());
+  const GeneratorTarget target{.netns_path = netns_path_of(path.gen_netns()),
+                               .out_ifname = path.gen_ifname(),
+                               .inject_ifname = std::string(kGenInject),
+                               .hop_ifname = std::string(kGenHop)};
+  const std::unique_ptr<FrameGenerator> generator =
+      make_generator(options.generator, traffic_for(path, traffic, options.dst_port), target);
   const Counters counters_before = path.counters();
+  const std::optional<ProgStats> prog_before = path.ingress_prog_stats();
   const uint64_t delivered_before = path.delivered();
   const uint64_t dropped_before = path.intended_drops().value_or(0);
   const uint64_t other_before = path.sink_other();
@@ -78,7 +83,7 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
     ScopedCpuPin pin(options.generator_cpu);
     std::optional<ScopedRealtime> realtime;
     if (options.realtime) realtime.emplace();
-    run = generator.run({.frames = options.frames, .batch_size = options.batch_size});
+    run = generator->run({.frames = options.frames, .batch_size = options.batch_size});
   }
   if (run.interrupted) return std::nullopt;
 
@@ -92,6 +97,13 @@ std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& tra
   sample.wall_seconds = std::chrono::duration<double>(run.wall_time).count();
   sample.sink_other = path.sink_other() - other_before;
   sample.counters = difference(path.counters(), counters_before);
+  const std::optional<ProgStats> prog_after = path.ingress_prog_stats();
+  if (prog_before && prog_after && prog_before->id == prog_after->id) {
+    sample.prog = ProgCost{.id = prog_after->id,
+                           .name = prog_after->name,
+                           .runs = prog_after->run_cnt - prog_before->run_cnt,
+                           .run_time_ns = prog_after->run_time_ns - prog_before->run_time_ns};
+  }
   return sample;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gen/generator.hpp"
 #include "gen/traffic.hpp"
 #include "runner/paths.hpp"
 
@@ -35,11 +36,22 @@ struct TrafficCase {
 };
 
 struct MeasureOptions {
+  GeneratorKind generator = GeneratorKind::kLiveFrames;
   uint64_t frames = 1'000'000;  // per measurement
   uint32_t batch_size = 64;     // generator frames per softirq flush
   unsigned generator_cpu = 1;   // everything on the path runs here (veth)
   bool realtime = true;         // generator as SCHED_FIFO while it sends
   uint16_t dst_port = 9;
+};
+
+// What the XDP program on the path's ingress port spent during one
+// measurement (kernel bpf_stats: ProgStats differences).
+struct ProgCost {
+  uint32_t id = 0;
+  std::string name;
+  uint64_t runs = 0;
+  uint64_t run_time_ns = 0;
+  double ns_per_run() const { return runs ? static_cast<double>(run_time_ns) / static_cast<double>(runs) : 0; }
 };
 
 struct Sample {
@@ -54,6 +66,7 @@ struct Sample {
   double wall_seconds = 0;   // of the generator's test run, start-up included
   uint64_t sink_other = 0;   // non-generator frames the sink saw meanwhile
   Counters counters;         // change of the path's own counters
+  std::optional<ProgCost> prog;  // the ingress XDP program's cost; none without one
 
   // Frames that went the way the path handles them: to the sink, or
   // dropped by its verdict.
@@ -67,8 +80,9 @@ struct Sample {
 // The generator's view of a path for a traffic case.
 TrafficSpec traffic_for(const ForwardingPath& path, const TrafficCase& traffic, uint16_t dst_port);
 
-// Sends options.frames at full speed and counts; throws std::system_error
-// when the kernel refuses the run. Returns nullopt when interrupted.
+// Sends options.frames at full speed with options.generator and counts;
+// throws std::system_error when the kernel refuses the run. Returns nullopt
+// when interrupted.
 std::optional<Sample> measure(const ForwardingPath& path, const TrafficCase& traffic,
                               const MeasureOptions& options, unsigned round);
 

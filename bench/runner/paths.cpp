@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 
@@ -87,6 +88,48 @@ class XdpRedirectPath final : public ForwardingPath {
 
  private:
   MinimalRedirect forwarder_;
+};
+
+class XdpFibPath final : public ForwardingPath {
+ public:
+  XdpFibPath(const PathContext& context, std::string name, const std::vector<std::string>& setup)
+      : ForwardingPath(context, std::move(name), "minimal XDP router: bpf_fib_lookup + TTL + DEVMAP",
+                       PathRole::kFibReference),
+        router_([&] {
+          const std::string netns = test::shell_quote(topology_.gateway_netns(this->name()));
+          for (const std::string& command : setup) {
+            test::run_ok(fmt::format("ip netns exec {} {}", netns, command));
+          }
+          return MinimalFib(gateway_netns_path(), std::string(kGatewayIngress),
+                            std::string(kGatewayEgress));
+        }()),
+        setup_(setup) {}
+  std::string description() const override {
+    std::string out =
+        "bench/bpf/fib_min.bpf.c on the gateway's ingress port: parses Ethernet + IPv4/IPv6, "
+        "checks the TTL, bpf_fib_lookup, rewrites both MACs, decrements the TTL (incremental "
+        "IPv4 checksum), redirects through a DEVMAP_HASH (samples/bpf/xdp_fwd's shape)";
+    if (!setup_.empty()) out += fmt::format("; on the gateway first: {}", fmt::join(setup_, "; "));
+    return out;
+  }
+
+ private:
+  MinimalFib router_;
+  std::vector<std::string> setup_;
+};
+
+// An xdpgw path whose daemon did not start: still a path of the topology
+// (its sink is attached), reported with the reason, never measured.
+class UnavailablePath final : public ForwardingPath {
+ public:
+  UnavailablePath(const PathContext& context, std::string name, std::string label, PathRole role,
+                  std::string error)
+      : ForwardingPath(context, std::move(name), std::move(label), role), error_(std::move(error)) {}
+  std::string description() const override { return "could not be set up: " + error_; }
+  std::optional<std::string> setup_error() const override { return error_; }
+
+ private:
+  std::string error_;
 };
 
 class KernelForwardingPath final : public ForwardingPath {
@@ -328,6 +371,7 @@ std::string_view to_string(PathRole role) {
   switch (role) {
     case PathRole::kGeneratorCeiling: return "generator_ceiling";
     case PathRole::kXdpCeiling: return "xdp_ceiling";
+    case PathRole::kFibReference: return "fib_reference";
     case PathRole::kKernel: return "kernel";
     case PathRole::kSubject: return "subject";
   }
@@ -383,12 +427,25 @@ std::string ForwardingPath::ingress_attach_mode() const {
   return xdp_attach_mode(gateway_netns_path(), std::string(kGatewayIngress));
 }
 
+std::optional<ProgStats> ForwardingPath::ingress_prog_stats() const {
+  const uint32_t id = has_gateway()
+                          ? xdp_prog_id(gateway_netns_path(), std::string(kGatewayIngress))
+                          : xdp_prog_id(netns_path_of(topology_.sink_netns()), BenchTopology::sink_ifname(name_));
+  if (id == 0) return std::nullopt;
+  return read_prog_stats(id);
+}
+
 std::unique_ptr<ForwardingPath> make_direct_path(const PathContext& context) {
   return std::make_unique<DirectPath>(context);
 }
 
 std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& context, std::string name) {
   return std::make_unique<XdpRedirectPath>(context, std::move(name));
+}
+
+std::unique_ptr<ForwardingPath> make_xdp_fib_path(const PathContext& context, std::string name,
+                                                  const std::vector<std::string>& setup) {
+  return std::make_unique<XdpFibPath>(context, std::move(name), setup);
 }
 
 std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
@@ -420,8 +477,16 @@ std::unique_ptr<ForwardingPath> make_xsk_forward_path(const PathContext& context
 std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
                                                 std::string label, std::string routing_toml,
                                                 XdpgwPathOptions options) {
-  return std::make_unique<XdpgwPath>(context, std::move(name), std::move(label),
-                                     std::move(routing_toml), std::move(options));
+  try {
+    return std::make_unique<XdpgwPath>(context, name, label, std::move(routing_toml), std::move(options));
+  } catch (const std::exception& e) {
+    // A refused load carries the verifier's log: its end says why.
+    std::string why = e.what();
+    if (why.size() > 1200) why = why.substr(0, 300) + " [...] " + why.substr(why.size() - 900);
+    std::cerr << fmt::format("   {}: xdpgw did not start: {}\n", label, why);
+    return std::make_unique<UnavailablePath>(context, std::move(name), std::move(label),
+                                             PathRole::kSubject, "xdpgw did not start: " + why);
+  }
 }
 
 }  // namespace xdpgw::bench

@@ -18,6 +18,7 @@
 #include "harness/addr.hpp"
 #include "runner/bpf_programs.hpp"
 #include "runner/gateway_daemon.hpp"
+#include "runner/prog_stats.hpp"
 #include "runner/topology.hpp"
 
 namespace xdpgw::bench {
@@ -28,6 +29,7 @@ struct Sample;
 enum class PathRole {
   kGeneratorCeiling,  // generator straight into an XDP_DROP sink: nothing to forward
   kXdpCeiling,        // a minimal XDP forwarder doing the same redirect
+  kFibReference,      // the minimal XDP router (bpf_fib_lookup), for program cost
   kKernel,            // Linux doing the same job without XDP
   kSubject,           // what is being measured (xdpgw)
 };
@@ -91,6 +93,13 @@ class ForwardingPath {
   virtual nlohmann::json details() const;
   // XDP attach mode on the port the generator sends to.
   std::string ingress_attach_mode() const;
+  // Run-time stats of the XDP program on that port (for xdpgw its
+  // dispatcher, whose figure includes the handlers it tail-calls; for the
+  // direct path the sink); nullopt when none is attached (kernel paths).
+  std::optional<ProgStats> ingress_prog_stats() const;
+  // Why the path could not be set up (an xdpgw daemon that did not start);
+  // such a path is reported, never measured.
+  virtual std::optional<std::string> setup_error() const { return std::nullopt; }
 
  protected:
   ForwardingPath(const PathContext& context, std::string name, std::string label, PathRole role);
@@ -117,6 +126,11 @@ std::unique_ptr<ForwardingPath> make_xdp_redirect_path(const PathContext& contex
 // (c) Linux IP forwarding on the gateway, no XDP there.
 std::unique_ptr<ForwardingPath> make_kernel_forwarding_path(const PathContext& context,
                                                             std::string name);
+// The minimal XDP router on the gateway (bench/bpf/fib_min.bpf.c): the
+// reference of per-packet program cost for paths that route. `setup`: shell
+// commands run once inside the gateway namespace first (routes for a VIP).
+std::unique_ptr<ForwardingPath> make_xdp_fib_path(const PathContext& context, std::string name,
+                                                  const std::vector<std::string>& setup = {});
 struct KernelPathOptions {
   // nftables named counters ("ip xbn_acl acl_deny": family, table, name)
   // whose packets the path dropped on purpose (intended_drops); read with
@@ -163,7 +177,8 @@ struct XdpgwPathOptions {
 // [[vip]], later [acl], ...) sections are `routing_toml`; ports, instance and
 // control socket are filled in. Its counters include the connection-table
 // inserts; its details the connection table's kernel memory (map info) and
-// the daemon's RSS.
+// the daemon's RSS. A daemon that does not start gives a path whose
+// setup_error() says why (the scenario's other paths are still measured).
 std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
                                                 std::string label, std::string routing_toml,
                                                 XdpgwPathOptions options = {});

@@ -22,6 +22,23 @@ const PathResult* find_role(const CaseResult& result, PathRole role) {
   return nullptr;
 }
 
+// Median ns per run of the path's ingress XDP program over its rounds.
+std::optional<double> median_prog_ns(const PathResult& path) {
+  std::vector<double> ns;
+  for (const Sample& s : path.samples) {
+    if (s.prog && s.prog->runs > 0) ns.push_back(s.prog->ns_per_run());
+  }
+  if (ns.empty()) return std::nullopt;
+  return median(ns);
+}
+
+std::optional<double> prog_ratio(const std::optional<double>& ns, const PathResult* reference) {
+  if (!ns || !reference) return std::nullopt;
+  const std::optional<double> base = median_prog_ns(*reference);
+  if (!base || *base <= 0) return std::nullopt;
+  return *ns / *base;
+}
+
 double median_mpps(const PathResult& path) {
   std::vector<double> mpps;
   for (const Sample& s : path.samples) mpps.push_back(s.mpps());
@@ -36,6 +53,20 @@ std::string grouped(uint64_t n) {
     out += digits[i];
   }
   return out;
+}
+
+// A multi-line error (a daemon's log with the verifier's) for a table
+// note: its first line and its last two, where the reason is.
+std::string brief(const std::string& error) {
+  std::vector<std::string> lines;
+  for (std::size_t start = 0; start < error.size();) {
+    const std::size_t end = std::min(error.find('\n', start), error.size());
+    if (end > start) lines.push_back(error.substr(start, end - start));
+    start = end + 1;
+  }
+  if (lines.size() <= 3) return fmt::format("{}", fmt::join(lines, " / "));
+  return fmt::format("{} [...] {} / {} (whole text in results.json)", lines.front(), lines[lines.size() - 2],
+                     lines.back());
 }
 
 std::string optional_fixed(const std::optional<double>& value, int decimals, std::string_view suffix = "") {
@@ -53,7 +84,13 @@ nlohmann::json sample_json(const Sample& s) {
           {"wall_seconds", s.wall_seconds},
           {"mpps", s.mpps()},
           {"sink_other_frames", s.sink_other},
-          {"path_counters", s.counters}};
+          {"path_counters", s.counters},
+          {"xdp_program", s.prog ? nlohmann::json{{"id", s.prog->id},
+                                                  {"name", s.prog->name},
+                                                  {"run_cnt", s.prog->runs},
+                                                  {"run_time_ns", s.prog->run_time_ns},
+                                                  {"ns_per_packet", s.prog->ns_per_run()}}
+                                 : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json optional_json(const std::optional<double>& value) {
@@ -149,6 +186,22 @@ PathSummary summarize(const CaseResult& result, const PathResult& path) {
     mpps.push_back(s.mpps());
   }
   if (mpps.empty()) return out;
+  out.prog_ns = median_prog_ns(path);
+  if (out.prog_ns) {
+    std::vector<double> ns;
+    for (const Sample& s : path.samples) {
+      if (s.prog && s.prog->runs > 0) {
+        ns.push_back(s.prog->ns_per_run());
+        out.prog_name = s.prog->name;
+      }
+    }
+    out.prog_min_ns = *std::ranges::min_element(ns);
+    out.prog_max_ns = *std::ranges::max_element(ns);
+    if (path.role != PathRole::kGeneratorCeiling) {
+      out.prog_vs_xdp_ceiling = prog_ratio(out.prog_ns, find_role(result, PathRole::kXdpCeiling));
+      out.prog_vs_fib_reference = prog_ratio(out.prog_ns, find_role(result, PathRole::kFibReference));
+    }
+  }
   out.median_mpps = median(mpps);
   out.min_mpps = *std::ranges::min_element(mpps);
   out.max_mpps = *std::ranges::max_element(mpps);
@@ -194,6 +247,14 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
                          {"ns_added_vs_generator_ceiling", optional_json(sum.ns_added)},
                          {"ratio_vs_xdp_ceiling", optional_json(sum.vs_xdp_ceiling)},
                          {"ratio_vs_kernel", optional_json(sum.vs_kernel)},
+                         {"xdp_program",
+                          sum.prog_ns ? nlohmann::json{{"name", sum.prog_name},
+                                                       {"ns_per_packet_median", *sum.prog_ns},
+                                                       {"ns_per_packet_min", optional_json(sum.prog_min_ns)},
+                                                       {"ns_per_packet_max", optional_json(sum.prog_max_ns)},
+                                                       {"ratio_vs_xdp_ceiling_program", optional_json(sum.prog_vs_xdp_ceiling)},
+                                                       {"ratio_vs_fib_min_program", optional_json(sum.prog_vs_fib_reference)}}
+                                      : nlohmann::json(nullptr)},
                          {"details", path.details},
                          {"samples", samples}});
       }
@@ -212,6 +273,24 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
                          {"notes", scenario.notes},
                          {"cases", cases}});
   }
+  nlohmann::json generator = nullptr;
+  if (info.generator) {
+    nlohmann::json trials = nlohmann::json::array();
+    for (const GeneratorTrial& t : info.generator->trials) {
+      trials.push_back({{"generator", to_string(t.kind)},
+                        {"description", describe(t.kind)},
+                        {"works", t.mpps.has_value()},
+                        {"mpps_into_xdp_drop", optional_json(t.mpps)},
+                        {"offered", t.offered},
+                        {"delivered", t.delivered},
+                        {"seconds", t.seconds},
+                        {"error", t.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.error)}});
+    }
+    generator = {{"chosen", to_string(info.generator->chosen)},
+                 {"chosen_by", info.generator->forced ? "--generator" : "highest rate into an XDP_DROP sink"},
+                 {"description", describe(info.generator->chosen)},
+                 {"calibration", trials}};
+  }
   return {{"tool", "xdpgw-bench"},
           {"mode", info.mode},
           {"started_at", info.started_at},
@@ -224,8 +303,16 @@ nlohmann::json to_json(const RunInfo& info, const std::vector<ScenarioResult>& r
             {"load_average_start", info.load_average_start},
             {"load_average_end", info.load_average_end}}},
           {"method",
-           {{"generator", "BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES, XDP_TX out of a veth; "
-                          "every frame rewritten from a template"},
+           {{"generator", generator},
+            {"frames", "every frame written whole by bench/bpf/gen.bpf.c from a template (flow, size, "
+                       "checksums)"},
+            {"xdp_program_cost",
+             {{"stats", info.prog_stats_method},
+              {"figure", "per measurement: delta run_time_ns / delta run_cnt of the XDP program "
+                         "attached to the gateway's ingress port (bpf_prog_info); for xdpgw its "
+                         "dispatcher, which includes the handlers it tail-calls; median over rounds"},
+              {"ratios", "median ns of the path's program / median ns of the minimal XDP program "
+                         "(redirect_min, drop_min or xsk_min) and of fib_min in the same case"}}},
             {"generator_cpu", info.generator_cpu},
             {"frames_per_measurement", info.frames_per_measurement},
             {"rounds", info.rounds},
@@ -251,6 +338,19 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
       info.realtime ? ", generator SCHED_FIFO" : "",
       grouped(info.frames_per_measurement), info.rounds, info.load_average_start,
       info.load_average_end, info.started_at, info.xdpgw_version);
+  if (info.generator) {
+    md += fmt::format("## Generator: {}\n\nChosen by {}: {}.\n\n", to_string(info.generator->chosen),
+                      info.generator->forced ? "--generator" : "the highest rate into an XDP_DROP sink at the "
+                                                               "start of this run",
+                      describe(info.generator->chosen));
+    md += "| candidate | works here | Mpps into XDP_DROP (64 B IPv4, ~1 s) | why not |\n|---|---|---:|---|\n";
+    for (const GeneratorTrial& t : info.generator->trials) {
+      md += fmt::format("| {}{} | {} | {} | {} |\n", to_string(t.kind),
+                        t.kind == info.generator->chosen ? " (chosen)" : "", t.mpps ? "yes" : "no",
+                        optional_fixed(t.mpps, 3), t.error.empty() ? "" : brief(t.error));
+    }
+    md += "\n";
+  }
   bool any_drops = false;
   for (const ScenarioResult& scenario : results) {
     md += fmt::format("## {}\n\n", scenario.title);
@@ -269,7 +369,7 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
         if (path.error && path.samples.empty()) {
           md += fmt::format("| {} | {} | {} | – | – | {}– | did not forward | – | – | – | – |\n",
                             c.traffic.name(), path.label, path.attach_mode, drops ? "– | " : "");
-          notes += fmt::format("- {}, {}: {}\n", c.traffic.name(), path.label, *path.error);
+          notes += fmt::format("- {}, {}: {}\n", c.traffic.name(), path.label, brief(*path.error));
           continue;
         }
         if (path.samples.empty()) continue;  // interrupted before it
@@ -299,6 +399,26 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
         }
       }
     }
+    // The programs' own cost: comparable whatever limits the rate.
+    std::string prog_rows;
+    for (const CaseResult& c : scenario.cases) {
+      for (const PathResult& path : c.paths) {
+        const PathSummary sum = summarize(c, path);
+        if (!sum.prog_ns) continue;
+        prog_rows += fmt::format("| {} | {} | {} | {:.1f} ({:.1f}–{:.1f}) | {} | {} |\n", c.traffic.name(),
+                                 path.label, sum.prog_name, *sum.prog_ns, sum.prog_min_ns.value_or(0),
+                                 sum.prog_max_ns.value_or(0), optional_fixed(sum.prog_vs_xdp_ceiling, 2),
+                                 optional_fixed(sum.prog_vs_fib_reference, 2));
+      }
+    }
+    if (!prog_rows.empty()) {
+      md += "\nPer-packet cost of the XDP program on the gateway's ingress port (kernel bpf_stats: "
+            "Δrun_time_ns / Δrun_cnt per round, median; for xdpgw the dispatcher including the "
+            "handlers it tail-calls; for the generator row the sink):\n\n"
+            "| traffic | path | program | ns/packet median (min–max) | × minimal XDP program | × fib_min |\n"
+            "|---|---|---|---:|---:|---:|\n" +
+            prog_rows;
+    }
     if (!notes.empty()) md += "\nLosses and failures:\n\n" + notes;
     md += flows_comparison(scenario);
     md += details_markdown(scenario);
@@ -309,9 +429,13 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
     md += "\n";
   }
   md += "Mpps = generator frames counted at the sink / time from the first to the last "
-        "generated frame, all on one core. ns added = 1000/Mpps − 1000/Mpps of the generator "
-        "→ sink path in the same traffic case. × columns = median Mpps / the reference's median "
-        "Mpps. Speeds are figures, never pass/fail.\n";
+        "generated frame, all on one core (generator, gateway and sink: veth runs the receiving "
+        "side on the sending CPU), so 1000/Mpps is the whole path's CPU time per packet. ns added "
+        "= 1000/Mpps − 1000/Mpps of the generator → sink path in the same traffic case: what the "
+        "gateway hop costs. × columns = median Mpps / the reference's median Mpps. BPF run-time "
+        "stats were on during every measurement (" + info.prog_stats_method + "), which adds two "
+        "clock reads to every BPF program run, generator and sink included. Speeds are figures, "
+        "never pass/fail.\n";
   if (any_drops) {
     md += "\nWhere a table has a \"dropped by the path\" column, Mpps counts frames handled: "
           "those counted at the sink plus those the path dropped by its own verdict (ACL deny, "

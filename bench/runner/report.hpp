@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runner/calibrate.hpp"
 #include "runner/measure.hpp"
 #include "runner/paths.hpp"
 
@@ -57,6 +58,8 @@ struct RunInfo {
   std::string load_average_start;
   std::string load_average_end;
   std::string xdpgw_version;
+  std::optional<GeneratorChoice> generator;  // none when the run stopped before choosing
+  std::string prog_stats_method;             // how kernel BPF run-time stats were switched on
   bool interrupted = false;
   std::string error;  // why the run stopped early, empty when it did not
 };
@@ -75,6 +78,15 @@ struct PathSummary {
   std::optional<double> ns_added;            // over the generator ceiling
   std::optional<double> vs_xdp_ceiling;      // median Mpps / XDP ceiling's
   std::optional<double> vs_kernel;           // median Mpps / kernel's
+  // The ingress XDP program's own cost (kernel bpf_stats), median over the
+  // rounds of Δrun_time_ns / Δrun_cnt, and its ratios to the same figure of
+  // the case's minimal XDP program and minimal FIB router.
+  std::string prog_name;
+  std::optional<double> prog_ns;
+  std::optional<double> prog_min_ns;
+  std::optional<double> prog_max_ns;
+  std::optional<double> prog_vs_xdp_ceiling;
+  std::optional<double> prog_vs_fib_reference;
 };
 PathSummary summarize(const CaseResult& result, const PathResult& path);
 

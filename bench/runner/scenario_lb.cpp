@@ -137,6 +137,15 @@ std::unique_ptr<ForwardingPath> make_vip_route_path(const PathContext& context, 
        fmt::format("ip -6 route add {}/128 via {}", kVip6, kBackends6[0])});
 }
 
+// The minimal XDP router as the LB's program-cost reference: it routes the
+// VIP like the kernel dsr reference does (to the first backend), so its
+// frames reach the sink through one bpf_fib_lookup each.
+std::unique_ptr<ForwardingPath> make_vip_fib_path(const PathContext& context, const std::string& name) {
+  return make_xdp_fib_path(context, name,
+                           {fmt::format("ip route add {}/32 via {}", kVip4, kBackends4[0]),
+                            fmt::format("ip -6 route add {}/128 via {}", kVip6, kBackends6[0])});
+}
+
 const std::string kSteadyStateNote =
     "Steady state: before the measured rounds of a traffic case every path gets 20,000 probe "
     "frames and, when the case has more flows, one unmeasured pass over all of them, so measured "
@@ -149,20 +158,24 @@ Scenario lb_nat_scenario(const ScenarioOptions& options) {
   return Scenario{
       .name = "lb-nat",
       .title = "Load balancer, nat: UDP VIP, 3 backends",
-      .path_names = {"direct", "redirect", "nftdnat", "lbnat"},
+      .path_names = {"direct", "redirect", "fibmin", "nftdnat", "lbnat"},
       .cases = lb_cases(options, {1'000, 10'000}, true),
       .notes = {"Frames go to the VIP (198.18.100.1:9, [2001:2:0:100::1]:9) from many client "
                 "flows; xdpgw rewrites the destination to one of three backends (Maglev, the "
                 "flow then pinned in its connection table), Linux does the same with nftables "
                 "DNAT and conntrack. Every measured frame on the xdpgw path must get the "
                 "`fwd_lb_nat` verdict, or the path fails its check.",
+                "The minimal XDP router (fib_min) forwards the VIP by a route to the first "
+                "backend: one bpf_fib_lookup per frame, the program-cost reference of an LB "
+                "that ends in a route lookup.",
                 kSteadyStateNote},
       .make_paths =
           [](const PathContext& context) {
-            for (const char* path : {"redirect", "nftdnat", "lbnat"}) add_backend_neighbours(context, path);
+            for (const char* path : {"redirect", "fibmin", "nftdnat", "lbnat"}) add_backend_neighbours(context, path);
             std::vector<std::unique_ptr<ForwardingPath>> paths;
             paths.push_back(make_direct_path(context));
             paths.push_back(make_xdp_redirect_path(context, "redirect"));
+            paths.push_back(make_vip_fib_path(context, "fibmin"));
             paths.push_back(make_nft_dnat_path(context, "nftdnat"));
             paths.push_back(make_xdpgw_path(context, "lbnat", "xdpgw LB nat (static routes)",
                                              lb_toml("nat", context.dst_port, 262'144),
@@ -176,7 +189,7 @@ Scenario lb_dsr_scenario(const ScenarioOptions& options) {
   return Scenario{
       .name = "lb-dsr",
       .title = "Load balancer, dsr: UDP VIP, 3 backends, IPIP / IPv6-in-IPv6",
-      .path_names = {"direct", "redirect", "kernel", "lbdsr"},
+      .path_names = {"direct", "redirect", "fibmin", "kernel", "lbdsr"},
       .cases = lb_cases(options, {1'000, 10'000}, true),
       .notes = {"xdpgw encapsulates each frame (IPIP for IPv4, IPv6-in-IPv6 for IPv6, outer "
                 "source the gateway's 198.18.2.1 / 2001:2:0:2::1) to one of three backends; the "
@@ -189,10 +202,11 @@ Scenario lb_dsr_scenario(const ScenarioOptions& options) {
                 kSteadyStateNote},
       .make_paths =
           [](const PathContext& context) {
-            for (const char* path : {"redirect", "kernel", "lbdsr"}) add_backend_neighbours(context, path);
+            for (const char* path : {"redirect", "fibmin", "kernel", "lbdsr"}) add_backend_neighbours(context, path);
             std::vector<std::unique_ptr<ForwardingPath>> paths;
             paths.push_back(make_direct_path(context));
             paths.push_back(make_xdp_redirect_path(context, "redirect"));
+            paths.push_back(make_vip_fib_path(context, "fibmin"));
             paths.push_back(make_vip_route_path(context, "kernel"));
             paths.push_back(make_xdpgw_path(context, "lbdsr", "xdpgw LB dsr (static routes)",
                                              lb_toml("dsr", context.dst_port, 262'144),

@@ -1,7 +1,7 @@
 // Router scenario: xdpgw forwarding IPv4 and IPv6 between its two ports,
 // with kernel FIB lookups and with static routes, against the generator's
-// ceiling, a minimal XDP redirect and Linux IP forwarding on the same
-// topology.
+// ceiling, a minimal XDP redirect, a minimal XDP FIB router and Linux IP
+// forwarding on the same topology.
 #include "runner/scenario.hpp"
 
 namespace xdpgw::bench {
@@ -46,13 +46,14 @@ Scenario router_scenario(const ScenarioOptions& options) {
   return Scenario{
       .name = "router",
       .title = "Router: IPv4/IPv6 forwarding",
-      .path_names = {"direct", "redirect", "kernel", "fib", "static"},
+      .path_names = {"direct", "redirect", "fibmin", "kernel", "fib", "static"},
       .cases = std::move(cases),
       .make_paths =
           [](const PathContext& context) {
             std::vector<std::unique_ptr<ForwardingPath>> paths;
             paths.push_back(make_direct_path(context));
             paths.push_back(make_xdp_redirect_path(context, "redirect"));
+            paths.push_back(make_xdp_fib_path(context, "fibmin"));
             paths.push_back(make_kernel_forwarding_path(context, "kernel"));
             paths.push_back(make_xdpgw_path(context, "fib", "xdpgw, FIB routing",
                                              "[routing]\nsource = \"fib\""));

@@ -25,6 +25,12 @@ inline constexpr std::string_view kSinkSubnet6 = "2001:2:0:2::/64";
 inline constexpr std::string_view kGatewayIngress = "xgw0";  // faces the generator
 inline constexpr std::string_view kGatewayEgress = "xgw1";   // faces the sink
 
+// The generator namespace's injection veth pair (bench-topology.sh): the
+// hop generators inject into kGenInject; the generator program on kGenHop
+// rewrites and redirects each frame to the path.
+inline constexpr std::string_view kGenInject = "xi0";
+inline constexpr std::string_view kGenHop = "xi1";
+
 // The path without a gateway: generator cabled straight to the sink.
 inline constexpr std::string_view kDirectPath = "direct";
 

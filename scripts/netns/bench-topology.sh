@@ -11,6 +11,12 @@
 # The path named "direct" has no gateway: [g-direct] is cabled straight to
 # [s-direct] (the generator's own ceiling).
 #
+# The generator namespace also holds an injection veth pair [xi0]-[xi1] for
+# generators that cannot send xdp_frames themselves (bench/gen/generator.hpp):
+# they inject into xi0, the generator's XDP program on xi1 rewrites each
+# frame and redirects it out of g-P, so the gateway still receives
+# xdp_frames. Kernels with BPF live frames do not use it.
+#
 # Generator and sink ends carry no addresses and no IPv6 (nothing of their
 # own crosses a link): the generator writes complete frames, the sink is an
 # XDP program that drops (attached by the benchmark, not here). The gateway forwards with ip_forward /
@@ -93,6 +99,14 @@ up() {
   ip netns add "$prefix-sink"
   ip -n "$prefix-gen" link set lo up
   ip -n "$prefix-sink" link set lo up
+  # No IPv6 on the injection pair: its own ND/MLD frames would enter the
+  # generator program like any other frame.
+  ip -n "$prefix-gen" link add xi0 type veth peer name xi1
+  local end
+  for end in xi0 xi1; do
+    ip netns exec "$prefix-gen" sysctl -q -w "net.ipv6.conf.$end.disable_ipv6=1"
+    ip -n "$prefix-gen" link set "$end" up
+  done
   local index=1
   for path in "$@"; do
     add_path "$path" "$index"
