@@ -45,7 +45,7 @@ constexpr UseText text_of(Use use) {
     case Use::kDropCapture: return {"drop capture (xdpgw capture --what drops)", ""};
     case Use::kTests: return {"the test suite (scripts/test.sh)", ""};
     case Use::kBenchGenerator: return {"the live-frames generator of bench/run.sh", ""};
-    case Use::kNothing: return {"xdpgw passes no XDP metadata (issue 16)", ""};
+    case Use::kNothing: return {"xdpgw does not use XDP metadata", ""};
     case Use::kRouter: break;
   }
   return {};

@@ -4,8 +4,15 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <functional>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 #include <system_error>
 
 #include "datapath_fixture.hpp"
@@ -270,6 +277,77 @@ TEST_F(DatapathTest, EveryProgramStaysWithinAQuarterOfTheVerifierBudget) {
     EXPECT_GT(insns, 0u) << name << ": kernel without verified_insns?";
     EXPECT_LT(insns, kBudget) << name;
   }
+}
+
+
+// ---- optional kernel features (XDPGW_FEAT_*) ---------------------------------
+
+// The kernel functions each program still calls after verification (its
+// xlated code, subprograms included), by name. A helper call's imm is then
+// the function's address relative to __bpf_call_base; /proc/kallsyms names
+// it (as root, kptr_restrict permitting).
+std::set<std::string> kernel_functions_called(int prog_fd) {
+  static const std::map<int64_t, std::string> by_offset = [] {
+    std::map<std::string, uint64_t> addr;
+    std::ifstream syms("/proc/kallsyms");
+    std::string line;
+    while (std::getline(syms, line)) {
+      std::istringstream in(line);
+      std::string hex, type, name;
+      if (in >> hex >> type >> name && (type == "T" || type == "t"))
+        addr.emplace(name, std::stoull(hex, nullptr, 16));
+    }
+    std::map<int64_t, std::string> out;
+    const uint64_t base = addr["__bpf_call_base"];
+    for (const auto& [name, a] : addr)
+      if (a != 0 && base != 0) out.emplace(static_cast<int64_t>(a - base), name);
+    return out;
+  }();
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+    throw std::system_error(errno, std::generic_category(), "prog info");
+  std::vector<bpf_insn> insns(info.xlated_prog_len / sizeof(bpf_insn));
+  info = {};
+  info.xlated_prog_len = static_cast<uint32_t>(insns.size() * sizeof(bpf_insn));
+  info.xlated_prog_insns = reinterpret_cast<uintptr_t>(insns.data());
+  len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+    throw std::system_error(errno, std::generic_category(), "xlated insns");
+  std::set<std::string> called;
+  for (const auto& insn : insns)
+    if (insn.code == (BPF_JMP | BPF_CALL) && insn.src_reg == 0)
+      if (auto it = by_offset.find(insn.imm); it != by_offset.end()) called.insert(it->second);
+  return called;
+}
+
+// A kernel without an optional helper must still load the datapath: with
+// the feature's bit cleared, the verifier never reaches the call, so the
+// loaded programs do not contain it. (With the bit set they do: the check
+// can fail.) bpf_loop is left out: the kernel may inline it.
+TEST(DatapathFeatures, ClearedKnobsKeepTheirHelpersOutOfTheLoadedPrograms) {
+  auto calls_of = [](const Datapath& dp) {
+    std::set<std::string> all = kernel_functions_called(dp.dispatcher_fd());
+    for (int slot = 0; slot < XDPGW_SLOT_COUNT; ++slot)
+      for (const auto& f : kernel_functions_called(dp.handler_fd(xdpgw_slot(slot)))) all.insert(f);
+    return all;
+  };
+  // The XDP implementations of bpf_perf_event_output, bpf_ringbuf_* and
+  // bpf_fib_lookup.
+  const std::set<std::string> optional{"bpf_xdp_event_output", "bpf_ringbuf_reserve",
+                                       "bpf_ringbuf_submit", "bpf_xdp_fib_lookup"};
+  Datapath full(LoadOptions{});
+  const auto with = calls_of(full);
+  for (const auto& f : optional) EXPECT_TRUE(with.contains(f)) << f << " with every feature";
+
+  Datapath bare(LoadOptions{.features = 0});
+  const auto without = calls_of(bare);
+  for (const auto& f : optional) EXPECT_FALSE(without.contains(f)) << f << " without its feature";
+  // Turning features off only takes calls away (steering's CPUMAP redirect
+  // among them), and leaves the router's.
+  EXPECT_TRUE(std::includes(with.begin(), with.end(), without.begin(), without.end()));
+  EXPECT_TRUE(without.contains("dev_hash_map_redirect")) << "the egress DEVMAP redirect";
+  EXPECT_LT(bare.cpu_stage_fd(0), 0) << "CPUMAP stages loaded without steering";
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ std::string read_file(const std::filesystem::path& p) {
 }
 
 // What libbpf 1.1.2 printed (every level) while loading build/bpf/xdpgw.bpf.o
-// on 6.18.44-fc-v1300 before issue 16's fix: the dispatcher refused for
+// on 6.18.44-fc-v1300 before xdpgw stopped using XDP metadata: the dispatcher refused for
 // calling bpf_xdp_adjust_meta, after ~1,400 lines of relocation chatter (the
 // fixture keeps the last of them) and 185 lines of verifier log.
 std::string adjust_meta_log() {

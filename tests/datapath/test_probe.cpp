@@ -117,7 +117,7 @@ TEST(KernelProbe, AdjustMetaIsReportedRefusedButNotCounted) {
     EXPECT_EQ(line.find("adjust_meta"), std::string::npos) << line;
   EXPECT_EQ(meta.line(r.kernel_release),
             "missing (unused): helper bpf_xdp_adjust_meta (XDP programs cannot call it) — "
-            "xdpgw passes no XDP metadata (issue 16).");
+            "xdpgw does not use XDP metadata.");
 }
 
 // ---- probes made to fail on purpose ----

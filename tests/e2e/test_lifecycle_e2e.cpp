@@ -317,6 +317,59 @@ TEST_F(LifecycleE2e, ReloadsWithSteeringNeverMixTheFirstAndSecondStagesConfigs) 
   EXPECT_GE(daemon_.reason_packets("steer_cpu"), result.received) << "packets were not steered";
 }
 
+// XDPGW_PROBE_DENY (datapath/probe.hpp) for the daemon this test starts.
+class ProbeDenial {
+ public:
+  explicit ProbeDenial(const char* keys) { ::setenv("XDPGW_PROBE_DENY", keys, 1); }
+  ~ProbeDenial() { ::unsetenv("XDPGW_PROBE_DENY"); }
+  ProbeDenial(const ProbeDenial&) = delete;
+  ProbeDenial& operator=(const ProbeDenial&) = delete;
+};
+
+// An optional feature the kernel lacks turns off that one feature, said in
+// one line (log and status), and the router forwards as before.
+TEST_F(LifecycleE2e, WithoutPerfEventOutputOnlyDropCaptureIsOffAndTheRouterForwards) {
+  const std::string line =
+      "missing: helper bpf_perf_event_output (denied by XDPGW_PROBE_DENY) — needed by drop "
+      "capture (xdpgw capture --what drops), which is turned off.";
+  ProbeDenial deny("bpf_perf_event_output");
+  daemon_.write_config(config_via(1));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  EXPECT_NE(daemon_.log().find(line), std::string::npos) << daemon_.log();
+  auto status = daemon_.cli("status");
+  EXPECT_NE(status.output.find("WARNING: " + line), std::string::npos) << status.output;
+  const auto pcap = std::filesystem::temp_directory_path() / (unique_name("cap") + ".pcap");
+  auto capture = daemon_.cli("capture --what drops -c 1 -w " + pcap.string());
+  EXPECT_NE(capture.exit_status, 0) << capture.output;
+  EXPECT_NE(capture.output.find("drop capture is off"), std::string::npos) << capture.output;
+  std::error_code ec;
+  std::filesystem::remove(pcap, ec);
+
+  const uint64_t b1_before = topo_.at_b1();
+  UdpStream stream(topo_.a(), topo_.b());
+  std::this_thread::sleep_for(300ms);
+  auto result = stream.finish();
+  EXPECT_GT(result.sent, 1000u);
+  EXPECT_EQ(result.received, result.sent);
+  EXPECT_EQ(topo_.at_b1() - b1_before, result.sent);
+  EXPECT_GE(daemon_.fwd_redirect(), result.sent);
+}
+
+// A required feature missing: `xdpgw run` refuses to start with the one
+// line (what, who needs it, what to do), not a verifier dump.
+TEST_F(LifecycleE2e, WithoutARequiredHelperRunRefusesWithOneLine) {
+  daemon_.write_config(config_via(1));
+  auto r = run_cmd(fmt::format("XDPGW_PROBE_DENY=bpf_tail_call timeout 60 {} run -c {} --netns {}",
+                               XDPGW_BINARY, config_path_.string(), topo_.gw().name()));
+  EXPECT_NE(r.exit_status, 0);
+  EXPECT_NE(r.output.find("missing: helper bpf_tail_call (denied by XDPGW_PROBE_DENY) — needed "
+                          "by the dispatcher's hand-off to each handler, so xdpgw cannot run."),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("processed"), std::string::npos) << "a verifier log reached the terminal";
+  EXPECT_LT(std::count(r.output.begin(), r.output.end(), '\n'), 5) << r.output;
+}
+
 TEST_F(LifecycleE2e, KillNineAndRestartUnderTrafficLoseNothingAndAdoptState) {
   daemon_.write_config(config_via(1));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
