@@ -4,11 +4,13 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -102,6 +104,16 @@ class Daemon {
   }
 
   uint64_t fwd_redirect() const { return reason_packets("fwd_redirect"); }
+
+  // Packets per drop_* reason (`xdpgw stats`), only the reasons that counted.
+  std::map<std::string, uint64_t> drops() const {
+    auto r = run_cmd(fmt::format("{} stats -i {} --json", XDPGW_BINARY, instance_));
+    std::map<std::string, uint64_t> out;
+    for (const auto& [reason, c] : nlohmann::json::parse(r.output)["reasons"].items())
+      if (reason.starts_with("drop_") && c["packets"].get<uint64_t>() > 0)
+        out[reason] = c["packets"].get<uint64_t>();
+    return out;
+  }
 
   // Packets counted under a verdict reason (`xdpgw stats`), 0 when none.
   uint64_t reason_packets(const std::string& reason) const {

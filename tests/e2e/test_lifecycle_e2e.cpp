@@ -397,6 +397,9 @@ TEST_F(LifecycleE2e, KillNineAndRestartUnderTrafficLoseNothingAndAdoptState) {
   // every packet since the first start.
   EXPECT_GE(forwarded_while_down, sent_at_kill);
   EXPECT_GE(daemon_.fwd_redirect(), result.sent);
+  // While the new daemon adopted the pins, the old dispatcher tail-called the
+  // new handlers: none of them may have misread a packet.
+  EXPECT_TRUE(daemon_.drops().empty()) << ::testing::PrintToString(daemon_.drops());
 }
 
 TEST_F(LifecycleE2e, StopWithoutDetachKeepsForwardingStopDetachRemovesEverything) {
