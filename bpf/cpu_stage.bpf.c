@@ -22,7 +22,10 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 		return pass(ctx, reason);
 	if (reason)
 		return drop(ctx, reason);
-	meta.gen = gen;
+	if (meta.gen != gen) {
+		meta.gen = gen;
+		settings_into(&meta);
+	}
 	if (meta.slot == XDPGW_SLOT_TCP || meta.slot == XDPGW_SLOT_UDP) {
 		/* Ports only matter to the load balancer and the FIB's
 		 * multipath hash; the first stage checked the header. */

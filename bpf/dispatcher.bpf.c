@@ -20,6 +20,7 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 	if (reason)
 		return drop(ctx, reason);
 	meta.gen = current_gen();
+	settings_into(&meta);
 
 	hand_over(ctx, &meta);
 	bpf_tail_call(ctx, &handlers, meta.slot);

@@ -21,6 +21,7 @@ __noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
 		return XDPGW_R_DROP_META_MISSING;
 	reason = parse_packet(ctx, meta);
 	meta->gen = current_gen();
+	settings_into(meta);
 	return reason;
 }
 

@@ -25,7 +25,8 @@ int xdpgw_tcp(struct xdp_md *ctx)
 	POLICY_CHECK_OR_RETURN(ctx, &meta, tcp->source, tcp->dest, 1);
 	fp.sport = tcp->source;
 	fp.dport = tcp->dest;
-	if ((ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
+	if (!(meta.skip & XDPGW_SKIP_PUNT) &&
+	    (ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
 		return ret;
 	return steer_or_forward(ctx, &meta, &fp);
 }

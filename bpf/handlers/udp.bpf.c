@@ -27,7 +27,8 @@ int xdpgw_udp(struct xdp_md *ctx)
 	POLICY_CHECK_OR_RETURN(ctx, &meta, udp->source, udp->dest, 1);
 	fp.sport = udp->source;
 	fp.dport = udp->dest;
-	if ((ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
+	if (!(meta.skip & XDPGW_SKIP_PUNT) &&
+	    (ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
 		return ret;
 	return steer_or_forward(ctx, &meta, &fp);
 }

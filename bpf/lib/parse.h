@@ -272,6 +272,17 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct xdpgw_pkt_met
 	return 0;
 }
 
+/* What the packet needs of its generation's settings (meta->gen set). */
+static __always_inline void settings_into(struct xdpgw_pkt_meta *meta)
+{
+	__u32 zero = 0;
+	const struct xdpgw_settings *s = cfg_lookup(&cfg_settings, meta->gen, &zero);
+
+	meta->route_source = s ? s->route_source : XDPGW_ROUTE_NONE;
+	meta->skip = s ? s->skip : 0;
+	meta->cpu_count = s && s->cpu_count <= XDPGW_MAX_CPUS ? s->cpu_count : 0;
+}
+
 /* The dispatcher's side of the hand-over (shared.h, struct xdpgw_parsed). */
 static __always_inline void hand_over(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta)
 {

@@ -64,8 +64,12 @@ static __always_inline int local_stage(struct xdp_md *ctx,
 				       const struct flow_ports *fp)
 {
 	struct xdpgw_fwd_request fwd = {};
-	int verdict = xdpgw_local_stage(ctx, meta, fp->sport, fp->dport, &fwd);
+	int verdict;
 
+	/* No VIP in this generation: straight to the router. */
+	if (meta->skip & XDPGW_SKIP_LB)
+		return xdpgw_forward(ctx, meta, fp->sport, fp->dport, XDPGW_R_FWD_REDIRECT);
+	verdict = xdpgw_local_stage(ctx, meta, fp->sport, fp->dport, &fwd);
 	if (verdict != XDPGW_STAGE_FORWARD)
 		return verdict;
 	return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);

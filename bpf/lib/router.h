@@ -215,12 +215,10 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct xdpgw_settings *cfg = get_settings(meta->gen);
+	__u32 source = meta->route_source, reason;
 	struct egress eg = {};
 	struct ethhdr *eth = data;
-	__u32 source, reason;
 
-	source = cfg ? cfg->route_source : XDPGW_ROUTE_NONE;
 	if (source != XDPGW_ROUTE_FIB && source != XDPGW_ROUTE_STATIC)
 		return pass(ctx, XDPGW_R_PASS_ROUTING_OFF);
 	if (meta->vlan_depth)
@@ -352,8 +350,7 @@ static __always_inline int steer(struct xdp_md *ctx,
 				 const struct xdpgw_pkt_meta *meta,
 				 const struct flow_ports *fp)
 {
-	const struct xdpgw_settings *cfg = get_settings(meta->gen);
-	__u32 count = cfg ? cfg->cpu_count : 0;
+	__u32 count = meta->cpu_count;
 	__u32 idx, *cpu;
 	long rc;
 

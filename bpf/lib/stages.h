@@ -17,7 +17,8 @@
 #include "xdpgw/shared.h"
 
 /* Parses the packet in `ctx` (parse.h) for a stage that has no parse result
- * handed to it; meta->gen is the active generation. Returns 0,
+ * handed to it; meta->gen is the active generation, and the settings fields
+ * are that generation's. Returns 0,
  * XDPGW_R_PASS_NOT_IP, or a drop reason (not yet counted). */
 int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta);
 
@@ -54,11 +55,15 @@ int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
  * (capture.h); returns 0. Called by record() for every XDP_DROP. */
 int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason);
 
-/* For handlers: continue unless policy decided (then return its verdict). */
+/* For handlers: continue unless policy decided (then return its verdict).
+ * A generation without ACL or rate limit skips the call. */
 #define POLICY_CHECK_OR_RETURN(ctx, meta, sport, dport, has_ports)            \
 	do {                                                                   \
-		int policy_verdict_ = xdpgw_policy_check(                      \
-			ctx, meta, sport, dport, has_ports);                   \
+		int policy_verdict_;                                           \
+		if ((meta)->skip & XDPGW_SKIP_POLICY)                          \
+			break;                                                 \
+		policy_verdict_ = xdpgw_policy_check(ctx, meta, sport, dport,  \
+						     has_ports);               \
 		if (policy_verdict_ >= 0)                                      \
 			return policy_verdict_;                                \
 	} while (0)

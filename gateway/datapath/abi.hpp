@@ -15,10 +15,10 @@
 namespace xdpgw::abi {
 
 static_assert(sizeof(xdpgw_counter) == 16);
-static_assert(sizeof(xdpgw_pkt_meta) == 20);
+static_assert(sizeof(xdpgw_pkt_meta) == 24);
 static_assert(offsetof(xdpgw_pkt_meta, gen) == 16);
-static_assert(sizeof(xdpgw_pkt_meta) % 4 == 0 && sizeof(xdpgw_pkt_meta) <= 32,
-              "bpf_xdp_adjust_meta takes multiples of 4 up to 32 bytes");
+static_assert(offsetof(xdpgw_pkt_meta, cpu_count) == 22);
+static_assert(sizeof(xdpgw_parsed) == 16 + sizeof(xdpgw_pkt_meta));
 static_assert(offsetof(xdpgw_pkt_meta, l4_proto) == 8);
 static_assert(offsetof(xdpgw_pkt_meta, vlan_tci) == 12);
 static_assert(sizeof(xdpgw_settings) == 16);

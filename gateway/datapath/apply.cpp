@@ -399,6 +399,14 @@ xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
   return c;
 }
 
+uint32_t skipped_stages(const config::Config& cfg) {
+  uint32_t skip = 0;
+  if (cfg.policy.acl.empty() && !cfg.policy.ratelimit.enabled()) skip |= XDPGW_SKIP_POLICY;
+  if (!cfg.punt.enabled()) skip |= XDPGW_SKIP_PUNT;
+  if (cfg.lb.vips.empty()) skip |= XDPGW_SKIP_LB;
+  return skip;
+}
+
 void check_features(uint32_t features, const config::Config& cfg) {
   std::vector<std::string> missing;
   auto need = [&](bool used, uint32_t bit, std::string_view what, std::string_view probe) {
@@ -451,7 +459,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
                              : uint32_t(XDP_DROP),
                      .route_source = to_route_source(cfg.routing.source),
                      .cpu_count = static_cast<uint32_t>(cfg.steering.cpus.size()),
-                     .reserved = 0});
+                     .skip = skipped_stages(cfg)});
   state.nexthops_table = std::move(staged.tables.nexthops);
   state.ports_table = std::move(staged.tables.ports);
   // Resolve before the switch, so the new generation starts with the MACs

@@ -36,6 +36,9 @@ struct AppliedState {
 // `lb` carries load-balancer ids, health and drains from one apply to the
 // next; the overload without it treats every backend as healthy.
 AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb);
+// The XDPGW_SKIP_* bits of `cfg`: the stages it configures nothing for,
+// which its packets then do not enter.
+uint32_t skipped_stages(const config::Config& cfg);
 // Throws, naming each, when `cfg` uses a datapath feature the programs were
 // loaded without (XDPGW_FEAT_*: the kernel lacks what it needs).
 void check_features(uint32_t features, const config::Config& cfg);

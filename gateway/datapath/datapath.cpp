@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 
@@ -120,19 +121,32 @@ UniqueFd inner_of(bpf_map* outer, uint32_t gen) {
   return UniqueFd(fd);
 }
 
-// A pinned map may be adopted only if it has the layout this build's
-// programs expect; anything else would be misread silently.
-void check_compatible(bpf_map* map, int pinned_fd, const std::string& path) {
+bpf_map_info pinned_info(int pinned_fd, const std::string& path) {
   bpf_map_info info{};
   uint32_t len = sizeof(info);
   check_errno(bpf_obj_get_info_by_fd(pinned_fd, &info, &len),
               fmt::format("inspect pinned map {}", path));
+  return info;
+}
+
+bool same_layout(bpf_map* map, const bpf_map_info& info) {
   // The kernel adds BPF_F_RDONLY_PROG to DEVMAPs itself at creation.
   constexpr uint32_t kKernelAddedFlags = BPF_F_RDONLY_PROG;
-  if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
-      info.value_size != bpf_map__value_size(map) ||
-      info.max_entries != bpf_map__max_entries(map) ||
-      (info.map_flags & ~kKernelAddedFlags) != (bpf_map__map_flags(map) & ~kKernelAddedFlags))
+  return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+         info.value_size == bpf_map__value_size(map) &&
+         info.max_entries == bpf_map__max_entries(map) &&
+         (info.map_flags & ~kKernelAddedFlags) == (bpf_map__map_flags(map) & ~kKernelAddedFlags);
+}
+
+bool compatible(bpf_map* map, int pinned_fd, const std::string& path) {
+  return same_layout(map, pinned_info(pinned_fd, path));
+}
+
+// A pinned map may be adopted only if it has the layout this build's
+// programs expect; anything else would be misread silently.
+void check_compatible(bpf_map* map, int pinned_fd, const std::string& path) {
+  const bpf_map_info info = pinned_info(pinned_fd, path);
+  if (!same_layout(map, info))
     throw std::runtime_error(fmt::format(
         "pinned map {} has a different layout than this xdpgw build expects "
         "(type {}/{}, key {}/{}, value {}/{}, entries {}/{}, flags {:#x}/{:#x}: "
@@ -204,7 +218,7 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
                    xdpgw_settings{.missed_tail_call_action = XDP_DROP,
                                   .route_source = XDPGW_ROUTE_NONE,
                                   .cpu_count = 0,
-                                  .reserved = 0});
+                                  .skip = 0});
     activate(initial.gen);
   }
   refresh_active_cache();
@@ -223,6 +237,16 @@ void Datapath::adopt_pinned_maps() {
     if (!std::filesystem::exists(path, ec)) continue;
     UniqueFd pinned(bpf_obj_get(path.c_str()));
     if (!pinned) throw_errno(errno, fmt::format("open pinned map {}", path.string()));
+    // The hand-over entry of another layout is not adopted but replaced:
+    // while the old dispatcher still writes its own, the new handlers find
+    // nothing valid in the new one and parse each packet themselves.
+    if (map == skel_->maps.parsed && !compatible(map, pinned.get(), path.string())) {
+      spdlog::info("{}: new hand-over layout; handlers parse packets themselves until the new "
+                   "dispatcher is attached",
+                   path.string());
+      replace_pins_.push_back(path);
+      continue;
+    }
     check_compatible(map, pinned.get(), path.string());
     // reuse_fd dups the fd; ours closes at the end of this scope.
     check_errno(bpf_map__reuse_fd(map, pinned.get()),
@@ -238,7 +262,10 @@ void Datapath::pin_maps() {
     throw std::system_error(ec, fmt::format("create pin dir {}", pin_dir_.string()));
   for (bpf_map* map : all_maps(skel_.get())) {
     auto path = pin_dir_ / bpf_map__name(map);
-    if (std::filesystem::exists(path, ec)) continue;  // adopted
+    if (std::find(replace_pins_.begin(), replace_pins_.end(), path) != replace_pins_.end())
+      std::filesystem::remove(path, ec);
+    else if (std::filesystem::exists(path, ec))
+      continue;  // adopted
     if (int err = bpf_obj_pin(bpf_map__fd(map), path.c_str()); err)
       throw_errno(errno, fmt::format("pin map at {}", path.string()));
   }

@@ -195,6 +195,9 @@ class Datapath {
   std::unique_ptr<::xdpgw_skel, SkeletonDeleter> skel_;
   std::filesystem::path pin_dir_;
   bool adopted_ = false;
+  // Pins of maps not adopted but replaced (the hand-over entry of another
+  // layout): pin_maps() puts this Datapath's map there instead.
+  std::vector<std::filesystem::path> replace_pins_;
   uint32_t features_ = XDPGW_FEAT_ALL;
   std::map<uint32_t, UniqueFd> links_;  // ifindex -> bpf_link fd
   ConfigTables active_;                 // cached fds of the active generation

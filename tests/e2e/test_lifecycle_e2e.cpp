@@ -283,7 +283,10 @@ TEST_F(LifecycleE2e, HundredReloadsUnderTrafficLoseNothingAndMixNoConfigs) {
 // "two" would reach B over link 2, so: nothing on link 2, and every packet
 // either reached B over link 1 or was denied.
 TEST_F(LifecycleE2e, ReloadsWithSteeringNeverMixTheFirstAndSecondStagesConfigs) {
-  const std::string steering = "\n[steering]\ncpus = [0, 1]\n";
+  // The longest CPUMAP queue: on a loaded machine (the sanitized daemon,
+  // builds beside it) the second stage's kthread can wait long enough for a
+  // default queue to overflow, which is loss no generation flip caused.
+  const std::string steering = "\n[steering]\ncpus = [0, 1]\nqueue_size = 16384\n";
   const std::string deny_stream = fmt::format(
       "\n[[acl]]\naction = \"deny\"\ndst = \"{}/32\"\nprotocol = \"udp\"\n", kStreamDst);
   const std::string one = config_via(1, steering), two = config_via(2, steering + deny_stream);
@@ -310,7 +313,8 @@ TEST_F(LifecycleE2e, ReloadsWithSteeringNeverMixTheFirstAndSecondStagesConfigs) 
   EXPECT_GT(result.sent, 1000u);
   EXPECT_EQ(via_link2, 0u) << "allowed by config one, routed by config two";
   EXPECT_EQ(via_link1, result.received);
-  EXPECT_EQ(result.received + denied, result.sent);
+  EXPECT_EQ(result.received + denied, result.sent)
+      << daemon_.cli("stats").output;
   EXPECT_GT(denied, 0u);
   EXPECT_GT(result.received, 0u);
   EXPECT_EQ(result.duplicates, 0u);

@@ -166,6 +166,10 @@ struct xdpgw_pkt_meta {
 	__u8 slot;	    /* enum xdpgw_slot chosen by the dispatcher */
 	__u16 vlan_tci[XDPGW_VLAN_MAX_DEPTH]; /* outer first, host order */
 	__u32 gen;	    /* config generation this packet follows */
+	/* From that generation's settings, read once per packet: */
+	__u8 route_source;  /* enum xdpgw_route_source */
+	__u8 skip;	    /* XDPGW_SKIP_*: stages with nothing configured */
+	__u16 cpu_count;    /* steering CPUs; 0 = off */
 };
 
 /*
@@ -183,7 +187,7 @@ struct xdpgw_pkt_meta {
  * The CPUMAP second stage never reads it: the entry on the target CPU
  * belongs to other packets, so that stage parses the frame itself.
  */
-#define XDPGW_PARSED_LAYOUT 0x58470001u /* "XG", version 1 */
+#define XDPGW_PARSED_LAYOUT 0x58470002u /* "XG", version 2 */
 
 struct xdpgw_parsed {
 	__u32 layout;	  /* XDPGW_PARSED_LAYOUT while unread; 0 once consumed */
@@ -219,12 +223,21 @@ enum xdpgw_route_source {
 	XDPGW_ROUTE_STATIC = 2, /* LPM tries filled from the config */
 };
 
+/*
+ * Stages a generation has nothing configured for: a packet following it does
+ * not enter them (no lookups, no calls). Bits say "skip", not "use", so that
+ * settings without them (zero) run every stage: never a check left out.
+ */
+#define XDPGW_SKIP_POLICY (1u << 0) /* no [[acl]] rule and no [ratelimit] */
+#define XDPGW_SKIP_PUNT (1u << 1)   /* no [[punt.rule]] */
+#define XDPGW_SKIP_LB (1u << 2)	    /* no [[vip]] */
+
 /* XDP verdict values (enum xdp_action) a setting may hold. */
 struct xdpgw_settings {
 	__u32 missed_tail_call_action; /* XDP_DROP or XDP_PASS */
 	__u32 route_source;	       /* enum xdpgw_route_source */
 	__u32 cpu_count;	       /* entries used in cpu_targets; 0 = off */
-	__u32 reserved;
+	__u32 skip;		       /* XDPGW_SKIP_* */
 };
 
 /* ---- ports (HASH ifindex -> port) --------------------------------------- */
