@@ -35,6 +35,17 @@ static __always_inline __u16 csum_fold64(__u64 sum)
 	return (__u16)sum;
 }
 
+/* RFC 1812 5.2.2: a router verifies the IPv4 header checksum and discards a
+ * packet whose checksum is wrong. The one's-complement sum of a correct
+ * header, checksum included, is 0xFFFF in either byte order. For the 20-byte
+ * header only: one with options goes to the kernel, which checks it. */
+static __always_inline int ipv4_checksum_ok(const struct iphdr *ip)
+{
+	const __u32 *w = (const void *)ip;
+
+	return csum_fold64((__u64)w[0] + w[1] + w[2] + w[3] + w[4]) == 0xFFFF;
+}
+
 static __always_inline __u64 csum_delta32(__u64 delta, __u32 from, __u32 to)
 {
 	return delta + (__u32)~from + to;

@@ -20,6 +20,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "xdpgw/shared.h"
+#include "csum.h"
 #include "maps.h"
 
 /* Address families as the flow key and the FIB helper spell them; libc's
@@ -128,6 +129,8 @@ static __always_inline int parse_ipv4(void *data, void *data_end,
 	 * InTruncatedPkts). Longer is Ethernet padding and is fine. */
 	if ((void *)ip + tot_len > data_end)
 		return XDPGW_R_DROP_IPV4_TRUNCATED;
+	if (hdr_len == sizeof(*ip) && !ipv4_checksum_ok(ip))
+		return XDPGW_R_DROP_IPV4_BAD_CHECKSUM;
 
 	if (hdr_len > sizeof(*ip))
 		meta->flags |= XDPGW_META_F_IPV4_OPTIONS;

@@ -23,7 +23,8 @@ static __always_inline int record(struct xdp_md *ctx, int action, __u32 reason)
 	/* Malformed frames are events (capped); the forwarding path pays
 	 * one compare. Rate-limit drops emit theirs, with the source, in
 	 * policy.h. */
-	if (reason >= XDPGW_R_DROP_ETH_TRUNCATED && reason <= XDPGW_R_DROP_ICMPV6_TRUNCATED)
+	if ((reason >= XDPGW_R_DROP_ETH_TRUNCATED && reason <= XDPGW_R_DROP_ICMPV6_TRUNCATED) ||
+	    reason == XDPGW_R_DROP_IPV4_BAD_CHECKSUM)
 		emit_event(ctx, XDPGW_EV_PARSE_ERROR, reason, NULL);
 	if (action == XDP_DROP)
 		xdpgw_capture_drop(ctx, reason);

@@ -118,6 +118,7 @@ inline constexpr std::array<std::string_view, XDPGW_R_COUNT> kReasonNames = {
     "fwd_flow_verdict",
     "pass_flow_verdict",
     "drop_flow_verdict",
+    "drop_ipv4_bad_checksum",
 };
 
 constexpr bool all_named(const auto& names) {

@@ -164,6 +164,7 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedCase{"ipv4_ihl_4", [] { return eth().ipv4(kV4).ipv4_ihl(4).udp({}).build(); }, "drop_ipv4_bad_ihl"},
         MalformedCase{"ipv4_ihl_past_end", [] { return eth().ipv4(kV4).ipv4_ihl(15).build(); }, "drop_ipv4_truncated"},
         MalformedCase{"ipv4_totlen_below_header", [] { return eth().ipv4(kV4).ipv4_total_length(19).udp({}).build(); }, "drop_ipv4_bad_totlen"},
+        MalformedCase{"ipv4_bad_checksum", [] { return eth().ipv4(kV4).udp({}).bad_ipv4_checksum().build(); }, "drop_ipv4_bad_checksum"},
         MalformedCase{"ipv4_totlen_past_end", [] { return eth().ipv4(kV4).ipv4_total_length(1500).udp({}).build(); }, "drop_ipv4_truncated"},
         MalformedCase{"ipv6_version_4", [] { return with_byte(eth().ipv6(kV6).udp({}).build(), 14, 0x40); }, "drop_ipv6_bad_version"},
         MalformedCase{"ipv6_payload_past_end", [] { return eth().ipv6(kV6).ipv6_payload_length(100).udp({}).build(); }, "drop_ipv6_truncated"},

@@ -63,6 +63,9 @@ bool is_ipv6_extension(uint8_t proto) {
   }
 }
 
+// One's-complement value of a checksum: 0x0000 and 0xffff are both zero.
+uint32_t ones_mod(uint32_t v) { return v % 0xffff; }
+
 // Returns the drop reason, 0 when the header is acceptable.
 uint32_t parse_ipv4(std::span<const uint8_t> f, Parsed& p) {
   const std::size_t l3 = *p.l3_off;
@@ -75,6 +78,11 @@ uint32_t parse_ipv4(std::span<const uint8_t> f, Parsed& p) {
   if (total < header) return XDPGW_R_DROP_IPV4_BAD_TOTLEN;
   // Bytes beyond the total length are Ethernet padding; fewer is a cut frame.
   if (l3 + total > f.size()) return XDPGW_R_DROP_IPV4_TRUNCATED;
+  // RFC 1812 5.2.2, on the 20-byte header (one with options is the kernel's
+  // to check). Either one's-complement zero is a right checksum.
+  if (header == kIpv4MinHeader &&
+      ones_mod(ipv4_header_checksum(f.subspan(l3, header))) != ones_mod(be16(f, l3 + 10)))
+    return XDPGW_R_DROP_IPV4_BAD_CHECKSUM;
 
   const uint16_t frag = be16(f, l3 + 6);
   p.fragment = (frag & 0x3fff) != 0;       // MF or an offset
@@ -219,9 +227,6 @@ std::array<uint8_t, N> bytes_at(std::span<const uint8_t> f, std::size_t at) {
 }
 
 bool ipv6_link_local(const Ipv6Addr& a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
-
-// One's-complement values modulo 0xffff (0x0000 and 0xffff are both zero).
-uint32_t ones_mod(uint32_t v) { return v % 0xffff; }
 
 }  // namespace
 
@@ -381,27 +386,11 @@ std::optional<std::string> check_forward_rewrite(std::span<const uint8_t> in,
   const auto out_header = out.subspan(l3, header);
   const uint16_t in_check = be16(in, l3 + 10);
   const uint16_t out_check = be16(out, l3 + 10);
-  if (ipv4_header_checksum(in_header) == in_check) {
-    // A right checksum must stay exactly right.
-    const uint16_t want = ipv4_header_checksum(out_header);
-    if (out_check != want) {
-      return fmt::format("IPv4 checksum {:#06x} after the TTL rewrite, from scratch {:#06x}",
-                         out_check, want);
-    }
-    return std::nullopt;
-  }
-  // A wrong one must be updated as RFC 1624 eqn. 3 says, HC' = ~(~HC + ~m + m')
-  // with m the 16-bit word holding the TTL, so the receiver still sees it
-  // wrong by the same amount; equal up to the two forms of one's-complement
-  // zero.
-  const uint32_t m = be16(in, l3 + 8);
-  const uint32_t m_new = be16(out, l3 + 8);
-  uint32_t sum = (~in_check & 0xffffu) + (~m & 0xffffu) + m_new;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  const uint32_t want = ~sum & 0xffffu;
-  if (ones_mod(out_check) != ones_mod(want)) {
-    return fmt::format("IPv4 checksum {:#06x} after the TTL rewrite of a wrong checksum {:#06x}, "
-                       "RFC 1624 gives {:#06x}",
+  // Only a right checksum is forwarded (a wrong one is dropped on input);
+  // it must stay exactly right after the TTL rewrite.
+  const uint16_t want = ipv4_header_checksum(out_header);
+  if (ones_mod(out_check) != ones_mod(want) || ones_mod(ipv4_header_checksum(in_header)) != ones_mod(in_check)) {
+    return fmt::format("IPv4 checksum {:#06x} (in {:#06x}) after the TTL rewrite, from scratch {:#06x}",
                        out_check, in_check, want);
   }
   return std::nullopt;

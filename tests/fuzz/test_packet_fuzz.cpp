@@ -215,7 +215,7 @@ struct Campaign {
 // XDP fewer than 14 bytes), drop_meta_missing (every stage function is
 // given a parse result) and missed_tail_call (every slot is installed).
 std::set<uint32_t> parse_reasons() {
-  return {XDPGW_R_PASS_NOT_IP,          XDPGW_R_DROP_VLAN_TRUNCATED,
+  return {XDPGW_R_PASS_NOT_IP,          XDPGW_R_DROP_VLAN_TRUNCATED, XDPGW_R_DROP_IPV4_BAD_CHECKSUM,
           XDPGW_R_DROP_VLAN_TOO_DEEP,   XDPGW_R_DROP_IPV4_TRUNCATED,
           XDPGW_R_DROP_IPV4_BAD_VERSION, XDPGW_R_DROP_IPV4_BAD_IHL,
           XDPGW_R_DROP_IPV4_BAD_TOTLEN, XDPGW_R_DROP_IPV6_TRUNCATED,

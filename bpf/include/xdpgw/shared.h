@@ -138,6 +138,9 @@ enum xdpgw_reason {
 	XDPGW_R_PASS_FLOW_VERDICT = 54,	/* userspace said pass to the kernel */
 	XDPGW_R_DROP_FLOW_VERDICT = 55,	/* userspace said drop */
 
+	/* dropped: malformed (RFC 1812 input check, in the dispatcher) */
+	XDPGW_R_DROP_IPV4_BAD_CHECKSUM = 56,
+
 	XDPGW_R_COUNT
 };
 
