@@ -36,7 +36,7 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 			fp.dport = ports[1];
 		}
 	}
-	return local_stage(ctx, &meta, &fp);
+	return local_pipeline(ctx, &meta, &fp);
 }
 
 SEC("xdp/cpumap")

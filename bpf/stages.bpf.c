@@ -5,7 +5,7 @@
  * NULL checks are for the verifier, which must assume any pointer argument
  * of a global function may be NULL.
  */
-#include "pipeline.h"
+#include "lb.h"
 #include "punt.h"
 #include "policy.h"
 #include "capture.h"
@@ -34,13 +34,13 @@ __noinline int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_met
 }
 
 __noinline int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-				__u32 sport, __u32 dport)
+				__u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd)
 {
 	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
 
-	if (!meta)
+	if (!meta || !fwd)
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	return punt_decide(ctx, meta, &fp);
+	return punt_decide(ctx, meta, &fp, fwd);
 }
 
 __noinline int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
@@ -53,14 +53,18 @@ __noinline int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *me
 	return route_and_redirect(ctx, meta, &fp, fwd_reason);
 }
 
-__noinline int xdpgw_local_stage(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
-				 __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd)
+__noinline int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+			__u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd)
 {
 	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
 
 	if (!meta || !fwd)
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	return lb_or_forward(ctx, meta, &fp, fwd);
+	if (meta->slot == XDPGW_SLOT_TCP || meta->slot == XDPGW_SLOT_UDP)
+		return lb_process(ctx, meta, &fp, fwd);
+	if (meta->slot == XDPGW_SLOT_ICMP || meta->slot == XDPGW_SLOT_ICMPV6)
+		return lb_icmp_error(ctx, meta, fwd);
+	return XDPGW_GO_ON;
 }
 
 __noinline int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason)

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* ICMP (IPv4) handler: validates the fixed ICMP header, then routes. */
 #include "pipeline.h"
-#include "stages.h"
 
 SEC("xdp")
 int xdpgw_icmp(struct xdp_md *ctx)
@@ -10,11 +9,10 @@ int xdpgw_icmp(struct xdp_md *ctx)
 	int ret;
 	struct flow_ports fp = {};
 
-	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_ICMP)) >= 0)
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_ICMP)) != XDPGW_GO_ON)
 		return ret;
 
 	if (!l4_header(ctx, &meta, sizeof(struct icmp_fixed_hdr)))
 		return drop(ctx, XDPGW_R_DROP_ICMP_TRUNCATED);
-	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
-	return steer_or_forward(ctx, &meta, &fp);
+	return run_pipeline(ctx, &meta, &fp, 0);
 }

@@ -3,7 +3,6 @@
  * discovery is link-local or multicast and so reaches the kernel through the
  * router's pass rules. */
 #include "pipeline.h"
-#include "stages.h"
 
 SEC("xdp")
 int xdpgw_icmp6(struct xdp_md *ctx)
@@ -12,11 +11,10 @@ int xdpgw_icmp6(struct xdp_md *ctx)
 	int ret;
 	struct flow_ports fp = {};
 
-	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_ICMPV6)) >= 0)
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_ICMPV6)) != XDPGW_GO_ON)
 		return ret;
 
 	if (!l4_header(ctx, &meta, sizeof(struct icmp6hdr)))
 		return drop(ctx, XDPGW_R_DROP_ICMPV6_TRUNCATED);
-	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
-	return steer_or_forward(ctx, &meta, &fp);
+	return run_pipeline(ctx, &meta, &fp, 0);
 }

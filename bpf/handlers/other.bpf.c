@@ -3,7 +3,6 @@
  * ICMP inside IPv6, ...). No L4 header to check; the router passes fragments
  * to the kernel and forwards the rest. */
 #include "pipeline.h"
-#include "stages.h"
 
 SEC("xdp")
 int xdpgw_other(struct xdp_md *ctx)
@@ -12,8 +11,7 @@ int xdpgw_other(struct xdp_md *ctx)
 	int ret;
 	struct flow_ports fp = {};
 
-	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_OTHER)) >= 0)
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_OTHER)) != XDPGW_GO_ON)
 		return ret;
-	POLICY_CHECK_OR_RETURN(ctx, &meta, 0, 0, 0);
-	return steer_or_forward(ctx, &meta, &fp);
+	return run_pipeline(ctx, &meta, &fp, 0);
 }

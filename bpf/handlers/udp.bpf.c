@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* UDP handler: validates the UDP header and length, then routes. */
+/* UDP handler: validates the UDP header and length, then hands the packet
+ * to the pipeline (pipeline.h). */
 #include "pipeline.h"
-#include "stages.h"
 
 SEC("xdp")
 int xdpgw_udp(struct xdp_md *ctx)
@@ -12,7 +12,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 	__u32 len;
 	int ret;
 
-	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_UDP)) >= 0)
+	if ((ret = begin_handler(ctx, &meta, XDPGW_SLOT_UDP)) != XDPGW_GO_ON)
 		return ret;
 
 	udp = l4_header(ctx, &meta, sizeof(*udp));
@@ -24,11 +24,7 @@ int xdpgw_udp(struct xdp_md *ctx)
 	if (len < sizeof(*udp) || meta.l4_off + len > l3_end(&meta))
 		return drop(ctx, XDPGW_R_DROP_UDP_BAD_LEN);
 
-	POLICY_CHECK_OR_RETURN(ctx, &meta, udp->source, udp->dest, 1);
 	fp.sport = udp->source;
 	fp.dport = udp->dest;
-	if (!(meta.skip & XDPGW_SKIP_PUNT) &&
-	    (ret = xdpgw_punt_check(ctx, &meta, fp.sport, fp.dport)) != PUNT_CONTINUE)
-		return ret;
-	return steer_or_forward(ctx, &meta, &fp);
+	return run_pipeline(ctx, &meta, &fp, 1);
 }

@@ -415,26 +415,18 @@ static __always_inline int lb_apply(struct xdp_md *ctx,
 		reason = XDPGW_R_FWD_LB_DSR;
 		break;
 	default:
-		return -1; /* not a load-balancer flow */
+		return XDPGW_GO_ON; /* not a load-balancer flow */
 	}
 	lb_touch(flow, bytes);
 	lb_count(&vip_stats, flow->vip_id, bytes, new_flow);
 	lb_count(&backend_stats, flow->backend_id, bytes, new_flow);
-	return request_forward(fwd, &out_ports, reason);
-}
-
-static __always_inline int lb_enabled(__u32 gen)
-{
-	__u32 zero = 0;
-	const struct xdpgw_lb_settings *lbs = cfg_lookup(&cfg_lb, gen, &zero);
-
-	return lbs && (lbs->flags & XDPGW_LB_F_ENABLED);
+	return request_forward(fwd, out_ports.sport, out_ports.dport, reason);
 }
 
 /*
- * Load balancing for a validated TCP/UDP packet. Returns the verdict
- * (recorded) when the packet is load-balancer traffic, -1 when it is not
- * and the router should take it.
+ * Load balancing for a validated TCP/UDP packet: XDPGW_FORWARD with `fwd`
+ * filled once it is rewritten for its backend, a drop, or XDPGW_GO_ON when
+ * it is not load-balancer traffic.
  */
 static __always_inline int lb_process(struct xdp_md *ctx,
 				      struct xdpgw_pkt_meta *meta,
@@ -448,15 +440,13 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 	__u32 backend_id = 0;
 	int created = 0;
 
-	if (!lb_enabled(meta->gen))
-		return -1;
 	/* Tagged frames belong to kernel VLAN devices; options and
 	 * extension headers go the kernel's way too (see router.h). */
 	if (meta->vlan_depth ||
 	    (meta->flags & (XDPGW_META_F_IPV4_OPTIONS | XDPGW_META_F_HOP_BY_HOP)))
-		return -1;
+		return XDPGW_GO_ON;
 	if (lb_flow_key(ctx, meta, fp, &key))
-		return -1;
+		return XDPGW_GO_ON;
 
 	flow = bpf_map_lookup_elem(&conn_table, &key);
 	if (flow)
@@ -464,7 +454,7 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 
 	vip = lb_find_vip(&key, meta->gen);
 	if (!vip)
-		return -1;
+		return XDPGW_GO_ON;
 	be = lb_pick_backend(vip, &key, meta->gen, &backend_id);
 	/* NAT cannot translate between families; DSR can carry either. */
 	if (!be || (vip->mode == XDPGW_LB_NAT && be->family != key.family))
@@ -633,37 +623,36 @@ static __always_inline __u32 icmp_nat_rewrite(struct xdp_md *ctx,
 	return 0;
 }
 
-/* ICMP errors for load-balanced flows; -1 for everything else. */
+/* ICMP errors for load-balanced flows; XDPGW_GO_ON for everything else. */
 static __always_inline int lb_icmp_error(struct xdp_md *ctx,
 					 struct xdpgw_pkt_meta *meta,
 					 struct xdpgw_fwd_request *fwd)
 {
 	struct xdpgw_flow_key key;
 	struct icmp_quote q = {};
-	struct flow_ports none = {};
 	struct xdpgw_flow *flow;
 	__u32 reason;
 
-	if (!lb_enabled(meta->gen) || meta->vlan_depth ||
+	if (meta->vlan_depth ||
 	    (meta->flags & (XDPGW_META_F_IPV4_OPTIONS | XDPGW_META_F_HOP_BY_HOP)))
-		return -1;
+		return XDPGW_GO_ON;
 	if (icmp_quoted_flow(ctx, meta, &key, &q))
-		return -1;
+		return XDPGW_GO_ON;
 	flow = bpf_map_lookup_elem(&conn_table, &key);
 	if (!flow)
-		return -1;
+		return XDPGW_GO_ON;
 	if (flow->action == XDPGW_FLOW_LB_DSR) {
 		reason = lb_encap(ctx, meta, flow);
 		if (reason)
 			return drop(ctx, reason);
-		return request_forward(fwd, &none, XDPGW_R_FWD_LB_DSR);
+		return request_forward(fwd, 0, 0, XDPGW_R_FWD_LB_DSR);
 	}
 	if (flow->action != XDPGW_FLOW_LB_NAT)
-		return -1;
+		return XDPGW_GO_ON;
 	reason = icmp_nat_rewrite(ctx, meta, &q, flow);
 	if (reason)
 		return drop(ctx, reason);
-	return request_forward(fwd, &none, XDPGW_R_FWD_LB_NAT);
+	return request_forward(fwd, 0, 0, XDPGW_R_FWD_LB_NAT);
 }
 
 #endif /* XDPGW_LB_H */

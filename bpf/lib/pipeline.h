@@ -1,21 +1,30 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * What happens to a validated packet after its handler: optionally move to
- * another CPU (CPUMAP), then, on whichever CPU does the work, the load
- * balancer for its traffic and the router for the rest. The same local stage
- * runs in the handlers and in the CPUMAP second stage, so steering moves the
- * load-balancing work too.
+ * The path of every packet a handler accepted, in one place, in order:
+ *
+ *   policy (ACL, rate limit)   → drop, or go on
+ *   punt (AF_XDP pipeline)     → punted / its offloaded verdict, or go on
+ *   steer (CPUMAP)             → handed to another CPU, which resumes at the
+ *                                local part below (cpu_stage.bpf.c), or go on
+ *   load balancer              → rewritten for a backend, or go on
+ *   router                     → redirected, or passed to the kernel
+ *
+ * Each stage follows stages.h's convention (XDPGW_GO_ON, XDPGW_FORWARD with
+ * a request, or a counted verdict) and none calls another: forwarding is
+ * always this file's decision. Stages a generation configures nothing for
+ * are skipped (meta->skip).
  */
 #ifndef XDPGW_PIPELINE_H
 #define XDPGW_PIPELINE_H
 
-#include "lb.h"
+#include "router.h"
+#include "stages.h"
 
 /* The start of every handler: the packet's parse result, handed over by the
- * dispatcher or, when there is none for this packet, parsed again. Returns -1
- * with `meta` filled when the handler goes on, else the verdict (counted).
- * A packet that is not this handler's (a handler run on its own) is handed
- * to the right one. */
+ * dispatcher or, when there is none for this packet, parsed again. Returns
+ * XDPGW_GO_ON with `meta` filled when the handler goes on, else the verdict
+ * (counted). A packet that is not this handler's (a handler run on its own)
+ * is handed to the right one. */
 static __always_inline int begin_handler(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 					 __u32 slot)
 {
@@ -35,55 +44,50 @@ static __always_inline int begin_handler(struct xdp_md *ctx, struct xdpgw_pkt_me
 	}
 mine:
 	count_handler(ctx, slot);
-	return -1;
+	return XDPGW_GO_ON;
 }
 
-static __always_inline int lb_or_forward(struct xdp_md *ctx,
-					 struct xdpgw_pkt_meta *meta,
-					 const struct flow_ports *fp,
-					 struct xdpgw_fwd_request *fwd)
+/* Load balancer, then router: on the CPU that does the work. */
+static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+					  const struct flow_ports *fp)
 {
-	if (meta->slot == XDPGW_SLOT_TCP || meta->slot == XDPGW_SLOT_UDP) {
-		int verdict = lb_process(ctx, meta, fp, fwd);
+	struct xdpgw_fwd_request fwd = {
+		.reason = XDPGW_R_FWD_REDIRECT, .sport = fp->sport, .dport = fp->dport
+	};
+	int verdict;
 
-		/* -1: not the load balancer's; a verdict or a forward request
-		 * otherwise. */
-		if (verdict != -1)
-			return verdict;
-	} else if (meta->slot == XDPGW_SLOT_ICMP || meta->slot == XDPGW_SLOT_ICMPV6) {
-		int verdict = lb_icmp_error(ctx, meta, fwd);
-
-		if (verdict != -1)
+	if (!(meta->skip & XDPGW_SKIP_LB)) {
+		verdict = xdpgw_lb(ctx, meta, fp->sport, fp->dport, &fwd);
+		if (verdict != XDPGW_GO_ON && verdict != XDPGW_FORWARD)
 			return verdict;
 	}
-	return request_forward(fwd, fp, XDPGW_R_FWD_REDIRECT);
+	return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);
 }
 
-static __always_inline int local_stage(struct xdp_md *ctx,
-				       struct xdpgw_pkt_meta *meta,
-				       const struct flow_ports *fp)
+/* Everything after the handler's own checks. `has_ports`: TCP or UDP, whose
+ * ports `fp` holds (0 for the other protocols). */
+static __always_inline int run_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+					const struct flow_ports *fp, int has_ports)
 {
 	struct xdpgw_fwd_request fwd = {};
 	int verdict;
 
-	/* No VIP in this generation: straight to the router. */
-	if (meta->skip & XDPGW_SKIP_LB)
-		return xdpgw_forward(ctx, meta, fp->sport, fp->dport, XDPGW_R_FWD_REDIRECT);
-	verdict = xdpgw_local_stage(ctx, meta, fp->sport, fp->dport, &fwd);
-	if (verdict != XDPGW_STAGE_FORWARD)
+	if (!(meta->skip & XDPGW_SKIP_POLICY)) {
+		verdict = xdpgw_policy_check(ctx, meta, fp->sport, fp->dport, has_ports);
+		if (verdict != XDPGW_GO_ON)
+			return verdict;
+	}
+	if (has_ports && !(meta->skip & XDPGW_SKIP_PUNT)) {
+		verdict = xdpgw_punt_check(ctx, meta, fp->sport, fp->dport, &fwd);
+		if (verdict == XDPGW_FORWARD)
+			return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);
+		if (verdict != XDPGW_GO_ON)
+			return verdict;
+	}
+	verdict = steer(ctx, meta, fp);
+	if (verdict != XDPGW_GO_ON)
 		return verdict;
-	return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);
-}
-
-static __always_inline int steer_or_forward(struct xdp_md *ctx,
-					    struct xdpgw_pkt_meta *meta,
-					    const struct flow_ports *fp)
-{
-	int verdict = steer(ctx, meta, fp);
-
-	if (verdict >= 0)
-		return verdict;
-	return local_stage(ctx, meta, fp);
+	return local_pipeline(ctx, meta, fp);
 }
 
 #endif /* XDPGW_PIPELINE_H */

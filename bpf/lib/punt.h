@@ -2,7 +2,8 @@
 /*
  * Punt to the AF_XDP pipeline, and the verdicts it offloads.
  *
- * xdpgw_punt_check() runs in the TCP and UDP handlers before routing:
+ * xdpgw_punt_check() runs for TCP and UDP before steering and routing
+ * (pipeline.h):
  *  1. a flow whose verdict the pipeline wrote into conn_table (flag
  *     OFFLOADED) gets it here: forward (routed by XDP), pass or drop, and
  *     the flow's packet/byte counters show the offload;
@@ -112,35 +113,37 @@ static __always_inline int punt_to_xsk(struct xdp_md *ctx, __u32 fallback_drop)
 	return pass(ctx, XDPGW_R_PASS_PUNT_FALLBACK);
 }
 
-/* See the top of this file. Returns PUNT_CONTINUE when the packet is not
- * ours, else the XDP action (already counted). */
+/* See the top of this file. Returns XDPGW_GO_ON when the packet is not
+ * ours, XDPGW_FORWARD for an offloaded "forward", else the XDP action
+ * (already counted). */
 static __always_inline int punt_decide(struct xdp_md *ctx,
 				       const struct xdpgw_pkt_meta *meta,
-				       const struct flow_ports *fp)
+				       const struct flow_ports *fp,
+				       struct xdpgw_fwd_request *fwd)
 {
 	struct xdpgw_flow_key key;
 	struct xdpgw_flow *flow;
 	void *rules;
 
 	if (meta->flags & XDPGW_META_F_FRAGMENT)
-		return PUNT_CONTINUE;
+		return XDPGW_GO_ON;
 	{
 		__u32 gen = meta->gen, first = 0;
 		struct xdpgw_punt_rule *r0;
 
 		rules = bpf_map_lookup_elem(&cfg_punt, &gen);
 		if (!rules)
-			return PUNT_CONTINUE;
+			return XDPGW_GO_ON;
 		r0 = bpf_map_lookup_elem(rules, &first);
 		/* No [punt] rules in this generation: nothing is punted, and
 		 * verdicts a pipeline offloaded under an earlier config stop
 		 * applying. Routers and load balancers without [punt] so skip
 		 * a connection-table lookup on every TCP/UDP packet. */
 		if (!r0 || !(r0->flags & XDPGW_PUNT_F_VALID))
-			return PUNT_CONTINUE;
+			return XDPGW_GO_ON;
 	}
 	if (flow_key_from_packet(ctx, meta, fp->sport, fp->dport, &key))
-		return PUNT_CONTINUE;
+		return XDPGW_GO_ON;
 
 	flow = bpf_map_lookup_elem(&conn_table, &key);
 	if (flow && (flow->flags & XDPGW_FLOW_F_OFFLOADED)) {
@@ -150,7 +153,8 @@ static __always_inline int punt_decide(struct xdp_md *ctx,
 		flow->last_seen_ns = bpf_ktime_get_ns();
 		switch (flow->action) {
 		case XDPGW_FLOW_FORWARD:
-			return forward_as(ctx, meta, fp, XDPGW_R_FWD_FLOW_VERDICT);
+			return request_forward(fwd, fp->sport, fp->dport,
+					       XDPGW_R_FWD_FLOW_VERDICT);
 		case XDPGW_FLOW_PASS:
 			return pass(ctx, XDPGW_R_PASS_FLOW_VERDICT);
 		case XDPGW_FLOW_DROP:
@@ -175,7 +179,7 @@ static __always_inline int punt_decide(struct xdp_md *ctx,
 			return punt_to_xsk(ctx, r->flags & XDPGW_PUNT_F_FALLBACK_DROP);
 		}
 	}
-	return PUNT_CONTINUE;
+	return XDPGW_GO_ON;
 }
 
 #endif /* XDPGW_PUNT_H */

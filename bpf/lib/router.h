@@ -260,31 +260,6 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 	return record(ctx, XDP_REDIRECT, fwd_reason);
 }
 
-static __always_inline int forward_as(struct xdp_md *ctx,
-				      const struct xdpgw_pkt_meta *meta,
-				      const struct flow_ports *fp,
-				      __u32 fwd_reason)
-{
-	return xdpgw_forward(ctx, meta, fp->sport, fp->dport, fwd_reason);
-}
-
-/* For the stages that leave forwarding to their caller (stages.h). */
-static __always_inline int request_forward(struct xdpgw_fwd_request *fwd,
-					   const struct flow_ports *fp, __u32 reason)
-{
-	fwd->reason = reason;
-	fwd->sport = fp->sport;
-	fwd->dport = fp->dport;
-	return XDPGW_STAGE_FORWARD;
-}
-
-static __always_inline int forward(struct xdp_md *ctx,
-				   const struct xdpgw_pkt_meta *meta,
-				   const struct flow_ports *fp)
-{
-	return forward_as(ctx, meta, fp, XDPGW_R_FWD_REDIRECT);
-}
-
 /* ---- CPU steering -------------------------------------------------------- */
 
 /* Symmetric flow hash: both directions of a flow give the same value, so
@@ -344,8 +319,8 @@ static __always_inline __u32 flow_hash(struct xdp_md *ctx,
 /* Hands the packet to the CPU its flow hash chooses when steering is on; the
  * CPUMAP entry's second-stage program (cpu_stage.bpf.c) then does the rest of
  * the work there, under the packet's generation: each generation has its own
- * CPUMAP. Returns -1 when the packet stays on this CPU (steering off,
- * or the CPU entry missing). */
+ * CPUMAP. Returns XDPGW_GO_ON when the packet stays on this CPU (steering
+ * off, or the CPU entry missing). */
 static __always_inline int steer(struct xdp_md *ctx,
 				 const struct xdpgw_pkt_meta *meta,
 				 const struct flow_ports *fp)
@@ -355,11 +330,11 @@ static __always_inline int steer(struct xdp_md *ctx,
 	long rc;
 
 	if (!have_feature(XDPGW_FEAT_STEERING) || count == 0 || count > XDPGW_MAX_CPUS)
-		return -1;
+		return XDPGW_GO_ON;
 	idx = flow_hash(ctx, meta, fp) % count;
 	cpu = cfg_lookup(&cfg_cpus, meta->gen, &idx);
 	if (!cpu)
-		return -1;
+		return XDPGW_GO_ON;
 	/* Two calls, not one with a chosen map: each call site then keeps
 	 * the kernel's inlined lookup for its map. */
 	if (meta->gen)
@@ -367,7 +342,7 @@ static __always_inline int steer(struct xdp_md *ctx,
 	else
 		rc = bpf_redirect_map(&cpu_map_g0, *cpu, 0);
 	if (rc != XDP_REDIRECT)
-		return -1;
+		return XDPGW_GO_ON;
 	return record(ctx, XDP_REDIRECT, XDPGW_R_STEER_CPU);
 }
 

@@ -9,6 +9,12 @@
  * functions their costs add.
  *
  * Ports are network order; `meta` is always the caller's stack copy.
+ *
+ * One convention for every stage: it returns XDPGW_GO_ON when it has nothing
+ * to say about the packet (the next stage takes it), XDPGW_FORWARD when the
+ * packet is to be routed and redirected as its `fwd` request says, or the
+ * XDP verdict, already counted. The stages never call one another;
+ * pipeline.h sequences them.
  */
 #ifndef XDPGW_STAGES_H
 #define XDPGW_STAGES_H
@@ -22,30 +28,43 @@
  * XDPGW_R_PASS_NOT_IP, or a drop reason (not yet counted). */
 int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta);
 
-/* ACL, then rate limiter (policy.h). Returns -1 when the packet may go on,
- * else the XDP verdict, already counted. */
-int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-		       __u32 sport, __u32 dport, __u32 has_ports);
+#define XDPGW_GO_ON (-1)
+#define XDPGW_FORWARD (-2)
 
-/* Offloaded flow verdicts and punt rules (punt.h). Returns PUNT_CONTINUE
- * when the packet is not the pipeline's, else the XDP verdict. */
-int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-		     __u32 sport, __u32 dport);
-#define PUNT_CONTINUE (-1)
-
-/* Load balancer, else router, on the CPU doing the work (pipeline.h).
- * Returns the verdict (counted), or XDPGW_STAGE_FORWARD with `fwd` filled:
- * the caller then calls xdpgw_forward(). Forwarding from inside would nest
- * the router's stack frame under the load balancer's, and with the capture
- * below that chain passes the verifier's 512-byte limit. */
-#define XDPGW_STAGE_FORWARD (-2)
+/* What a stage that returns XDPGW_FORWARD asks of the router. */
 struct xdpgw_fwd_request {
 	__u32 reason;	/* what the redirect is counted as */
 	__u16 sport;	/* ports for the FIB's multipath hash (network order) */
 	__u16 dport;
 };
-int xdpgw_local_stage(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
-		      __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
+
+/* For a stage that asks for forwarding: fills the request, returns
+ * XDPGW_FORWARD. */
+static __always_inline int request_forward(struct xdpgw_fwd_request *fwd, __u16 sport,
+					   __u16 dport, __u32 reason)
+{
+	fwd->reason = reason;
+	fwd->sport = sport;
+	fwd->dport = dport;
+	return XDPGW_FORWARD;
+}
+
+/* ACL, then rate limiter (policy.h): XDPGW_GO_ON or a drop. */
+int xdpgw_policy_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+		       __u32 sport, __u32 dport, __u32 has_ports);
+
+/* Offloaded flow verdicts and punt rules (punt.h): XDPGW_GO_ON when the
+ * packet is not the AF_XDP pipeline's, XDPGW_FORWARD for a flow it said to
+ * forward, else the verdict (punted, passed, dropped). */
+int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+		     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
+
+/* Load balancer (lb.h): XDPGW_GO_ON when the packet is not load-balancer
+ * traffic, XDPGW_FORWARD once it is rewritten for its backend, or a drop.
+ * Forwarding is left to the caller: nesting the router's stack frame under
+ * the load balancer's passes the verifier's 512-byte limit. */
+int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+	     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
 
 /* Route, rewrite and redirect, counted as `fwd_reason` (router.h). */
 int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
@@ -54,18 +73,5 @@ int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 /* Copies a dropped frame to a running `xdpgw capture --what drops`
  * (capture.h); returns 0. Called by record() for every XDP_DROP. */
 int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason);
-
-/* For handlers: continue unless policy decided (then return its verdict).
- * A generation without ACL or rate limit skips the call. */
-#define POLICY_CHECK_OR_RETURN(ctx, meta, sport, dport, has_ports)            \
-	do {                                                                   \
-		int policy_verdict_;                                           \
-		if ((meta)->skip & XDPGW_SKIP_POLICY)                          \
-			break;                                                 \
-		policy_verdict_ = xdpgw_policy_check(ctx, meta, sport, dport,  \
-						     has_ports);               \
-		if (policy_verdict_ >= 0)                                      \
-			return policy_verdict_;                                \
-	} while (0)
 
 #endif /* XDPGW_STAGES_H */

@@ -180,7 +180,6 @@ void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Co
   xdpgw_lb_settings settings{};
   if (cfg.lb.tunnel_source_v4) std::memcpy(settings.tunnel_src4, cfg.lb.tunnel_source_v4->bytes.data(), 4);
   if (cfg.lb.tunnel_source_v6) std::memcpy(settings.tunnel_src6, cfg.lb.tunnel_source_v6->bytes.data(), 16);
-  settings.flags = cfg.lb.vips.empty() ? 0 : XDPGW_LB_F_ENABLED;
   const uint32_t zero = 0;
   update(t.lb.get(), &zero, &settings, "lb settings");
 

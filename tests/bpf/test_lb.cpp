@@ -48,7 +48,6 @@ class LbTest : public RouterTest {
     xdpgw_lb_settings lbs{};
     std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
     std::memcpy(lbs.tunnel_src6, kTunnelSrc6.data(), 16);
-    lbs.flags = XDPGW_LB_F_ENABLED;
     uint32_t zero = 0;
     EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
   }
@@ -324,9 +323,10 @@ TEST_F(LbTest, NonVipTrafficIsRouted) {
 TEST_F(LbTest, DisabledLoadBalancerLeavesVipTrafficToTheRouter) {
   add_backends();
   add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
-  xdpgw_lb_settings off{};
-  uint32_t zero = 0;
-  ASSERT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &off, BPF_ANY), 0);
+  // A generation whose settings say it has no VIP does not look packets up.
+  auto s = dp_->read_settings();
+  s.skip |= XDPGW_SKIP_LB;
+  dp_->write_settings(s);
   auto out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 1, .dport = kVipPort}).build());
   EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
 }
@@ -344,7 +344,6 @@ class SmallTableLbTest : public LbTest {
     reinstall_ports();
     xdpgw_lb_settings lbs{};
     std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
-    lbs.flags = XDPGW_LB_F_ENABLED;
     uint32_t zero = 0;
     EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
   }

@@ -399,13 +399,12 @@ struct xdpgw_lb_counter {
 	__u64 new_flows;
 };
 
-#define XDPGW_LB_F_ENABLED (1u << 0) /* any VIP configured: look packets up */
 
 /* Tunnel sources for DSR and other LB knobs, one entry per generation. */
 struct xdpgw_lb_settings {
 	__u8 tunnel_src4[4];
 	__u8 tunnel_src6[16];
-	__u32 flags; /* XDPGW_LB_F_* */
+	__u32 reserved; /* zero (was a flag; settings.skip says whether any VIP is configured) */
 };
 
 /* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
