@@ -16,7 +16,10 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 {
 	struct xdpgw_pkt_meta meta;
 	struct flow_ports fp = {};
-	int reason = xdpgw_parse(ctx, &meta);
+	int reason;
+
+	count_steer(gen, 1);
+	reason = xdpgw_parse(ctx, &meta);
 
 	if (reason == XDPGW_R_PASS_NOT_IP)
 		return pass(ctx, reason);

@@ -206,6 +206,24 @@ struct xdpgw_cpu_map {
 struct xdpgw_cpu_map cpu_map_g0 __weak SEC(".maps");
 struct xdpgw_cpu_map cpu_map_g1 __weak SEC(".maps");
 
+/* Packets steered into and begun out of each generation's CPUMAP (shared.h,
+ * XDPGW_STEER_STATS). Per-CPU: counted on every steered packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_STEER_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_stats __weak SEC(".maps");
+
+static __always_inline void count_steer(__u32 gen, __u32 begun)
+{
+	__u32 idx = gen * 2 + begun;
+	__u64 *c = bpf_map_lookup_elem(&steer_stats, &idx);
+
+	if (c)
+		(*c)++;
+}
+
 /* ---- connection table and load balancer --------------------------------- */
 
 /* Flows, 5-tuple -> state (see shared.h). LRU_HASH, one table for all CPUs

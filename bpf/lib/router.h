@@ -343,6 +343,7 @@ static __always_inline int steer(struct xdp_md *ctx,
 		rc = bpf_redirect_map(&cpu_map_g0, *cpu, 0);
 	if (rc != XDP_REDIRECT)
 		return XDPGW_GO_ON;
+	count_steer(meta->gen, 0);
 	return record(ctx, XDP_REDIRECT, XDPGW_R_STEER_CPU);
 }
 

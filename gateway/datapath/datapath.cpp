@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <thread>
+#include <chrono>
 #include <system_error>
 
 #include "common/error.hpp"
@@ -35,7 +37,7 @@ std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
   return {m.handlers,     m.parsed,        m.verdict_stats, m.handler_stats, m.active_gen,
           m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
           m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
-          m.cpu_map_g0,   m.cpu_map_g1,    m.conn_table,    m.cfg_vips,      m.cfg_backends,
+          m.cpu_map_g0,   m.cpu_map_g1,    m.steer_stats,   m.conn_table,    m.cfg_vips,      m.cfg_backends,
           m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
           m.conn_stats,   m.xsks,          m.xsk_slots,     m.cfg_punt,
           m.events,       m.event_stats,   m.event_window,
@@ -277,8 +279,46 @@ uint32_t Datapath::active_generation() const {
   return gen;
 }
 
+uint64_t Datapath::queued_in(uint32_t gen) const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
+  auto total = [&](uint32_t idx) {
+    std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+    check_errno(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.steer_stats), &idx, per_cpu.data()),
+                "read steer_stats");
+    uint64_t sum = 0;
+    for (uint64_t v : per_cpu) sum += v;
+    return sum;
+  };
+  const uint64_t steered = total(2 * gen), begun = total(2 * gen + 1);
+  return steered > begun ? steered - begun : 0;
+}
+
+void Datapath::drain_generation(uint32_t gen) {
+  using namespace std::chrono_literals;
+  const auto deadline = std::chrono::steady_clock::now() + 1s;
+  uint64_t queued = queued_in(gen);
+  while (queued > never_arrived_[gen]) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("config generation {}: {} packets steered under it did not reach their second "
+                   "stage within 1 s (a CPUMAP queue overflowed, or its CPU is starved); "
+                   "rebuilding it anyway",
+                   gen, queued - never_arrived_[gen]);
+      break;
+    }
+    std::this_thread::sleep_for(1ms);
+    queued = queued_in(gen);
+  }
+  // What has not arrived by now never will (dropped at enqueue): the next
+  // drain does not wait for it again.
+  never_arrived_[gen] = queued;
+}
+
 Datapath::Staged Datapath::stage_generation() {
   uint32_t gen = adopted_ || active_.settings ? 1 - active_generation() : 0;
+  // Packets steered under `gen` while it was active may still wait in its
+  // CPUMAP queues; their second stage must find gen's tables as they were.
+  drain_generation(gen);
   Staged st{gen, {}};
   st.tables.settings = create_inner(kSettingsDef);
   st.tables.ports = create_inner(kPortsDef);

@@ -97,6 +97,11 @@ class Datapath {
     ConfigTables tables;
   };
   Staged stage_generation();
+  // Packets steered under `gen` that its CPUMAP second stage has not begun.
+  uint64_t queued_in(uint32_t gen) const;
+  // Waits (up to 1 s) until no packet steered under `gen` waits in its
+  // CPUMAP queues. stage_generation() calls it before replacing gen's tables.
+  void drain_generation(uint32_t gen);
   // One map update: packets arriving from now on follow `gen`.
   void activate(uint32_t gen);
   // The tables installed for `gen` (fresh fds on the same maps).
@@ -195,6 +200,10 @@ class Datapath {
   std::unique_ptr<::xdpgw_skel, SkeletonDeleter> skel_;
   std::filesystem::path pin_dir_;
   bool adopted_ = false;
+  // Per generation: packets counted as steered that never reached their
+  // second stage (dropped at enqueue); drain_generation() stops waiting
+  // for them.
+  std::array<uint64_t, XDPGW_CONFIG_GENERATIONS> never_arrived_{};
   // Pins of maps not adopted but replaced (the hand-over entry of another
   // layout): pin_maps() puts this Datapath's map there instead.
   std::vector<std::filesystem::path> replace_pins_;

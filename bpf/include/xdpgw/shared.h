@@ -341,6 +341,13 @@ struct xdpgw_flow {
 	__u64 bytes;
 };
 
+/* steer_stats index (per-CPU __u64): packets steered under generation g
+ * (2g) and packets whose second stage began under g (2g + 1). Their
+ * difference is what is still in g's CPUMAP queues (or was dropped at
+ * enqueue): the daemon waits for it to drain before it rebuilds g's tables,
+ * so no queued packet meets a half-built generation. */
+#define XDPGW_STEER_STATS (2 * XDPGW_CONFIG_GENERATIONS)
+
 /* conn_stats index (per-CPU __u64). Evictions are not reported by the
  * kernel; the daemon derives them: inserted - deleted - entries. */
 enum xdpgw_conn_stat {
