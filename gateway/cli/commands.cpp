@@ -12,6 +12,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 #include <optional>
 #include <string>
@@ -36,10 +37,29 @@ namespace {
 
 int g_exit_code = kExitOk;
 
+// `check --offline`: every interface the config names is taken to exist,
+// each under an index of its own (1, 2, ... in the order validation asks),
+// so a machine without them (a CI runner checking configs) validates
+// everything else. The indexes are distinct, as real ones are, so whatever
+// validation keys by ifindex keeps one entry per port.
+class AssumeInterfacesExist final : public config::Environment {
+ public:
+  std::optional<uint32_t> ifindex(std::string_view name) const override {
+    auto [it, inserted] = seen_.try_emplace(std::string(name), 0);
+    if (inserted) it->second = static_cast<uint32_t>(seen_.size());
+    return it->second;
+  }
+
+ private:
+  mutable std::map<std::string, uint32_t, std::less<>> seen_;
+};
+
 // parse -> (enter the configured netns) -> validate. Prints every error as
 // FILE:LINE:COL: message and returns nullopt when the config is bad.
+// offline: interfaces are not looked up (nor the netns entered).
 std::optional<config::Config> load_config(const std::string& path,
-                                          const std::string& netns_override) {
+                                          const std::string& netns_override,
+                                          bool offline = false) {
   auto raw = config::parse(path);
   if (!raw) {
     for (const auto& e : raw.errors()) std::cerr << e.to_string() << '\n';
@@ -48,9 +68,12 @@ std::optional<config::Config> load_config(const std::string& path,
   std::string netns = netns_override;
   if (netns.empty() && raw.value().gateway && raw.value().gateway->netns)
     netns = raw.value().gateway->netns->value;
-  // Interface names are checked where the gateway will run.
-  if (!netns.empty()) netdev::enter_netns(netns);
-  auto cfg = config::validate(raw.value(), daemon::SystemEnvironment{});
+  auto cfg = [&] {
+    if (offline) return config::validate(raw.value(), AssumeInterfacesExist{});
+    // Interface names are checked where the gateway will run.
+    if (!netns.empty()) netdev::enter_netns(netns);
+    return config::validate(raw.value(), daemon::SystemEnvironment{});
+  }();
   if (!cfg) {
     for (const auto& e : cfg.errors()) std::cerr << e.to_string() << '\n';
     return std::nullopt;
@@ -128,7 +151,8 @@ void add_check(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "check",
       "Parse and validate a config file; print every error as FILE:LINE:COL: message. Exit 0 "
-      "if valid, 2 if not. With --kernel: load tiny programs and maps to find every kernel "
+      "if valid, 2 if not. With --offline: everything but the existence of the interfaces "
+      "(for a machine that does not have them, such as a CI runner). With --kernel: load tiny programs and maps to find every kernel "
       "feature the datapath needs (and native XDP on each port of -c, when given); print a "
       "summary and one line per missing feature. Exit 0 when every required feature is "
       "present, 2 otherwise. Testing aid: XDPGW_PROBE_DENY=key,key (bpf_tail_call, CPUMAP, "
@@ -137,15 +161,19 @@ void add_check(CLI::App& app) {
   auto netns = std::make_shared<std::string>();
   auto kernel = std::make_shared<bool>(false);
   auto verbose = std::make_shared<bool>(false);
+  auto offline = std::make_shared<bool>(false);
   cmd->add_option("-c,--config", *path, "Config file (TOML); required unless --kernel");
   cmd->add_option("--netns", *netns,
                   "Check interface names in this network namespace "
                   "(overrides gateway.netns)");
-  cmd->add_flag("--kernel", *kernel,
-                "Probe the kernel's BPF/XDP features instead of validating the config");
+  auto* kernel_flag = cmd->add_flag(
+      "--kernel", *kernel, "Probe the kernel's BPF/XDP features instead of validating the config");
+  cmd->add_flag("--offline", *offline,
+                "Validate everything but whether the interfaces exist (no netns entered)")
+      ->excludes(kernel_flag);
   cmd->add_flag("--verbose", *verbose,
                 "With --kernel: one line per feature, with what the kernel said");
-  cmd->callback([path, netns, kernel, verbose] {
+  cmd->callback([path, netns, kernel, verbose, offline] {
     if (*kernel) {
       try {
         g_exit_code = check_kernel(*path, *netns, *verbose);
@@ -159,7 +187,7 @@ void add_check(CLI::App& app) {
       return;
     }
     if (path->empty()) throw CLI::RequiredError("-c,--config (or --kernel)");
-    auto cfg = load_config(*path, *netns);
+    auto cfg = load_config(*path, *netns, *offline);
     if (!cfg) {
       g_exit_code = kExitBadConfig;
       return;
@@ -168,13 +196,14 @@ void add_check(CLI::App& app) {
     for (const auto& set : cfg->policy.prefix_sets) set_prefixes += set.prefixes.size();
     std::cout << fmt::format(
         "{}: ok (instance {}, {} ports, routing {}, {} VIPs, {} ACL rules, {} prefix sets "
-        "of {} prefixes)\n",
+        "of {} prefixes){}\n",
         *path, cfg->gateway.instance, cfg->ports.size(), config::to_string(cfg->routing.source),
-        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(), set_prefixes);
+        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(), set_prefixes,
+        *offline ? "; interfaces not checked (--offline)" : "");
   });
 }
 
-void add_run(CLI::App& app) {
+void add_run(CLI::App& app, const std::shared_ptr<const std::string>& log_level) {
   auto* cmd = app.add_subcommand(
       "run", "Load the XDP datapath (or adopt the one an earlier run left "
              "pinned), apply the config as a new generation, attach to every "
@@ -190,7 +219,8 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--fresh", opts->fresh,
                 "Start clean: remove the links, maps and counters an earlier "
                 "run of this instance left pinned instead of adopting them");
-  cmd->callback([path, netns, opts] {
+  cmd->callback([path, netns, opts, log_level] {
+    opts->log_level_from_command_line = !log_level->empty();
     auto cfg = load_config(*path, *netns);
     if (!cfg) {
       g_exit_code = kExitBadConfig;
@@ -575,8 +605,21 @@ void add_decap(CLI::App& app) {
 }  // namespace
 
 void register_commands(CLI::App& app) {
+  // Before any subcommand's callback runs: CLI11 runs the top level's
+  // option callbacks first. Accepted after the subcommand too (fallthrough).
+  auto log_level = std::make_shared<std::string>();
+  std::vector<std::string> levels(std::begin(config::kLogLevels), std::end(config::kLogLevels));
+  app.add_option_function<std::string>(
+         "--log-level",
+         [log_level](const std::string& level) {
+           *log_level = level;
+           spdlog::set_level(spdlog::level::from_str(level));
+         },
+         "Log only this level and above; overrides [control] log_level (default info)")
+      ->check(CLI::IsMember(levels));
+  app.fallthrough();
   add_check(app);
-  add_run(app);
+  add_run(app, log_level);
   add_stop(app);
   add_reload(app);
   add_status(app);
@@ -590,5 +633,15 @@ void register_commands(CLI::App& app) {
 }
 
 int exit_code() { return g_exit_code; }
+
+std::string usage(const CLI::App& app) {
+  const CLI::App* cmd = &app;
+  std::string path = app.get_name();
+  while (!cmd->get_subcommands().empty()) {
+    cmd = cmd->get_subcommands().front();
+    path += " " + cmd->get_name();
+  }
+  return CLI::Formatter{}.make_usage(cmd, path) + fmt::format("Run '{} --help' for more.\n", path);
+}
 
 }  // namespace xdpgw::cli
