@@ -12,9 +12,10 @@
 set -euo pipefail
 
 RUNTIME=(
-  # the shared libraries the xdpgw binary links
-  libbpf1 libxdp1 libelf1 zlib1g liburing2 libmnl0 libspdlog1.10 libfmt9
-  libsystemd0
+  # the shared libraries the xdpgw binary links (libelf and zlib come with
+  # libbpf1)
+  libbpf1 libxdp1 liburing2 libmnl0 libspdlog1.10-fmt9 libfmt9
+  libtomlplusplus3 libsystemd0
 )
 BUILD=(
   build-essential cmake pkg-config clang llvm bpftool

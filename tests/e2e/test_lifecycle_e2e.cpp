@@ -440,14 +440,14 @@ TEST_F(LifecycleE2e, StatusAndMetricsDescribeTheRunningGateway) {
 
   // Scraped with a real HTTP client inside the gateway's namespace (the
   // listener's 127.0.0.1), and checked by Prometheus' own linter.
-  auto scrape = topo_.gw().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  auto scrape = topo_.gw().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
   auto line_start = scrape.output.find("xdpgw_packets_total{reason=\"fwd_redirect\"");
   ASSERT_NE(line_start, std::string::npos) << scrape.output;
   auto value_at = scrape.output.find(' ', line_start) + 1;
   EXPECT_GE(std::stoull(scrape.output.substr(value_at)), result.sent);
   EXPECT_NE(scrape.output.find("xdpgw_config_generation"), std::string::npos);
-  auto lint = topo_.gw().exec("curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+  auto lint = topo_.gw().exec("curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
   EXPECT_TRUE(lint.ok()) << lint.output;
 }
 

@@ -64,7 +64,7 @@ mapfile -t etc_files < <(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|
   fail "conffiles ($(tr '\n' ' ' <"$scratch/control/conffiles")) are not the files in /etc (${etc_files[*]})"
 
 # lintian: errors fail the test, warnings are shown.
-lintian --fail-on error --no-tag-display-limit "$deb" | tee "$scratch/lintian.log" ||
+lintian --fail-on error --tag-display-limit 0 "$deb" | tee "$scratch/lintian.log" ||
   fail "lintian reports errors (above)"
 
 dpkg -i "$deb" >"$scratch/dpkg.log" 2>&1 || { cat "$scratch/dpkg.log" >&2; installed=1; fail "dpkg -i"; }
