@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <thread>
+#include <tuple>
 #include <optional>
 #include <string>
 
@@ -272,36 +273,128 @@ void add_target_options(CLI::App* cmd, Target& t) {
                   "Control socket (default /run/xdpgw/<instance>.sock)");
 }
 
+// The instance's counters: from the daemon, or from the pinned maps when
+// none runs (XDP keeps counting without a daemon).
+nlohmann::json read_stats(const Target& target, bool all) {
+  try {
+    return control::call(target.socket_path(), "stats", {{"all", all}});
+  } catch (const control::DaemonNotRunning&) {
+    auto dir = daemon::pin_dir(target.instance);
+    auto open_pin = [&](const char* name) {
+      std::string path = (dir / name).string();
+      int fd = bpf_obj_get(path.c_str());
+      if (fd < 0)
+        throw_errno(errno, fmt::format("no daemon on {} and no pinned map {}",
+                                       target.socket_path(), path));
+      return UniqueFd(fd);
+    };
+    UniqueFd verdicts = open_pin("verdict_stats");
+    UniqueFd handlers = open_pin("handler_stats");
+    return daemon::stats_json(verdicts.get(), handlers.get(), all);
+  }
+}
+
+// Per-port kernel counters from the daemon's status; empty without a daemon.
+nlohmann::json read_ports(const Target& target) {
+  try {
+    return control::call(target.socket_path(), "status").value("ports", nlohmann::json::array());
+  } catch (const control::DaemonNotRunning&) {
+    return nlohmann::json::array();
+  }
+}
+
+// `stats --interval N`: every N seconds, the rate of each reason that
+// counted something since the previous sample, and each port's kernel
+// rates, until interrupted. Rates divide by the time measured between the
+// samples, not by N (a slow daemon answer would otherwise inflate them).
+void print_rates(const Target& target, std::chrono::milliseconds interval, bool json) {
+  static std::atomic<bool> interrupted{false};
+  for (int sig : {SIGINT, SIGTERM}) std::signal(sig, [](int) { interrupted = true; });
+  auto sample = [&] {
+    return std::tuple{std::chrono::steady_clock::now(), read_stats(target, true),
+                      read_ports(target)};
+  };
+  auto [then, before, ports_before] = sample();
+  while (!interrupted) {
+    for (auto slept = std::chrono::milliseconds(0); slept < interval && !interrupted;
+         slept += std::chrono::milliseconds(50))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (interrupted) break;
+    auto [now, after, ports_after] = sample();
+    const double seconds = std::chrono::duration<double>(now - then).count();
+    const auto rate = [&](const nlohmann::json& a, const nlohmann::json& b, const char* key) {
+      const uint64_t x = a.value(key, uint64_t{0}), y = b.value(key, uint64_t{0});
+      return y >= x ? double(y - x) / seconds : 0.0;  // a counter reset (--fresh) reads 0
+    };
+    nlohmann::json out{{"seconds", seconds}, {"reasons", nlohmann::json::object()},
+                       {"ports", nlohmann::json::object()}};
+    for (const auto& [reason, c] : after["reasons"].items()) {
+      const nlohmann::json& prev =
+          before["reasons"].contains(reason) ? before["reasons"][reason] : nlohmann::json::object();
+      const double pps = rate(prev, c, "packets");
+      if (pps == 0) continue;
+      out["reasons"][reason] = {{"pps", pps},
+                                {"bps", 8 * rate(prev, c, "bytes")},
+                                {"outcome", c.value("outcome", "")}};
+    }
+    for (const auto& p : ports_after) {
+      if (!p.value("present", false)) continue;
+      const std::string name = p.value("name", "");
+      nlohmann::json prev = nlohmann::json::object();
+      for (const auto& q : ports_before)
+        if (q.value("name", "") == name && q.value("present", false)) prev = q;
+      if (prev.empty()) continue;
+      out["ports"][name] = {{"rx_pps", rate(prev, p, "rx_packets")},
+                            {"tx_pps", rate(prev, p, "tx_packets")},
+                            {"rx_dropped_pps", rate(prev, p, "rx_dropped")}};
+    }
+    if (json) {
+      std::cout << out.dump() << std::endl;
+    } else {
+      std::string text = fmt::format("-- {:.1f} s\n{:<28} {:>14} {:>16}  {}\n", seconds,
+                                     "reason", "pps", "bps", "outcome");
+      for (const auto& [reason, r] : out["reasons"].items())
+        text += fmt::format("{:<28} {:>14.0f} {:>16.0f}  {}\n", reason, r["pps"].get<double>(),
+                            r["bps"].get<double>(), r["outcome"].get<std::string>());
+      if (!out["ports"].empty()) {
+        text += fmt::format("{:<28} {:>14} {:>16} {:>14}\n", "port", "rx pps", "tx pps",
+                            "rx dropped/s");
+        for (const auto& [name, r] : out["ports"].items())
+          text += fmt::format("{:<28} {:>14.0f} {:>16.0f} {:>14.0f}\n", name,
+                              r["rx_pps"].get<double>(), r["tx_pps"].get<double>(),
+                              r["rx_dropped_pps"].get<double>());
+      }
+      std::cout << text << std::flush;
+    }
+    then = now;
+    before = std::move(after);
+    ports_before = std::move(ports_after);
+  }
+}
+
 void add_stats(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "stats", "Print packet counters by verdict reason and by handler. Asks the "
                "daemon; when none runs, reads the instance's pinned maps directly "
-               "(XDP keeps counting without a daemon).");
+               "(XDP keeps counting without a daemon). With --interval N: packets and "
+               "bits per second per reason and per port, every N seconds, until Ctrl-C.");
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   auto all = std::make_shared<bool>(false);
+  auto interval = std::make_shared<double>(0);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_flag("-j,--json", *json, "JSON output for scripts (with --interval: one object per line)");
   cmd->add_flag("-a,--all", *all, "Include reasons that counted nothing");
-  cmd->callback([target, json, all] {
+  cmd->add_option("--interval", *interval, "Print rates every N seconds (0.1..3600) until Ctrl-C")
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->callback([target, json, all, interval] {
     try {
-      nlohmann::json stats;
-      try {
-        stats = control::call(target->socket_path(), "stats", {{"all", *all}});
-      } catch (const control::DaemonNotRunning&) {
-        auto dir = daemon::pin_dir(target->instance);
-        auto open_pin = [&](const char* name) {
-          std::string path = (dir / name).string();
-          int fd = bpf_obj_get(path.c_str());
-          if (fd < 0)
-            throw_errno(errno, fmt::format("no daemon on {} and no pinned map {}",
-                                           target->socket_path(), path));
-          return UniqueFd(fd);
-        };
-        UniqueFd verdicts = open_pin("verdict_stats");
-        UniqueFd handlers = open_pin("handler_stats");
-        stats = daemon::stats_json(verdicts.get(), handlers.get(), *all);
+      if (*interval > 0) {
+        print_rates(*target,
+                    std::chrono::milliseconds(static_cast<int64_t>(*interval * 1000)), *json);
+        return;
       }
+      nlohmann::json stats = read_stats(*target, *all);
       if (!stats.contains("instance")) stats["instance"] = target->instance;
       std::string text = daemon::format_stats(stats, stats["instance"].get<std::string>());
       if (stats.contains("lb") && !stats["lb"]["vips"].empty())
@@ -323,7 +416,7 @@ void add_status(CLI::App& app) {
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_flag("-j,--json", *json, "JSON output for scripts");
   cmd->callback([target, json] {
     try {
       auto status = control::call(target->socket_path(), "status");
@@ -374,7 +467,7 @@ void add_events(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto count = std::make_shared<uint64_t>(0);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "One JSON object per line");
+  cmd->add_flag("-j,--json", *json, "One JSON object per line");
   cmd->add_option("-c,--count", *count, "Exit after this many events (default: run until interrupted)");
   cmd->callback([target, json, count] {
     try {
@@ -466,7 +559,7 @@ void add_flows(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto limit = std::make_shared<size_t>(100);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_flag("-j,--json", *json, "JSON output for scripts");
   cmd->add_option("-n,--limit", *limit, "Show at most this many flows (the total is always counted)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{16} * 1024 * 1024));
@@ -528,7 +621,7 @@ void add_announce(CLI::App& app) {
     auto target = std::make_shared<Target>();
     auto json = std::make_shared<bool>(false);
     add_target_options(sub, *target);
-    sub->add_flag("--json", *json, "JSON output for scripts");
+    sub->add_flag("-j,--json", *json, "JSON output for scripts");
     sub->callback([target, json, action = std::string(action)] {
       try {
         auto r = control::call(target->socket_path(), "announce", {{"action", action}});
