@@ -20,10 +20,12 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/fd.hpp"
 #include "e2e/daemon_process.hpp"
 #include "e2e/router_topology.hpp"
+#include "harness/child_process.hpp"
 #include "harness/names.hpp"
 #include "harness/run.hpp"
 
@@ -136,6 +138,9 @@ TEST(ServiceE2e, NotifiesReadyReloadingStoppingAndLogsJournalPriorities) {
       << msg;
   EXPECT_TRUE(xdp_attached(topo, topo.gateway_port_a()));
   EXPECT_TRUE(xdp_attached(topo, topo.gateway_port_b()));
+  // metrics = "off": no listener on the default port.
+  EXPECT_FALSE(topo.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics").ok());
+  EXPECT_NE(daemon.log().find("metrics: off"), std::string::npos) << daemon.log();
 
   // `xdpgw reload` (control socket).
   auto r = daemon.cli("reload");
@@ -181,6 +186,47 @@ TEST(ServiceE2e, NotifiesReadyReloadingStoppingAndLogsJournalPriorities) {
   EXPECT_NE(text.find("<3>reload refused:"), std::string::npos) << text;
 
   std::error_code ec;
+  std::filesystem::remove(config, ec);
+}
+
+// `xdpgw stats --interval`: rates per reason and per port, one JSON object
+// per line with -j, until Ctrl-C, which ends it cleanly.
+TEST(ServiceE2e, StatsIntervalPrintsRatesUntilInterrupted) {
+  RouterTopology topo;
+  const auto config = std::filesystem::temp_directory_path() / (unique_name("svc") + ".toml");
+  Daemon daemon(topo.gateway(), config);
+  daemon.write_config(config_for(topo, daemon));
+  ASSERT_NO_FATAL_FAILURE(daemon.start());
+
+  const auto out = std::filesystem::temp_directory_path() / (unique_name("rates") + ".jsonl");
+  ChildProcess stats({XDPGW_BINARY, "stats", "-s", daemon.socket().string(), "--interval", "0.2",
+                      "-j"},
+                     out);
+  // Traffic through the gateway until a sample shows it (bounded).
+  nlohmann::json with_traffic;
+  for (int round = 0; round < 50 && with_traffic.is_null(); ++round) {
+    topo.host_a().exec(fmt::format("ping -c 5 -i 0.05 -W 1 {}", kHostB4));
+    std::ifstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      // The last line may be half written.
+      auto sample = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!sample.is_discarded() && !sample["reasons"].empty()) with_traffic = sample;
+    }
+  }
+  ExitStatus st = stats.terminate(SIGINT, std::chrono::seconds(10));
+  EXPECT_TRUE(st.clean()) << st.describe();
+  ASSERT_FALSE(with_traffic.is_null()) << "no sample with a counting reason";
+  EXPECT_GT(with_traffic["seconds"].get<double>(), 0);
+  for (const auto& [reason, r] : with_traffic["reasons"].items()) {
+    EXPECT_GT(r["pps"].get<double>(), 0) << reason;
+    EXPECT_GT(r["bps"].get<double>(), 0) << reason;
+  }
+  EXPECT_TRUE(with_traffic["ports"].contains(topo.gateway_port_a().name)) << with_traffic.dump();
+  EXPECT_TRUE(with_traffic["ports"].contains(topo.gateway_port_b().name)) << with_traffic.dump();
+
+  std::error_code ec;
+  std::filesystem::remove(out, ec);
   std::filesystem::remove(config, ec);
 }
 
