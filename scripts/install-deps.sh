@@ -22,6 +22,8 @@ BUILD=(
   libbpf-dev libxdp-dev libelf-dev zlib1g-dev linux-libc-dev
   liburing-dev libboost-dev libtomlplusplus-dev libcli11-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libmnl-dev libsystemd-dev
+  # the man page, from --help
+  help2man
 )
 TEST=(
   # tests and benchmarks

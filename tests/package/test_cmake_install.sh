@@ -19,7 +19,9 @@ check_layout() {  # PREFIX SYSCONFDIR DESTDIR
   for f in "$prefix/sbin/xdpgw" "$prefix/lib/systemd/system/xdpgw@.service" \
            "$prefix/lib/tmpfiles.d/xdpgw.conf" "$prefix/share/doc/xdpgw/README.md" \
            "$prefix/share/doc/xdpgw/LICENSE" "$prefix/share/doc/xdpgw/examples/router.toml" \
-           "$etc/xdpgw/router.toml" "$etc/xdpgw/lb.toml" "$etc/xdpgw/blocklist.txt"; do
+           "$etc/xdpgw/router.toml" "$etc/xdpgw/lb.toml" "$etc/xdpgw/blocklist.txt" \
+           "$prefix/share/man/man8/xdpgw.8.gz" "$prefix/share/xdpgw/grafana/xdpgw.json" \
+           "$prefix/share/xdpgw/prometheus/xdpgw-alerts.yml"; do
     [[ -e $root$f ]] || fail "missing $root$f"
   done
   [[ -x $root$prefix/sbin/xdpgw ]] || fail "$prefix/sbin/xdpgw is not executable"

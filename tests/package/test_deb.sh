@@ -76,6 +76,8 @@ installed=1
 for conf in /etc/xdpgw/*.toml; do
   /usr/sbin/xdpgw check --offline -c "$conf" || fail "xdpgw check --offline -c $conf"
 done
+zcat /usr/share/man/man8/xdpgw.8.gz | grep -q "SUBCOMMAND" ||
+  fail "man page /usr/share/man/man8/xdpgw.8.gz missing or without the usage line"
 unit=/lib/systemd/system/xdpgw@.service
 [[ -f $unit ]] || unit=/usr/lib/systemd/system/xdpgw@.service
 grep -qx 'ExecStart=/usr/sbin/xdpgw run -c /etc/xdpgw/%i.toml' "$unit" || fail "ExecStart in $unit"
