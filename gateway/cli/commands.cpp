@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "cli/logging.hpp"
 
 #include <bpf/bpf.h>
 
@@ -55,6 +56,13 @@ class AssumeInterfacesExist final : public config::Environment {
   mutable std::map<std::string, uint32_t, std::less<>> seen_;
 };
 
+// A config error on stderr: under journald (ExecStartPre=xdpgw check, or
+// run refusing its config) with the error priority, as the logger's lines.
+void print_config_error(const std::string& line) {
+  static const bool journal = stderr_is_journal();
+  std::cerr << (journal ? "<3>" : "") << line << '\n';
+}
+
 // parse -> (enter the configured netns) -> validate. Prints every error as
 // FILE:LINE:COL: message and returns nullopt when the config is bad.
 // offline: interfaces are not looked up (nor the netns entered).
@@ -63,7 +71,7 @@ std::optional<config::Config> load_config(const std::string& path,
                                           bool offline = false) {
   auto raw = config::parse(path);
   if (!raw) {
-    for (const auto& e : raw.errors()) std::cerr << e.to_string() << '\n';
+    for (const auto& e : raw.errors()) print_config_error(e.to_string());
     return std::nullopt;
   }
   std::string netns = netns_override;
@@ -76,7 +84,7 @@ std::optional<config::Config> load_config(const std::string& path,
     return config::validate(raw.value(), daemon::SystemEnvironment{});
   }();
   if (!cfg) {
-    for (const auto& e : cfg.errors()) std::cerr << e.to_string() << '\n';
+    for (const auto& e : cfg.errors()) print_config_error(e.to_string());
     return std::nullopt;
   }
   return std::move(cfg).value();

@@ -29,6 +29,14 @@ log=$scratch/elsewhere.log
 JOURNAL_STREAM=$(stat -c '%d:%i' "$scratch") "$xdpgw" stop -i "$instance" 2>"$log"
 grep -q "^20.* info instance" "$log" || fail "JOURNAL_STREAM of another file: $(cat "$log")"
 
+# Config errors from check (ExecStartPre) carry the error priority too.
+printf '[gateway]\ninstance = "Bad Name"\n' >"$scratch/bad.toml"
+log=$scratch/check.log
+: >"$log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$log") "$xdpgw" check --offline -c "$scratch/bad.toml" 2>>"$log"
+grep -q "^<3>$scratch/bad.toml:2:" "$log" || fail "config error under journald: $(cat "$log")"
+if grep -qv "^<[0-7]>" "$log"; then fail "a line without priority: $(cat "$log")"; fi
+
 for args in "--log-level warn stop -i $instance" "stop --log-level warn -i $instance"; do
   # shellcheck disable=SC2086 # word splitting intended
   out=$("$xdpgw" $args 2>&1) || fail "xdpgw $args failed: $out"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The .deb as an administrator meets it: CPack builds it from this build
-# tree, lintian finds no error in it, `dpkg -i` installs it on this machine,
+# tree, lintian finds no error or warning in it, `dpkg -i` installs it on this machine,
 # the installed xdpgw runs and validates every shipped config offline, and
 # `dpkg -r` / `dpkg -P` take it away again (the conffiles in /etc/xdpgw stay
 # until the purge). Its Depends are exactly install-deps.sh's runtime set.
@@ -63,9 +63,9 @@ mapfile -t etc_files < <(dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|
 [[ "$(sort "$scratch/control/conffiles" | tr '\n' ' ')" == "$(printf '%s ' "${etc_files[@]}")" ]] ||
   fail "conffiles ($(tr '\n' ' ' <"$scratch/control/conffiles")) are not the files in /etc (${etc_files[*]})"
 
-# lintian: errors fail the test, warnings are shown.
-lintian --fail-on error --tag-display-limit 0 "$deb" | tee "$scratch/lintian.log" ||
-  fail "lintian reports errors (above)"
+# lintian: errors and warnings fail the test (info tags are shown).
+lintian --fail-on error,warning --tag-display-limit 0 "$deb" | tee "$scratch/lintian.log" ||
+  fail "lintian reports errors or warnings (above)"
 
 dpkg -i "$deb" >"$scratch/dpkg.log" 2>&1 || { cat "$scratch/dpkg.log" >&2; installed=1; fail "dpkg -i"; }
 installed=1
