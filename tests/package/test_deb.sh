@@ -12,6 +12,7 @@
 set -euo pipefail
 build=$1
 src=$2
+sanitized=${3:-0}  # 1: a -DXDPGW_SANITIZE=ON build, whose binary also links the sanitizer runtimes
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -48,8 +49,11 @@ echo "built $(basename "$deb")"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
 mapfile -t dep_names < <(tr ',' '\n' <<<"$depends" | sed -E 's/^ *([^ (]+).*/\1/' | grep -vxE 'libc6|libgcc-s1|libstdc\+\+6' | sort -u)
-mapfile -t runtime_set < <(sed -n '/^RUNTIME=(/,/^)/p' "$src/scripts/install-deps.sh" | grep -v '^ *#' |
-  sed -e 's/RUNTIME=(//' -e 's/)//' | tr ' ' '\n' | grep -v '^$' | sort -u)
+mapfile -t runtime_set < <({
+  sed -n '/^RUNTIME=(/,/^)/p' "$src/scripts/install-deps.sh" | grep -v '^ *#' |
+    sed -e 's/RUNTIME=(//' -e 's/)//' | tr ' ' '\n'
+  if [[ $sanitized == 1 ]]; then printf '%s\n' libasan8 libubsan1; fi
+} | grep -v '^$' | sort -u)
 [[ "${dep_names[*]}" == "${runtime_set[*]}" ]] ||
   fail "Depends (${dep_names[*]}) differ from install-deps.sh's runtime set (${runtime_set[*]})"
 for must in libbpf1 libxdp1 liburing2; do
