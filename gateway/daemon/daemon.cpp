@@ -210,14 +210,19 @@ class Gateway {
     if (next.announce != cfg_.announce)
       return refuse(fmt::format("{}: [announce] cannot change on reload; restart (the VIPs are "
                                 "withdrawn on stop and announced again when ready)", config_path_));
-    if (next.control.log_level != cfg_.control.log_level) {
-      set_log_level(next.control.log_level);
+    // The log level is the daemon's, not the datapath's: a change of only
+    // that applies no new generation.
+    const bool level_changed = next.control.log_level != cfg_.control.log_level;
+    if (level_changed) set_log_level(next.control.log_level);
+    if (next == cfg_ || (level_changed && same_except_log_level(next, cfg_))) {
       cfg_.control.log_level = next.control.log_level;
+      return accept(level_changed ? fmt::format("log level {}", next.control.log_level)
+                                  : std::string("config unchanged"));
     }
-    if (next == cfg_) return accept("config unchanged");
     try {
       apply_config(next, /*initial=*/false);
     } catch (const std::exception& e) {
+      if (level_changed) set_log_level(cfg_.control.log_level);  // refused means unchanged
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
     const bool punt_changed = next.punt != cfg_.punt;
@@ -758,6 +763,10 @@ class Gateway {
 
   static bool same_except_log_level(config::Control a, const config::Control& b) {
     a.log_level = b.log_level;
+    return a == b;
+  }
+  static bool same_except_log_level(config::Config a, const config::Config& b) {
+    a.control.log_level = b.control.log_level;
     return a == b;
   }
 

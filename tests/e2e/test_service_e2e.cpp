@@ -152,6 +152,19 @@ TEST(ServiceE2e, NotifiesReadyReloadingStoppingAndLogsJournalPriorities) {
   EXPECT_NE(msg.find("READY=1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("STATUS=config unchanged"), std::string::npos) << msg;
 
+  // A reload that changes only [control] log_level: applied, no new
+  // generation, and debug lines appear from then on.
+  const uint32_t generation = daemon.generation();
+  daemon.write_config(config_for(topo, daemon) + "log_level = \"debug\"\n");
+  r = daemon.cli("reload");
+  EXPECT_TRUE(r.ok()) << r.output;
+  EXPECT_NE(notify.next().find("RELOADING=1"), std::string::npos);
+  msg = notify.next();
+  EXPECT_NE(msg.find("STATUS=log level debug"), std::string::npos) << msg;
+  EXPECT_EQ(daemon.generation(), generation);
+  EXPECT_NE(daemon.log().find("<6>log level debug ([control] log_level)"), std::string::npos)
+      << daemon.log();
+
   // SIGHUP (systemctl reload) of a config that does not validate: refused,
   // and READY again with the running config.
   daemon.write_config(config_for(topo, daemon) + "\n[[port]]\nname = \"nosuch0\"\n");
