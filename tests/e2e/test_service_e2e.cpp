@@ -24,6 +24,7 @@
 
 #include "common/fd.hpp"
 #include "e2e/daemon_process.hpp"
+#include "e2e/gateway_daemon.hpp"
 #include "e2e/router_topology.hpp"
 #include "harness/child_process.hpp"
 #include "harness/names.hpp"
@@ -114,8 +115,8 @@ bool xdp_attached(const RouterTopology& topo, const VethEnd& port) {
 
 TEST(ServiceE2e, NotifiesReadyReloadingStoppingAndLogsJournalPriorities) {
   RouterTopology topo;
-  const auto config = std::filesystem::temp_directory_path() / (unique_name("svc") + ".toml");
-  Daemon daemon(topo.gateway(), config);
+  TempDir scratch;  // the config (and output), removed also when the test fails
+  Daemon daemon(topo.gateway(), scratch.path() / "gw.toml");
   daemon.write_config(config_for(topo, daemon));
 
   NotifySocket notify;
@@ -197,21 +198,18 @@ TEST(ServiceE2e, NotifiesReadyReloadingStoppingAndLogsJournalPriorities) {
   EXPECT_NE(text.find(fmt::format("<6>instance {}: running", daemon.instance())), std::string::npos)
       << text;
   EXPECT_NE(text.find("<3>reload refused:"), std::string::npos) << text;
-
-  std::error_code ec;
-  std::filesystem::remove(config, ec);
 }
 
 // `xdpgw stats --interval`: rates per reason and per port, one JSON object
 // per line with -j, until Ctrl-C, which ends it cleanly.
 TEST(ServiceE2e, StatsIntervalPrintsRatesUntilInterrupted) {
   RouterTopology topo;
-  const auto config = std::filesystem::temp_directory_path() / (unique_name("svc") + ".toml");
-  Daemon daemon(topo.gateway(), config);
+  TempDir scratch;  // the config (and output), removed also when the test fails
+  Daemon daemon(topo.gateway(), scratch.path() / "gw.toml");
   daemon.write_config(config_for(topo, daemon));
   ASSERT_NO_FATAL_FAILURE(daemon.start());
 
-  const auto out = std::filesystem::temp_directory_path() / (unique_name("rates") + ".jsonl");
+  const auto out = scratch.path() / "rates.jsonl";
   ChildProcess stats({XDPGW_BINARY, "stats", "-s", daemon.socket().string(), "--interval", "0.2",
                       "-j"},
                      out);
@@ -237,10 +235,6 @@ TEST(ServiceE2e, StatsIntervalPrintsRatesUntilInterrupted) {
   }
   EXPECT_TRUE(with_traffic["ports"].contains(topo.gateway_port_a().name)) << with_traffic.dump();
   EXPECT_TRUE(with_traffic["ports"].contains(topo.gateway_port_b().name)) << with_traffic.dump();
-
-  std::error_code ec;
-  std::filesystem::remove(out, ec);
-  std::filesystem::remove(config, ec);
 }
 
 }  // namespace
