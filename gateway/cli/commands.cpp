@@ -12,6 +12,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -56,11 +57,18 @@ class AssumeInterfacesExist final : public config::Environment {
   mutable std::map<std::string, uint32_t, std::less<>> seen_;
 };
 
+// Where load_config reports each error of a bad config.
+using ConfigErrorSink = std::function<void(const config::ConfigError&)>;
+
 // A config error on stderr: under journald (ExecStartPre=xdpgw check, or
 // run refusing its config) with the error priority, as the logger's lines.
-void print_config_error(const std::string& line) {
+void print_config_error(const config::ConfigError& error) {
   static const bool journal = stderr_is_journal();
-  std::cerr << (journal ? "<3>" : "") << line << '\n';
+  std::cerr << (journal ? "<3>" : "") << error.to_string() << '\n';
+}
+
+nlohmann::json to_json(const config::ConfigError& e) {
+  return {{"file", e.file}, {"line", e.pos.line}, {"column", e.pos.column}, {"message", e.message}};
 }
 
 // parse -> (enter the configured netns) -> validate. Prints every error as
@@ -68,10 +76,11 @@ void print_config_error(const std::string& line) {
 // offline: interfaces are not looked up (nor the netns entered).
 std::optional<config::Config> load_config(const std::string& path,
                                           const std::string& netns_override,
-                                          bool offline = false) {
+                                          bool offline = false,
+                                          const ConfigErrorSink& on_error = print_config_error) {
   auto raw = config::parse(path);
   if (!raw) {
-    for (const auto& e : raw.errors()) print_config_error(e.to_string());
+    for (const auto& e : raw.errors()) on_error(e);
     return std::nullopt;
   }
   std::string netns = netns_override;
@@ -84,7 +93,7 @@ std::optional<config::Config> load_config(const std::string& path,
     return config::validate(raw.value(), daemon::SystemEnvironment{});
   }();
   if (!cfg) {
-    for (const auto& e : cfg.errors()) print_config_error(e.to_string());
+    for (const auto& e : cfg.errors()) on_error(e);
     return std::nullopt;
   }
   return std::move(cfg).value();
@@ -171,6 +180,7 @@ void add_check(CLI::App& app) {
   auto kernel = std::make_shared<bool>(false);
   auto verbose = std::make_shared<bool>(false);
   auto offline = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
   cmd->add_option("-c,--config", *path, "Config file (TOML); required unless --kernel");
   cmd->add_option("--netns", *netns,
                   "Check interface names in this network namespace "
@@ -180,9 +190,12 @@ void add_check(CLI::App& app) {
   cmd->add_flag("--offline", *offline,
                 "Validate everything but whether the interfaces exist (no netns entered)")
       ->excludes(kernel_flag);
+  cmd->add_flag("-j,--json", *json,
+                "One JSON object: valid, the errors (file, line, column, message) or a summary")
+      ->excludes(kernel_flag);
   cmd->add_flag("--verbose", *verbose,
                 "With --kernel: one line per feature, with what the kernel said");
-  cmd->callback([path, netns, kernel, verbose, offline] {
+  cmd->callback([path, netns, kernel, verbose, offline, json] {
     if (*kernel) {
       try {
         g_exit_code = check_kernel(*path, *netns, *verbose);
@@ -196,13 +209,39 @@ void add_check(CLI::App& app) {
       return;
     }
     if (path->empty()) throw CLI::RequiredError("-c,--config (or --kernel)");
-    auto cfg = load_config(*path, *netns, *offline);
+    nlohmann::json errors = nlohmann::json::array();
+    auto cfg = *json ? load_config(*path, *netns, *offline,
+                                   [&](const config::ConfigError& e) { errors.push_back(to_json(e)); })
+                     : load_config(*path, *netns, *offline);
     if (!cfg) {
+      if (*json)
+        std::cout << nlohmann::json{{"file", *path}, {"valid", false}, {"offline", *offline},
+                                    {"errors", errors}}
+                         .dump(2)
+                  << '\n';
       g_exit_code = kExitBadConfig;
       return;
     }
     std::size_t set_prefixes = 0;
     for (const auto& set : cfg->policy.prefix_sets) set_prefixes += set.prefixes.size();
+    if (*json) {
+      nlohmann::json ports = nlohmann::json::array();
+      for (const auto& p : cfg->ports) ports.push_back(p.name);
+      std::cout << nlohmann::json{{"file", *path},
+                                  {"valid", true},
+                                  {"offline", *offline},
+                                  {"errors", errors},
+                                  {"instance", cfg->gateway.instance},
+                                  {"ports", ports},
+                                  {"routing", config::to_string(cfg->routing.source)},
+                                  {"vips", cfg->lb.vips.size()},
+                                  {"acl_rules", cfg->policy.acl.size()},
+                                  {"prefix_sets", cfg->policy.prefix_sets.size()},
+                                  {"prefixes", set_prefixes}}
+                       .dump(2)
+                << '\n';
+      return;
+    }
     std::cout << fmt::format(
         "{}: ok (instance {}, {} ports, routing {}, {} VIPs, {} ACL rules, {} prefix sets "
         "of {} prefixes){}\n",
@@ -448,13 +487,21 @@ void add_reload(CLI::App& app) {
                 "(same as SIGHUP). A config that fails to parse, validate or load is "
                 "refused with every reason, and the running config stays.");
   auto target = std::make_shared<Target>();
+  auto json = std::make_shared<bool>(false);
   add_target_options(cmd, *target);
-  cmd->callback([target] {
+  cmd->add_flag("-j,--json", *json, "One JSON object: applied (true/false) and the message");
+  cmd->callback([target, json] {
     try {
       auto result = control::call(target->socket_path(), "reload", {}, std::chrono::seconds(60));
-      std::cout << result.value("message", std::string("reloaded")) << '\n';
+      const std::string message = result.value("message", std::string("reloaded"));
+      std::cout << (*json ? nlohmann::json{{"applied", true}, {"message", message}}.dump(2)
+                          : message)
+                << '\n';
     } catch (const control::CommandFailed& e) {
-      std::cerr << "xdpgw reload: refused, running config kept:\n" << e.what() << '\n';
+      if (*json)
+        std::cout << nlohmann::json{{"applied", false}, {"message", e.what()}}.dump(2) << '\n';
+      else
+        std::cerr << "xdpgw reload: refused, running config kept:\n" << e.what() << '\n';
       g_exit_code = kExitBadConfig;
     } catch (const std::exception& e) {
       std::cerr << "xdpgw reload: " << e.what() << '\n';
@@ -596,15 +643,17 @@ void add_backend(CLI::App& app) {
     auto target = std::make_shared<Target>();
     auto vip = std::make_shared<std::string>();
     auto backend = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     add_target_options(sub, *target);
+    sub->add_flag("-j,--json", *json, "One JSON object with the daemon's answer");
     sub->add_option("VIP", *vip, "VIP name from the config")->required();
     sub->add_option("BACKEND", *backend, "ADDRESS:PORT ([v6]:PORT), or ADDRESS if unambiguous")
         ->required();
-    sub->callback([target, vip, backend, action = std::string(action)] {
+    sub->callback([target, vip, backend, json, action = std::string(action)] {
       try {
         auto r = control::call(target->socket_path(), "backend",
                                {{"action", action}, {"vip", *vip}, {"backend", *backend}});
-        std::cout << r.value("message", std::string("ok")) << '\n';
+        std::cout << (*json ? r.dump(2) : r.value("message", std::string("ok"))) << '\n';
       } catch (const std::exception& e) {
         std::cerr << "xdpgw backend " << action << ": " << e.what() << '\n';
         g_exit_code = kExitFailure;
@@ -691,11 +740,25 @@ void add_decap(CLI::App& app) {
     });
   });
   auto stats_args = std::make_shared<Args>();
+  auto stats_json = std::make_shared<bool>(false);
   auto* stats = cmd->add_subcommand("stats", "Packets decapsulated, passed untouched, dropped");
   add_common(stats, *stats_args);
-  stats->callback([stats_args, run_in_netns] {
+  stats->add_flag("-j,--json", *stats_json, "JSON output for scripts");
+  stats->callback([stats_args, stats_json, run_in_netns] {
     run_in_netns(*stats_args, [&] {
       auto c = decap::read_counters(stats_args->scope(), stats_args->ifname);
+      if (*stats_json) {
+        auto counter = [](const xdpgw_counter& k) {
+          return nlohmann::json{{"packets", k.packets}, {"bytes", k.bytes}};
+        };
+        std::cout << nlohmann::json{{"interface", stats_args->ifname},
+                                    {"decapsulated", counter(c.decapsulated)},
+                                    {"not_tunnel", counter(c.not_tunnel)},
+                                    {"malformed", counter(c.malformed)}}
+                         .dump(2)
+                  << '\n';
+        return;
+      }
       std::cout << fmt::format("decapsulated {} pkts\nnot a tunnel {} pkts (passed)\n"
                                "malformed {} pkts (dropped)\n",
                                c.decapsulated.packets, c.not_tunnel.packets, c.malformed.packets);

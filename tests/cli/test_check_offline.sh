@@ -59,6 +59,25 @@ rc=$?
 grep -q "gw.toml:.*198.18.2.1/24" <<<"$out" || fail "the bad prefix is not reported: $out"
 if grep -q "does not exist" <<<"$out"; then fail "--offline reported an interface: $out"; fi
 
+# -j: one JSON object, with every error located.
+out=$("$xdpgw" check --offline -j -c "$scratch/gw.toml" 2>/dev/null)
+rc=$?
+[[ $rc -eq 2 ]] || fail "check -j of a bad config: exit $rc, expected 2"
+/usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["valid"] is False and r["offline"] is True, r
+e = r["errors"][0]
+assert e["file"].endswith("gw.toml") and e["line"] > 0 and e["column"] > 0 and "198.18.2.1/24" in e["message"], e
+' "$out" || fail "check -j of a bad config: $out"
+out=$("$xdpgw" check --offline -j -c "$src/config/lb.toml") || fail "check -j of lb.toml: $out"
+/usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["valid"] is True and r["errors"] == [] and r["instance"] == "lb" and r["vips"] == 2, r
+assert r["ports"] == ["xgw0", "xgw1"], r
+' "$out" || fail "check -j of lb.toml: $out"
+
 # Every shipped example validates offline.
 for conf in "$src"/config/*.toml; do
   out=$("$xdpgw" check --offline -c "$conf" 2>&1) || fail "check --offline -c $conf: $out"

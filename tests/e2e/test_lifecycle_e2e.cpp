@@ -471,7 +471,10 @@ TEST_F(LifecycleE2e, StatusAndMetricsDescribeTheRunningGateway) {
   EXPECT_GT(applied, started);
   EXPECT_EQ(sample(attempt), applied);
   daemon_.write_config(config_via(1) + "\n[[port]]\nname = \"nosuch0\"\n");
-  EXPECT_EQ(daemon_.cli("reload").exit_status, 2);
+  const auto refused = daemon_.cli("reload --json");
+  EXPECT_EQ(refused.exit_status, 2);
+  EXPECT_NE(refused.output.find("\"applied\": false"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("nosuch0"), std::string::npos) << refused.output;
   EXPECT_GT(sample(attempt), applied);
   EXPECT_EQ(sample(success), applied);
 }
