@@ -21,7 +21,8 @@ check_layout() {  # PREFIX SYSCONFDIR DESTDIR
            "$prefix/share/doc/xdpgw/LICENSE" "$prefix/share/doc/xdpgw/examples/router.toml" \
            "$etc/xdpgw/router.toml" "$etc/xdpgw/lb.toml" "$etc/xdpgw/blocklist.txt" \
            "$prefix/share/man/man8/xdpgw.8.gz" "$prefix/share/xdpgw/grafana/xdpgw.json" \
-           "$prefix/share/xdpgw/prometheus/xdpgw-alerts.yml"; do
+           "$prefix/share/xdpgw/prometheus/xdpgw-alerts.yml" \
+           "$prefix/share/bash-completion/completions/xdpgw"; do
     [[ -e $root$f ]] || fail "missing $root$f"
   done
   [[ -x $root$prefix/sbin/xdpgw ]] || fail "$prefix/sbin/xdpgw is not executable"
