@@ -6,9 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdint>
-#include <cstring>
 #include <ctime>
 #include <string>
+#include <system_error>
 
 namespace xdpgw::daemon {
 namespace {
@@ -60,7 +60,7 @@ void ServiceNotifier::send(std::string_view state) const {
     if (!warned_)
       spdlog::warn("sd_notify to $NOTIFY_SOCKET failed ({}): systemd does not hear this "
                    "daemon's state changes",
-                   std::strerror(-r));
+                   std::error_code(-r, std::generic_category()).message());
     warned_ = true;
   }
 }
