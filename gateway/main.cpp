@@ -1,18 +1,15 @@
 // xdpgw: XDP packet gateway daemon and CLI. main only wires objects together.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include <cstdio>
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/logging.hpp"
 
 int main(int argc, char** argv) try {
-  // One line per event on stderr, no colour codes: journald-friendly.
-  auto logger = spdlog::stderr_logger_mt("xdpgw");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
+  spdlog::set_default_logger(xdpgw::cli::make_logger());
 
   CLI::App app{
       "xdpgw - XDP packet gateway: an IPv4/IPv6 router, an L4 load balancer\n"
@@ -30,7 +27,13 @@ int main(int argc, char** argv) try {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end parsing with an "error" that is a success.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    // Everything else is a usage error: exit 2 with the usage line of the
+    // command that was being parsed (CLI11's own codes, 106 for a missing
+    // option or 109 for an unknown one, mean nothing to a shell script).
+    std::fprintf(stderr, "xdpgw: %s\n%s", e.what(), xdpgw::cli::usage(app).c_str());
+    return xdpgw::cli::kExitUsage;
   }
   return xdpgw::cli::exit_code();
 } catch (const std::exception& e) {

@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
-# Installs exactly the Debian 12 packages xdpgw needs to build, test and demo,
-# and mounts bpffs. Idempotent: safe to run on every invocation of the README
-# commands; it does nothing when everything is already in place.
+# Installs the Debian 12 packages xdpgw needs, and mounts bpffs. Idempotent:
+# safe to run on every invocation of the README commands; it does nothing
+# when everything is already in place.
+#
+#   scripts/install-deps.sh                  everything (build, test, demo)
+#   scripts/install-deps.sh runtime          only what `xdpgw` runs with
+#   scripts/install-deps.sh build [test ...] one or more sets
+#
+# The runtime set is what the .deb depends on (dpkg-shlibdeps derives that
+# list from the binary; tests/package checks that the two agree).
 set -euo pipefail
 
-PACKAGES=(
-  # build
+RUNTIME=(
+  # the shared libraries the xdpgw binary links (libelf and zlib come with
+  # libbpf1)
+  libbpf1 libxdp1 liburing2 libmnl0 libspdlog1.10-fmt9 libfmt9
+  libtomlplusplus3 libsystemd0
+)
+BUILD=(
   build-essential cmake pkg-config clang llvm bpftool
   libbpf-dev libxdp-dev libelf-dev zlib1g-dev linux-libc-dev
   liburing-dev libboost-dev libtomlplusplus-dev libcli11-dev
-  nlohmann-json3-dev libspdlog-dev libfmt-dev libmnl-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libmnl-dev libsystemd-dev
+  # the man page, from --help
+  help2man
+)
+TEST=(
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # test and demo tooling: topologies, traffic, captures
@@ -25,7 +41,25 @@ PACKAGES=(
   bird2
   # bench/hw script checks (tests/bench_hw): shell lint
   shellcheck
+  # package test (tests/package): builds the .deb with CPack (dpkg-dev for
+  # dpkg-shlibdeps) and checks it with lintian
+  dpkg-dev lintian
 )
+
+sets=("$@")
+((${#sets[@]})) || sets=(runtime build test)
+PACKAGES=()
+for set in "${sets[@]}"; do
+  case $set in
+    runtime) PACKAGES+=("${RUNTIME[@]}") ;;
+    build) PACKAGES+=("${BUILD[@]}") ;;
+    test) PACKAGES+=("${TEST[@]}") ;;
+    *)
+      echo "usage: install-deps.sh [runtime|build|test]..." >&2
+      exit 2
+      ;;
+  esac
+done
 
 if [[ $EUID -ne 0 ]]; then
   echo "install-deps.sh: must run as root (installs packages, mounts bpffs)" >&2

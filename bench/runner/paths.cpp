@@ -340,7 +340,7 @@ class XdpgwPath final : public ForwardingPath {
 
  private:
   // Control socket and metrics listener keep their defaults
-  // (/run/xdpgw/INSTANCE.sock; 127.0.0.1:9100 inside the gateway namespace,
+  // (/run/xdpgw/INSTANCE.sock; 127.0.0.1:10170 inside the gateway namespace,
   // private to it).
   std::string config(const std::string& routing_toml) const {
     const std::string instance = topology_.prefix() + "-" + name();

@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "cli/logging.hpp"
 
 #include <bpf/bpf.h>
 
@@ -11,8 +12,11 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <thread>
+#include <tuple>
 #include <optional>
 #include <string>
 
@@ -36,23 +40,60 @@ namespace {
 
 int g_exit_code = kExitOk;
 
+// `check --offline`: every interface the config names is taken to exist,
+// each under an index of its own (1, 2, ... in the order validation asks),
+// so a machine without them (a CI runner checking configs) validates
+// everything else. The indexes are distinct, as real ones are, so whatever
+// validation keys by ifindex keeps one entry per port.
+class AssumeInterfacesExist final : public config::Environment {
+ public:
+  std::optional<uint32_t> ifindex(std::string_view name) const override {
+    auto [it, inserted] = seen_.try_emplace(std::string(name), 0);
+    if (inserted) it->second = static_cast<uint32_t>(seen_.size());
+    return it->second;
+  }
+
+ private:
+  mutable std::map<std::string, uint32_t, std::less<>> seen_;
+};
+
+// Where load_config reports each error of a bad config.
+using ConfigErrorSink = std::function<void(const config::ConfigError&)>;
+
+// A config error on stderr: under journald (ExecStartPre=xdpgw check, or
+// run refusing its config) with the error priority, as the logger's lines.
+void print_config_error(const config::ConfigError& error) {
+  static const bool journal = stderr_is_journal();
+  std::cerr << (journal ? "<3>" : "") << error.to_string() << '\n';
+}
+
+nlohmann::json to_json(const config::ConfigError& e) {
+  return {{"file", e.file}, {"line", e.pos.line}, {"column", e.pos.column}, {"message", e.message}};
+}
+
 // parse -> (enter the configured netns) -> validate. Prints every error as
 // FILE:LINE:COL: message and returns nullopt when the config is bad.
+// offline: interfaces are not looked up (nor the netns entered).
 std::optional<config::Config> load_config(const std::string& path,
-                                          const std::string& netns_override) {
+                                          const std::string& netns_override,
+                                          bool offline = false,
+                                          const ConfigErrorSink& on_error = print_config_error) {
   auto raw = config::parse(path);
   if (!raw) {
-    for (const auto& e : raw.errors()) std::cerr << e.to_string() << '\n';
+    for (const auto& e : raw.errors()) on_error(e);
     return std::nullopt;
   }
   std::string netns = netns_override;
   if (netns.empty() && raw.value().gateway && raw.value().gateway->netns)
     netns = raw.value().gateway->netns->value;
-  // Interface names are checked where the gateway will run.
-  if (!netns.empty()) netdev::enter_netns(netns);
-  auto cfg = config::validate(raw.value(), daemon::SystemEnvironment{});
+  auto cfg = [&] {
+    if (offline) return config::validate(raw.value(), AssumeInterfacesExist{});
+    // Interface names are checked where the gateway will run.
+    if (!netns.empty()) netdev::enter_netns(netns);
+    return config::validate(raw.value(), daemon::SystemEnvironment{});
+  }();
   if (!cfg) {
-    for (const auto& e : cfg.errors()) std::cerr << e.to_string() << '\n';
+    for (const auto& e : cfg.errors()) on_error(e);
     return std::nullopt;
   }
   return std::move(cfg).value();
@@ -128,7 +169,8 @@ void add_check(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "check",
       "Parse and validate a config file; print every error as FILE:LINE:COL: message. Exit 0 "
-      "if valid, 2 if not. With --kernel: load tiny programs and maps to find every kernel "
+      "if valid, 2 if not. With --offline: everything but the existence of the interfaces "
+      "(for a machine that does not have them, such as a CI runner). With --kernel: load tiny programs and maps to find every kernel "
       "feature the datapath needs (and native XDP on each port of -c, when given); print a "
       "summary and one line per missing feature. Exit 0 when every required feature is "
       "present, 2 otherwise. Testing aid: XDPGW_PROBE_DENY=key,key (bpf_tail_call, CPUMAP, "
@@ -137,15 +179,23 @@ void add_check(CLI::App& app) {
   auto netns = std::make_shared<std::string>();
   auto kernel = std::make_shared<bool>(false);
   auto verbose = std::make_shared<bool>(false);
+  auto offline = std::make_shared<bool>(false);
+  auto json = std::make_shared<bool>(false);
   cmd->add_option("-c,--config", *path, "Config file (TOML); required unless --kernel");
   cmd->add_option("--netns", *netns,
                   "Check interface names in this network namespace "
                   "(overrides gateway.netns)");
-  cmd->add_flag("--kernel", *kernel,
-                "Probe the kernel's BPF/XDP features instead of validating the config");
+  auto* kernel_flag = cmd->add_flag(
+      "--kernel", *kernel, "Probe the kernel's BPF/XDP features instead of validating the config");
+  cmd->add_flag("--offline", *offline,
+                "Validate everything but whether the interfaces exist (no netns entered)")
+      ->excludes(kernel_flag);
+  cmd->add_flag("-j,--json", *json,
+                "One JSON object: valid, the errors (file, line, column, message) or a summary")
+      ->excludes(kernel_flag);
   cmd->add_flag("--verbose", *verbose,
                 "With --kernel: one line per feature, with what the kernel said");
-  cmd->callback([path, netns, kernel, verbose] {
+  cmd->callback([path, netns, kernel, verbose, offline, json] {
     if (*kernel) {
       try {
         g_exit_code = check_kernel(*path, *netns, *verbose);
@@ -159,22 +209,49 @@ void add_check(CLI::App& app) {
       return;
     }
     if (path->empty()) throw CLI::RequiredError("-c,--config (or --kernel)");
-    auto cfg = load_config(*path, *netns);
+    nlohmann::json errors = nlohmann::json::array();
+    auto cfg = *json ? load_config(*path, *netns, *offline,
+                                   [&](const config::ConfigError& e) { errors.push_back(to_json(e)); })
+                     : load_config(*path, *netns, *offline);
     if (!cfg) {
+      if (*json)
+        std::cout << nlohmann::json{{"file", *path}, {"valid", false}, {"offline", *offline},
+                                    {"errors", errors}}
+                         .dump(2)
+                  << '\n';
       g_exit_code = kExitBadConfig;
       return;
     }
     std::size_t set_prefixes = 0;
     for (const auto& set : cfg->policy.prefix_sets) set_prefixes += set.prefixes.size();
+    if (*json) {
+      nlohmann::json ports = nlohmann::json::array();
+      for (const auto& p : cfg->ports) ports.push_back(p.name);
+      std::cout << nlohmann::json{{"file", *path},
+                                  {"valid", true},
+                                  {"offline", *offline},
+                                  {"errors", errors},
+                                  {"instance", cfg->gateway.instance},
+                                  {"ports", ports},
+                                  {"routing", config::to_string(cfg->routing.source)},
+                                  {"vips", cfg->lb.vips.size()},
+                                  {"acl_rules", cfg->policy.acl.size()},
+                                  {"prefix_sets", cfg->policy.prefix_sets.size()},
+                                  {"prefixes", set_prefixes}}
+                       .dump(2)
+                << '\n';
+      return;
+    }
     std::cout << fmt::format(
         "{}: ok (instance {}, {} ports, routing {}, {} VIPs, {} ACL rules, {} prefix sets "
-        "of {} prefixes)\n",
+        "of {} prefixes){}\n",
         *path, cfg->gateway.instance, cfg->ports.size(), config::to_string(cfg->routing.source),
-        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(), set_prefixes);
+        cfg->lb.vips.size(), cfg->policy.acl.size(), cfg->policy.prefix_sets.size(), set_prefixes,
+        *offline ? "; interfaces not checked (--offline)" : "");
   });
 }
 
-void add_run(CLI::App& app) {
+void add_run(CLI::App& app, const std::shared_ptr<const std::string>& log_level) {
   auto* cmd = app.add_subcommand(
       "run", "Load the XDP datapath (or adopt the one an earlier run left "
              "pinned), apply the config as a new generation, attach to every "
@@ -190,7 +267,8 @@ void add_run(CLI::App& app) {
   cmd->add_flag("--fresh", opts->fresh,
                 "Start clean: remove the links, maps and counters an earlier "
                 "run of this instance left pinned instead of adopting them");
-  cmd->callback([path, netns, opts] {
+  cmd->callback([path, netns, opts, log_level] {
+    opts->log_level_from_command_line = !log_level->empty();
     auto cfg = load_config(*path, *netns);
     if (!cfg) {
       g_exit_code = kExitBadConfig;
@@ -242,36 +320,128 @@ void add_target_options(CLI::App* cmd, Target& t) {
                   "Control socket (default /run/xdpgw/<instance>.sock)");
 }
 
+// The instance's counters: from the daemon, or from the pinned maps when
+// none runs (XDP keeps counting without a daemon).
+nlohmann::json read_stats(const Target& target, bool all) {
+  try {
+    return control::call(target.socket_path(), "stats", {{"all", all}});
+  } catch (const control::DaemonNotRunning&) {
+    auto dir = daemon::pin_dir(target.instance);
+    auto open_pin = [&](const char* name) {
+      std::string path = (dir / name).string();
+      int fd = bpf_obj_get(path.c_str());
+      if (fd < 0)
+        throw_errno(errno, fmt::format("no daemon on {} and no pinned map {}",
+                                       target.socket_path(), path));
+      return UniqueFd(fd);
+    };
+    UniqueFd verdicts = open_pin("verdict_stats");
+    UniqueFd handlers = open_pin("handler_stats");
+    return daemon::stats_json(verdicts.get(), handlers.get(), all);
+  }
+}
+
+// Per-port kernel counters from the daemon's status; empty without a daemon.
+nlohmann::json read_ports(const Target& target) {
+  try {
+    return control::call(target.socket_path(), "status").value("ports", nlohmann::json::array());
+  } catch (const control::DaemonNotRunning&) {
+    return nlohmann::json::array();
+  }
+}
+
+// `stats --interval N`: every N seconds, the rate of each reason that
+// counted something since the previous sample, and each port's kernel
+// rates, until interrupted. Rates divide by the time measured between the
+// samples, not by N (a slow daemon answer would otherwise inflate them).
+void print_rates(const Target& target, std::chrono::milliseconds interval, bool json) {
+  static std::atomic<bool> interrupted{false};
+  for (int sig : {SIGINT, SIGTERM}) std::signal(sig, [](int) { interrupted = true; });
+  auto sample = [&] {
+    return std::tuple{std::chrono::steady_clock::now(), read_stats(target, true),
+                      read_ports(target)};
+  };
+  auto [then, before, ports_before] = sample();
+  while (!interrupted) {
+    for (auto slept = std::chrono::milliseconds(0); slept < interval && !interrupted;
+         slept += std::chrono::milliseconds(50))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (interrupted) break;
+    auto [now, after, ports_after] = sample();
+    const double seconds = std::chrono::duration<double>(now - then).count();
+    const auto rate = [&](const nlohmann::json& a, const nlohmann::json& b, const char* key) {
+      const uint64_t x = a.value(key, uint64_t{0}), y = b.value(key, uint64_t{0});
+      return y >= x ? double(y - x) / seconds : 0.0;  // a counter reset (--fresh) reads 0
+    };
+    nlohmann::json out{{"seconds", seconds}, {"reasons", nlohmann::json::object()},
+                       {"ports", nlohmann::json::object()}};
+    for (const auto& [reason, c] : after["reasons"].items()) {
+      const nlohmann::json& prev =
+          before["reasons"].contains(reason) ? before["reasons"][reason] : nlohmann::json::object();
+      const double pps = rate(prev, c, "packets");
+      if (pps == 0) continue;
+      out["reasons"][reason] = {{"pps", pps},
+                                {"bps", 8 * rate(prev, c, "bytes")},
+                                {"outcome", c.value("outcome", "")}};
+    }
+    for (const auto& p : ports_after) {
+      if (!p.value("present", false)) continue;
+      const std::string name = p.value("name", "");
+      nlohmann::json prev = nlohmann::json::object();
+      for (const auto& q : ports_before)
+        if (q.value("name", "") == name && q.value("present", false)) prev = q;
+      if (prev.empty()) continue;
+      out["ports"][name] = {{"rx_pps", rate(prev, p, "rx_packets")},
+                            {"tx_pps", rate(prev, p, "tx_packets")},
+                            {"rx_dropped_pps", rate(prev, p, "rx_dropped")}};
+    }
+    if (json) {
+      std::cout << out.dump() << std::endl;
+    } else {
+      std::string text = fmt::format("-- {:.1f} s\n{:<28} {:>14} {:>16}  {}\n", seconds,
+                                     "reason", "pps", "bps", "outcome");
+      for (const auto& [reason, r] : out["reasons"].items())
+        text += fmt::format("{:<28} {:>14.0f} {:>16.0f}  {}\n", reason, r["pps"].get<double>(),
+                            r["bps"].get<double>(), r["outcome"].get<std::string>());
+      if (!out["ports"].empty()) {
+        text += fmt::format("{:<28} {:>14} {:>16} {:>14}\n", "port", "rx pps", "tx pps",
+                            "rx dropped/s");
+        for (const auto& [name, r] : out["ports"].items())
+          text += fmt::format("{:<28} {:>14.0f} {:>16.0f} {:>14.0f}\n", name,
+                              r["rx_pps"].get<double>(), r["tx_pps"].get<double>(),
+                              r["rx_dropped_pps"].get<double>());
+      }
+      std::cout << text << std::flush;
+    }
+    then = now;
+    before = std::move(after);
+    ports_before = std::move(ports_after);
+  }
+}
+
 void add_stats(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "stats", "Print packet counters by verdict reason and by handler. Asks the "
                "daemon; when none runs, reads the instance's pinned maps directly "
-               "(XDP keeps counting without a daemon).");
+               "(XDP keeps counting without a daemon). With --interval N: packets and "
+               "bits per second per reason and per port, every N seconds, until Ctrl-C.");
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   auto all = std::make_shared<bool>(false);
+  auto interval = std::make_shared<double>(0);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_flag("-j,--json", *json, "JSON output for scripts (with --interval: one object per line)");
   cmd->add_flag("-a,--all", *all, "Include reasons that counted nothing");
-  cmd->callback([target, json, all] {
+  cmd->add_option("--interval", *interval, "Print rates every N seconds (0.1..3600) until Ctrl-C")
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->callback([target, json, all, interval] {
     try {
-      nlohmann::json stats;
-      try {
-        stats = control::call(target->socket_path(), "stats", {{"all", *all}});
-      } catch (const control::DaemonNotRunning&) {
-        auto dir = daemon::pin_dir(target->instance);
-        auto open_pin = [&](const char* name) {
-          std::string path = (dir / name).string();
-          int fd = bpf_obj_get(path.c_str());
-          if (fd < 0)
-            throw_errno(errno, fmt::format("no daemon on {} and no pinned map {}",
-                                           target->socket_path(), path));
-          return UniqueFd(fd);
-        };
-        UniqueFd verdicts = open_pin("verdict_stats");
-        UniqueFd handlers = open_pin("handler_stats");
-        stats = daemon::stats_json(verdicts.get(), handlers.get(), *all);
+      if (*interval > 0) {
+        print_rates(*target,
+                    std::chrono::milliseconds(static_cast<int64_t>(*interval * 1000)), *json);
+        return;
       }
+      nlohmann::json stats = read_stats(*target, *all);
       if (!stats.contains("instance")) stats["instance"] = target->instance;
       std::string text = daemon::format_stats(stats, stats["instance"].get<std::string>());
       if (stats.contains("lb") && !stats["lb"]["vips"].empty())
@@ -293,7 +463,7 @@ void add_status(CLI::App& app) {
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_flag("-j,--json", *json, "JSON output for scripts");
   cmd->callback([target, json] {
     try {
       auto status = control::call(target->socket_path(), "status");
@@ -317,13 +487,21 @@ void add_reload(CLI::App& app) {
                 "(same as SIGHUP). A config that fails to parse, validate or load is "
                 "refused with every reason, and the running config stays.");
   auto target = std::make_shared<Target>();
+  auto json = std::make_shared<bool>(false);
   add_target_options(cmd, *target);
-  cmd->callback([target] {
+  cmd->add_flag("-j,--json", *json, "One JSON object: applied (true/false) and the message");
+  cmd->callback([target, json] {
     try {
       auto result = control::call(target->socket_path(), "reload", {}, std::chrono::seconds(60));
-      std::cout << result.value("message", std::string("reloaded")) << '\n';
+      const std::string message = result.value("message", std::string("reloaded"));
+      std::cout << (*json ? nlohmann::json{{"applied", true}, {"message", message}}.dump(2)
+                          : message)
+                << '\n';
     } catch (const control::CommandFailed& e) {
-      std::cerr << "xdpgw reload: refused, running config kept:\n" << e.what() << '\n';
+      if (*json)
+        std::cout << nlohmann::json{{"applied", false}, {"message", e.what()}}.dump(2) << '\n';
+      else
+        std::cerr << "xdpgw reload: refused, running config kept:\n" << e.what() << '\n';
       g_exit_code = kExitBadConfig;
     } catch (const std::exception& e) {
       std::cerr << "xdpgw reload: " << e.what() << '\n';
@@ -344,7 +522,7 @@ void add_events(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto count = std::make_shared<uint64_t>(0);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "One JSON object per line");
+  cmd->add_flag("-j,--json", *json, "One JSON object per line");
   cmd->add_option("-c,--count", *count, "Exit after this many events (default: run until interrupted)");
   cmd->callback([target, json, count] {
     try {
@@ -436,7 +614,7 @@ void add_flows(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto limit = std::make_shared<size_t>(100);
   add_target_options(cmd, *target);
-  cmd->add_flag("--json", *json, "JSON output for scripts");
+  cmd->add_flag("-j,--json", *json, "JSON output for scripts");
   cmd->add_option("-n,--limit", *limit, "Show at most this many flows (the total is always counted)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{16} * 1024 * 1024));
@@ -465,15 +643,17 @@ void add_backend(CLI::App& app) {
     auto target = std::make_shared<Target>();
     auto vip = std::make_shared<std::string>();
     auto backend = std::make_shared<std::string>();
+    auto json = std::make_shared<bool>(false);
     add_target_options(sub, *target);
+    sub->add_flag("-j,--json", *json, "One JSON object with the daemon's answer");
     sub->add_option("VIP", *vip, "VIP name from the config")->required();
     sub->add_option("BACKEND", *backend, "ADDRESS:PORT ([v6]:PORT), or ADDRESS if unambiguous")
         ->required();
-    sub->callback([target, vip, backend, action = std::string(action)] {
+    sub->callback([target, vip, backend, json, action = std::string(action)] {
       try {
         auto r = control::call(target->socket_path(), "backend",
                                {{"action", action}, {"vip", *vip}, {"backend", *backend}});
-        std::cout << r.value("message", std::string("ok")) << '\n';
+        std::cout << (*json ? r.dump(2) : r.value("message", std::string("ok"))) << '\n';
       } catch (const std::exception& e) {
         std::cerr << "xdpgw backend " << action << ": " << e.what() << '\n';
         g_exit_code = kExitFailure;
@@ -498,7 +678,7 @@ void add_announce(CLI::App& app) {
     auto target = std::make_shared<Target>();
     auto json = std::make_shared<bool>(false);
     add_target_options(sub, *target);
-    sub->add_flag("--json", *json, "JSON output for scripts");
+    sub->add_flag("-j,--json", *json, "JSON output for scripts");
     sub->callback([target, json, action = std::string(action)] {
       try {
         auto r = control::call(target->socket_path(), "announce", {{"action", action}});
@@ -560,11 +740,25 @@ void add_decap(CLI::App& app) {
     });
   });
   auto stats_args = std::make_shared<Args>();
+  auto stats_json = std::make_shared<bool>(false);
   auto* stats = cmd->add_subcommand("stats", "Packets decapsulated, passed untouched, dropped");
   add_common(stats, *stats_args);
-  stats->callback([stats_args, run_in_netns] {
+  stats->add_flag("-j,--json", *stats_json, "JSON output for scripts");
+  stats->callback([stats_args, stats_json, run_in_netns] {
     run_in_netns(*stats_args, [&] {
       auto c = decap::read_counters(stats_args->scope(), stats_args->ifname);
+      if (*stats_json) {
+        auto counter = [](const xdpgw_counter& k) {
+          return nlohmann::json{{"packets", k.packets}, {"bytes", k.bytes}};
+        };
+        std::cout << nlohmann::json{{"interface", stats_args->ifname},
+                                    {"decapsulated", counter(c.decapsulated)},
+                                    {"not_tunnel", counter(c.not_tunnel)},
+                                    {"malformed", counter(c.malformed)}}
+                         .dump(2)
+                  << '\n';
+        return;
+      }
       std::cout << fmt::format("decapsulated {} pkts\nnot a tunnel {} pkts (passed)\n"
                                "malformed {} pkts (dropped)\n",
                                c.decapsulated.packets, c.not_tunnel.packets, c.malformed.packets);
@@ -575,8 +769,21 @@ void add_decap(CLI::App& app) {
 }  // namespace
 
 void register_commands(CLI::App& app) {
+  // Before any subcommand's callback runs: CLI11 runs the top level's
+  // option callbacks first. Accepted after the subcommand too (fallthrough).
+  auto log_level = std::make_shared<std::string>();
+  std::vector<std::string> levels(std::begin(config::kLogLevels), std::end(config::kLogLevels));
+  app.add_option_function<std::string>(
+         "--log-level",
+         [log_level](const std::string& level) {
+           *log_level = level;
+           spdlog::set_level(spdlog::level::from_str(level));
+         },
+         "Log only this level and above; overrides [control] log_level (default info)")
+      ->check(CLI::IsMember(levels));
+  app.fallthrough();
   add_check(app);
-  add_run(app);
+  add_run(app, log_level);
   add_stop(app);
   add_reload(app);
   add_status(app);
@@ -590,5 +797,15 @@ void register_commands(CLI::App& app) {
 }
 
 int exit_code() { return g_exit_code; }
+
+std::string usage(const CLI::App& app) {
+  const CLI::App* cmd = &app;
+  std::string path = app.get_name();
+  while (!cmd->get_subcommands().empty()) {
+    cmd = cmd->get_subcommands().front();
+    path += " " + cmd->get_name();
+  }
+  return CLI::Formatter{}.make_usage(cmd, path) + fmt::format("Run '{} --help' for more.\n", path);
+}
 
 }  // namespace xdpgw::cli

@@ -37,7 +37,13 @@ inline constexpr uint32_t kMaxCpuId = 1023;
 inline constexpr uint32_t kMaxQueueSize = 16384;
 inline constexpr uint32_t kDefaultQueueSize = 2048;
 inline constexpr std::string_view kDefaultSocketDir = "/run/xdpgw";
-inline constexpr std::string_view kDefaultMetrics = "127.0.0.1:9100";
+// Not 9100 (node_exporter's, and every other port from 9100 to 9999 is on
+// Prometheus' default port allocations list): see docs/operations.md.
+inline constexpr std::string_view kDefaultMetrics = "127.0.0.1:10170";
+// [control] log_level: spdlog's level names, least to most severe.
+inline constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn",
+                                                  "error", "critical", "off"};
+inline constexpr std::string_view kDefaultLogLevel = "info";
 // sizeof(sockaddr_un::sun_path) - 1 for the terminating NUL.
 inline constexpr std::size_t kMaxSocketPathLength = 107;
 
@@ -137,7 +143,8 @@ struct Steering {
 
 struct Control {
   std::string socket;  // absolute; default /run/xdpgw/<instance>.sock
-  Endpoint metrics;    // default 127.0.0.1:9100
+  std::optional<Endpoint> metrics;  // default 127.0.0.1:10170; nullopt: metrics = "off"
+  std::string log_level{kDefaultLogLevel};  // one of kLogLevels
 
   bool operator==(const Control&) const = default;
 };

@@ -237,7 +237,8 @@ RawSteering read_steering(TableReader& table) {
 RawControl read_control(TableReader& table) {
   RawControl control{.pos = table.pos(),
                      .socket = table.string("socket"),
-                     .metrics = table.string("metrics")};
+                     .metrics = table.string("metrics"),
+                     .log_level = table.string("log_level")};
   table.reject_unknown_keys();
   return control;
 }

@@ -71,6 +71,7 @@ struct RawControl {
   SourcePos pos;
   RawString socket;
   RawString metrics;
+  RawString log_level;
 };
 
 // ---- policy: [policy], [[acl]], [ratelimit] ----

@@ -40,6 +40,7 @@
 #include "datapath/rtnl.hpp"
 #include "control/control_server.hpp"
 #include "control/metrics.hpp"
+#include "daemon/service_notify.hpp"
 #include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
 #include "lb/health.hpp"
@@ -172,6 +173,7 @@ class Gateway {
   Gateway(std::string config_path, config::Config cfg, const RunOptions& opts)
       : config_path_(std::move(config_path)),
         cfg_(std::move(cfg)),
+        log_level_from_command_line_(opts.log_level_from_command_line),
         kernel_(probe_kernel_support()),
         dp_(make_datapath(cfg_, opts, kernel_.features)) {
     lb_.adopt(dp_, cfg_);
@@ -189,6 +191,7 @@ class Gateway {
   // generation in place.
   ReloadResult reload() {
     ++reloads_.attempts;
+    reloads_.last_attempt = std::chrono::system_clock::now();
     auto loaded = load_config(config_path_);
     if (!loaded) return refuse(config::to_string(loaded.errors()));
     const config::Config& next = loaded.value();
@@ -201,16 +204,25 @@ class Gateway {
       return refuse(fmt::format("{}: lb.conn_table_size cannot change on reload ({} -> {}); "
                                 "restart with --fresh (it drops the connection table)",
                                 config_path_, cfg_.lb.conn_table_size, next.lb.conn_table_size));
-    if (next.control != cfg_.control)
+    if (!same_except_log_level(next.control, cfg_.control))
       return refuse(fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart",
                                 config_path_));
     if (next.announce != cfg_.announce)
       return refuse(fmt::format("{}: [announce] cannot change on reload; restart (the VIPs are "
                                 "withdrawn on stop and announced again when ready)", config_path_));
-    if (next == cfg_) return accept("config unchanged");
+    // The log level is the daemon's, not the datapath's: a change of only
+    // that applies no new generation.
+    const bool level_changed = next.control.log_level != cfg_.control.log_level;
+    if (level_changed) set_log_level(next.control.log_level);
+    if (next == cfg_ || (level_changed && same_except_log_level(next, cfg_))) {
+      cfg_.control.log_level = next.control.log_level;
+      return accept(level_changed ? fmt::format("log level {}", next.control.log_level)
+                                  : std::string("config unchanged"));
+    }
     try {
       apply_config(next, /*initial=*/false);
     } catch (const std::exception& e) {
+      if (level_changed) set_log_level(cfg_.control.log_level);  // refused means unchanged
       return refuse(fmt::format("apply failed, running config kept: {}", e.what()));
     }
     const bool punt_changed = next.punt != cfg_.punt;
@@ -749,6 +761,22 @@ class Gateway {
     pipeline_.reset();
   }
 
+  static bool same_except_log_level(config::Control a, const config::Control& b) {
+    a.log_level = b.log_level;
+    return a == b;
+  }
+  static bool same_except_log_level(config::Config a, const config::Config& b) {
+    a.control.log_level = b.control.log_level;
+    return a == b;
+  }
+
+  // [control] log_level, unless --log-level on the command line decided.
+  void set_log_level(const std::string& level) const {
+    if (log_level_from_command_line_) return;
+    spdlog::set_level(spdlog::level::from_str(level));
+    spdlog::info("log level {} ([control] log_level)", level);
+  }
+
   ReloadResult refuse(std::string why) {
     ++reloads_.failures;
     reloads_.last_ok = false;
@@ -758,6 +786,7 @@ class Gateway {
   }
   ReloadResult accept(std::string what) {
     reloads_.last_ok = true;
+    reloads_.last_success = reloads_.last_attempt;
     reloads_.last_message = what;
     spdlog::info("reload: {}", what);
     return {true, std::move(what)};
@@ -765,6 +794,7 @@ class Gateway {
 
   std::string config_path_;
   config::Config cfg_;
+  bool log_level_from_command_line_ = false;
   KernelSupport kernel_;
   Datapath dp_;
   LbRuntime lb_;
@@ -793,7 +823,8 @@ class Gateway {
 };
 
 // The control socket's commands, all answered on the io thread.
-void register_commands(control::ControlServer& server, Gateway& gw) {
+void register_commands(control::ControlServer& server, Gateway& gw,
+                       const std::function<ReloadResult()>& reload) {
   server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
   server.on("capture", [&gw](const nlohmann::json& args) { return gw.capture(args); });
   server.on("events", [&gw](const nlohmann::json& args) {
@@ -825,8 +856,8 @@ void register_commands(control::ControlServer& server, Gateway& gw) {
       throw std::runtime_error(fmt::format("unknown announce action {:?}", action));
     return announcer->status();
   });
-  server.on("reload", [&gw](const nlohmann::json&) -> nlohmann::json {
-    ReloadResult r = gw.reload();
+  server.on("reload", [&reload](const nlohmann::json&) -> nlohmann::json {
+    ReloadResult r = reload();
     if (!r.ok) throw std::runtime_error(r.message);
     return {{"message", r.message}};
   });
@@ -836,7 +867,11 @@ void register_commands(control::ControlServer& server, Gateway& gw) {
 // logged and shown in status, and the gateway runs on without it.
 std::unique_ptr<control::MetricsServer> start_metrics(boost::asio::io_context& io,
                                                       const Gateway& gw) {
-  const auto& ep = gw.config().control.metrics;
+  if (!gw.config().control.metrics) {
+    spdlog::info("metrics: off ([control] metrics = \"off\")");
+    return nullptr;
+  }
+  const auto& ep = *gw.config().control.metrics;
   try {
     auto server = std::make_unique<control::MetricsServer>(
         io, ep.addr.to_string(), ep.port, [&gw] { return gw.metric_families(); });
@@ -852,12 +887,28 @@ std::unique_ptr<control::MetricsServer> start_metrics(boost::asio::io_context& i
 }  // namespace
 
 int run(const std::string& config_path, const config::Config& cfg, const RunOptions& opts) {
+  // Before anything logs: the probe's lines are subject to it too.
+  if (!opts.log_level_from_command_line) {
+    spdlog::set_level(spdlog::level::from_str(cfg.control.log_level));
+    spdlog::debug("log level {} ([control] log_level)", cfg.control.log_level);
+  }
   InstanceLock lock(cfg.gateway.instance);
+  const ServiceNotifier notifier;
   Gateway gw(config_path, cfg, opts);
+
+  // systemd hears of every reload, from SIGHUP (systemctl reload) or the
+  // control socket (xdpgw reload), and is READY again whatever its outcome:
+  // a refused reload leaves the running config serving.
+  const std::function<ReloadResult()> reload = [&] {
+    notifier.reloading(fmt::format("reloading {}", config_path));
+    ReloadResult r = gw.reload();
+    notifier.ready(r.ok ? r.message : "reload refused, running config kept: " + r.message);
+    return r;
+  };
 
   boost::asio::io_context io;
   control::ControlServer control(io, gw.config().control.socket);
-  register_commands(control, gw);
+  register_commands(control, gw, reload);
   spdlog::info("control socket: {}", gw.config().control.socket);
   auto metrics_server = start_metrics(io, gw);
   // Declared after io: destroyed (every probe cancelled) before it.
@@ -892,6 +943,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   };
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
+    notifier.stopping(fmt::format("signal {}: stopping; XDP keeps forwarding", sig));
     if (!announcer) {
       spdlog::info("signal {}: stopping", sig);
       io.stop();
@@ -914,7 +966,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       spdlog::info("SIGHUP: reloading {}", config_path);
-      gw.reload();
+      reload();
       wait_for_hup();
     });
   };
@@ -972,7 +1024,25 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   };
   schedule_summary();
 
+  // The watchdog is fed from the event loop: a loop that stops turning
+  // (a handler stuck in a syscall) stops feeding it, and systemd restarts
+  // the daemon; XDP forwards on meanwhile.
+  boost::asio::steady_timer watchdog_timer(io);
+  std::function<void()> schedule_watchdog = [&] {
+    watchdog_timer.expires_after(*notifier.watchdog_interval());
+    watchdog_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      notifier.watchdog();
+      schedule_watchdog();
+    });
+  };
+  if (notifier.watchdog_interval()) schedule_watchdog();
+
+  // Every port is attached (the Gateway's constructor applied the config),
+  // the control socket and metrics listen: ready.
   spdlog::info("instance {}: running", cfg.gateway.instance);
+  notifier.ready(fmt::format("instance {}: {} ports attached",
+                             cfg.gateway.instance, gw.config().ports.size()));
   io.run();
   spdlog::info("instance {}: exiting; XDP keeps forwarding with this config "
                "(`xdpgw stop -i {} --detach` removes it)",

@@ -42,6 +42,9 @@ struct RunOptions {
   // Remove everything an earlier run of this instance left (links, maps,
   // counters, connection state) instead of adopting it.
   bool fresh = false;
+  // --log-level was given: it wins over [control] log_level, at start and
+  // on every reload.
+  bool log_level_from_command_line = false;
 };
 
 // Interface names resolved in the calling thread's network namespace.

@@ -344,6 +344,20 @@ std::vector<control::MetricFamily> metrics(const config::Config& cfg, const Data
   out.push_back(MetricFamily{"xdpgw_last_reload_success",
                              "1 if the last reload (or the start) applied", "gauge",
                              {Sample{{}, reloads.last_ok ? 1.0 : 0.0}}});
+  const auto unix_seconds = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+  };
+  out.push_back(MetricFamily{"xdpgw_last_reload_attempt_timestamp_seconds",
+                             "When the config was last loaded or a reload was tried (Unix time)",
+                             "gauge", {Sample{{}, unix_seconds(reloads.last_attempt)}}});
+  out.push_back(MetricFamily{"xdpgw_last_reload_success_timestamp_seconds",
+                             "When a config was last applied, at start or by a reload (Unix time)",
+                             "gauge", {Sample{{}, unix_seconds(reloads.last_success)}}});
+  out.push_back(MetricFamily{"xdpgw_build_info",
+                             "Always 1; the labels say which xdpgw and libbpf run here", "gauge",
+                             {Sample{{{"version", XDPGW_VERSION},
+                                      {"libbpf", libbpf_version_string()}},
+                                     1.0}}});
   return out;
 }
 

@@ -3,6 +3,7 @@
 // daemon's control commands and the CLI's read-only fallback.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -24,11 +25,16 @@ nlohmann::json stats_json(int verdict_stats_fd, int handler_stats_fd, bool all);
 // reorders rules or classes they continue under the new names.
 nlohmann::json policy_stats_json(const config::Config& cfg, const Datapath& dp);
 
+// The start counts as the first load: both timestamps are set then, as
+// Prometheus does for its own config, so "time since the last successful
+// reload" is defined from the first scrape on.
 struct ReloadCounters {
   uint64_t attempts = 0;
   uint64_t failures = 0;
   bool last_ok = true;
   std::string last_message;
+  std::chrono::system_clock::time_point last_attempt = std::chrono::system_clock::now();
+  std::chrono::system_clock::time_point last_success = last_attempt;
 };
 
 // Per port: ifindex, state, MTU, attach mode and program id, counters from

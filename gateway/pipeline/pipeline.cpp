@@ -429,7 +429,7 @@ bool Pipeline::forward(const ParsedPacket& p, const Rule& rule, const xsk::RxFra
 // AF_XDP tx on the ingress port would send it out to the peer, not up the
 // stack, and XDP cannot re-run on a frame userspace holds. Later packets of
 // an offloaded PASS flow skip all this: XDP passes them on their own port.
-// Consequence (README): the first packets arrive on the TAP, so strict
+// Consequence (docs/configuration.md): the first packets arrive on the TAP, so strict
 // rp_filter must not be on for it.
 void Pipeline::pass(const xsk::RxFrame& f) {
   uint8_t* d = umem_->data(f.addr);

@@ -178,7 +178,9 @@ TEST(Defaults, MinimalConfigIsFilledIn) {
   EXPECT_FALSE(config.steering.enabled());
   EXPECT_EQ(config.steering.queue_size, 2048u);
   EXPECT_EQ(config.control.socket, "/run/xdpgw/demo.sock");
-  EXPECT_EQ(config.control.metrics.to_string(), "127.0.0.1:9100");
+  ASSERT_TRUE(config.control.metrics.has_value());
+  EXPECT_EQ(config.control.metrics->to_string(), "127.0.0.1:10170");
+  EXPECT_EQ(config.control.log_level, "info");
 }
 
 TEST(Defaults, EmptyTablesTakeDefaultsToo) {
@@ -228,6 +230,7 @@ queue_size = 16384
 [control]
 socket = "/tmp/gw.sock"
 metrics = "[2001:2::1]:9200"
+log_level = "debug"
 )");
   EXPECT_EQ(config.gateway.instance, "gw_2-b");
   EXPECT_EQ(config.gateway.attach_mode, AttachMode::kGeneric);
@@ -238,9 +241,16 @@ metrics = "[2001:2::1]:9200"
   EXPECT_EQ(config.steering.cpus, (std::vector<uint32_t>{3, 1}));
   EXPECT_EQ(config.steering.queue_size, 16384u);
   EXPECT_EQ(config.control.socket, "/tmp/gw.sock");
-  EXPECT_EQ(config.control.metrics.addr.family, IpFamily::kV6);
-  EXPECT_EQ(config.control.metrics.port, 9200);
-  EXPECT_EQ(config.control.metrics.to_string(), "[2001:2::1]:9200");
+  ASSERT_TRUE(config.control.metrics.has_value());
+  EXPECT_EQ(config.control.metrics->addr.family, IpFamily::kV6);
+  EXPECT_EQ(config.control.metrics->port, 9200);
+  EXPECT_EQ(config.control.metrics->to_string(), "[2001:2::1]:9200");
+  EXPECT_EQ(config.control.log_level, "debug");
+}
+
+TEST(Control, MetricsOffMeansNoListener) {
+  const Config config = valid_config(std::string(kMinimal) + "[control]\nmetrics = \"off\"\n");
+  EXPECT_EQ(config.control.metrics, std::nullopt);
 }
 
 // A reload diffs the new Config against the running one.
@@ -427,17 +437,22 @@ std::vector<BadInput> bad_inputs() {
        {"router.toml:6:10: socket \"run/xdpgw.sock\" must be an absolute path"}},
       {"MetricsHostName",
        after_minimal("[control]\nmetrics = \"localhost:9100\"\n"),
-       {"router.toml:6:11: metrics \"localhost:9100\": \"localhost\" is not an IPv4 address"}},
+       {"router.toml:6:11: metrics \"localhost:9100\": \"localhost\" is not an IPv4 address (or \"off\")"}},
       {"MetricsPortZero",
        after_minimal("[control]\nmetrics = \"127.0.0.1:0\"\n"),
-       {"router.toml:6:11: metrics \"127.0.0.1:0\": port 0 is out of range (1..65535)"}},
+       {"router.toml:6:11: metrics \"127.0.0.1:0\": port 0 is out of range (1..65535) (or \"off\")"}},
       {"MetricsWithoutPort",
        after_minimal("[control]\nmetrics = \"127.0.0.1\"\n"),
-       {"router.toml:6:11: metrics \"127.0.0.1\": expected ADDR:PORT or [IPv6]:PORT"}},
+       {"router.toml:6:11: metrics \"127.0.0.1\": expected ADDR:PORT or [IPv6]:PORT (or \"off\")"}},
       {"MetricsIpv6WithoutBrackets",
        after_minimal("[control]\nmetrics = \"::1:9100\"\n"),
        {"router.toml:6:11: metrics \"::1:9100\": an IPv6 address must be written in brackets, "
-        "as [ADDR]:PORT"}},
+        "as [ADDR]:PORT (or \"off\")"}},
+
+      {"LogLevelUnknown",
+       after_minimal("[control]\nlog_level = \"verbose\"\n"),
+       {"router.toml:6:13: log_level \"verbose\": not one of trace, debug, info, warn, error, "
+        "critical, off"}},
 
       // -- [announce]
       {"AnnounceRelativeInclude",

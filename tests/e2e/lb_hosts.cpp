@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <gtest/gtest.h>
 
 #include "e2e/traffic.hpp"
@@ -95,8 +96,8 @@ DecapAttachment::~DecapAttachment() {
 }
 
 uint64_t DecapAttachment::decapsulated() const {
-  auto out = run_ok(fmt::format("{} decap stats {} --netns {}", XDPGW_BINARY, ifname_, ns_));
-  return std::stoull(out.substr(out.find("decapsulated ") + 13));
+  auto out = run_ok(fmt::format("{} decap stats -j {} --netns {}", XDPGW_BINARY, ifname_, ns_));
+  return nlohmann::json::parse(out).at("decapsulated").at("packets").get<uint64_t>();
 }
 
 Connection::Connection(const Netns& client, const std::string& vip, uint16_t port) {

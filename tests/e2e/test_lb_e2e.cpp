@@ -26,6 +26,8 @@
 #include <fmt/format.h>
 
 #include "common/fd.hpp"
+#include <nlohmann/json.hpp>
+
 #include "e2e/daemon_process.hpp"
 #include "e2e/lb_hosts.hpp"
 #include "e2e/router_topology.hpp"
@@ -214,8 +216,9 @@ TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
 
   // Backend 0 leaves the pool: its connections stay, new ones avoid it.
   daemon_.write_config(config({-1, 1, 1}));
-  auto r = daemon_.cli("reload");
+  auto r = daemon_.cli("reload -j");
   ASSERT_TRUE(r.ok()) << r.output << daemon_.log();
+  EXPECT_TRUE(nlohmann::json::parse(r.output).at("applied").get<bool>()) << r.output;
   for (auto& c : held) EXPECT_EQ(c.echo("after-reload"), c.backend() + ":after-reload");
   auto hits = spread(60);
   EXPECT_EQ(hits.count("b0"), 0u) << "a new connection went to the removed backend";
@@ -223,8 +226,9 @@ TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
   // Drain backend 1: the same, by operator command.
   const std::string b1 = GetParam().ipv6 ? fmt::format("[{}]:{}", backend6(1), dsr() ? kVipPort : kNatBackendPort)
                                          : fmt::format("{}:{}", backend4(1), dsr() ? kVipPort : kNatBackendPort);
-  r = daemon_.cli("backend drain web " + b1);
+  r = daemon_.cli("backend drain -j web " + b1);
   ASSERT_TRUE(r.ok()) << r.output;
+  EXPECT_TRUE(nlohmann::json::parse(r.output).contains("message")) << r.output;
   for (auto& c : held) EXPECT_EQ(c.echo("after-drain"), c.backend() + ":after-drain");
   hits = spread(60);
   EXPECT_EQ(hits, (std::map<std::string, int>{{"b2", 60}}));

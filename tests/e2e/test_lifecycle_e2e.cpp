@@ -444,15 +444,43 @@ TEST_F(LifecycleE2e, StatusAndMetricsDescribeTheRunningGateway) {
 
   // Scraped with a real HTTP client inside the gateway's namespace (the
   // listener's 127.0.0.1), and checked by Prometheus' own linter.
-  auto scrape = topo_.gw().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  auto scrape = topo_.gw().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
   auto line_start = scrape.output.find("xdpgw_packets_total{reason=\"fwd_redirect\"");
   ASSERT_NE(line_start, std::string::npos) << scrape.output;
   auto value_at = scrape.output.find(' ', line_start) + 1;
   EXPECT_GE(std::stoull(scrape.output.substr(value_at)), result.sent);
   EXPECT_NE(scrape.output.find("xdpgw_config_generation"), std::string::npos);
-  auto lint = topo_.gw().exec("curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+  EXPECT_NE(scrape.output.find("\nxdpgw_build_info{version=\""), std::string::npos) << scrape.output;
+  auto lint = topo_.gw().exec("curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
   EXPECT_TRUE(lint.ok()) << lint.output;
+
+  // Reload times: the start counts as the first; an applied reload moves
+  // both, a refused one only the attempt.
+  const auto sample = [&](const std::string& name) {
+    auto r = topo_.gw().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
+    EXPECT_TRUE(r.ok()) << r.output;
+    const auto at = r.output.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << name << " missing:\n" << r.output;
+    return at == std::string::npos ? 0.0 : std::stod(r.output.substr(at + name.size() + 2));
+  };
+  const std::string attempt = "xdpgw_last_reload_attempt_timestamp_seconds";
+  const std::string success = "xdpgw_last_reload_success_timestamp_seconds";
+  const double started = sample(success);
+  EXPECT_GT(started, 1.7e9) << "not a Unix time";
+  EXPECT_EQ(sample(attempt), started);
+  daemon_.write_config(config_via(2));
+  ASSERT_TRUE(daemon_.cli("reload").ok());
+  const double applied = sample(success);
+  EXPECT_GT(applied, started);
+  EXPECT_EQ(sample(attempt), applied);
+  daemon_.write_config(config_via(1) + "\n[[port]]\nname = \"nosuch0\"\n");
+  const auto refused = daemon_.cli("reload --json");
+  EXPECT_EQ(refused.exit_status, 2);
+  EXPECT_NE(refused.output.find("\"applied\": false"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("nosuch0"), std::string::npos) << refused.output;
+  EXPECT_GT(sample(attempt), applied);
+  EXPECT_EQ(sample(success), applied);
 }
 
 TEST_F(LifecycleE2e, StatusWarnsAboutAVethPeerWithoutXdp) {

@@ -179,7 +179,7 @@ TEST(PolicyE2e, AclDeniesTelnetAndCountsTheRule) {
   EXPECT_TRUE(stats.ok()) << stats.output;
   EXPECT_NE(stats.output.find("deny tcp dport 23"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("flooder"), std::string::npos) << stats.output;
-  auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
   EXPECT_NE(scrape.output.find("xdpgw_acl_hits_total{rule=\"0\","), std::string::npos)
       << scrape.output;
@@ -189,7 +189,7 @@ TEST(PolicyE2e, AclDeniesTelnetAndCountsTheRule) {
             std::string::npos)
       << scrape.output;
   auto lint = topology.gateway().exec(
-      "curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+      "curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
   EXPECT_TRUE(lint.ok()) << lint.output;
 }
 
@@ -233,13 +233,13 @@ TEST(PolicyE2e, BlockListFileIsReReadOnReloadAndABrokenOneIsRefused) {
   EXPECT_NE(stats.output.find("deny src @blocklist"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("prefix set @blocklist: 2 IPv4 and 0 IPv6 prefixes"), std::string::npos)
       << stats.output;
-  auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
   EXPECT_NE(scrape.output.find("xdpgw_acl_prefix_set_prefixes{set=\"blocklist\",family=\"ipv4\"} 2\n"),
             std::string::npos)
       << scrape.output;
   auto lint = topology.gateway().exec(
-      "curl -sS --fail http://127.0.0.1:9100/metrics | promtool check metrics");
+      "curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
   EXPECT_TRUE(lint.ok()) << lint.output;
 
   write_list("198.51.100.0/24\n198.18.1.300\n");

@@ -102,7 +102,7 @@ out_port = "{port_b}"
   const CmdResult text = run_cmd(fmt::format("{} status -s {}", shell_quote(XDPGW_BINARY),
                                              shell_quote(daemon.control_socket().string())));
   EXPECT_NE(text.output.find("AF_XDP pipeline: running"), std::string::npos) << text.output;
-  const CmdResult scrape = topo.gateway().exec("curl -sS --fail http://127.0.0.1:9100/metrics");
+  const CmdResult scrape = topo.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
   EXPECT_NE(scrape.output.find("xdpgw_pipeline_offloaded_flows_total 1\n"), std::string::npos)
       << scrape.output;
