@@ -21,9 +21,9 @@ static __always_inline int record(struct xdp_md *ctx, int action, __u32 reason)
 		c->bytes += frame_len(ctx);
 	}
 	/* Malformed frames are events (capped); the forwarding path pays
-	 * one compare. Rate-limit drops emit theirs, with the source, in
-	 * policy.h. */
-	if (reason >= XDPGW_R_DROP_ETH_TRUNCATED && reason <= XDPGW_R_DROP_ICMPV6_TRUNCATED)
+	 * a compare and a bit test (folded away for constant reasons).
+	 * Rate-limit drops emit theirs, with the source, in policy.h. */
+	if (reason < 64 && ((XDPGW_R_PARSE_ERRORS >> reason) & 1))
 		emit_event(ctx, XDPGW_EV_PARSE_ERROR, reason, NULL);
 	if (action == XDP_DROP)
 		xdpgw_capture_drop(ctx, reason);
