@@ -274,6 +274,37 @@ TEST_F(PuntTest, ThePipelinesFlowKeyIsTheKeyXdpBuilds) {
                    .ipv6({.src = ipv6("2001:2:0:1::7"), .dst = ipv6("2001:2:0:2::9")})
                    .tcp({.sport = 65535, .dport = 80})
                    .build()},
+      // Punt comes before the router, which leaves these to the kernel:
+      // XDP punts them, so the pipeline must find the same key in them.
+      {"tcp4 with IP options", from_a()
+                                   .ipv4({.src = ipv4("198.18.1.2"),
+                                          .dst = ipv4("198.18.2.2"),
+                                          .options = {1, 1, 1, 1}})
+                                   .tcp({.sport = 5000, .dport = 53})
+                                   .build()},
+      {"udp4 in a VLAN", from_a()
+                             .vlan(100)
+                             .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                             .udp({.sport = 5000, .dport = 53})
+                             .build()},
+      {"udp4 in QinQ", from_a()
+                           .qinq(100)
+                           .vlan(7)
+                           .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                           .udp({.sport = 5000, .dport = 53})
+                           .build()},
+      {"udp6 after hop-by-hop options", from_a()
+                                            .ipv6({.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2")})
+                                            .hop_by_hop()
+                                            .udp({.sport = 5000, .dport = 53})
+                                            .build()},
+      {"tcp6 after routing and destination options", from_a()
+                                                         .ipv6({.src = ipv6("2001:2:0:1::2"),
+                                                                .dst = ipv6("2001:2:0:2::2")})
+                                                         .routing()
+                                                         .dest_opts(1)
+                                                         .tcp({.sport = 5000, .dport = 53})
+                                                         .build()},
   };
   std::vector<events::Event> got;
   events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
