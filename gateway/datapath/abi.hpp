@@ -118,14 +118,12 @@ constexpr bool outcome_matches_prefix(const ReasonInfo& r) {
 }
 
 constexpr bool reasons_consistent() {
-  for (unsigned v = 0; v < kReasons.size(); ++v) {
-    const ReasonInfo& r = kReasons[v];
+  for (const ReasonInfo& r : kReasons) {
     // An empty row is a value no X() line set: rows == count then means a
     // duplicate value somewhere.
     if (r.name.empty() || !name_matches_identifier(r) || !outcome_matches_prefix(r)) return false;
-    // The BPF side tests parse errors with a 64-bit mask.
-    bool in_mask = v < 64 && ((XDPGW_R_PARSE_ERRORS >> v) & 1);
-    if (r.parse_error != in_mask) return false;
+    // A malformed frame is dropped.
+    if (r.parse_error && r.outcome != Outcome::kDrop) return false;
   }
   return true;
 }
@@ -136,7 +134,7 @@ static_assert(detail::kReasonRows == XDPGW_R_COUNT,
               "XDPGW_REASONS values must be 0..n-1, each once (retired ones keep their row)");
 static_assert(detail::reasons_consistent(),
               "each XDPGW_REASONS row: a name, lower-case of its identifier, an outcome its "
-              "prefix agrees with, parse errors below 64");
+              "prefix agrees with, parse errors dropped");
 
 constexpr bool all_named(const auto& names) {
   for (auto n : names)

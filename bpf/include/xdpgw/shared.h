@@ -72,7 +72,7 @@ enum xdpgw_slot {
  *  - OUTCOME (enum xdpgw_outcome without its prefix) is where the packet
  *    went, for the daemon's totals;
  *  - parse_error 1: a malformed or truncated frame, which record() also
- *    reports as an event (XDPGW_R_PARSE_ERRORS).
+ *    reports as an event (bpf/lib/verdict.h).
  */
 #define XDPGW_REASONS(X)						\
 	X(UNSPEC, 0, "unspec", OTHER, 0)				\
@@ -186,13 +186,6 @@ enum xdpgw_reason {
 	XDPGW_R_COUNT
 };
 #undef XDPGW_R_ENUM_
-
-/* Bit r set: reason r is a parse error. A constant the compiler folds, so
- * the per-packet test in record() is a shift and an AND; every parse error
- * must stay below 64 (abi.hpp checks it). */
-#define XDPGW_R_PARSE_BIT_(name, value, str, outcome, parse_error)	\
-	| ((__u64)(parse_error) << (value))
-#define XDPGW_R_PARSE_ERRORS (0 XDPGW_REASONS(XDPGW_R_PARSE_BIT_))
 
 /* Value of the per-CPU stats arrays (verdict reasons, handler hits). */
 struct xdpgw_counter {
