@@ -1,7 +1,8 @@
 // The C++ view of bpf/include/xdpgw/shared.h: the header itself is the only
 // definition; this file pins its layout with static_asserts (so a change on
-// one side that the other did not follow fails the build) and names the
-// enums for stats output.
+// one side that the other did not follow fails the build) and gives the
+// verdict reasons their names and outcomes from the header's own rows
+// (XDPGW_REASONS).
 #pragma once
 
 #include <linux/types.h>
