@@ -12,7 +12,10 @@
 //
 // The enums below are the user's choices, not map values: apply translates
 // them into the shared header's values (e.g. RouteSource -> enum
-// xdpgw_route_source), keeping this module free of the datapath ABI.
+// xdpgw_route_source), keeping this module free of the datapath ABI. Only
+// the limits come from that header (bpf/include/xdpgw/shared.h, constants
+// and fixed-width types, no libbpf): a config is refused where a table
+// would overflow, with the table's own size.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "xdpgw/shared.h"
 
 #include "config/error.hpp"
 #include "config/ip.hpp"
@@ -33,7 +38,8 @@ namespace xdpgw::config {
 
 inline constexpr std::size_t kMaxInstanceLength = 32;
 inline constexpr std::size_t kMaxPortNameLength = 15;  // IFNAMSIZ - 1
-inline constexpr uint32_t kMaxCpuId = 1023;
+// Steering CPUs are distinct, so ids below XDPGW_MAX_CPUS fit cpu_targets.
+inline constexpr uint32_t kMaxCpuId = XDPGW_MAX_CPUS - 1;
 inline constexpr uint32_t kMaxQueueSize = 16384;
 inline constexpr uint32_t kDefaultQueueSize = 2048;
 inline constexpr std::string_view kDefaultSocketDir = "/run/xdpgw";
@@ -48,12 +54,12 @@ inline constexpr std::string_view kDefaultLogLevel = "info";
 inline constexpr std::size_t kMaxSocketPathLength = 107;
 
 // policy ([policy], [[acl]], [ratelimit])
-inline constexpr std::size_t kMaxAclRules = 256;           // XDPGW_MAX_ACL_RULES
+inline constexpr std::size_t kMaxAclRules = XDPGW_MAX_ACL_RULES;
 // Distinct prefixes per ACL trie (side x family), /0 included.
-inline constexpr std::size_t kMaxAclPrefixes = 262144;     // XDPGW_MAX_ACL_PREFIXES
+inline constexpr std::size_t kMaxAclPrefixes = XDPGW_MAX_ACL_PREFIXES;
 inline constexpr std::size_t kMaxPrefixSets = 64;
-inline constexpr std::size_t kMaxRateClasses = 64;         // XDPGW_MAX_RL_CLASSES
-inline constexpr std::size_t kMaxRateSourcesPerFamily = 4096;  // XDPGW_MAX_RL_PREFIXES
+inline constexpr std::size_t kMaxRateClasses = XDPGW_MAX_RL_CLASSES;
+inline constexpr std::size_t kMaxRateSourcesPerFamily = XDPGW_MAX_RL_PREFIXES;
 inline constexpr int64_t kMaxPacketsPerSecond = 100'000'000;
 inline constexpr int64_t kMaxBurst = 10'000'000;
 inline constexpr std::size_t kMaxClassNameLength = 32;
@@ -61,15 +67,15 @@ inline constexpr int64_t kMinBytesPerSecond = 1000;
 inline constexpr int64_t kMaxBytesPerSecond = 100'000'000'000;
 inline constexpr int64_t kMinBurstBytes = 1500;
 inline constexpr int64_t kMaxBurstBytes = 1'000'000'000;
-// Load balancer. Sizes match the datapath's maps (static_asserts in apply).
-inline constexpr std::size_t kMaxVips = 512;
-inline constexpr std::size_t kMaxBackendsTotal = 4096;  // distinct address:port pairs
+// Load balancer: the datapath's map sizes.
+inline constexpr std::size_t kMaxVips = XDPGW_MAX_VIPS;
+inline constexpr std::size_t kMaxBackendsTotal = XDPGW_MAX_BACKENDS;  // distinct address:port pairs
 inline constexpr std::size_t kMaxVipNameLength = 64;
-inline constexpr uint32_t kDefaultConnTableSize = 262144;
+inline constexpr uint32_t kDefaultConnTableSize = XDPGW_CONN_TABLE_DEFAULT_SIZE;
 inline constexpr uint32_t kMinConnTableSize = 1024;
-inline constexpr uint32_t kMaxConnTableSize = 16u * 1024 * 1024;
-inline constexpr uint32_t kDefaultMaglevTableSize = 65537;
-inline constexpr uint32_t kMaxMaglevTableSize = 1048573;
+inline constexpr uint32_t kMaxConnTableSize = XDPGW_CONN_TABLE_MAX_SIZE;
+inline constexpr uint32_t kDefaultMaglevTableSize = XDPGW_MAGLEV_DEFAULT_SIZE;
+inline constexpr uint32_t kMaxMaglevTableSize = XDPGW_MAGLEV_MAX_SIZE;  // prime
 inline constexpr uint32_t kMaxBackendWeight = 65535;
 inline constexpr uint32_t kDefaultHealthIntervalMs = 2000;
 inline constexpr uint32_t kDefaultHealthTimeoutMs = 1000;
@@ -275,7 +281,7 @@ enum class PuntAction : uint8_t { kForward, kPass, kDrop };
 enum class PuntMode : uint8_t { kFirstPacket, kEveryPacket };
 enum class PuntWait : uint8_t { kIoUring, kBusyPoll };
 enum class PuntBind : uint8_t { kAuto, kCopy, kZeroCopy };
-inline constexpr std::size_t kMaxPuntRules = 64;  // XDPGW_MAX_PUNT_RULES
+inline constexpr std::size_t kMaxPuntRules = XDPGW_MAX_PUNT_RULES;
 inline constexpr uint32_t kDefaultPuntFrames = 8192;
 inline constexpr uint32_t kMaxPuntFrames = 1u << 20;
 inline constexpr uint32_t kDefaultPuntBatch = 64;

@@ -1,7 +1,8 @@
 // The C++ view of bpf/include/xdpgw/shared.h: the header itself is the only
 // definition; this file pins its layout with static_asserts (so a change on
-// one side that the other did not follow fails the build) and names the
-// enums for stats output.
+// one side that the other did not follow fails the build) and gives the
+// verdict reasons their names and outcomes from the header's own rows
+// (XDPGW_REASONS).
 #pragma once
 
 #include <linux/types.h>
@@ -60,97 +61,102 @@ static_assert(sizeof(xdpgw_rl_bucket) == 16);
 static_assert(sizeof(xdpgw_rl_counter) == 24);
 static_assert(sizeof(xdpgw_policy) == 16);
 
-// Stable names of enum xdpgw_reason, used in `xdpgw stats` and metrics.
-inline constexpr std::array<std::string_view, XDPGW_R_COUNT> kReasonNames = {
-    "unspec",
-    "fwd_redirect",
-    "steer_cpu",
-    "pass_not_ip",
-    "pass_ipv4_fragment",
-    "pass_ipv6_fragment",
-    "pass_ipv4_options",
-    "pass_ipv6_hop_by_hop",
-    "pass_ttl_exceeded",
-    "pass_local_dest",
-    "pass_multicast",
-    "pass_link_local",
-    "pass_no_route",
-    "pass_no_neigh",
-    "pass_frag_needed",
-    "pass_fwd_disabled",
-    "pass_egress_not_port",
-    "pass_vlan_tagged",
-    "pass_routing_off",
-    "pass_fib_other",
-    "pass_meta_unsupported",
-    "missed_tail_call",
-    "drop_eth_truncated",
-    "drop_vlan_truncated",
-    "drop_vlan_too_deep",
-    "drop_ipv4_truncated",
-    "drop_ipv4_bad_version",
-    "drop_ipv4_bad_ihl",
-    "drop_ipv4_bad_totlen",
-    "drop_ipv6_truncated",
-    "drop_ipv6_bad_version",
-    "drop_ipv6_bad_payload_len",
-    "drop_ipv6_ext_truncated",
-    "drop_ipv6_ext_too_deep",
-    "drop_tcp_truncated",
-    "drop_tcp_bad_doff",
-    "drop_udp_truncated",
-    "drop_udp_bad_len",
-    "drop_icmp_truncated",
-    "drop_icmpv6_truncated",
-    "drop_meta_missing",
-    "drop_redirect_failed",
-    "fwd_lb_nat",
-    "fwd_lb_dsr",
-    "fwd_lb_reverse_nat",
-    "drop_lb_no_backend",
-    "drop_lb_encap_too_big",
-    "drop_lb_encap_failed",
-    "drop_acl_deny",
-    "drop_rate_limited",
-    "punt_xsk",
-    "pass_punt_fallback",
-    "drop_punt_fallback",
-    "fwd_flow_verdict",
-    "pass_flow_verdict",
-    "drop_flow_verdict",
-    "drop_ipv4_bad_checksum",
+// A reason whose packets left XDP as a drop, a pass to the kernel, a
+// forward, or a punt to an AF_XDP socket; kIntermediate is a step after
+// which the packet is counted again (STEER_CPU). The values are the header's
+// enum xdpgw_outcome, which the XDPGW_REASONS rows name.
+enum class Outcome {
+  kOther = XDPGW_OUTCOME_OTHER,
+  kForward = XDPGW_OUTCOME_FORWARD,
+  kPass = XDPGW_OUTCOME_PASS,
+  kDrop = XDPGW_OUTCOME_DROP,
+  kPunt = XDPGW_OUTCOME_PUNT,
+  kIntermediate = XDPGW_OUTCOME_INTERMEDIATE,
 };
+
+// One row of XDPGW_REASONS.
+struct ReasonInfo {
+  std::string_view name;        // stable: `xdpgw stats`, metrics, events
+  std::string_view identifier;  // the enumerator without XDPGW_R_
+  Outcome outcome = Outcome::kOther;
+  bool parse_error = false;
+};
+
+// Every enum xdpgw_reason value, indexed by value, built from the header's
+// rows: a reason added there is named here without a second list.
+inline constexpr std::array<ReasonInfo, XDPGW_R_COUNT> kReasons = [] {
+  std::array<ReasonInfo, XDPGW_R_COUNT> out{};
+#define XDPGW_ABI_REASON_(ident, value, str, outcome, parse_error) \
+  out[value] = {str, #ident, static_cast<Outcome>(XDPGW_OUTCOME_##outcome), (parse_error) != 0};
+  XDPGW_REASONS(XDPGW_ABI_REASON_)
+#undef XDPGW_ABI_REASON_
+  return out;
+}();
+
+namespace detail {
+
+#define XDPGW_ABI_ROW_(...) +1
+inline constexpr std::size_t kReasonRows = 0 XDPGW_REASONS(XDPGW_ABI_ROW_);
+#undef XDPGW_ABI_ROW_
+
+constexpr char to_lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
+constexpr bool name_matches_identifier(const ReasonInfo& r) {
+  if (r.name.size() != r.identifier.size()) return false;
+  for (std::size_t i = 0; i < r.name.size(); ++i)
+    if (r.name[i] != to_lower(r.identifier[i])) return false;
+  return true;
+}
+
+// The exported names predate the outcome column: a name's prefix says where
+// its packets went, and the column must agree with it.
+constexpr bool outcome_matches_prefix(const ReasonInfo& r) {
+  if (r.name.starts_with("fwd_")) return r.outcome == Outcome::kForward;
+  if (r.name.starts_with("pass_")) return r.outcome == Outcome::kPass;
+  if (r.name.starts_with("drop_")) return r.outcome == Outcome::kDrop;
+  if (r.name.starts_with("punt_")) return r.outcome == Outcome::kPunt;
+  return r.outcome == Outcome::kOther || r.outcome == Outcome::kIntermediate;
+}
+
+constexpr bool reasons_consistent() {
+  for (const ReasonInfo& r : kReasons) {
+    // An empty row is a value no X() line set: rows == count then means a
+    // duplicate value somewhere.
+    if (r.name.empty() || !name_matches_identifier(r) || !outcome_matches_prefix(r)) return false;
+    // A malformed frame is dropped.
+    if (r.parse_error && r.outcome != Outcome::kDrop) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+static_assert(detail::kReasonRows == XDPGW_R_COUNT,
+              "XDPGW_REASONS values must be 0..n-1, each once (retired ones keep their row)");
+static_assert(detail::reasons_consistent(),
+              "each XDPGW_REASONS row: a name, lower-case of its identifier, an outcome its "
+              "prefix agrees with, parse errors dropped");
 
 constexpr bool all_named(const auto& names) {
   for (auto n : names)
     if (n.empty()) return false;
   return true;
 }
-static_assert(all_named(kReasonNames),
-              "every enum xdpgw_reason value needs a name here");
 
 inline constexpr std::array<std::string_view, XDPGW_SLOT_COUNT> kSlotNames = {
     "tcp", "udp", "icmp", "icmpv6", "other"};
 static_assert(all_named(kSlotNames));
 
 constexpr std::string_view reason_name(unsigned reason) {
-  return reason < kReasonNames.size() ? kReasonNames[reason] : "unknown";
+  return reason < kReasons.size() ? kReasons[reason].name : "unknown";
 }
 
-// A reason whose packets left XDP as a drop, a pass to the kernel, a
-// forward, or a punt to an AF_XDP socket. STEER_CPU is an intermediate
-// step: the packet is counted again with its final reason on the CPU it was
-// steered to.
-enum class Outcome { kForward, kPass, kDrop, kPunt, kIntermediate, kOther };
-
 constexpr Outcome reason_outcome(unsigned reason) {
-  std::string_view n = reason_name(reason);
-  if (reason == XDPGW_R_STEER_CPU) return Outcome::kIntermediate;
-  if (n.starts_with("fwd_")) return Outcome::kForward;
-  if (n.starts_with("pass_")) return Outcome::kPass;
-  if (n.starts_with("drop_")) return Outcome::kDrop;
-  if (n.starts_with("punt_")) return Outcome::kPunt;
-  return Outcome::kOther;
+  return reason < kReasons.size() ? kReasons[reason].outcome : Outcome::kOther;
+}
+
+constexpr bool reason_is_parse_error(unsigned reason) {
+  return reason < kReasons.size() && kReasons[reason].parse_error;
 }
 
 }  // namespace xdpgw::abi

@@ -188,9 +188,6 @@ void fill_punt(const ConfigTables& t, const config::Config& cfg) {
 
 // ---- policy (bpf/lib/policy.h) ----
 
-static_assert(config::kMaxAclRules == XDPGW_MAX_ACL_RULES);
-static_assert(config::kMaxAclPrefixes == XDPGW_MAX_ACL_PREFIXES);
-
 void update_lpm(int fd4, int fd6, const config::IpPrefix& prefix, const void* value,
                 std::string_view what) {
   if (prefix.addr.family == config::IpFamily::kV4) {
@@ -366,8 +363,9 @@ xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id) {
   r.sport_hi = rule.sport.last;
   r.dport_lo = rule.dport.first;
   r.dport_hi = rule.dport.last;
-  r.flags = XDPGW_PUNT_F_VALID | (rule.fallback_drop ? XDPGW_PUNT_F_FALLBACK_DROP : 0u) |
-            (rule.mode == config::PuntMode::kFirstPacket ? XDPGW_PUNT_F_FIRST_PACKET : 0u);
+  // rule.mode stays in userspace: the pipeline offloads or not
+  // (pipeline/from_config.cpp); XDP punts either way.
+  r.flags = XDPGW_PUNT_F_VALID | (rule.fallback_drop ? XDPGW_PUNT_F_FALLBACK_DROP : 0u);
   r.rule_id = id;
   return r;
 }
@@ -421,10 +419,6 @@ void check_features(uint32_t features, const config::Config& cfg) {
   if (!missing.empty())
     throw std::runtime_error(fmt::format("{}; `xdpgw check --kernel` lists what is missing",
                                          fmt::join(missing, "; ")));
-}
-
-std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules) {
-  return acl_evaluation_order(rules);
 }
 
 AppliedState apply(Datapath& dp, const config::Config& cfg) {

@@ -62,9 +62,4 @@ xdpgw_punt_rule to_punt_rule(const config::PuntRule& rule, uint32_t id);
 xdpgw_rl_class rl_class_params(uint64_t packets_per_second, uint64_t burst,
                                uint64_t bytes_per_second = 0, uint64_t burst_bytes = 0);
 
-// ACL rules (indexes into `rules`) in the order the datapath evaluates them:
-// most specific source (a prefix set, then longer prefixes, then none), then
-// most specific destination, then file order.
-std::vector<std::size_t> acl_order(const std::vector<config::AclRule>& rules);
-
 }  // namespace xdpgw

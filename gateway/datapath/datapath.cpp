@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
-#include <thread>
 #include <chrono>
+#include <string_view>
+#include <thread>
 #include <system_error>
 
 #include "common/error.hpp"
@@ -32,80 +34,102 @@ bpf_program* slot_program(::xdpgw_skel* skel, xdpgw_slot slot) {
   throw std::out_of_range(fmt::format("no handler for slot {}", int(slot)));
 }
 
-std::vector<bpf_map*> all_maps(::xdpgw_skel* skel) {
-  auto& m = skel->maps;
-  return {m.handlers,     m.parsed,        m.verdict_stats, m.handler_stats, m.active_gen,
-          m.cfg_settings, m.cfg_ports,     m.cfg_routes4,   m.cfg_routes6,
-          m.cfg_nexthops, m.cfg_local,     m.cfg_cpus,      m.tx_ports,
-          m.cpu_map_g0,   m.cpu_map_g1,    m.steer_stats,   m.conn_table,    m.cfg_vips,      m.cfg_backends,
-          m.cfg_lb,       m.lb_rings,      m.vip_stats,     m.backend_stats,
-          m.conn_stats,   m.xsks,          m.xsk_slots,     m.cfg_punt,
-          m.events,       m.event_stats,   m.event_window,
-          // policy
-          m.cfg_policy,   m.cfg_acl_src4,  m.cfg_acl_dst4,  m.cfg_acl_src6,
-          m.cfg_acl_dst6, m.cfg_acl_rules, m.cfg_rl_src4,   m.cfg_rl_src6,
-          m.cfg_rl_classes, m.rl_buckets,  m.rl_stats,      m.acl_stats};
-  // Not pinned, not adopted: capture_events, capture_cfg, capture_stats. A
-  // capture is a session of one daemon; a new daemon starts with none (a
-  // pinned flag left by a killed one would cost every drop a failed output).
-}
+using SkelMaps = decltype(::xdpgw_skel::maps);
 
-// The definition of one generation's inner map; must equal the template of
-// its outer map in bpf/lib/maps.h (the kernel checks on insert).
-struct InnerDef {
-  bpf_map_type type;
-  const char* name;
-  uint32_t key_size;
-  uint32_t value_size;
-  uint32_t max_entries;
-  uint32_t flags;
+// The per-generation tables, listed once: each ConfigTables member is the
+// inner map, at index `gen`, of one ARRAY_OF_MAPS of bpf/lib/maps.h.
+// Staging, installing and reopening a generation walk this list; the inner
+// maps' shapes come from the object (bpf_map__inner_map), not from here.
+struct GenerationTable {
+  bpf_map* SkelMaps::*outer;
+  UniqueFd ConfigTables::*member;
 };
 
-constexpr InnerDef kSettingsDef{BPF_MAP_TYPE_ARRAY, "xgw_settings", 4,
-                                sizeof(xdpgw_settings), 1, 0};
-constexpr InnerDef kPortsDef{BPF_MAP_TYPE_HASH, "xgw_ports", 4, sizeof(xdpgw_port),
-                             XDPGW_MAX_PORTS, 0};
-constexpr InnerDef kRoutes4Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_routes4",
-                               sizeof(xdpgw_lpm_v4_key), sizeof(xdpgw_route),
-                               XDPGW_MAX_ROUTES, BPF_F_NO_PREALLOC};
-constexpr InnerDef kRoutes6Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_routes6",
-                               sizeof(xdpgw_lpm_v6_key), sizeof(xdpgw_route),
-                               XDPGW_MAX_ROUTES, BPF_F_NO_PREALLOC};
-constexpr InnerDef kNexthopsDef{BPF_MAP_TYPE_ARRAY, "xgw_nexthops", 4,
-                                sizeof(xdpgw_nexthop), XDPGW_MAX_NEXTHOPS, 0};
-constexpr InnerDef kLocalDef{BPF_MAP_TYPE_HASH, "xgw_local", sizeof(xdpgw_addr_key),
-                             1, XDPGW_MAX_LOCAL_ADDRS, 0};
-constexpr InnerDef kCpusDef{BPF_MAP_TYPE_ARRAY, "xgw_cpus", 4, 4, XDPGW_MAX_CPUS, 0};
-constexpr InnerDef kVipsDef{BPF_MAP_TYPE_HASH, "xgw_vips", sizeof(xdpgw_vip_key),
-                            sizeof(xdpgw_vip), XDPGW_MAX_VIPS, 0};
-constexpr InnerDef kBackendsDef{BPF_MAP_TYPE_ARRAY, "xgw_backends", 4,
-                                sizeof(xdpgw_backend), XDPGW_MAX_BACKENDS, 0};
-constexpr InnerDef kLbDef{BPF_MAP_TYPE_ARRAY, "xgw_lb", 4, sizeof(xdpgw_lb_settings), 1, 0};
-constexpr InnerDef kPuntDef{BPF_MAP_TYPE_ARRAY, "xgw_punt", 4, sizeof(xdpgw_punt_rule),
-                            XDPGW_MAX_PUNT_RULES, 0};
-// policy (bpf/lib/policy.h)
-constexpr InnerDef kPolicyDef{BPF_MAP_TYPE_ARRAY, "xgw_policy", 4, sizeof(xdpgw_policy), 1, 0};
-constexpr InnerDef kAcl4Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_acl4", sizeof(xdpgw_lpm_v4_key),
-                            sizeof(xdpgw_acl_ruleset), XDPGW_MAX_ACL_PREFIXES,
-                            BPF_F_NO_PREALLOC};
-constexpr InnerDef kAcl6Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_acl6", sizeof(xdpgw_lpm_v6_key),
-                            sizeof(xdpgw_acl_ruleset), XDPGW_MAX_ACL_PREFIXES,
-                            BPF_F_NO_PREALLOC};
-constexpr InnerDef kAclRulesDef{BPF_MAP_TYPE_ARRAY, "xgw_acl_rules", 4, sizeof(xdpgw_acl_rule),
-                                XDPGW_MAX_ACL_RULES, 0};
-constexpr InnerDef kRl4Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_rl4", sizeof(xdpgw_lpm_v4_key), 4,
-                           XDPGW_MAX_RL_PREFIXES, BPF_F_NO_PREALLOC};
-constexpr InnerDef kRl6Def{BPF_MAP_TYPE_LPM_TRIE, "xgw_rl6", sizeof(xdpgw_lpm_v6_key), 4,
-                           XDPGW_MAX_RL_PREFIXES, BPF_F_NO_PREALLOC};
-constexpr InnerDef kRlClassesDef{BPF_MAP_TYPE_ARRAY, "xgw_rl_classes", 4,
-                                 sizeof(xdpgw_rl_class), XDPGW_MAX_RL_CLASSES, 0};
+constexpr auto kGenerationTables = std::to_array<GenerationTable>({
+    {&SkelMaps::cfg_settings, &ConfigTables::settings},
+    {&SkelMaps::cfg_ports, &ConfigTables::ports},
+    {&SkelMaps::cfg_routes4, &ConfigTables::routes4},
+    {&SkelMaps::cfg_routes6, &ConfigTables::routes6},
+    {&SkelMaps::cfg_nexthops, &ConfigTables::nexthops},
+    {&SkelMaps::cfg_local, &ConfigTables::local},
+    {&SkelMaps::cfg_cpus, &ConfigTables::cpus},
+    {&SkelMaps::cfg_vips, &ConfigTables::vips},
+    {&SkelMaps::cfg_backends, &ConfigTables::backends},
+    {&SkelMaps::cfg_lb, &ConfigTables::lb},
+    {&SkelMaps::cfg_punt, &ConfigTables::punt},
+    {&SkelMaps::cfg_policy, &ConfigTables::policy},
+    {&SkelMaps::cfg_acl_src4, &ConfigTables::acl_src4},
+    {&SkelMaps::cfg_acl_dst4, &ConfigTables::acl_dst4},
+    {&SkelMaps::cfg_acl_src6, &ConfigTables::acl_src6},
+    {&SkelMaps::cfg_acl_dst6, &ConfigTables::acl_dst6},
+    {&SkelMaps::cfg_acl_rules, &ConfigTables::acl_rules},
+    {&SkelMaps::cfg_rl_src4, &ConfigTables::rl_src4},
+    {&SkelMaps::cfg_rl_src6, &ConfigTables::rl_src6},
+    {&SkelMaps::cfg_rl_classes, &ConfigTables::rl_classes},
+});
 
-UniqueFd create_inner(const InnerDef& d) {
-  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = d.flags);
-  int fd = bpf_map_create(d.type, d.name, d.key_size, d.value_size, d.max_entries, &opts);
-  if (fd < 0) throw_errno(fd, fmt::format("create map {}", d.name));
+// ConfigTables holds nothing but these fds, each bound by exactly one row:
+// a member added without its row (or bound twice) fails the build.
+static_assert(sizeof(ConfigTables) == kGenerationTables.size() * sizeof(UniqueFd),
+              "every ConfigTables member needs its row in kGenerationTables");
+constexpr bool each_member_once() {
+  for (std::size_t i = 0; i < kGenerationTables.size(); ++i)
+    for (std::size_t j = i + 1; j < kGenerationTables.size(); ++j)
+      if (kGenerationTables[i].member == kGenerationTables[j].member ||
+          kGenerationTables[i].outer == kGenerationTables[j].outer)
+        return false;
+  return true;
+}
+static_assert(each_member_once(), "a ConfigTables member or outer map bound twice");
+
+// Maps a daemon run leaves pinned and the next one adopts: every map of the
+// object except libbpf's own (.rodata knobs) and the capture maps. A capture
+// is a session of one daemon; a new daemon starts with none (a pinned flag
+// left by a killed one would cost every drop a failed output).
+bool outlives_daemon(const bpf_map* map) {
+  if (bpf_map__is_internal(map)) return false;
+  const std::string_view name = bpf_map__name(map);
+  return name != "capture_events" && name != "capture_cfg" && name != "capture_stats";
+}
+
+std::vector<bpf_map*> pinned_maps(::xdpgw_skel* skel) {
+  std::vector<bpf_map*> out;
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skel->obj) {
+    if (outlives_daemon(map)) out.push_back(map);
+  }
+  return out;
+}
+
+// The shape of the inner maps `outer` holds, from the object's
+// __array(values, ...) template. libbpf frees the template once it has
+// created the outer map, so this is read between open and load.
+Datapath::InnerShape inner_shape(bpf_map* outer) {
+  const std::string_view outer_name = bpf_map__name(outer);
+  bpf_map* inner = bpf_map__inner_map(outer);
+  if (!inner)
+    throw std::logic_error(fmt::format(
+        "map {} of the BPF object has no inner-map template (read before load?)", outer_name));
+  // Kernel map names hold 15 characters: cfg_routes4 -> xgw_routes4.
+  std::string name(outer_name.starts_with("cfg_") ? outer_name.substr(4) : outer_name);
+  name = ("xgw_" + name).substr(0, BPF_OBJ_NAME_LEN - 1);
+  return {.type = bpf_map__type(inner),
+          .key_size = bpf_map__key_size(inner),
+          .value_size = bpf_map__value_size(inner),
+          .max_entries = bpf_map__max_entries(inner),
+          .flags = bpf_map__map_flags(inner),
+          .name = std::move(name)};
+}
+
+UniqueFd create_inner(const Datapath::InnerShape& s, uint32_t max_entries) {
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = s.flags);
+  int fd = bpf_map_create(static_cast<bpf_map_type>(s.type), s.name.c_str(), s.key_size,
+                          s.value_size, max_entries, &opts);
+  if (fd < 0) throw_errno(fd, fmt::format("create map {}", s.name));
   return UniqueFd(fd);
 }
+
+UniqueFd create_inner(const Datapath::InnerShape& s) { return create_inner(s, s.max_entries); }
 
 void install_inner(bpf_map* outer, uint32_t gen, const UniqueFd& inner) {
   int fd = inner.get();
@@ -189,6 +213,11 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
     for (bpf_program* stage : {skel_->progs.xdpgw_cpu_g0, skel_->progs.xdpgw_cpu_g1})
       bpf_program__set_autoload(stage, false);
 
+  // Before load: libbpf drops the templates once the outer maps exist.
+  for (const GenerationTable& t : kGenerationTables)
+    generation_shapes_.push_back(inner_shape(skel_->maps.*t.outer));
+  ring_shape_ = inner_shape(skel_->maps.lb_rings);
+
   if (!pin_dir_.empty()) adopt_pinned_maps();
 
   {
@@ -233,7 +262,7 @@ Datapath& Datapath::operator=(Datapath&&) noexcept = default;
 Datapath::~Datapath() = default;
 
 void Datapath::adopt_pinned_maps() {
-  for (bpf_map* map : all_maps(skel_.get())) {
+  for (bpf_map* map : pinned_maps(skel_.get())) {
     auto path = pin_dir_ / bpf_map__name(map);
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) continue;
@@ -262,7 +291,7 @@ void Datapath::pin_maps() {
   std::filesystem::create_directories(pin_dir_, ec);
   if (ec)
     throw std::system_error(ec, fmt::format("create pin dir {}", pin_dir_.string()));
-  for (bpf_map* map : all_maps(skel_.get())) {
+  for (bpf_map* map : pinned_maps(skel_.get())) {
     auto path = pin_dir_ / bpf_map__name(map);
     if (std::find(replace_pins_.begin(), replace_pins_.end(), path) != replace_pins_.end())
       std::filesystem::remove(path, ec);
@@ -320,47 +349,12 @@ Datapath::Staged Datapath::stage_generation() {
   // CPUMAP queues; their second stage must find gen's tables as they were.
   drain_generation(gen);
   Staged st{gen, {}};
-  st.tables.settings = create_inner(kSettingsDef);
-  st.tables.ports = create_inner(kPortsDef);
-  st.tables.routes4 = create_inner(kRoutes4Def);
-  st.tables.routes6 = create_inner(kRoutes6Def);
-  st.tables.nexthops = create_inner(kNexthopsDef);
-  st.tables.local = create_inner(kLocalDef);
-  st.tables.cpus = create_inner(kCpusDef);
-  st.tables.vips = create_inner(kVipsDef);
-  st.tables.backends = create_inner(kBackendsDef);
-  st.tables.lb = create_inner(kLbDef);
-  st.tables.punt = create_inner(kPuntDef);
-  st.tables.policy = create_inner(kPolicyDef);
-  st.tables.acl_src4 = create_inner(kAcl4Def);
-  st.tables.acl_dst4 = create_inner(kAcl4Def);
-  st.tables.acl_src6 = create_inner(kAcl6Def);
-  st.tables.acl_dst6 = create_inner(kAcl6Def);
-  st.tables.acl_rules = create_inner(kAclRulesDef);
-  st.tables.rl_src4 = create_inner(kRl4Def);
-  st.tables.rl_src6 = create_inner(kRl6Def);
-  st.tables.rl_classes = create_inner(kRlClassesDef);
-  auto& m = skel_->maps;
-  install_inner(m.cfg_settings, gen, st.tables.settings);
-  install_inner(m.cfg_ports, gen, st.tables.ports);
-  install_inner(m.cfg_routes4, gen, st.tables.routes4);
-  install_inner(m.cfg_routes6, gen, st.tables.routes6);
-  install_inner(m.cfg_nexthops, gen, st.tables.nexthops);
-  install_inner(m.cfg_local, gen, st.tables.local);
-  install_inner(m.cfg_cpus, gen, st.tables.cpus);
-  install_inner(m.cfg_vips, gen, st.tables.vips);
-  install_inner(m.cfg_backends, gen, st.tables.backends);
-  install_inner(m.cfg_lb, gen, st.tables.lb);
-  install_inner(m.cfg_punt, gen, st.tables.punt);
-  install_inner(m.cfg_policy, gen, st.tables.policy);
-  install_inner(m.cfg_acl_src4, gen, st.tables.acl_src4);
-  install_inner(m.cfg_acl_dst4, gen, st.tables.acl_dst4);
-  install_inner(m.cfg_acl_src6, gen, st.tables.acl_src6);
-  install_inner(m.cfg_acl_dst6, gen, st.tables.acl_dst6);
-  install_inner(m.cfg_acl_rules, gen, st.tables.acl_rules);
-  install_inner(m.cfg_rl_src4, gen, st.tables.rl_src4);
-  install_inner(m.cfg_rl_src6, gen, st.tables.rl_src6);
-  install_inner(m.cfg_rl_classes, gen, st.tables.rl_classes);
+  // Every table is created before any is installed: a failed creation
+  // leaves the inactive generation as it was.
+  for (std::size_t i = 0; i < kGenerationTables.size(); ++i)
+    st.tables.*kGenerationTables[i].member = create_inner(generation_shapes_[i]);
+  for (const GenerationTable& t : kGenerationTables)
+    install_inner(skel_->maps.*t.outer, gen, st.tables.*t.member);
   return st;
 }
 
@@ -374,29 +368,10 @@ void Datapath::activate(uint32_t gen) {
 }
 
 ConfigTables Datapath::tables_of(uint32_t gen) const {
-  auto& m = skel_->maps;
-  ConfigTables t;
-  t.settings = inner_of(m.cfg_settings, gen);
-  t.ports = inner_of(m.cfg_ports, gen);
-  t.routes4 = inner_of(m.cfg_routes4, gen);
-  t.routes6 = inner_of(m.cfg_routes6, gen);
-  t.nexthops = inner_of(m.cfg_nexthops, gen);
-  t.local = inner_of(m.cfg_local, gen);
-  t.cpus = inner_of(m.cfg_cpus, gen);
-  t.vips = inner_of(m.cfg_vips, gen);
-  t.backends = inner_of(m.cfg_backends, gen);
-  t.lb = inner_of(m.cfg_lb, gen);
-  t.punt = inner_of(m.cfg_punt, gen);
-  t.policy = inner_of(m.cfg_policy, gen);
-  t.acl_src4 = inner_of(m.cfg_acl_src4, gen);
-  t.acl_dst4 = inner_of(m.cfg_acl_dst4, gen);
-  t.acl_src6 = inner_of(m.cfg_acl_src6, gen);
-  t.acl_dst6 = inner_of(m.cfg_acl_dst6, gen);
-  t.acl_rules = inner_of(m.cfg_acl_rules, gen);
-  t.rl_src4 = inner_of(m.cfg_rl_src4, gen);
-  t.rl_src6 = inner_of(m.cfg_rl_src6, gen);
-  t.rl_classes = inner_of(m.cfg_rl_classes, gen);
-  return t;
+  ConfigTables tables;
+  for (const GenerationTable& t : kGenerationTables)
+    tables.*t.member = inner_of(skel_->maps.*t.outer, gen);
+  return tables;
 }
 
 void Datapath::refresh_active_cache() { active_ = tables_of(active_generation()); }
@@ -556,9 +531,8 @@ void Datapath::install_ring(uint32_t slot, std::span<const uint32_t> entries) {
   if (entries.empty() || entries.size() > XDPGW_MAGLEV_MAX_SIZE)
     throw std::invalid_argument(
         fmt::format("Maglev table of {} entries (1..{})", entries.size(), XDPGW_MAGLEV_MAX_SIZE));
-  const InnerDef def{BPF_MAP_TYPE_ARRAY, "xgw_ring", 4, 4,
-                     static_cast<uint32_t>(entries.size()), BPF_F_INNER_MAP};
-  UniqueFd ring = create_inner(def);
+  // lb_rings' template carries BPF_F_INNER_MAP: rings of any size fit.
+  UniqueFd ring = create_inner(ring_shape_, static_cast<uint32_t>(entries.size()));
   std::vector<uint32_t> keys(entries.size());
   for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
   // One syscall for the whole table; rings are rebuilt on every health

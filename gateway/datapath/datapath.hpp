@@ -48,7 +48,8 @@ struct LoadOptions {
 };
 
 // One config generation's tables: the inner maps of the cfg_* ARRAY_OF_MAPS
-// at one index.
+// at one index. Nothing but fds: datapath.cpp binds each member to its outer
+// map in one table (kGenerationTables) and checks every member is bound.
 struct ConfigTables {
   UniqueFd settings;
   UniqueFd ports;
@@ -193,6 +194,16 @@ class Datapath {
 
   const std::filesystem::path& pin_dir() const { return pin_dir_; }
 
+  // What bpf_map_create needs for an inner map, as the object defines it.
+  struct InnerShape {
+    uint32_t type = 0;  // enum bpf_map_type
+    uint32_t key_size = 0;
+    uint32_t value_size = 0;
+    uint32_t max_entries = 0;
+    uint32_t flags = 0;
+    std::string name;  // given to the kernel (15 characters)
+  };
+
  private:
   struct SkeletonDeleter {
     void operator()(::xdpgw_skel* skel) const noexcept;
@@ -210,6 +221,10 @@ class Datapath {
   uint32_t features_ = XDPGW_FEAT_ALL;
   std::map<uint32_t, UniqueFd> links_;  // ifindex -> bpf_link fd
   ConfigTables active_;                 // cached fds of the active generation
+  // Read from the object before load (libbpf frees its templates after):
+  // by row of the generation table, and the Maglev rings'.
+  std::vector<InnerShape> generation_shapes_;
+  InnerShape ring_shape_;
 
   void adopt_pinned_maps();
   void pin_maps();

@@ -15,13 +15,6 @@
 
 namespace xdpgw {
 
-static_assert(config::kMaxVips == XDPGW_MAX_VIPS);
-static_assert(config::kMaxBackendsTotal == XDPGW_MAX_BACKENDS);
-static_assert(config::kDefaultConnTableSize == XDPGW_CONN_TABLE_DEFAULT_SIZE);
-static_assert(config::kMaxConnTableSize == XDPGW_CONN_TABLE_MAX_SIZE);
-static_assert(config::kDefaultMaglevTableSize == XDPGW_MAGLEV_DEFAULT_SIZE);
-static_assert(config::kMaxMaglevTableSize == XDPGW_MAGLEV_MAX_SIZE);
-
 namespace {
 
 uint8_t family_of(const config::IpAddr& a) {
@@ -196,9 +189,7 @@ void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Co
                           .ring_slot = ring_slot(vip_id, gen),
                           .ring_size = vip.table_size,
                           .mode = static_cast<uint8_t>(vip.mode == config::LbMode::kDsr ? XDPGW_LB_DSR
-                                                                                        : XDPGW_LB_NAT),
-                          .flags = 0,
-                          .reserved = 0};
+                                                                                        : XDPGW_LB_NAT)};
     update(t.vips.get(), &key, &value, fmt::format("vips[{}]", vip.name));
   }
 }

@@ -382,6 +382,18 @@ bool Pipeline::forward(const ParsedPacket& p, const Rule& rule, const xsk::RxFra
   // names the port; XDP's route for the offloaded flow must agree).
   neigh::Key nk{.family = p.key.family, .addr = {}, .ifindex = out.ifindex};
   std::memcpy(nk.addr.data(), p.key.dst, p.key.family == AF_INET ? 4 : 16);
+  // A tagged frame is routed by the kernel's VLAN devices, as XDP's router
+  // leaves it (pass_vlan_tagged); an offloaded FORWARD verdict for its flow
+  // gets there through XDP's router too.
+  if (p.vlan_depth) {
+    if (rule.offload) offload(p, XDPGW_FLOW_FORWARD);
+    if (tap_) {
+      pass(f);
+    } else {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    return false;
+  }
   const auto dmac = neighbour(nk);
   uint8_t* ttl = p.key.family == AF_INET ? d + p.l3_off + 8 : d + p.l3_off + 7;
   if (!dmac || *ttl <= 1) {

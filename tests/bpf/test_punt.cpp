@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "datapath/events.hpp"
+#include "pipeline/packet.hpp"
 #include "router_fixture.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
@@ -236,6 +237,108 @@ TEST_F(PuntTest, AMalformedFrameIsAParseErrorEventWithItsReason) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].type_name(), "parse_error");
   EXPECT_EQ(abi::reason_name(got[0].raw.reason), out.delta.reasons.begin()->first);
+}
+
+// ---- one flow key for XDP and the AF_XDP pipeline ---------------------------
+
+// The pipeline offloads a verdict under the key it builds in C++
+// (pipeline::parse); XDP looks it up under the key flow.h builds. They are
+// the same bytes or an offloaded flow never matches: checked both ways, on
+// the key XDP reports for a new flow and on the lookup itself.
+TEST_F(PuntTest, ThePipelinesFlowKeyIsTheKeyXdpBuilds) {
+  xdpgw_punt_rule every{};
+  every.sport_hi = every.dport_hi = 65535;
+  every.flags = XDPGW_PUNT_F_VALID | XDPGW_PUNT_F_FALLBACK_DROP;
+  set_rule(0, every);
+  const std::vector<std::pair<std::string, std::vector<uint8_t>>> frames = {
+      {"udp4", from_a()
+                   .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                   .udp({.sport = 5000, .dport = 53})
+                   .payload(16)
+                   .build()},
+      {"tcp4", from_a()
+                   .ipv4({.src = ipv4("198.18.1.7"), .dst = ipv4("198.18.2.9")})
+                   .tcp({.sport = 40000, .dport = 443})
+                   .build()},
+      {"udp4 with an Ethernet trailer", from_a()
+                                            .ipv4({.src = ipv4("198.18.1.3"), .dst = ipv4("198.18.2.4")})
+                                            .udp({.sport = 1, .dport = 65535})
+                                            .eth_trailer(12, 0xee)
+                                            .build()},
+      {"udp6", from_a()
+                   .ipv6({.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2")})
+                   .udp({.sport = 5353, .dport = 53})
+                   .payload(8)
+                   .build()},
+      {"tcp6", from_a()
+                   .ipv6({.src = ipv6("2001:2:0:1::7"), .dst = ipv6("2001:2:0:2::9")})
+                   .tcp({.sport = 65535, .dport = 80})
+                   .build()},
+      // Punt comes before the router, which leaves these to the kernel:
+      // XDP punts them, so the pipeline must find the same key in them.
+      {"tcp4 with IP options", from_a()
+                                   .ipv4({.src = ipv4("198.18.1.2"),
+                                          .dst = ipv4("198.18.2.2"),
+                                          .options = {1, 1, 1, 1}})
+                                   .tcp({.sport = 5000, .dport = 53})
+                                   .build()},
+      {"udp4 in a VLAN", from_a()
+                             .vlan(100)
+                             .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                             .udp({.sport = 5000, .dport = 53})
+                             .build()},
+      {"udp4 in QinQ", from_a()
+                           .qinq(100)
+                           .vlan(7)
+                           .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                           .udp({.sport = 5000, .dport = 53})
+                           .build()},
+      {"udp6 after hop-by-hop options", from_a()
+                                            .ipv6({.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2")})
+                                            .hop_by_hop()
+                                            .udp({.sport = 5000, .dport = 53})
+                                            .build()},
+      {"tcp6 after routing and destination options", from_a()
+                                                         .ipv6({.src = ipv6("2001:2:0:1::2"),
+                                                                .dst = ipv6("2001:2:0:2::2")})
+                                                         .routing()
+                                                         .dest_opts(1)
+                                                         .tcp({.sport = 5000, .dport = 53})
+                                                         .build()},
+  };
+  std::vector<events::Event> got;
+  events::Reader reader(dp_->events_fd(), [&](const events::Event& e) { got.push_back(e); });
+  // A run's reasons and the events it emitted (each carries XDP's key).
+  auto run_with_events = [&](const std::vector<uint8_t>& frame) {
+    got.clear();
+    Reasons reasons = run_on_port0(frame).delta.reasons;
+    reader.consume();
+    return std::pair(reasons, got);
+  };
+  for (const auto& [name, frame] : frames) {
+    SCOPED_TRACE(name);
+    pipeline::ParsedPacket parsed;
+    ASSERT_EQ(pipeline::parse(frame, parsed), pipeline::ParseStatus::Ok);
+
+    // Not offloaded yet: punted as a new flow.
+    auto [punted, punt_events] = run_with_events(frame);
+    EXPECT_EQ(punted, (Reasons{{"drop_punt_fallback", 1}}));
+    ASSERT_EQ(punt_events.size(), 1u);
+    EXPECT_EQ(punt_events[0].type_name(), "new_flow");
+    EXPECT_EQ(std::memcmp(&punt_events[0].raw.key, &parsed.key, sizeof(parsed.key)), 0)
+        << "XDP: " << punt_events[0].to_string();
+
+    // Offloaded under the pipeline's key: XDP finds and applies it.
+    xdpgw_flow verdict{};
+    verdict.action = XDPGW_FLOW_DROP;
+    verdict.flags = XDPGW_FLOW_F_OFFLOADED;
+    ASSERT_EQ(bpf_map_update_elem(dp_->conn_table_fd(), &parsed.key, &verdict, BPF_NOEXIST), 0);
+    auto [applied, offload_events] = run_with_events(frame);
+    EXPECT_EQ(applied, (Reasons{{"drop_flow_verdict", 1}}));
+    ASSERT_EQ(offload_events.size(), 1u);
+    EXPECT_EQ(offload_events[0].type_name(), "flow_offloaded");
+    EXPECT_EQ(bpf_map_delete_elem(dp_->conn_table_fd(), &parsed.key), 0);
+  }
 }
 
 // A flood of malformed frames: each CPU emits at most XDPGW_EVENTS_PER_SEC

@@ -42,6 +42,43 @@ TEST(PipelineParse, Ipv6TcpKey) {
   EXPECT_EQ(p.key.pad, 0);
 }
 
+// What XDP parses past before it punts, the pipeline parses past too
+// (tests/bpf/test_punt.cpp compares the keys with XDP's own).
+TEST(PipelineParse, VlanTagsAndIpv6ExtensionHeadersAreSkippedAsXdpSkipsThem) {
+  pipeline::ParsedPacket p;
+  auto tagged = FrameBuilder().eth(kB, kA).qinq(100).vlan(7)
+                    .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                    .udp({.sport = 5000, .dport = 53}).build();
+  ASSERT_EQ(pipeline::parse(tagged, p), pipeline::ParseStatus::Ok);
+  EXPECT_EQ(p.vlan_depth, 2);
+  EXPECT_EQ(p.l3_off, 14 + 8);
+  EXPECT_EQ(p.dport, 53);
+
+  auto ext = FrameBuilder().eth(kB, kA).ipv6({.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2")})
+                 .hop_by_hop().routing().dest_opts(2).tcp({.sport = 1, .dport = 443}).build();
+  ASSERT_EQ(pipeline::parse(ext, p), pipeline::ParseStatus::Ok);
+  EXPECT_EQ(p.key.proto, IPPROTO_TCP);
+  EXPECT_EQ(p.dport, 443);
+  EXPECT_EQ(p.vlan_depth, 0);
+
+  auto frag6 = FrameBuilder().eth(kB, kA).ipv6({.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2")})
+                   .dest_opts().fragment(0, true).udp({.sport = 1, .dport = 2}).build();
+  EXPECT_EQ(pipeline::parse(frag6, p), pipeline::ParseStatus::Fragment);
+
+  FrameBuilder deep = FrameBuilder().eth(kB, kA).ipv6({.src = ipv6("2001:2:0:1::2"), .dst = ipv6("2001:2:0:2::2")});
+  for (int i = 0; i <= XDPGW_IPV6_EXT_MAX_CHAIN; ++i) deep.dest_opts();
+  EXPECT_EQ(pipeline::parse(deep.udp({.sport = 1, .dport = 2}).build(), p), pipeline::ParseStatus::BadIpHeader);
+
+  auto three_tags = FrameBuilder().eth(kB, kA).vlan(1).vlan(2).vlan(3)
+                        .ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4("198.18.2.2")})
+                        .udp({.sport = 1, .dport = 2}).build();
+  EXPECT_EQ(pipeline::parse(three_tags, p), pipeline::ParseStatus::NotIp);
+
+  auto cut = tagged;
+  cut.resize(14 + 8 + 20 + 2);  // the UDP ports cut in half
+  EXPECT_EQ(pipeline::parse(cut, p), pipeline::ParseStatus::TooShort);
+}
+
 TEST(PipelineParse, WhatItCannotJudgeIsReported) {
   pipeline::ParsedPacket p;
   auto arp = FrameBuilder().eth(kB, kA).ethertype(0x0806).payload(28).build();

@@ -64,7 +64,7 @@ xdpgw_punt_rule udp_rule(uint16_t dport, const char* dst24) {
   std::memcpy(r.dst, ipv4(dst24).data(), 4);
   r.sport_hi = 65535;
   r.dport_lo = r.dport_hi = dport;
-  r.flags = XDPGW_PUNT_F_VALID | XDPGW_PUNT_F_FIRST_PACKET;
+  r.flags = XDPGW_PUNT_F_VALID;
   return r;
 }
 

@@ -64,85 +64,130 @@ enum xdpgw_slot {
 /*
  * Why a packet left the fast path the way it did. Every exit of every program
  * records exactly one of these (packets and bytes, per CPU). Append only.
+ *
+ * The one list of reasons: X(NAME, value, "name", OUTCOME, parse_error)
+ * makes the enum (XDPGW_R_NAME = value) here, and the C++ side
+ * (gateway/datapath/abi.hpp) its names and outcomes from the same rows.
+ *  - "name" is exported in stats and metrics: never changed, never reused;
+ *  - OUTCOME (enum xdpgw_outcome without its prefix) is where the packet
+ *    went, for the daemon's totals;
+ *  - parse_error 1: a malformed or truncated frame, which record() also
+ *    reports as an event (bpf/lib/verdict.h).
  */
+#define XDPGW_REASONS(X)						\
+	X(UNSPEC, 0, "unspec", OTHER, 0)				\
+	/* forwarded by XDP */						\
+	/* rewritten and redirected to a port */			\
+	X(FWD_REDIRECT, 1, "fwd_redirect", FORWARD, 0)			\
+	/* handed to another CPU through CPUMAP, which counts it again	\
+	 * with its final reason */					\
+	X(STEER_CPU, 2, "steer_cpu", INTERMEDIATE, 0)			\
+	/* passed to the kernel stack on purpose */			\
+	X(PASS_NOT_IP, 3, "pass_not_ip", PASS, 0) /* ARP, LLDP, ... */	\
+	X(PASS_IPV4_FRAGMENT, 4, "pass_ipv4_fragment", PASS, 0)	\
+	X(PASS_IPV6_FRAGMENT, 5, "pass_ipv6_fragment", PASS, 0)	\
+	X(PASS_IPV4_OPTIONS, 6, "pass_ipv4_options", PASS, 0)		\
+	X(PASS_IPV6_HOP_BY_HOP, 7, "pass_ipv6_hop_by_hop", PASS, 0)	\
+	/* kernel sends time-exceeded */				\
+	X(PASS_TTL_EXCEEDED, 8, "pass_ttl_exceeded", PASS, 0)		\
+	/* for the gateway itself */					\
+	X(PASS_LOCAL_DEST, 9, "pass_local_dest", PASS, 0)		\
+	/* multicast / broadcast destination */				\
+	X(PASS_MULTICAST, 10, "pass_multicast", PASS, 0)		\
+	/* IPv6 link-local source or dest */				\
+	X(PASS_LINK_LOCAL, 11, "pass_link_local", PASS, 0)		\
+	/* kernel sends unreachable */					\
+	X(PASS_NO_ROUTE, 12, "pass_no_route", PASS, 0)			\
+	/* kernel resolves ARP/ND */					\
+	X(PASS_NO_NEIGH, 13, "pass_no_neigh", PASS, 0)			\
+	/* exceeds egress MTU */					\
+	X(PASS_FRAG_NEEDED, 14, "pass_frag_needed", PASS, 0)		\
+	/* forwarding sysctl off */					\
+	X(PASS_FWD_DISABLED, 15, "pass_fwd_disabled", PASS, 0)		\
+	/* route leaves via a non-xdpgw port */				\
+	X(PASS_EGRESS_NOT_PORT, 16, "pass_egress_not_port", PASS, 0)	\
+	/* kernel VLAN devices own tagged L3 */				\
+	X(PASS_VLAN_TAGGED, 17, "pass_vlan_tagged", PASS, 0)		\
+	/* no route source configured */				\
+	X(PASS_ROUTING_OFF, 18, "pass_routing_off", PASS, 0)		\
+	/* fib result XDP cannot act on */				\
+	X(PASS_FIB_OTHER, 19, "pass_fib_other", PASS, 0)		\
+	/* Retired: no program needs XDP metadata any more. */		\
+	X(PASS_META_UNSUPPORTED, 20, "pass_meta_unsupported", PASS, 0)	\
+	/* tail call to a handler slot failed: action from settings */	\
+	X(MISSED_TAIL_CALL, 21, "missed_tail_call", OTHER, 0)		\
+	/* dropped: malformed or truncated */				\
+	X(DROP_ETH_TRUNCATED, 22, "drop_eth_truncated", DROP, 1)	\
+	X(DROP_VLAN_TRUNCATED, 23, "drop_vlan_truncated", DROP, 1)	\
+	X(DROP_VLAN_TOO_DEEP, 24, "drop_vlan_too_deep", DROP, 1)	\
+	X(DROP_IPV4_TRUNCATED, 25, "drop_ipv4_truncated", DROP, 1)	\
+	X(DROP_IPV4_BAD_VERSION, 26, "drop_ipv4_bad_version", DROP, 1)	\
+	X(DROP_IPV4_BAD_IHL, 27, "drop_ipv4_bad_ihl", DROP, 1)		\
+	X(DROP_IPV4_BAD_TOTLEN, 28, "drop_ipv4_bad_totlen", DROP, 1)	\
+	X(DROP_IPV6_TRUNCATED, 29, "drop_ipv6_truncated", DROP, 1)	\
+	X(DROP_IPV6_BAD_VERSION, 30, "drop_ipv6_bad_version", DROP, 1)	\
+	X(DROP_IPV6_BAD_PAYLOAD_LEN, 31, "drop_ipv6_bad_payload_len", DROP, 1) \
+	X(DROP_IPV6_EXT_TRUNCATED, 32, "drop_ipv6_ext_truncated", DROP, 1) \
+	X(DROP_IPV6_EXT_TOO_DEEP, 33, "drop_ipv6_ext_too_deep", DROP, 1) \
+	X(DROP_TCP_TRUNCATED, 34, "drop_tcp_truncated", DROP, 1)	\
+	X(DROP_TCP_BAD_DOFF, 35, "drop_tcp_bad_doff", DROP, 1)		\
+	X(DROP_UDP_TRUNCATED, 36, "drop_udp_truncated", DROP, 1)	\
+	X(DROP_UDP_BAD_LEN, 37, "drop_udp_bad_len", DROP, 1)		\
+	X(DROP_ICMP_TRUNCATED, 38, "drop_icmp_truncated", DROP, 1)	\
+	X(DROP_ICMPV6_TRUNCATED, 39, "drop_icmpv6_truncated", DROP, 1)	\
+	/* a stage function got no parse result */			\
+	X(DROP_META_MISSING, 40, "drop_meta_missing", DROP, 0)		\
+	/* egress port vanished mid-flight */				\
+	X(DROP_REDIRECT_FAILED, 41, "drop_redirect_failed", DROP, 0)	\
+	/* load balancer (bpf/lib/lb.h) */				\
+	/* to a backend, destination rewritten */			\
+	X(FWD_LB_NAT, 42, "fwd_lb_nat", FORWARD, 0)			\
+	/* to a backend, IPIP/IP6IP6 encapsulated */			\
+	X(FWD_LB_DSR, 43, "fwd_lb_dsr", FORWARD, 0)			\
+	/* backend reply, source set back to the VIP */			\
+	X(FWD_LB_REVERSE_NAT, 44, "fwd_lb_reverse_nat", FORWARD, 0)	\
+	/* VIP without a usable backend */				\
+	X(DROP_LB_NO_BACKEND, 45, "drop_lb_no_backend", DROP, 0)	\
+	/* encapsulated frame exceeds egress MTU */			\
+	X(DROP_LB_ENCAP_TOO_BIG, 46, "drop_lb_encap_too_big", DROP, 0)	\
+	/* no headroom for the outer header */				\
+	X(DROP_LB_ENCAP_FAILED, 47, "drop_lb_encap_failed", DROP, 0)	\
+	/* policy (bpf/lib/policy.h) */					\
+	X(DROP_ACL_DENY, 48, "drop_acl_deny", DROP, 0)			\
+	X(DROP_RATE_LIMITED, 49, "drop_rate_limited", DROP, 0)		\
+	/* punt to the AF_XDP pipeline and its offloaded verdicts */	\
+	/* redirected into an AF_XDP socket */				\
+	X(PUNT_XSK, 50, "punt_xsk", PUNT, 0)				\
+	/* no socket on this queue: pass */				\
+	X(PASS_PUNT_FALLBACK, 51, "pass_punt_fallback", PASS, 0)	\
+	/* no socket on this queue: drop */				\
+	X(DROP_PUNT_FALLBACK, 52, "drop_punt_fallback", DROP, 0)	\
+	/* userspace said forward; XDP did */				\
+	X(FWD_FLOW_VERDICT, 53, "fwd_flow_verdict", FORWARD, 0)	\
+	/* userspace said pass to the kernel */				\
+	X(PASS_FLOW_VERDICT, 54, "pass_flow_verdict", PASS, 0)		\
+	/* userspace said drop */					\
+	X(DROP_FLOW_VERDICT, 55, "drop_flow_verdict", DROP, 0)		\
+	/* dropped: RFC 1812 input check, in the dispatcher */		\
+	X(DROP_IPV4_BAD_CHECKSUM, 56, "drop_ipv4_bad_checksum", DROP, 1)
+
+/* Where a reason's packets went (the OUTCOME column). STEER_CPU is a step:
+ * the packet is counted again on the CPU it was steered to. */
+enum xdpgw_outcome {
+	XDPGW_OUTCOME_OTHER = 0,	/* unspec, missed tail call */
+	XDPGW_OUTCOME_FORWARD = 1,
+	XDPGW_OUTCOME_PASS = 2,
+	XDPGW_OUTCOME_DROP = 3,
+	XDPGW_OUTCOME_PUNT = 4,
+	XDPGW_OUTCOME_INTERMEDIATE = 5,
+};
+
+#define XDPGW_R_ENUM_(name, value, str, outcome, parse_error) XDPGW_R_##name = (value),
 enum xdpgw_reason {
-	XDPGW_R_UNSPEC = 0,
-
-	/* forwarded by XDP */
-	XDPGW_R_FWD_REDIRECT = 1,	/* rewritten and redirected to a port */
-	XDPGW_R_STEER_CPU = 2,		/* handed to another CPU through CPUMAP */
-
-	/* passed to the kernel stack on purpose */
-	XDPGW_R_PASS_NOT_IP = 3,	/* ARP, LLDP, ... */
-	XDPGW_R_PASS_IPV4_FRAGMENT = 4,
-	XDPGW_R_PASS_IPV6_FRAGMENT = 5,
-	XDPGW_R_PASS_IPV4_OPTIONS = 6,
-	XDPGW_R_PASS_IPV6_HOP_BY_HOP = 7,
-	XDPGW_R_PASS_TTL_EXCEEDED = 8,	/* kernel sends time-exceeded */
-	XDPGW_R_PASS_LOCAL_DEST = 9,	/* for the gateway itself */
-	XDPGW_R_PASS_MULTICAST = 10,	/* multicast / broadcast destination */
-	XDPGW_R_PASS_LINK_LOCAL = 11,	/* IPv6 link-local source or dest */
-	XDPGW_R_PASS_NO_ROUTE = 12,	/* kernel sends unreachable */
-	XDPGW_R_PASS_NO_NEIGH = 13,	/* kernel resolves ARP/ND */
-	XDPGW_R_PASS_FRAG_NEEDED = 14,	/* exceeds egress MTU */
-	XDPGW_R_PASS_FWD_DISABLED = 15,	/* forwarding sysctl off */
-	XDPGW_R_PASS_EGRESS_NOT_PORT = 16, /* route leaves via a non-xdpgw port */
-	XDPGW_R_PASS_VLAN_TAGGED = 17,	/* kernel VLAN devices own tagged L3 */
-	XDPGW_R_PASS_ROUTING_OFF = 18,	/* no route source configured */
-	XDPGW_R_PASS_FIB_OTHER = 19,	/* fib result XDP cannot act on */
-	/* Retired: no program needs XDP metadata any more. */
-	XDPGW_R_PASS_META_UNSUPPORTED = 20,
-
-	/* tail call to a handler slot failed: action from settings */
-	XDPGW_R_MISSED_TAIL_CALL = 21,
-
-	/* dropped: malformed or truncated */
-	XDPGW_R_DROP_ETH_TRUNCATED = 22,
-	XDPGW_R_DROP_VLAN_TRUNCATED = 23,
-	XDPGW_R_DROP_VLAN_TOO_DEEP = 24,
-	XDPGW_R_DROP_IPV4_TRUNCATED = 25,
-	XDPGW_R_DROP_IPV4_BAD_VERSION = 26,
-	XDPGW_R_DROP_IPV4_BAD_IHL = 27,
-	XDPGW_R_DROP_IPV4_BAD_TOTLEN = 28,
-	XDPGW_R_DROP_IPV6_TRUNCATED = 29,
-	XDPGW_R_DROP_IPV6_BAD_VERSION = 30,
-	XDPGW_R_DROP_IPV6_BAD_PAYLOAD_LEN = 31,
-	XDPGW_R_DROP_IPV6_EXT_TRUNCATED = 32,
-	XDPGW_R_DROP_IPV6_EXT_TOO_DEEP = 33,
-	XDPGW_R_DROP_TCP_TRUNCATED = 34,
-	XDPGW_R_DROP_TCP_BAD_DOFF = 35,
-	XDPGW_R_DROP_UDP_TRUNCATED = 36,
-	XDPGW_R_DROP_UDP_BAD_LEN = 37,
-	XDPGW_R_DROP_ICMP_TRUNCATED = 38,
-	XDPGW_R_DROP_ICMPV6_TRUNCATED = 39,
-	XDPGW_R_DROP_META_MISSING = 40, /* a stage function got no parse result */
-	XDPGW_R_DROP_REDIRECT_FAILED = 41, /* egress port vanished mid-flight */
-
-	/* load balancer (bpf/lib/lb.h) */
-	XDPGW_R_FWD_LB_NAT = 42,	/* to a backend, destination rewritten */
-	XDPGW_R_FWD_LB_DSR = 43,	/* to a backend, IPIP/IP6IP6 encapsulated */
-	XDPGW_R_FWD_LB_REVERSE_NAT = 44, /* backend reply, source set back to the VIP */
-	XDPGW_R_DROP_LB_NO_BACKEND = 45, /* VIP without a usable backend */
-	XDPGW_R_DROP_LB_ENCAP_TOO_BIG = 46, /* encapsulated frame exceeds egress MTU */
-	XDPGW_R_DROP_LB_ENCAP_FAILED = 47, /* no headroom for the outer header */
-
-	/* policy (bpf/lib/policy.h) */
-	XDPGW_R_DROP_ACL_DENY = 48,
-	XDPGW_R_DROP_RATE_LIMITED = 49,
-
-	/* punt to the AF_XDP pipeline and its offloaded verdicts */
-	XDPGW_R_PUNT_XSK = 50,		/* redirected into an AF_XDP socket */
-	XDPGW_R_PASS_PUNT_FALLBACK = 51, /* no socket on this queue: pass */
-	XDPGW_R_DROP_PUNT_FALLBACK = 52, /* no socket on this queue: drop */
-	XDPGW_R_FWD_FLOW_VERDICT = 53,	/* userspace said forward; XDP did */
-	XDPGW_R_PASS_FLOW_VERDICT = 54,	/* userspace said pass to the kernel */
-	XDPGW_R_DROP_FLOW_VERDICT = 55,	/* userspace said drop */
-
-	/* dropped: malformed (RFC 1812 input check, in the dispatcher) */
-	XDPGW_R_DROP_IPV4_BAD_CHECKSUM = 56,
-
+	XDPGW_REASONS(XDPGW_R_ENUM_)
 	XDPGW_R_COUNT
 };
+#undef XDPGW_R_ENUM_
 
 /* Value of the per-CPU stats arrays (verdict reasons, handler hits). */
 struct xdpgw_counter {
