@@ -321,22 +321,13 @@ TEST_F(LifecycleE2e, ReloadsWithSteeringNeverMixTheFirstAndSecondStagesConfigs) 
   EXPECT_GE(daemon_.reason_packets("steer_cpu"), result.received) << "packets were not steered";
 }
 
-// XDPGW_PROBE_DENY (datapath/probe.hpp) for the daemon this test starts.
-class ProbeDenial {
- public:
-  explicit ProbeDenial(const char* keys) { ::setenv("XDPGW_PROBE_DENY", keys, 1); }
-  ~ProbeDenial() { ::unsetenv("XDPGW_PROBE_DENY"); }
-  ProbeDenial(const ProbeDenial&) = delete;
-  ProbeDenial& operator=(const ProbeDenial&) = delete;
-};
-
 // An optional feature the kernel lacks turns off that one feature, said in
 // one line (log and status), and the router forwards as before.
 TEST_F(LifecycleE2e, WithoutPerfEventOutputOnlyDropCaptureIsOffAndTheRouterForwards) {
   const std::string line =
       "missing: helper bpf_perf_event_output (denied by XDPGW_PROBE_DENY) — needed by drop "
       "capture (xdpgw capture --what drops), which is turned off.";
-  ProbeDenial deny("bpf_perf_event_output");
+  ScopedEnv deny("XDPGW_PROBE_DENY", "bpf_perf_event_output");
   daemon_.write_config(config_via(1));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
   EXPECT_NE(daemon_.log().find(line), std::string::npos) << daemon_.log();

@@ -76,20 +76,6 @@ class NotifySocket {
   UniqueFd fd_;
 };
 
-// An environment variable for the daemons this test starts.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() { ::unsetenv(name_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-};
-
 std::string config_for(const RouterTopology& topo, const Daemon& daemon) {
   return fmt::format(R"([gateway]
 instance = "{}"
