@@ -2,7 +2,7 @@
 /*
  * The connection-table key of a packet, built one way for every user of
  * conn_table (the punt path, the load balancer, the AF_XDP pipeline in C++:
- * gateway/pipeline/parse.cpp builds the same bytes).
+ * gateway/pipeline/packet.cpp builds the same bytes; test_punt checks it).
  */
 #ifndef XDPGW_FLOW_H
 #define XDPGW_FLOW_H

@@ -4,9 +4,10 @@
  * by every handler once the L4 header is validated and before routing.
  * Types and the evaluation order are described in shared.h ("policy").
  *
- * Runs exactly once per packet: only the handlers call xdpgw_policy_check(), and a
- * packet steered through the CPUMAP continues in cpu_stage.bpf.c, which calls
- * forward() directly, never a handler. A denied packet consumes no tokens.
+ * Runs exactly once per packet: only run_pipeline() (pipeline.h) calls
+ * xdpgw_policy_check(), before steering; a packet steered through the CPUMAP
+ * resumes at local_pipeline() in cpu_stage.bpf.c, after it. A denied packet
+ * consumes no tokens.
  */
 #ifndef XDPGW_POLICY_H
 #define XDPGW_POLICY_H

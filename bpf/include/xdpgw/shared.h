@@ -434,8 +434,6 @@ struct xdpgw_vip {
 	__u16 reserved;
 };
 
-#define XDPGW_BACKEND_F_NONE 0
-
 /* cfg_backends value, by backend id. port 0 = keep the client's dport. */
 struct xdpgw_backend {
 	__u8 addr[16];
