@@ -147,6 +147,35 @@ struct {
 	__array(values, struct xdpgw_nexthops_table);
 } cfg_nexthops __weak SEC(".maps");
 
+/* Kernel routes (routing.source = "kernel", shared.h): written in place by
+ * the daemon's route mirror, read by kernel_lookup (router.h). LPM_TRIE for
+ * prefixes; one map for both generations, since an element update is atomic
+ * and a route event must not wait for a config flip. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGW_MAX_KROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpgw_lpm_v4_key);
+	__type(value, struct xdpgw_kroute);
+} kr_routes4 __weak SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGW_MAX_KROUTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xdpgw_lpm_v6_key);
+	__type(value, struct xdpgw_kroute);
+} kr_routes6 __weak SEC(".maps");
+
+/* Their nexthops by id: ARRAY, an inlined O(1) lookup. Written by the route
+ * mirror (a neighbour event rewrites one entry's MAC in place). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_MAX_KNEXTHOPS);
+	__type(key, __u32);
+	__type(value, struct xdpgw_knexthop);
+} kr_nexthops __weak SEC(".maps");
+
 /* Addresses owned by the gateway: traffic to them goes to the kernel. HASH:
  * exact match on a small set. */
 struct xdpgw_local_table {

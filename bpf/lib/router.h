@@ -93,6 +93,41 @@ static __always_inline __u32 static_lookup(__u32 gen, void *lpm_outer,
 	return 0;
 }
 
+/* Kernel-route lookup (routing.source = "kernel"): the daemon's route mirror
+ * keeps kr_routes4/6 and kr_nexthops equal to the kernel's tables. Returns 0,
+ * a pass reason, or KROUTE_ASK_FIB for a prefix only bpf_fib_lookup decides
+ * exactly (multipath, policy rules): the caller then asks the FIB. */
+#define KROUTE_ASK_FIB 0xffffffffu
+
+static __always_inline __u32 kernel_lookup(__u32 gen, void *trie, const void *key,
+					   __u32 l3_len, struct egress *out)
+{
+	struct xdpgw_kroute *route = bpf_map_lookup_elem(trie, key);
+	struct xdpgw_knexthop *nh;
+	struct xdpgw_port *port;
+	__u32 nh_id;
+
+	if (!route)
+		return XDPGW_R_PASS_NO_ROUTE;
+	if (route->flags & XDPGW_KROUTE_F_FIB)
+		return KROUTE_ASK_FIB;
+	if (route->pass_reason)
+		return route->pass_reason;
+	nh_id = route->nexthop_id;
+	nh = bpf_map_lookup_elem(&kr_nexthops, &nh_id);
+	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
+		return XDPGW_R_PASS_NO_NEIGH;
+	port = cfg_lookup(&cfg_ports, gen, &nh->ifindex);
+	if (!port)
+		return XDPGW_R_PASS_EGRESS_NOT_PORT;
+	if (l3_len > port->mtu)
+		return XDPGW_R_PASS_FRAG_NEEDED;
+	out->ifindex = nh->ifindex;
+	__builtin_memcpy(out->dmac, nh->dmac, 6);
+	__builtin_memcpy(out->smac, port->mac, 6);
+	return 0;
+}
+
 static __always_inline __u32 fib_to_egress(__u32 gen, struct bpf_fib_lookup *p,
 					   int rc, struct egress *out)
 {
@@ -127,6 +162,13 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
 
 		return static_lookup(meta->gen, &cfg_routes4, &key, meta->l3_len, out);
+	}
+	if (source == XDPGW_ROUTE_KERNEL) {
+		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
+		__u32 reason = kernel_lookup(meta->gen, &kr_routes4, &key, meta->l3_len, out);
+
+		if (reason != KROUTE_ASK_FIB)
+			return reason;
 	}
 	if (!have_feature(XDPGW_FEAT_FIB))
 		return XDPGW_R_PASS_ROUTING_OFF;
@@ -177,6 +219,15 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
 		return static_lookup(meta->gen, &cfg_routes6, &key, meta->l3_len, out);
 	}
+	if (source == XDPGW_ROUTE_KERNEL) {
+		struct xdpgw_lpm_v6_key key = { .prefixlen = 128 };
+		__u32 reason;
+
+		__builtin_memcpy(key.addr, &ip6->daddr, 16);
+		reason = kernel_lookup(meta->gen, &kr_routes6, &key, meta->l3_len, out);
+		if (reason != KROUTE_ASK_FIB)
+			return reason;
+	}
 	if (!have_feature(XDPGW_FEAT_FIB))
 		return XDPGW_R_PASS_ROUTING_OFF;
 
@@ -219,7 +270,8 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 	struct egress eg = {};
 	struct ethhdr *eth = data;
 
-	if (source != XDPGW_ROUTE_FIB && source != XDPGW_ROUTE_STATIC)
+	if (source != XDPGW_ROUTE_FIB && source != XDPGW_ROUTE_STATIC &&
+	    source != XDPGW_ROUTE_KERNEL)
 		return pass(ctx, XDPGW_R_PASS_ROUTING_OFF);
 	if (meta->vlan_depth)
 		return pass(ctx, XDPGW_R_PASS_VLAN_TAGGED);

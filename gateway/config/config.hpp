@@ -89,7 +89,7 @@ inline constexpr std::size_t kMaxHealthPathLength = 1024;
 enum class AttachMode : uint8_t { kNative, kGeneric };
 // What the dispatcher does when a handler slot is empty.
 enum class MissedTailCall : uint8_t { kDrop, kPass };
-enum class RouteSource : uint8_t { kFib, kStatic, kNone };
+enum class RouteSource : uint8_t { kFib, kStatic, kNone, kKernel };
 enum class L4Protocol : uint8_t { kTcp, kUdp };
 enum class LbMode : uint8_t { kNat, kDsr };
 enum class HealthCheckKind : uint8_t { kTcp, kHttp };
@@ -132,9 +132,16 @@ struct Route {
   bool operator==(const Route&) const = default;
 };
 
+// routing.source = "kernel": how often the route mirror compares its tables
+// with a full dump of the kernel's (a safety net under the netlink events).
+inline constexpr uint32_t kDefaultResyncIntervalMs = 60'000;
+inline constexpr uint32_t kMinResyncIntervalMs = 1'000;
+inline constexpr uint32_t kMaxResyncIntervalMs = 86'400'000;
+
 struct Routing {
   RouteSource source = RouteSource::kFib;
   std::vector<Route> routes;  // non-empty only with kStatic; file order
+  uint32_t resync_interval_ms = kDefaultResyncIntervalMs;  // used with kKernel
 
   bool operator==(const Routing&) const = default;
 };

@@ -220,7 +220,10 @@ RawRoute read_route(TableReader& table) {
 }
 
 RawRouting read_routing(TableReader& table) {
-  RawRouting routing{.pos = table.pos(), .source = table.string("source"), .routes = {}};
+  RawRouting routing{.pos = table.pos(),
+                     .source = table.string("source"),
+                     .routes = {},
+                     .resync_interval_ms = table.integer("resync_interval_ms")};
   for (TableReader& route : table.table_array("route")) routing.routes.push_back(read_route(route));
   table.reject_unknown_keys();
   return routing;

@@ -59,6 +59,7 @@ struct RawRouting {
   SourcePos pos;
   RawString source;
   std::vector<RawRoute> routes;
+  RawInteger resync_interval_ms;
 };
 
 struct RawSteering {

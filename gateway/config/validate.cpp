@@ -47,9 +47,10 @@ constexpr std::array<Choice<HealthCheckKind>, 2> kHealthCheckKinds{{
     {"tcp", HealthCheckKind::kTcp},
     {"http", HealthCheckKind::kHttp},
 }};
-constexpr std::array<Choice<RouteSource>, 3> kRouteSources{{
+constexpr std::array<Choice<RouteSource>, 4> kRouteSources{{
     {"fib", RouteSource::kFib},
     {"static", RouteSource::kStatic},
+    {"kernel", RouteSource::kKernel},
     {"none", RouteSource::kNone},
 }};
 
@@ -298,6 +299,9 @@ std::optional<Route> check_route(const RawRoute& raw,
   return Route{.prefix = *prefix, .via = *via, .port = port_name->value, .ifindex = ifindex};
 }
 
+std::optional<int64_t> check_range(const RawInteger& raw, std::string_view key, int64_t lo,
+                                   int64_t hi, ErrorList& errors);
+
 Routing check_routing(const std::optional<RawRouting>& raw, const std::vector<RawPort>& raw_ports,
                       const std::vector<Port>& ports, ErrorList& errors) {
   Routing routing;
@@ -322,6 +326,15 @@ Routing check_routing(const std::optional<RawRouting>& raw, const std::vector<Ra
     if (auto route = check_route(raw_route, declared_ports, ports, first_seen, errors)) {
       routing.routes.push_back(std::move(*route));
     }
+  }
+  if (const auto& interval = raw->resync_interval_ms) {
+    if (!source_unrecognised && routing.source != RouteSource::kKernel)
+      errors.add(interval->pos,
+                 "resync_interval_ms is only allowed with routing.source = \"kernel\", not {:?}",
+                 to_string(routing.source));
+    else if (auto ms = check_range(interval, "resync_interval_ms", kMinResyncIntervalMs,
+                                   kMaxResyncIntervalMs, errors))
+      routing.resync_interval_ms = static_cast<uint32_t>(*ms);
   }
   return routing;
 }

@@ -45,6 +45,7 @@
 #include "daemon/observe.hpp"
 #include "lb/health.hpp"
 #include "lb/health_config.hpp"
+#include "routing/route_mirror.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -229,6 +230,7 @@ class Gateway {
     const bool only_punt_rules_changed = punt_changed && same_except_rules(next.punt, cfg_.punt);
     cfg_ = next;
     sync_health();
+    sync_route_mirror();
     update_announcements();
     if (punt_changed && !(only_punt_rules_changed && replace_punt_rules())) {
       // The rules are already live in XDP; until the new pipeline is up,
@@ -275,6 +277,7 @@ class Gateway {
     try {
       apply_config(next, /*initial=*/false);
       cfg_ = next;
+      sync_route_mirror();
       for (const auto& [name, ifindex] : now) {
         missing_ports_.erase(name);
         spdlog::info("port {} is back as ifindex {}: XDP attached, config re-applied", name,
@@ -457,6 +460,8 @@ class Gateway {
     else if (!pipeline_start_error_.empty())
       s["pipeline"] = failed_pipeline_json(pipeline_start_error_);
     if (announcer_ != nullptr) s["announce"] = announcer_->status();
+    if (route_mirror_ != nullptr && route_mirror_->enabled())
+      s["route_mirror"] = route_mirror_->status();
     return s;
   }
   nlohmann::json stats(bool all) const {
@@ -476,6 +481,8 @@ class Gateway {
       out.push_back(pipeline_up_metric(false));
     if (announcer_ != nullptr)
       for (auto& f : announcer_->metrics()) out.push_back(std::move(f));
+    if (route_mirror_ != nullptr && route_mirror_->enabled())
+      for (auto& f : route_mirror_->metrics()) out.push_back(std::move(f));
     return out;
   }
 
@@ -542,6 +549,31 @@ class Gateway {
       out.push_back(std::move(r));
     }
     return out;
+  }
+
+  // routing.source = "kernel": the route mirror runs on the daemon's
+  // io_context and is owned by run(), like the health checker. It follows
+  // the running config: on with "kernel" (and told the ports), off and its
+  // tables emptied with any other source, after the generation switched.
+  routing::MirrorMaps mirror_maps() const {
+    return {.routes4 = dp_.kr_routes4_fd(), .routes6 = dp_.kr_routes6_fd(),
+            .nexthops = dp_.kr_nexthops_fd()};
+  }
+  void attach_route_mirror(routing::RouteMirror* mirror) {
+    route_mirror_ = mirror;
+    sync_route_mirror();
+  }
+  void sync_route_mirror() {
+    if (route_mirror_ == nullptr) return;
+    if (cfg_.routing.source != config::RouteSource::kKernel) {
+      route_mirror_->disable();
+      return;
+    }
+    std::set<uint32_t> ports;
+    for (const auto& p : cfg_.ports) ports.insert(p.ifindex);
+    route_mirror_->enable(std::move(ports),
+                          std::chrono::milliseconds(cfg_.routing.resync_interval_ms),
+                          (dp_.features() & XDPGW_FEAT_FIB) != 0);
   }
 
   // Health checks run on the daemon's io_context; the checker is owned by
@@ -799,6 +831,7 @@ class Gateway {
   Datapath dp_;
   LbRuntime lb_;
   lb::HealthChecker* health_ = nullptr;  // owned by run()
+  routing::RouteMirror* route_mirror_ = nullptr;  // owned by run()
   announce::Announcer* announcer_ = nullptr;  // owned by run(); null without [announce]
   std::set<std::string> missing_ports_;
   AppliedState state_;
@@ -921,6 +954,9 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     }
   });
   gw.attach_health(&health);
+  // Declared after io, like the checker: its timers and socket go first.
+  routing::RouteMirror route_mirror(io, gw.mirror_maps());
+  gw.attach_route_mirror(&route_mirror);
   std::optional<announce::Announcer> announcer;
   if (gw.config().announce.enabled) {
     announcer.emplace(io, cfg.gateway.instance, gw.config().announce);

@@ -400,6 +400,39 @@ std::string format_stats(const nlohmann::json& stats, const std::string& instanc
   return out;
 }
 
+namespace {
+
+// routing.source = "kernel": what the route mirror holds and how it keeps up.
+std::string format_route_mirror(const nlohmann::json& m) {
+  std::string resyncs;
+  for (const auto& [cause, n] : m["resyncs"].items())
+    resyncs += fmt::format("{}{} {}", resyncs.empty() ? "" : ", ", cause, n.get<uint64_t>());
+  const double ago = m["last_event_seconds_ago"].get<double>();
+  std::string out = fmt::format(
+      "  kernel routes mirrored: {} IPv4 + {} IPv6 entries ({} ask the FIB, {} pass to the "
+      "kernel) from {} kernel routes and {} neighbours; {} nexthops ({} resolved)\n"
+      "  mirror events: {}, last {}; resyncs: {} (last took {} ms); periodic resyncs that "
+      "found a difference: {} ({} entries)\n",
+      m["entries_v4"].get<size_t>(), m["entries_v6"].get<size_t>(),
+      m["entries_fib"].get<size_t>(), m["entries_pass"].get<size_t>(),
+      m["kernel_routes"].get<size_t>(), m["neighbours"].get<size_t>(),
+      m["nexthops"].get<size_t>(), m["nexthops_resolved"].get<size_t>(),
+      m["events"].get<uint64_t>(), ago < 0 ? std::string("never") : fmt::format("{:.1f} s ago", ago),
+      resyncs.empty() ? std::string("none") : resyncs, m["last_resync_ms"].get<double>(),
+      m["periodic_resyncs_with_difference"].get<uint64_t>(),
+      m["differences_found"].get<uint64_t>());
+  for (const auto& [family, why] : m["policy_fallback"].items())
+    if (!why.is_null())
+      out += fmt::format("  WARNING: {}: {}: every packet asks bpf_fib_lookup\n", family,
+                         why.get<std::string>());
+  if (m["errors"].get<uint64_t>() > 0)
+    out += fmt::format("  WARNING: route mirror errors: {} (last: {})\n",
+                       m["errors"].get<uint64_t>(), m["last_error"].get<std::string>());
+  return out;
+}
+
+}  // namespace
+
 std::string format_status(const nlohmann::json& s) {
   std::string out = fmt::format(
       "instance {} (pid {}), config {}\n"
@@ -417,6 +450,7 @@ std::string format_status(const nlohmann::json& s) {
           ? std::string()
           : " (" + s["reloads"]["last_message"].get<std::string>() + ")");
   for (const auto& w : s["warnings"]) out += "  WARNING: " + w.get<std::string>() + "\n";
+  if (s.contains("route_mirror")) out += format_route_mirror(s["route_mirror"]);
   for (const auto& p : s["ports"]) {
     if (!p["present"].get<bool>()) {
       out += fmt::format("port {} (ifindex {}): MISSING\n", p["name"].get<std::string>(),

@@ -117,6 +117,7 @@ uint32_t to_route_source(config::RouteSource s) {
   switch (s) {
     case config::RouteSource::kFib: return XDPGW_ROUTE_FIB;
     case config::RouteSource::kStatic: return XDPGW_ROUTE_STATIC;
+    case config::RouteSource::kKernel: return XDPGW_ROUTE_KERNEL;
     case config::RouteSource::kNone: return XDPGW_ROUTE_NONE;
   }
   return XDPGW_ROUTE_NONE;

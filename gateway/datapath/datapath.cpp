@@ -497,6 +497,9 @@ int Datapath::tx_ports_fd() const { return bpf_map__fd(skel_->maps.tx_ports); }
 int Datapath::cpu_map_fd(uint32_t gen) const {
   return bpf_map__fd(gen == 0 ? skel_->maps.cpu_map_g0 : skel_->maps.cpu_map_g1);
 }
+int Datapath::kr_routes4_fd() const { return bpf_map__fd(skel_->maps.kr_routes4); }
+int Datapath::kr_routes6_fd() const { return bpf_map__fd(skel_->maps.kr_routes6); }
+int Datapath::kr_nexthops_fd() const { return bpf_map__fd(skel_->maps.kr_nexthops); }
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
 int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }

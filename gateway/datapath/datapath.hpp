@@ -137,6 +137,10 @@ class Datapath {
   int active_gen_fd() const;
   int tx_ports_fd() const;
   int cpu_map_fd(uint32_t gen) const;
+  // Kernel routes (routing.source = "kernel"), written by the route mirror.
+  int kr_routes4_fd() const;
+  int kr_routes6_fd() const;
+  int kr_nexthops_fd() const;
   int conn_table_fd() const;
   int conn_stats_fd() const;
   int lb_rings_fd() const;

@@ -269,6 +269,7 @@ enum xdpgw_route_source {
 	XDPGW_ROUTE_NONE = 0,	/* everything IP goes to the kernel */
 	XDPGW_ROUTE_FIB = 1,	/* bpf_fib_lookup on the kernel's tables */
 	XDPGW_ROUTE_STATIC = 2, /* LPM tries filled from the config */
+	XDPGW_ROUTE_KERNEL = 3, /* kr_* tries mirrored from the kernel's routes */
 };
 
 /*
@@ -326,6 +327,44 @@ struct xdpgw_nexthop {
 	__u32 flags; /* XDPGW_NH_F_* */
 	__u8 dmac[6];
 	__u8 smac[6];
+};
+
+/* ---- kernel routes (routing.source = "kernel") ---------------------------- */
+
+/*
+ * The daemon's route mirror (gateway/routing/route_mirror.cpp) keeps these
+ * equal to the kernel's main and local routing tables and its neighbour
+ * table, updating single entries in place as netlink events arrive. They are
+ * not generational: an LPM_TRIE or ARRAY element update is what a packet
+ * sees next, and a route change must not wait for a config flip.
+ */
+#define XDPGW_MAX_KROUTES 1048576 /* per address family (a full BGP table fits) */
+#define XDPGW_MAX_KNEXTHOPS 65536
+
+/* Ask bpf_fib_lookup for this prefix: multipath and nexthop-object routes
+ * (the kernel's hash picks the path), or every prefix while `ip rule` has
+ * rules the mirror cannot express (then the mirror holds only /0 with it). */
+#define XDPGW_KROUTE_F_FIB (1u << 0)
+
+/* kr_routes4 / kr_routes6 value. */
+struct xdpgw_kroute {
+	__u32 nexthop_id;  /* index into kr_nexthops (pass_reason 0, no flag) */
+	__u16 pass_reason; /* enum xdpgw_reason: the kernel handles this prefix
+			    * (local, broadcast, blackhole, unreachable, prohibit,
+			    * on-link without a neighbour entry); 0 = forward */
+	__u16 flags;	   /* XDPGW_KROUTE_F_* */
+};
+
+/* kr_nexthops value: a gateway (or, for on-link destinations, the host
+ * itself) and what the neighbour table says about it. The address is kept so
+ * that a restarted daemon can adopt the table without renumbering. */
+struct xdpgw_knexthop {
+	__u32 ifindex;
+	__u32 flags;	/* XDPGW_NH_F_RESOLVED: dmac is valid */
+	__u8 dmac[6];
+	__u8 family;	/* AF_INET or AF_INET6; 0 = slot unused */
+	__u8 pad;
+	__u8 addr[16];	/* network order; IPv4 in the first 4 bytes */
 };
 
 /* Local addresses of the gateway (static mode): packets to them go to the

@@ -1,0 +1,780 @@
+#include "routing/route_mirror.hpp"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/error.hpp"
+#include "datapath/neigh.hpp"
+#include "datapath/rtnl.hpp"
+#include "xdpgw/shared.h"
+
+namespace xdpgw::routing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A netlink event on a link or an address, a rule, or an overrun waits this
+// long for more of its kind before the resync it causes runs.
+constexpr auto kResyncDebounce = std::chrono::milliseconds(20);
+// Socket buffer for events: a burst of a full table (BIRD starting) must
+// fit, or the kernel drops messages and we resync (ENOBUFS).
+constexpr int kEventBufferBytes = 32 << 20;
+constexpr size_t kRecvBuffer = 64 << 10;
+
+// IFF_LOWER_UP is in <linux/if.h>, which clashes with <net/if.h>.
+constexpr unsigned kIffLowerUp = 1u << 16;
+
+constexpr uint16_t kUsableStates = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE |
+                                   NUD_PERMANENT | NUD_NOARP;
+
+template <size_t Max>
+using AttrTable = std::array<const nlattr*, Max + 1>;
+
+template <size_t Max>
+int collect(const nlattr* attr, void* data) {
+  auto* table = static_cast<AttrTable<Max>*>(data);
+  const uint16_t type = mnl_attr_get_type(attr);
+  if (type <= Max) (*table)[type] = attr;
+  return MNL_CB_OK;
+}
+
+size_t addr_len(uint8_t family) { return family == AF_INET ? 4 : 16; }
+
+bool copy_addr(const nlattr* attr, uint8_t family, Addr& out) {
+  if (attr == nullptr || mnl_attr_get_payload_len(attr) != addr_len(family)) return false;
+  std::memcpy(out.data(), mnl_attr_get_payload(attr), addr_len(family));
+  return true;
+}
+
+std::optional<KernelRoute> parse_route(const nlmsghdr* nlh) {
+  const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+  if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return std::nullopt;
+  // Route cache entries (IPv6 exceptions, PMTU): not part of the tables.
+  if (rtm->rtm_flags & RTM_F_CLONED) return std::nullopt;
+  AttrTable<RTA_MAX> tb{};
+  if (mnl_attr_parse(nlh, sizeof(*rtm), collect<RTA_MAX>, &tb) < 0) return std::nullopt;
+  const uint32_t table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+  if (table != RT_TABLE_MAIN && table != RT_TABLE_LOCAL && table != RT_TABLE_DEFAULT)
+    return std::nullopt;
+  const uint8_t family = rtm->rtm_family;
+  KernelRoute r;
+  Addr dst{};
+  copy_addr(tb[RTA_DST], family, dst);
+  r.dst = Prefix::make(family, dst, rtm->rtm_dst_len);
+  r.table = table;
+  r.type = rtm->rtm_type;
+  r.tos = rtm->rtm_tos;
+  r.src_len = rtm->rtm_src_len;
+  if (tb[RTA_PRIORITY]) r.priority = mnl_attr_get_u32(tb[RTA_PRIORITY]);
+  if (tb[RTA_OIF]) r.oif = mnl_attr_get_u32(tb[RTA_OIF]);
+  Addr gw{};
+  if (copy_addr(tb[RTA_GATEWAY], family, gw)) r.gateway = gw;
+  r.multipath = tb[RTA_MULTIPATH] != nullptr;
+  r.nh_object = tb[RTA_NH_ID] != nullptr;
+  r.foreign_gateway = tb[RTA_VIA] != nullptr;
+  return r;
+}
+
+struct ParsedNeigh {
+  NeighKey key;
+  NeighState state;
+};
+
+std::optional<ParsedNeigh> parse_neigh(const nlmsghdr* nlh) {
+  const auto* ndm = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(nlh));
+  if (ndm->ndm_family != AF_INET && ndm->ndm_family != AF_INET6) return std::nullopt;
+  if (ndm->ndm_flags & NTF_PROXY) return std::nullopt;  // proxy ARP/NDP: not a neighbour
+  AttrTable<NDA_MAX> tb{};
+  if (mnl_attr_parse(nlh, sizeof(*ndm), collect<NDA_MAX>, &tb) < 0) return std::nullopt;
+  ParsedNeigh n;
+  n.key.family = ndm->ndm_family;
+  n.key.ifindex = static_cast<uint32_t>(ndm->ndm_ifindex);
+  if (!copy_addr(tb[NDA_DST], n.key.family, n.key.addr)) return std::nullopt;
+  const bool has_mac = tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6;
+  if (has_mac) std::memcpy(n.state.mac.data(), mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
+  n.state.usable = has_mac && (ndm->ndm_state & kUsableStates) != 0;
+  if (!n.state.usable) n.state.mac = {};
+  return n;
+}
+
+// A rule of the kernel's default set: "0: lookup local", "32766: lookup
+// main", and for IPv4 "32767: lookup default", with no selector.
+struct RuleInfo {
+  uint8_t family = 0;
+  bool is_default = false;
+};
+
+std::optional<RuleInfo> parse_rule(const nlmsghdr* nlh) {
+  const auto* frh = static_cast<const fib_rule_hdr*>(mnl_nlmsg_get_payload(nlh));
+  if (frh->family != AF_INET && frh->family != AF_INET6) return std::nullopt;
+  AttrTable<FRA_MAX> tb{};
+  if (mnl_attr_parse(nlh, sizeof(*frh), collect<FRA_MAX>, &tb) < 0) return std::nullopt;
+  const uint32_t table = tb[FRA_TABLE] ? mnl_attr_get_u32(tb[FRA_TABLE]) : frh->table;
+  const uint32_t prio = tb[FRA_PRIORITY] ? mnl_attr_get_u32(tb[FRA_PRIORITY]) : 0;
+  bool selector = frh->dst_len || frh->src_len || frh->tos || (frh->flags & FIB_RULE_INVERT) ||
+                  frh->action != FR_ACT_TO_TBL;
+  for (int attr : {FRA_IIFNAME, FRA_OIFNAME, FRA_FWMARK, FRA_FWMASK, FRA_SRC, FRA_DST,
+                   FRA_UID_RANGE, FRA_IP_PROTO, FRA_SPORT_RANGE, FRA_DPORT_RANGE, FRA_L3MDEV,
+                   FRA_GOTO, FRA_FLOW, FRA_TUN_ID})
+    selector = selector || tb[attr] != nullptr;
+  for (int attr : {FRA_SUPPRESS_PREFIXLEN, FRA_SUPPRESS_IFGROUP})
+    selector = selector || (tb[attr] && mnl_attr_get_u32(tb[attr]) != UINT32_MAX);
+  const bool known = (prio == 0 && table == RT_TABLE_LOCAL) ||
+                     (prio == 32766 && table == RT_TABLE_MAIN) ||
+                     (prio == 32767 && table == RT_TABLE_DEFAULT && frh->family == AF_INET);
+  return RuleInfo{.family = frh->family, .is_default = known && !selector};
+}
+
+// Sends one dump request on a fresh socket and calls `each` for every
+// message of the answer. A dump the kernel marks inconsistent (a table
+// changed under it, NLM_F_DUMP_INTR) is asked for again.
+template <class F>
+void dump(uint16_t type, uint8_t family, size_t header_len, F&& each) {
+  for (int attempt = 0;; ++attempt) {
+    rtnl::MnlSocket sock = rtnl::open_socket();
+    std::vector<char> buf(kRecvBuffer);
+    nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    const uint32_t seq = static_cast<uint32_t>(time(nullptr));
+    nlh->nlmsg_seq = seq;
+    auto* hdr = static_cast<uint8_t*>(mnl_nlmsg_put_extra_header(nlh, header_len));
+    hdr[0] = family;  // rtmsg, ndmsg and fib_rule_hdr all start with the family
+    if (mnl_socket_sendto(sock.get(), nlh, nlh->nlmsg_len) < 0)
+      throw_errno(errno, fmt::format("send netlink dump request {}", type));
+    const uint32_t portid = mnl_socket_get_portid(sock.get());
+    std::vector<std::vector<char>> messages;
+    auto keep = [](const nlmsghdr* msg, void* data) {
+      auto* out = static_cast<std::vector<std::vector<char>>*>(data);
+      const char* p = reinterpret_cast<const char*>(msg);
+      out->emplace_back(p, p + msg->nlmsg_len);
+      return MNL_CB_OK;
+    };
+    int rc = MNL_CB_OK;
+    for (;;) {
+      const ssize_t n = mnl_socket_recvfrom(sock.get(), buf.data(), buf.size());
+      if (n < 0) throw_errno(errno, fmt::format("receive netlink dump {}", type));
+      rc = mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, portid, keep, &messages);
+      if (rc <= MNL_CB_STOP) break;
+    }
+    if (rc == MNL_CB_ERROR && errno == EINTR && attempt < 5) continue;
+    if (rc == MNL_CB_ERROR) throw_errno(errno, fmt::format("netlink dump {}", type));
+    for (const auto& m : messages) each(reinterpret_cast<const nlmsghdr*>(m.data()));
+    return;
+  }
+}
+
+xdpgw_knexthop nexthop_value(const NeighKey& k, const std::optional<NeighState>& n) {
+  xdpgw_knexthop v{};
+  v.ifindex = k.ifindex;
+  v.family = k.family;
+  std::memcpy(v.addr, k.addr.data(), 16);
+  if (n && n->usable) {
+    v.flags = XDPGW_NH_F_RESOLVED;
+    std::memcpy(v.dmac, n->mac.data(), 6);
+  }
+  return v;
+}
+
+bool same(const xdpgw_knexthop& a, const xdpgw_knexthop& b) {
+  return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+bool same(const xdpgw_kroute& a, const xdpgw_kroute& b) {
+  return a.nexthop_id == b.nexthop_id && a.pass_reason == b.pass_reason && a.flags == b.flags;
+}
+
+std::string family_name(uint8_t family) { return family == AF_INET ? "IPv4" : "IPv6"; }
+
+double seconds_since(std::chrono::system_clock::time_point t) {
+  if (t == std::chrono::system_clock::time_point{}) return -1;
+  return std::chrono::duration<double>(std::chrono::system_clock::now() - t).count();
+}
+
+}  // namespace
+
+struct RouteMirror::Socket {
+  rtnl::MnlSocket sock;
+};
+
+RouteMirror::RouteMirror(boost::asio::io_context& io, MirrorMaps maps)
+    : io_(io), maps_(maps), resync_timer_(io), periodic_timer_(io) {}
+
+RouteMirror::~RouteMirror() {
+  resync_timer_.cancel();
+  periodic_timer_.cancel();
+  readable_.reset();
+}
+
+void RouteMirror::enable(std::set<uint32_t> ports, std::chrono::milliseconds resync_interval,
+                         bool fib_available) {
+  ports_ = std::move(ports);
+  fib_available_ = fib_available;
+  const bool interval_changed = resync_interval != resync_interval_;
+  resync_interval_ = resync_interval;
+  if (sock_) {
+    if (interval_changed) schedule_periodic();
+    return;
+  }
+  // Subscribe first, dump second: a change between the two is then both in
+  // the dump and in the queue, and applying it twice is harmless.
+  auto s = std::make_unique<Socket>();
+  s->sock.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!s->sock) throw_errno(errno, "open rtnetlink event socket");
+  if (mnl_socket_bind(s->sock.get(), 0, MNL_SOCKET_AUTOPID) < 0)
+    throw_errno(errno, "bind rtnetlink event socket");
+  for (int group : {RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
+                    RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE,
+                    RTNLGRP_IPV6_RULE})
+    if (mnl_socket_setsockopt(s->sock.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
+      throw_errno(errno, fmt::format("join rtnetlink group {}", group));
+  const int fd = mnl_socket_get_fd(s->sock.get());
+  int size = kEventBufferBytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  sock_ = std::move(s);
+  readable_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(fd));
+  if (!fib_available_)
+    spdlog::warn("routing: bpf_fib_lookup is not available to XDP on this kernel: multipath "
+                 "and policy-routed prefixes go to the kernel (pass_routing_off)");
+  adopt_maps();
+  const uint64_t fixed = resync("start");
+  spdlog::info("routing: kernel route mirror on: {} kernel routes, {} neighbours -> {} trie "
+               "entries, {} nexthops ({} entries written, {} ms)",
+               model_.route_count(), model_.neighbour_count(), desired_.size(), nexthops_.size(),
+               fixed, last_resync_took_.count() / 1000.0);
+  wait_readable();
+  schedule_periodic();
+}
+
+void RouteMirror::disable() {
+  if (!sock_) return;
+  resync_timer_.cancel();
+  periodic_timer_.cancel();
+  readable_.reset();
+  sock_.reset();
+  pending_resync_.clear();
+  clear_maps();
+  model_ = KernelRoutes{};
+  desired_.clear();
+  nexthops_.clear();
+  free_ids_.clear();
+  next_id_ = 0;
+  policy_logged_ = {};
+  spdlog::info("routing: kernel route mirror off, its tables emptied");
+}
+
+// ---- events ---------------------------------------------------------------
+
+void RouteMirror::wait_readable() {
+  if (!readable_) return;
+  readable_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this](const boost::system::error_code& ec) {
+                          if (ec || !sock_) return;
+                          try {
+                            on_readable();
+                          } catch (const std::exception& e) {
+                            ++errors_;
+                            last_error_ = e.what();
+                            spdlog::error("routing: kernel route mirror: {}; resyncing", e.what());
+                            schedule_resync("error");
+                          }
+                          wait_readable();
+                        });
+}
+
+void RouteMirror::on_readable() {
+  std::vector<char> buf(kRecvBuffer);
+  const auto started = Clock::now();
+  bool any = false;
+  for (;;) {
+    const ssize_t n = mnl_socket_recvfrom(sock_->sock.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) {
+        // The kernel dropped events: only a dump tells what they were.
+        spdlog::warn("routing: netlink event queue overrun (ENOBUFS); full resync");
+        schedule_resync("overrun");
+        continue;
+      }
+      throw_errno(errno, "receive rtnetlink events");
+    }
+    any = true;
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+    int len = static_cast<int>(n);
+    for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) handle(nlh);
+  }
+  if (!any) return;
+  last_event_ = std::chrono::system_clock::now();
+  apply_dirty(model_.take_dirty());
+  last_event_to_write_us_ =
+      std::chrono::duration<double, std::micro>(Clock::now() - started).count();
+}
+
+void RouteMirror::handle(const nlmsghdr* nlh) {
+  ++events_;
+  switch (nlh->nlmsg_type) {
+    case RTM_NEWROUTE:
+      if (auto r = parse_route(nlh)) model_.add_route(*r, (nlh->nlmsg_flags & NLM_F_REPLACE) != 0);
+      break;
+    case RTM_DELROUTE:
+      if (auto r = parse_route(nlh); r && model_.remove_route(*r)) schedule_resync("multipath");
+      break;
+    case RTM_NEWNEIGH:
+      if (auto n = parse_neigh(nlh)) model_.set_neighbour(n->key, n->state);
+      break;
+    case RTM_DELNEIGH:
+      if (auto n = parse_neigh(nlh)) model_.remove_neighbour(n->key);
+      break;
+    case RTM_NEWLINK: {
+      // Admin or carrier state changed: the kernel flushes (or restores)
+      // routes through the device without a route event for each.
+      const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
+      if (ifi->ifi_change & (IFF_UP | IFF_RUNNING | kIffLowerUp)) schedule_resync("link");
+      break;
+    }
+    case RTM_DELLINK: schedule_resync("link"); break;
+    case RTM_NEWADDR:
+    case RTM_DELADDR: schedule_resync("address"); break;
+    case RTM_NEWRULE:
+    case RTM_DELRULE: schedule_resync("rule"); break;
+    default: break;
+  }
+}
+
+void RouteMirror::schedule_resync(const std::string& cause) {
+  if (!pending_resync_.empty()) return;
+  pending_resync_ = cause;
+  resync_timer_.expires_after(kResyncDebounce);
+  resync_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !sock_) return;
+    const std::string why = std::exchange(pending_resync_, {});
+    try {
+      resync(why);
+    } catch (const std::exception& e) {
+      ++errors_;
+      last_error_ = e.what();
+      spdlog::error("routing: kernel route mirror resync ({}) failed, retrying: {}", why, e.what());
+      schedule_resync("retry");
+    }
+  });
+}
+
+void RouteMirror::schedule_periodic() {
+  periodic_timer_.expires_after(resync_interval_);
+  periodic_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !sock_) return;
+    try {
+      resync("periodic");
+    } catch (const std::exception& e) {
+      ++errors_;
+      last_error_ = e.what();
+      spdlog::error("routing: kernel route mirror periodic resync failed: {}", e.what());
+    }
+    schedule_periodic();
+  });
+}
+
+// ---- resync ---------------------------------------------------------------
+
+void RouteMirror::dump_into_model() {
+  KernelRoutes fresh;
+  for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)})
+    dump(RTM_GETROUTE, family, sizeof(rtmsg), [&](const nlmsghdr* m) {
+      if (auto r = parse_route(m)) fresh.add_route(*r, false);
+    });
+  dump(RTM_GETNEIGH, AF_UNSPEC, sizeof(ndmsg), [&](const nlmsghdr* m) {
+    if (auto n = parse_neigh(m)) fresh.set_neighbour(n->key, n->state);
+  });
+  for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)}) {
+    size_t defaults = 0, foreign = 0;
+    dump(RTM_GETRULE, family, sizeof(fib_rule_hdr), [&](const nlmsghdr* m) {
+      if (auto r = parse_rule(m); r && r->family == family) ++(r->is_default ? defaults : foreign);
+    });
+    fresh.set_foreign_rules(family, foreign > 0 || defaults != (family == AF_INET ? 3u : 2u));
+  }
+  fresh.take_dirty();
+  model_ = std::move(fresh);
+}
+
+uint64_t RouteMirror::resync(const std::string& cause) {
+  const auto started = Clock::now();
+  dump_into_model();
+  std::set<Prefix> dirty;
+  for (const auto& [p, e] : desired_) dirty.insert(p);
+  for (const auto& p : model_.candidates()) dirty.insert(p);
+  // Every nexthop is compared too: the neighbour table was read anew.
+  for (const auto& [k, slot] : nexthops_) dirty.insert(Prefix::host(k.family, k.addr));
+  uint64_t differences = apply_dirty(std::move(dirty));
+  differences += verify_maps();
+  last_resync_ = std::chrono::system_clock::now();
+  last_resync_took_ = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  ++resyncs_[cause];
+  if (cause == "periodic") {
+    differences_found_ += differences;
+    if (differences > 0) {
+      ++periodic_with_difference_;
+      spdlog::warn("routing: periodic resync found {} entries that differed from the kernel "
+                   "(events missed?); fixed",
+                   differences);
+    }
+  } else if (cause != "start") {
+    spdlog::info("routing: resync ({}): {} entries updated in {} ms", cause, differences,
+                 last_resync_took_.count() / 1000.0);
+  }
+  return differences;
+}
+
+// ---- writing the maps -----------------------------------------------------
+
+uint64_t RouteMirror::apply_dirty(std::set<Prefix> dirty) {
+  Batch b;
+  uint64_t changed = 0;
+  for (const Prefix& p : dirty) {
+    std::optional<Entry> want = model_.decide(p);
+    const auto have_it = desired_.find(p);
+    const std::optional<Entry> have =
+        have_it == desired_.end() ? std::nullopt : std::optional<Entry>(have_it->second);
+    if (want != have) {
+      // Acquire before release: a prefix moving between users of one
+      // nexthop keeps its id.
+      if (want && want->nexthop && !acquire(*want->nexthop, b))
+        want = Entry{.pass_reason = XDPGW_R_PASS_NO_NEIGH};
+      if (have && have->nexthop) release(*have->nexthop, b);
+      if (want)
+        desired_[p] = *want;
+      else
+        desired_.erase(p);
+      b.routes.emplace_back(p, want);
+      ++changed;
+    }
+    // A neighbour at this address changed: the nexthops it resolves.
+    if (p.len != p.max_len()) continue;
+    const NeighKey from{.family = p.family, .addr = p.addr, .ifindex = 0};
+    for (auto it = nexthops_.lower_bound(from);
+         it != nexthops_.end() && it->first.family == p.family && it->first.addr == p.addr; ++it) {
+      if (it->second.refs == 0) continue;
+      const xdpgw_knexthop v = nexthop_value(it->first, model_.neighbour(it->first));
+      if (same(v, it->second.written) || b.nexthops_written.contains(it->first)) continue;
+      b.nexthops_written.insert(it->first);
+      ++changed;
+    }
+  }
+  commit(b);
+  for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)}) {
+    bool& logged = policy_logged_[family == AF_INET ? 0 : 1];
+    const bool policy = model_.policy_mode(family);
+    if (policy == logged) continue;
+    logged = policy;
+    if (policy)
+      spdlog::warn("routing: {}: {}: the kernel route mirror cannot be exact, every {} packet "
+                   "asks bpf_fib_lookup instead (as routing.source = \"fib\")",
+                   family_name(family), model_.policy_reason(family), family_name(family));
+    else
+      spdlog::info("routing: {}: only the default rules again: kernel routes mirrored",
+                   family_name(family));
+  }
+  return changed;
+}
+
+std::optional<uint32_t> RouteMirror::acquire(const NeighKey& k, Batch& b) {
+  auto it = nexthops_.find(k);
+  if (it != nexthops_.end()) {
+    ++it->second.refs;
+    return it->second.id;
+  }
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else if (next_id_ < XDPGW_MAX_KNEXTHOPS) {
+    id = next_id_++;
+  } else {
+    ++errors_;
+    last_error_ = fmt::format("more than {} nexthops: {} left to the kernel", XDPGW_MAX_KNEXTHOPS,
+                              k.to_string());
+    return std::nullopt;
+  }
+  nexthops_.emplace(k, NexthopSlot{.id = id, .refs = 1, .written = {}});
+  b.nexthops_written.insert(k);
+  // Like a static nexthop: until the kernel knows the MAC, packets go to the
+  // kernel; asking it to resolve now gets them onto XDP sooner.
+  const auto n = model_.neighbour(k);
+  if ((!n || !n->usable) && ports_.contains(k.ifindex)) {
+    try {
+      neigh::request_resolution(neigh::Key{.family = k.family, .addr = k.addr, .ifindex = k.ifindex});
+    } catch (const std::exception& e) {
+      spdlog::debug("routing: resolve {}: {}", k.to_string(), e.what());
+    }
+  }
+  return id;
+}
+
+void RouteMirror::release(const NeighKey& k, Batch& b) {
+  auto it = nexthops_.find(k);
+  if (it == nexthops_.end() || it->second.refs == 0) return;
+  if (--it->second.refs == 0) b.nexthops_freed.push_back(k);
+}
+
+void RouteMirror::commit(Batch& b) {
+  // Nexthops first, so no route points at an id before it holds its value;
+  // freed ids last, once no route points at them.
+  for (const NeighKey& k : b.nexthops_written) {
+    auto it = nexthops_.find(k);
+    if (it == nexthops_.end()) continue;
+    const xdpgw_knexthop v = nexthop_value(k, model_.neighbour(k));
+    write_nexthop(it->second.id, v);
+    it->second.written = v;
+  }
+  for (const auto& [p, e] : b.routes) write_route(p, e);
+  for (const NeighKey& k : b.nexthops_freed) {
+    auto it = nexthops_.find(k);
+    if (it == nexthops_.end() || it->second.refs != 0) continue;
+    write_nexthop(it->second.id, xdpgw_knexthop{});
+    free_ids_.push_back(it->second.id);
+    nexthops_.erase(it);
+  }
+}
+
+void RouteMirror::write_nexthop(uint32_t id, const xdpgw_knexthop& v) {
+  check_errno(bpf_map_update_elem(maps_.nexthops, &id, &v, BPF_ANY),
+              fmt::format("write kr_nexthops[{}]", id));
+  ++entry_writes_;
+}
+
+void RouteMirror::write_route(const Prefix& p, const std::optional<Entry>& e) {
+  xdpgw_kroute value{};
+  if (e) {
+    value.pass_reason = e->pass_reason;
+    value.flags = e->ask_fib ? XDPGW_KROUTE_F_FIB : 0;
+    if (e->nexthop) value.nexthop_id = nexthops_.at(*e->nexthop).id;
+  }
+  int rc;
+  if (p.family == AF_INET) {
+    xdpgw_lpm_v4_key key{.prefixlen = p.len, .addr = 0};
+    std::memcpy(&key.addr, p.addr.data(), 4);
+    rc = e ? bpf_map_update_elem(maps_.routes4, &key, &value, BPF_ANY)
+           : bpf_map_delete_elem(maps_.routes4, &key);
+  } else {
+    xdpgw_lpm_v6_key key{.prefixlen = p.len, .addr = {}};
+    std::memcpy(key.addr, p.addr.data(), 16);
+    rc = e ? bpf_map_update_elem(maps_.routes6, &key, &value, BPF_ANY)
+           : bpf_map_delete_elem(maps_.routes6, &key);
+  }
+  if (rc != 0 && !(errno == ENOENT && !e))
+    throw_errno(errno, fmt::format("{} kernel route {}", e ? "write" : "delete", p.to_string()));
+  ++entry_writes_;
+}
+
+namespace {
+
+// Every (prefix, value) of a kernel-route trie.
+std::vector<std::pair<Prefix, xdpgw_kroute>> read_trie(int fd, uint8_t family) {
+  std::vector<std::pair<Prefix, xdpgw_kroute>> out;
+  const size_t key_size = family == AF_INET ? sizeof(xdpgw_lpm_v4_key) : sizeof(xdpgw_lpm_v6_key);
+  std::array<uint8_t, sizeof(xdpgw_lpm_v6_key)> key{}, next{};
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : key.data(), next.data()) == 0) {
+    first = false;
+    key = next;
+    xdpgw_kroute v{};
+    if (bpf_map_lookup_elem(fd, key.data(), &v) != 0) continue;
+    uint32_t len;
+    std::memcpy(&len, key.data(), 4);
+    Addr a{};
+    std::memcpy(a.data(), key.data() + 4, key_size - 4);
+    out.emplace_back(Prefix::make(family, a, static_cast<uint8_t>(len)), v);
+  }
+  return out;
+}
+
+}  // namespace
+
+void RouteMirror::adopt_maps() {
+  // What an earlier daemon (or nothing) left: nexthops keep their ids, the
+  // tries become the "written" state the first resync diffs against, so an
+  // adopted datapath changes entry by entry, never through an empty table.
+  std::map<uint32_t, NeighKey> by_id;
+  for (uint32_t id = 0; id < XDPGW_MAX_KNEXTHOPS; ++id) {
+    xdpgw_knexthop v{};
+    if (bpf_map_lookup_elem(maps_.nexthops, &id, &v) != 0 || v.family == 0) continue;
+    NeighKey k{.family = v.family, .addr = {}, .ifindex = v.ifindex};
+    std::memcpy(k.addr.data(), v.addr, 16);
+    if (nexthops_.contains(k)) continue;  // a duplicate: left to verify_maps
+    nexthops_.emplace(k, NexthopSlot{.id = id, .refs = 0, .written = v});
+    by_id.emplace(id, k);
+    next_id_ = std::max(next_id_, id + 1);
+  }
+  for (uint32_t id = 0; id < next_id_; ++id)
+    if (!by_id.contains(id)) free_ids_.push_back(id);
+  std::reverse(free_ids_.begin(), free_ids_.end());
+  for (auto [fd, family] : {std::pair{maps_.routes4, uint8_t(AF_INET)},
+                            std::pair{maps_.routes6, uint8_t(AF_INET6)}}) {
+    for (const auto& [p, v] : read_trie(fd, family)) {
+      Entry e{.pass_reason = v.pass_reason, .ask_fib = (v.flags & XDPGW_KROUTE_F_FIB) != 0};
+      if (!e.ask_fib && e.pass_reason == 0) {
+        auto k = by_id.find(v.nexthop_id);
+        if (k == by_id.end()) {
+          // Forward through an id nobody holds: a value no decision
+          // produces, so the first resync rewrites it.
+          e.pass_reason = UINT16_MAX;
+        } else {
+          e.nexthop = k->second;
+          ++nexthops_.at(k->second).refs;
+        }
+      }
+      desired_[p] = e;
+    }
+  }
+  // Adopted nexthops no entry uses: freed by the first commit.
+  Batch b;
+  for (const auto& [k, slot] : nexthops_)
+    if (slot.refs == 0) b.nexthops_freed.push_back(k);
+  commit(b);
+  if (!desired_.empty() || !nexthops_.empty())
+    spdlog::info("routing: adopted {} kernel-route entries and {} nexthops from the pinned maps",
+                 desired_.size(), nexthops_.size());
+}
+
+uint64_t RouteMirror::verify_maps() {
+  // What the maps hold against what the mirror wrote: a difference here is
+  // a write that got lost or someone else's.
+  uint64_t fixed = 0;
+  for (auto [fd, family] : {std::pair{maps_.routes4, uint8_t(AF_INET)},
+                            std::pair{maps_.routes6, uint8_t(AF_INET6)}}) {
+    std::set<Prefix> seen;
+    for (const auto& [p, v] : read_trie(fd, family)) {
+      seen.insert(p);
+      const auto it = desired_.find(p);
+      if (it == desired_.end()) {
+        write_route(p, std::nullopt);
+        ++fixed;
+        continue;
+      }
+      xdpgw_kroute want{.nexthop_id = it->second.nexthop ? nexthops_.at(*it->second.nexthop).id : 0,
+                        .pass_reason = it->second.pass_reason,
+                        .flags = uint16_t(it->second.ask_fib ? XDPGW_KROUTE_F_FIB : 0)};
+      if (!same(v, want)) {
+        write_route(p, it->second);
+        ++fixed;
+      }
+    }
+    for (const auto& [p, e] : desired_)
+      if (p.family == family && !seen.contains(p)) {
+        write_route(p, e);
+        ++fixed;
+      }
+  }
+  std::set<uint32_t> used;
+  for (auto& [k, slot] : nexthops_) {
+    used.insert(slot.id);
+    xdpgw_knexthop v{};
+    if (bpf_map_lookup_elem(maps_.nexthops, &slot.id, &v) == 0 && same(v, slot.written)) continue;
+    write_nexthop(slot.id, slot.written);
+    ++fixed;
+  }
+  for (uint32_t id = 0; id < next_id_; ++id) {
+    if (used.contains(id)) continue;
+    xdpgw_knexthop v{};
+    if (bpf_map_lookup_elem(maps_.nexthops, &id, &v) == 0 && v.family == 0) continue;
+    write_nexthop(id, xdpgw_knexthop{});
+    ++fixed;
+  }
+  return fixed;
+}
+
+void RouteMirror::clear_maps() {
+  for (auto [fd, family] : {std::pair{maps_.routes4, uint8_t(AF_INET)},
+                            std::pair{maps_.routes6, uint8_t(AF_INET6)}})
+    for (const auto& [p, v] : read_trie(fd, family)) write_route(p, std::nullopt);
+  for (uint32_t id = 0; id < next_id_; ++id) write_nexthop(id, xdpgw_knexthop{});
+}
+
+// ---- observing ------------------------------------------------------------
+
+nlohmann::json RouteMirror::status() const {
+  size_t v4 = 0, v6 = 0, fib = 0, pass = 0;
+  for (const auto& [p, e] : desired_) {
+    ++(p.family == AF_INET ? v4 : v6);
+    if (e.ask_fib) ++fib;
+    else if (e.pass_reason) ++pass;
+  }
+  size_t resolved = 0;
+  for (const auto& [k, slot] : nexthops_)
+    if (slot.written.flags & XDPGW_NH_F_RESOLVED) ++resolved;
+  nlohmann::json policy = nlohmann::json::object();
+  for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)})
+    policy[family == AF_INET ? "ipv4" : "ipv6"] = model_.policy_mode(family)
+                                                      ? nlohmann::json(model_.policy_reason(family))
+                                                      : nlohmann::json(nullptr);
+  return {{"enabled", enabled()},
+          {"kernel_routes", model_.route_count()},
+          {"neighbours", model_.neighbour_count()},
+          {"entries_v4", v4},
+          {"entries_v6", v6},
+          {"entries_fib", fib},
+          {"entries_pass", pass},
+          {"nexthops", nexthops_.size()},
+          {"nexthops_resolved", resolved},
+          {"policy_fallback", policy},
+          {"events", events_},
+          {"last_event_seconds_ago", seconds_since(last_event_)},
+          {"last_event_batch_us", last_event_to_write_us_},
+          {"resyncs", resyncs_},
+          {"last_resync_seconds_ago", seconds_since(last_resync_)},
+          {"last_resync_ms", last_resync_took_.count() / 1000.0},
+          {"periodic_resyncs_with_difference", periodic_with_difference_},
+          {"differences_found", differences_found_},
+          {"resync_interval_ms", resync_interval_.count()},
+          {"entry_writes", entry_writes_},
+          {"errors", errors_},
+          {"last_error", last_error_}};
+}
+
+std::vector<control::MetricFamily> RouteMirror::metrics() const {
+  using control::MetricFamily;
+  using control::Sample;
+  const nlohmann::json s = status();
+  std::vector<MetricFamily> out;
+  out.push_back(MetricFamily{"xdpgw_route_mirror_entries",
+                             "Kernel-route trie entries XDP holds (routing.source = \"kernel\")",
+                             "gauge",
+                             {Sample{{{"family", "ipv4"}}, double(s["entries_v4"].get<size_t>())},
+                              Sample{{{"family", "ipv6"}}, double(s["entries_v6"].get<size_t>())}}});
+  out.push_back(MetricFamily{"xdpgw_route_mirror_nexthops", "Nexthops of the kernel-route tries",
+                             "gauge",
+                             {Sample{{}, double(s["nexthops"].get<size_t>())}}});
+  out.push_back(MetricFamily{"xdpgw_route_mirror_events_total",
+                             "rtnetlink messages the route mirror processed", "counter",
+                             {Sample{{}, double(events_)}}});
+  MetricFamily resyncs{"xdpgw_route_mirror_resyncs_total",
+                       "Full resyncs of the route mirror, by cause", "counter", {}};
+  for (const auto& [cause, n] : resyncs_) resyncs.samples.push_back(Sample{{{"cause", cause}}, double(n)});
+  out.push_back(std::move(resyncs));
+  out.push_back(MetricFamily{"xdpgw_route_mirror_differences_total",
+                             "Entries the periodic resync found different from the kernel "
+                             "(events the mirror missed)",
+                             "counter", {Sample{{}, double(differences_found_)}}});
+  out.push_back(MetricFamily{"xdpgw_route_mirror_errors_total",
+                             "Route mirror failures (each followed by a resync)", "counter",
+                             {Sample{{}, double(errors_)}}});
+  return out;
+}
+
+}  // namespace xdpgw::routing
