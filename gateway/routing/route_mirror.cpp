@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "common/error.hpp"
@@ -421,7 +422,8 @@ uint64_t RouteMirror::resync(const std::string& cause) {
   for (const auto& p : model_.candidates()) dirty.insert(p);
   // Every nexthop is compared too: the neighbour table was read anew.
   for (const auto& [k, slot] : nexthops_) dirty.insert(Prefix::host(k.family, k.addr));
-  uint64_t differences = apply_dirty(std::move(dirty));
+  std::vector<std::string> examples;
+  uint64_t differences = apply_dirty(std::move(dirty), &examples);
   differences += verify_maps();
   last_resync_ = std::chrono::system_clock::now();
   last_resync_took_ = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
@@ -431,8 +433,8 @@ uint64_t RouteMirror::resync(const std::string& cause) {
     if (differences > 0) {
       ++periodic_with_difference_;
       spdlog::warn("routing: periodic resync found {} entries that differed from the kernel "
-                   "(events missed?); fixed",
-                   differences);
+                   "(events missed?); fixed: {}",
+                   differences, fmt::join(examples, ", "));
     }
   } else if (cause != "start") {
     spdlog::info("routing: resync ({}): {} entries updated in {} ms", cause, differences,
@@ -443,8 +445,11 @@ uint64_t RouteMirror::resync(const std::string& cause) {
 
 // ---- writing the maps -----------------------------------------------------
 
-uint64_t RouteMirror::apply_dirty(std::set<Prefix> dirty) {
+uint64_t RouteMirror::apply_dirty(std::set<Prefix> dirty, std::vector<std::string>* examples) {
   Batch b;
+  auto note = [&](std::string what) {
+    if (examples != nullptr && examples->size() < 5) examples->push_back(std::move(what));
+  };
   uint64_t changed = 0;
   for (const Prefix& p : dirty) {
     std::optional<Entry> want = model_.decide(p);
@@ -463,6 +468,7 @@ uint64_t RouteMirror::apply_dirty(std::set<Prefix> dirty) {
         desired_.erase(p);
       b.routes.emplace_back(p, want);
       ++changed;
+      note(fmt::format("{} {}", p.to_string(), want ? (have ? "changed" : "added") : "removed"));
     }
     // A neighbour at this address changed: the nexthops it resolves.
     if (p.len != p.max_len()) continue;
@@ -474,6 +480,8 @@ uint64_t RouteMirror::apply_dirty(std::set<Prefix> dirty) {
       if (same(v, it->second.written) || b.nexthops_written.contains(it->first)) continue;
       b.nexthops_written.insert(it->first);
       ++changed;
+      note(fmt::format("nexthop {} {}", it->first.to_string(),
+                       v.flags & XDPGW_NH_F_RESOLVED ? "resolved" : "unresolved"));
     }
   }
   commit(b);

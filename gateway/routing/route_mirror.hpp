@@ -97,7 +97,8 @@ class RouteMirror {
   void handle(const ::nlmsghdr* nlh);
   // Recomputes the entries of `dirty` (and the nexthops of host prefixes
   // among them), writes what changed; returns how many entries changed.
-  uint64_t apply_dirty(std::set<Prefix> dirty);
+  // `examples`: a few of the changes, described, for the log.
+  uint64_t apply_dirty(std::set<Prefix> dirty, std::vector<std::string>* examples = nullptr);
   void commit(Batch& b);
   // A nexthop id for `k` (one more user); nullopt when the table is full.
   std::optional<uint32_t> acquire(const NeighKey& k, Batch& b);

@@ -132,7 +132,12 @@ void remove_leftover_files() {
 }
 
 std::string_view to_string(RouteSource source) {
-  return source == RouteSource::kStatic ? "static" : "fib";
+  switch (source) {
+    case RouteSource::kStatic: return "static";
+    case RouteSource::kKernel: return "kernel";
+    case RouteSource::kFib: break;
+  }
+  return "fib";
 }
 
 void PrintTo(RouteSource source, std::ostream* os) { *os << to_string(source); }

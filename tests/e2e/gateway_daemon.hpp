@@ -32,7 +32,7 @@ inline constexpr std::string_view kRunDir = "/run/xdpgw";
 // pins.
 void remove_leftover_files();
 
-enum class RouteSource { kFib, kStatic };
+enum class RouteSource { kFib, kStatic, kKernel };
 std::string_view to_string(RouteSource source);
 // gtest prints parameters with it ("fib", not "4-byte object <00-00 00-00>").
 void PrintTo(RouteSource source, std::ostream* os);

@@ -206,7 +206,7 @@ TEST_P(RouterE2e, TtlExpiringAtTheGatewayGetsTimeExceededFromTheKernel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RouteSources, RouterE2e,
-                         ::testing::Values(RouteSource::kFib, RouteSource::kStatic),
+                         ::testing::Values(RouteSource::kFib, RouteSource::kStatic, RouteSource::kKernel),
                          [](const ::testing::TestParamInfo<RouteSource>& info) {
                            return std::string(to_string(info.param));
                          });
