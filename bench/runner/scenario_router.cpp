@@ -1,5 +1,6 @@
 // Router scenario: xdpgw forwarding IPv4 and IPv6 between its two ports,
-// with kernel FIB lookups and with static routes, against the generator's
+// with kernel FIB lookups, with static routes and with the kernel's routes
+// mirrored into its own tries (routing.source = "kernel"), against the generator's
 // ceiling, a minimal XDP redirect, a minimal XDP FIB router and Linux IP
 // forwarding on the same topology.
 #include "runner/scenario.hpp"
@@ -46,7 +47,7 @@ Scenario router_scenario(const ScenarioOptions& options) {
   return Scenario{
       .name = "router",
       .title = "Router: IPv4/IPv6 forwarding",
-      .path_names = {"direct", "redirect", "fibmin", "kernel", "fib", "static"},
+      .path_names = {"direct", "redirect", "fibmin", "kernel", "fib", "static", "kroutes"},
       .cases = std::move(cases),
       .make_paths =
           [](const PathContext& context) {
@@ -59,6 +60,10 @@ Scenario router_scenario(const ScenarioOptions& options) {
                                              "[routing]\nsource = \"fib\""));
             paths.push_back(make_xdpgw_path(context, "static", "xdpgw, static routes",
                                              kStaticRoutingToml));
+            // The gateway namespace's own routes (connected subnets) and
+            // permanent neighbours, mirrored: host entries for the sinks.
+            paths.push_back(make_xdpgw_path(context, "kroutes", "xdpgw, kernel routes mirrored",
+                                             "[routing]\nsource = \"kernel\""));
             return paths;
           },
   };

@@ -456,7 +456,9 @@ void add_stats(CLI::App& app) {
 
 void add_status(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "status", "Explain the running instance: config generation, each port's state, "
+      "status", "Explain the running instance: config generation, route source (with "
+                "routing.source = \"kernel\": routes mirrored per family, last event, resyncs "
+                "and the differences they found), each port's state, "
                 "attach mode and program, and warnings about what makes XDP forwarding "
                 "fail silently (veth peer without XDP, port down, program replaced, "
                 "bpffs not mounted).");

@@ -165,6 +165,20 @@ TEST(ExampleFiles, RatelimitResolvesToTypedValues) {
 
 // ---- defaults -----------------------------------------------------------------
 
+TEST(ExampleFiles, RouterKernelMirrorsTheKernelsRoutes) {
+  const Config config =
+      load(std::filesystem::path(XDPGW_CONFIG_DIR) / "router-kernel.toml", lab_interfaces());
+  EXPECT_EQ(config.routing.source, RouteSource::kKernel);
+  EXPECT_TRUE(config.routing.routes.empty());
+  EXPECT_EQ(config.routing.resync_interval_ms, 60000u);
+}
+
+TEST(Defaults, KernelSourceResyncsEveryMinute) {
+  const Config config = valid_config(std::string(kMinimal) + "[routing]\nsource = \"kernel\"\n");
+  EXPECT_EQ(config.routing.source, RouteSource::kKernel);
+  EXPECT_EQ(config.routing.resync_interval_ms, kDefaultResyncIntervalMs);
+}
+
 TEST(Defaults, MinimalConfigIsFilledIn) {
   const Config config = valid_config(kMinimal);
   EXPECT_EQ(config.gateway.instance, "demo");
@@ -410,6 +424,18 @@ std::vector<BadInput> bad_inputs() {
                      "prefix = \"198.18.2.0/24\"\nvia = \"198.18.1.2\"\nport = \"xgw0\"\n"),
        {"router.toml:5:1: [[routing.route]] is only allowed with routing.source = \"static\", "
         "not \"fib\""}},
+      {"RouteWithKernelSource",
+       after_minimal("[routing]\nsource = \"kernel\"\n[[routing.route]]\n"
+                     "prefix = \"198.18.2.0/24\"\nvia = \"198.18.1.2\"\nport = \"xgw0\"\n"),
+       {"router.toml:7:1: [[routing.route]] is only allowed with routing.source = \"static\", "
+        "not \"kernel\""}},
+      {"ResyncIntervalWithFibSource",
+       after_minimal("[routing]\nsource = \"fib\"\nresync_interval_ms = 5000\n"),
+       {"router.toml:7:22: resync_interval_ms is only allowed with routing.source = \"kernel\", "
+        "not \"fib\""}},
+      {"ResyncIntervalTooShort",
+       after_minimal("[routing]\nsource = \"kernel\"\nresync_interval_ms = 10\n"),
+       {"router.toml:7:22: resync_interval_ms 10 is out of range (1000..86400000)"}},
       {"DuplicateRoutePrefix",
        static_route("198.18.2.0/24", "198.18.1.2", "xgw0") +
            "[[routing.route]]\nprefix = \"198.18.2.0/24\"\nvia = \"198.18.1.3\"\n"
