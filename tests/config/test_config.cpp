@@ -376,7 +376,7 @@ std::vector<BadInput> bad_inputs() {
       // -- [routing] and [[routing.route]]
       {"BadRouteSource",
        after_minimal("[routing]\nsource = \"bgp\"\n"),
-       {"router.toml:6:10: source \"bgp\" must be \"fib\", \"static\" or \"none\""}},
+       {"router.toml:6:10: source \"bgp\" must be \"fib\", \"static\", \"kernel\" or \"none\""}},
       {"BadIpv4Via",
        static_route("198.18.2.0/24", "10.0.0.300", "xgw0"),
        {"router.toml:9:7: via \"10.0.0.300\" is not an IPv4 address"}},
