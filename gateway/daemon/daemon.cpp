@@ -230,7 +230,13 @@ class Gateway {
     const bool only_punt_rules_changed = punt_changed && same_except_rules(next.punt, cfg_.punt);
     cfg_ = next;
     sync_health();
-    sync_route_mirror();
+    try {
+      sync_route_mirror();
+    } catch (const std::exception& e) {
+      // The generation is live; only the mirror's tables lag (its packets
+      // go to the kernel: pass_no_route). The next reload tries again.
+      spdlog::error("routing: kernel route mirror did not start: {}", e.what());
+    }
     update_announcements();
     if (punt_changed && !(only_punt_rules_changed && replace_punt_rules())) {
       // The rules are already live in XDP; until the new pipeline is up,
@@ -277,7 +283,11 @@ class Gateway {
     try {
       apply_config(next, /*initial=*/false);
       cfg_ = next;
-      sync_route_mirror();
+      try {
+        sync_route_mirror();
+      } catch (const std::exception& e) {
+        spdlog::error("routing: kernel route mirror: {}", e.what());
+      }
       for (const auto& [name, ifindex] : now) {
         missing_ports_.erase(name);
         spdlog::info("port {} is back as ifindex {}: XDP attached, config re-applied", name,

@@ -253,8 +253,15 @@ void RouteMirror::enable(std::set<uint32_t> ports, std::chrono::milliseconds res
   if (!fib_available_)
     spdlog::warn("routing: bpf_fib_lookup is not available to XDP on this kernel: multipath "
                  "and policy-routed prefixes go to the kernel (pass_routing_off)");
-  adopt_maps();
-  const uint64_t fixed = resync("start");
+  uint64_t fixed = 0;
+  try {
+    adopt_maps();
+    fixed = resync("start");
+  } catch (...) {
+    readable_.reset();
+    sock_.reset();
+    throw;
+  }
   spdlog::info("routing: kernel route mirror on: {} kernel routes, {} neighbours -> {} trie "
                "entries, {} nexthops ({} entries written, {} ms)",
                model_.route_count(), model_.neighbour_count(), desired_.size(), nexthops_.size(),
