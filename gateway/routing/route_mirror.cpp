@@ -106,8 +106,15 @@ std::optional<ParsedNeigh> parse_neigh(const nlmsghdr* nlh) {
   n.key.family = ndm->ndm_family;
   n.key.ifindex = static_cast<uint32_t>(ndm->ndm_ifindex);
   if (!copy_addr(tb[NDA_DST], n.key.family, n.key.addr)) return std::nullopt;
+  // Multicast and broadcast entries (IPv6 solicited-node groups, the
+  // subnet broadcast: NOARP, a group MAC) are never a unicast next hop, and
+  // the kernel creates them without an event: leave them out.
+  const bool multicast = n.key.family == AF_INET ? (n.key.addr[0] & 0xf0) == 0xe0
+                                                 : n.key.addr[0] == 0xff;
+  if (multicast) return std::nullopt;
   const bool has_mac = tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6;
   if (has_mac) std::memcpy(n.state.mac.data(), mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
+  if (has_mac && (n.state.mac[0] & 1)) return std::nullopt;
   n.state.usable = has_mac && (ndm->ndm_state & kUsableStates) != 0;
   if (!n.state.usable) n.state.mac = {};
   return n;

@@ -525,6 +525,29 @@ TEST_F(KernelRoutesE2e, ThousandsOfRandomRoutesMatchTheKernelAndFollowChanges) {
   }
   topo_.ip_batch(lines, /*force=*/true);  // some deletes hit a prefix replaced just before
   converge("after 600 route replaces, 300 deletes, default routes and neighbour changes");
+  // One route, timed: from `ip route replace` returning to the first frame
+  // XDP forwards by it (the frame's own run, so the resolution is the cost
+  // of one BPF_PROG_TEST_RUN).
+  {
+    KernelOracle oracle(topo_);
+    XdpProbe xdp(topo_, pin_dir());
+    const Destination d = parse_destination("198.19.255.77");
+    const Verdict before = xdp.verdict(d, 1000, 53);
+    // A gateway on another port than the one XDP uses now.
+    const int link = before.forwarded && before.smac == topo_.gw_end(2).mac ? 1 : 2;
+    oracle.snapshot_neighbours();
+    topo_.gateway().exec_ok(fmt::format("ip route replace 198.19.255.77/32 via {}", v4(link, 14)));
+    const auto t0 = Clock::now();
+    const Verdict want = oracle.verdict(d, 1000, 53);
+    ASSERT_TRUE(want.forwarded);
+    ASSERT_NE(want, before) << "the new route must change what XDP does";
+    while (xdp.verdict(d, 1000, 53) != want && Clock::now() - t0 < kConvergeDeadline) {
+    }
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
+    EXPECT_EQ(xdp.verdict(d, 1000, 53), want) << "the new route did not reach XDP";
+    std::cout << fmt::format("[ kroutes ] one route change reached XDP {} us after `ip route` "
+                             "returned\n", us.count());
+  }
   // Long enough for the periodic resync (1 s here) to have run after the
   // changes: it must find nothing the events missed.
   std::this_thread::sleep_for(1500ms);
