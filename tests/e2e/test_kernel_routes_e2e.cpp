@@ -596,6 +596,27 @@ TEST_F(KernelRoutesE2e, PolicyRulesMakeEveryPacketAskTheFib) {
   EXPECT_EQ(mirror_status()["differences_found"].get<uint64_t>(), 0u) << daemon_.log();
 }
 
+// A port going down: the kernel flushes the routes through it without a
+// route event for each; the link event's resync must catch it, and the
+// periodic safety net must find nothing left.
+TEST_F(KernelRoutesE2e, PortDownFlushesItsRoutesFromXdpToo) {
+  daemon_.write_config(config("kernel"));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  converge("all ports up");
+  const size_t forwarded_before = forwarded_;
+  const auto before = mirror_status();
+  topo_.gateway().exec_ok(fmt::format("ip link set {} down", topo_.gw_end(2).name));
+  converge("port C down (its routes flushed by the kernel)");
+  EXPECT_LT(forwarded_, forwarded_before) << "routes via port C are gone";
+  const auto down = mirror_status();
+  EXPECT_GT(down["resyncs"].value("link", 0), before["resyncs"].value("link", 0)) << down.dump(2);
+  EXPECT_LT(down["entries_v4"].get<size_t>(), before["entries_v4"].get<size_t>());
+  topo_.gateway().exec_ok(fmt::format("ip link set {} up", topo_.gw_end(2).name));
+  converge("port C up again (connected routes back, the rest stays flushed as in the kernel)");
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(mirror_status()["differences_found"].get<uint64_t>(), 0u) << daemon_.log();
+}
+
 TEST_F(KernelRoutesE2e, RestartAdoptsTheTablesAndReloadSwitchesSources) {
   daemon_.write_config(config("kernel"));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
