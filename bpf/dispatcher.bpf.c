@@ -14,7 +14,7 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 	struct xdpgw_pkt_meta meta;
 	int reason;
 
-	reason = parse_packet(ctx, &meta);
+	reason = parse_packet(ctx, &meta, 1);
 	if (reason == XDPGW_R_PASS_NOT_IP)
 		return pass(ctx, reason);
 	if (reason)

@@ -13,14 +13,15 @@
 
 const volatile __u32 xdpgw_features = XDPGW_FEAT_ALL;
 
-__noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
+__noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta, __u32 steered_gen)
 {
+	int fresh = steered_gen >= XDPGW_CONFIG_GENERATIONS;
 	int reason;
 
 	if (!meta)
 		return XDPGW_R_DROP_META_MISSING;
-	reason = parse_packet(ctx, meta);
-	meta->gen = current_gen();
+	reason = parse_packet(ctx, meta, fresh);
+	meta->gen = fresh ? current_gen() : steered_gen;
 	settings_into(meta);
 	return reason;
 }

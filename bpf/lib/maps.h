@@ -72,35 +72,21 @@ struct {
  * sizes, not types: a struct used only inside __array() becomes a BTF
  * forward declaration whose size libbpf cannot determine. */
 
-/* Runtime settings (one entry): an ARRAY so a reload changes knobs without
- * reloading programs. */
-struct xdpgw_settings_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xdpgw_settings));
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
-	__type(key, __u32);
-	__array(values, struct xdpgw_settings_table);
-} cfg_settings __weak SEC(".maps");
+/* Tables every routed packet reads are not map-in-map: a lookup in an inner
+ * map is a helper call that dispatches to the map's code through an indirect
+ * call, and on these CPUs (retpolines, SRSO safe-RET) each costs ~15-25 ns
+ * (docs/benchmarks.md). They hold one slice per generation in one map the
+ * verifier knows, so the lookup is inlined, and the daemon fills the
+ * inactive generation's slice before the flip. */
 
-/* What the rewrite needs about each port (MAC, MTU, state), by ifindex.
- * HASH: sparse ifindexes. */
-struct xdpgw_ports_table {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, XDPGW_MAX_PORTS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xdpgw_port));
-};
+/* Runtime settings, one entry per generation (key = gen). ARRAY: the
+ * dispatcher's lookup compiles to an address computation. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
 	__type(key, __u32);
-	__array(values, struct xdpgw_ports_table);
-} cfg_ports __weak SEC(".maps");
+	__type(value, struct xdpgw_settings);
+} settings __weak SEC(".maps");
 
 /* Static routes, longest prefix match: LPM_TRIE is the kernel's prefix
  * lookup (it requires BPF_F_NO_PREALLOC). */
@@ -132,23 +118,20 @@ struct {
 	__array(values, struct xdpgw_routes6_table);
 } cfg_routes6 __weak SEC(".maps");
 
-/* Nexthops by dense id: ARRAY for O(1) lookup. The daemon keeps dmac current
- * from the kernel neighbour table, in place in the active generation. */
-struct xdpgw_nexthops_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XDPGW_MAX_NEXTHOPS);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xdpgw_nexthop));
-};
+/* Nexthops, a slice of XDPGW_MAX_NEXTHOPS per generation
+ * (xdpgw_nexthop_index). ARRAY: inlined lookup by dense id. The daemon keeps
+ * dmac current from the kernel neighbour table, in place in the active
+ * generation's slice. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS * XDPGW_MAX_NEXTHOPS);
 	__type(key, __u32);
-	__array(values, struct xdpgw_nexthops_table);
-} cfg_nexthops __weak SEC(".maps");
+	__type(value, struct xdpgw_nexthop);
+} nexthops __weak SEC(".maps");
 
-/* Addresses owned by the gateway: traffic to them goes to the kernel. HASH:
- * exact match on a small set. */
+/* Addresses owned by the gateway, to name why the FIB did not forward a
+ * packet (static routing has them as host routes instead). HASH: exact
+ * match on a small set; off the forwarding path, so map-in-map is fine. */
 struct xdpgw_local_table {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XDPGW_MAX_LOCAL_ADDRS);

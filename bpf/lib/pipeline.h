@@ -32,7 +32,7 @@ static __always_inline int begin_handler(struct xdp_md *ctx, struct xdpgw_pkt_me
 
 	if (take_over(ctx, meta) == 0 && meta->slot == slot)
 		goto mine;
-	reason = xdpgw_parse(ctx, meta);
+	reason = xdpgw_parse(ctx, meta, XDPGW_PARSE_RECEIVED);
 	if (reason == XDPGW_R_PASS_NOT_IP)
 		return pass(ctx, reason);
 	if (reason)

@@ -35,6 +35,8 @@ struct egress {
 	__u8 smac[6];
 };
 
+/* The gateway owns `addr`: looked up only to name why a packet is not
+ * forwarded (a map-in-map hash lookup costs as much as a route lookup). */
 static __always_inline int is_local_addr(__u32 gen, __u32 family,
 					 const void *addr, __u32 len)
 {
@@ -66,40 +68,54 @@ static __always_inline __u32 fib_result_reason(int rc)
 	}
 }
 
-/* Static route lookup: LPM -> nexthop. Returns 0 or a pass reason. */
-static __always_inline __u32 static_lookup(__u32 gen, void *lpm_outer,
-					   const void *key, __u32 l3_len,
-					   struct egress *out)
+/* Static routing, one lookup in the generation's trie, which also holds the
+ * gateway's own addresses as host routes (XDPGW_NH_LOCAL): 0 with `out`
+ * filled, or the pass reason. `ttl` is the packet's TTL / hop limit. */
+static __always_inline __u32 static_route(__u32 gen, void *lpm_outer, const void *key,
+					  __u32 ttl, __u32 l3_len, struct egress *out)
 {
 	struct xdpgw_route *route = cfg_lookup(lpm_outer, gen, key);
 	struct xdpgw_nexthop *nh;
-	struct xdpgw_port *port;
-	__u32 nh_id;
+	__u32 idx;
 
-	if (!route)
+	if (route && route->nexthop_id == XDPGW_NH_LOCAL)
+		return XDPGW_R_PASS_LOCAL_DEST;
+	if (ttl <= 1)
+		return XDPGW_R_PASS_TTL_EXCEEDED;
+	if (!route || route->nexthop_id >= XDPGW_MAX_NEXTHOPS)
 		return XDPGW_R_PASS_NO_ROUTE;
-	nh_id = route->nexthop_id;
-	nh = cfg_lookup(&cfg_nexthops, gen, &nh_id);
+	idx = xdpgw_nexthop_index(gen, route->nexthop_id);
+	nh = bpf_map_lookup_elem(&nexthops, &idx);
 	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
 		return XDPGW_R_PASS_NO_NEIGH;
-	port = cfg_lookup(&cfg_ports, gen, &nh->ifindex);
-	if (!port)
-		return XDPGW_R_PASS_EGRESS_NOT_PORT;
-	if (l3_len > port->mtu)
+	if (l3_len > nh->mtu)
 		return XDPGW_R_PASS_FRAG_NEEDED;
 	out->ifindex = nh->ifindex;
 	__builtin_memcpy(out->dmac, nh->dmac, 6);
-	__builtin_memcpy(out->smac, port->mac, 6);
+	__builtin_memcpy(out->smac, nh->smac, 6);
 	return 0;
 }
 
-static __always_inline __u32 fib_to_egress(__u32 gen, struct bpf_fib_lookup *p,
-					   int rc, struct egress *out)
+/* The kernel's FIB: 0 with `out` filled, or the pass reason. The gateway's
+ * own addresses are not forwarded by the FIB either (not unicast routes), so
+ * the local table is only read to name the reason. */
+static __always_inline __u32 fib_route(struct xdp_md *ctx, __u32 gen, __u32 family,
+				       const void *daddr, __u32 ttl,
+				       struct bpf_fib_lookup *p, struct egress *out)
 {
+	int rc;
+
+	if (ttl <= 1)
+		return is_local_addr(gen, family, daddr, family == AF_INET ? 4 : 16)
+			       ? XDPGW_R_PASS_LOCAL_DEST
+			       : XDPGW_R_PASS_TTL_EXCEEDED;
+	if (!have_feature(XDPGW_FEAT_FIB))
+		return XDPGW_R_PASS_ROUTING_OFF;
+	rc = bpf_fib_lookup(ctx, p, sizeof(*p), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return fib_result_reason(rc);
-	if (!cfg_lookup(&cfg_ports, gen, &p->ifindex))
-		return XDPGW_R_PASS_EGRESS_NOT_PORT;
+		return is_local_addr(gen, family, daddr, family == AF_INET ? 4 : 16)
+			       ? XDPGW_R_PASS_LOCAL_DEST
+			       : fib_result_reason(rc);
 	out->ifindex = p->ifindex;
 	__builtin_memcpy(out->dmac, p->dmac, 6);
 	__builtin_memcpy(out->smac, p->smac, 6);
@@ -118,18 +134,12 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 		return XDPGW_R_PASS_IPV4_OPTIONS;
 	if ((dst_host & 0xF0000000) == 0xE0000000 || dst_host == 0xFFFFFFFF)
 		return XDPGW_R_PASS_MULTICAST;
-	if (is_local_addr(meta->gen, AF_INET, &daddr, 4))
-		return XDPGW_R_PASS_LOCAL_DEST;
-	if (ip->ttl <= 1)
-		return XDPGW_R_PASS_TTL_EXCEEDED;
 
 	if (source == XDPGW_ROUTE_STATIC) {
 		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
 
-		return static_lookup(meta->gen, &cfg_routes4, &key, meta->l3_len, out);
+		return static_route(meta->gen, &cfg_routes4, &key, ip->ttl, meta->l3_len, out);
 	}
-	if (!have_feature(XDPGW_FEAT_FIB))
-		return XDPGW_R_PASS_ROUTING_OFF;
 
 	struct bpf_fib_lookup p = {};
 	p.family = AF_INET;
@@ -141,7 +151,7 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 	p.ipv4_src = ip->saddr;
 	p.ipv4_dst = daddr;
 	p.ifindex = ctx->ingress_ifindex;
-	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+	return fib_route(ctx, meta->gen, AF_INET, &daddr, ip->ttl, &p, out);
 }
 
 static __always_inline int ipv6_is_multicast(const struct in6_addr *a)
@@ -166,19 +176,14 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 		return XDPGW_R_PASS_MULTICAST;
 	if (ipv6_is_link_local(&ip6->daddr) || ipv6_is_link_local(&ip6->saddr))
 		return XDPGW_R_PASS_LINK_LOCAL;
-	if (is_local_addr(meta->gen, AF_INET6, &ip6->daddr, 16))
-		return XDPGW_R_PASS_LOCAL_DEST;
-	if (ip6->hop_limit <= 1)
-		return XDPGW_R_PASS_TTL_EXCEEDED;
 
 	if (source == XDPGW_ROUTE_STATIC) {
 		struct xdpgw_lpm_v6_key key = { .prefixlen = 128 };
 
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
-		return static_lookup(meta->gen, &cfg_routes6, &key, meta->l3_len, out);
+		return static_route(meta->gen, &cfg_routes6, &key, ip6->hop_limit,
+				    meta->l3_len, out);
 	}
-	if (!have_feature(XDPGW_FEAT_FIB))
-		return XDPGW_R_PASS_ROUTING_OFF;
 
 	struct bpf_fib_lookup p = {};
 	p.family = AF_INET6;
@@ -190,7 +195,18 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 	__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
 	__builtin_memcpy(p.ipv6_dst, &ip6->daddr, 16);
 	p.ifindex = ctx->ingress_ifindex;
-	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+	return fib_route(ctx, meta->gen, AF_INET6, &ip6->daddr, ip6->hop_limit, &p, out);
+}
+
+/* Sets the redirect target before anything is rewritten; the frame leaves
+ * only when the program returns XDP_REDIRECT. tx_ports holds the ports of
+ * both live generations, so an egress that is not a gateway port is found
+ * here, for the FIB's and the static routes' answers alike. */
+static __always_inline __u32 redirect_to(__u32 ifindex)
+{
+	if (bpf_redirect_map(&tx_ports, ifindex, 0) != XDP_REDIRECT)
+		return XDPGW_R_PASS_EGRESS_NOT_PORT;
+	return 0;
 }
 
 /* A packet the router will not forward goes to the kernel with its reason;
@@ -237,6 +253,8 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 		if ((void *)(ip + 1) > data_end)
 			return drop(ctx, XDPGW_R_DROP_IPV4_TRUNCATED);
 		reason = route_ipv4(ctx, ip, meta, fp, source, &eg);
+		if (!reason)
+			reason = redirect_to(eg.ifindex);
 		if (reason)
 			return not_forwarded(ctx, reason, fwd_reason);
 		ipv4_decrease_ttl(ip);
@@ -246,6 +264,8 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 		if ((void *)(ip6 + 1) > data_end)
 			return drop(ctx, XDPGW_R_DROP_IPV6_TRUNCATED);
 		reason = route_ipv6(ctx, ip6, meta, fp, source, &eg);
+		if (!reason)
+			reason = redirect_to(eg.ifindex);
 		if (reason)
 			return not_forwarded(ctx, reason, fwd_reason);
 		ip6->hop_limit--;
@@ -253,10 +273,6 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 
 	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
-	/* The port left tx_ports between the ports lookup and here (a reload
-	 * removing it): drop, since the frame is already rewritten. */
-	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
-		return drop(ctx, XDPGW_R_DROP_REDIRECT_FAILED);
 	return record(ctx, XDP_REDIRECT, fwd_reason);
 }
 

@@ -23,10 +23,14 @@
 #include "xdpgw/shared.h"
 
 /* Parses the packet in `ctx` (parse.h) for a stage that has no parse result
- * handed to it; meta->gen is the active generation, and the settings fields
- * are that generation's. Returns 0,
- * XDPGW_R_PASS_NOT_IP, or a drop reason (not yet counted). */
-int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta);
+ * handed to it. A packet just received (`steered_gen` XDPGW_PARSE_RECEIVED)
+ * is checked in full and follows the active generation; one steered under
+ * generation `steered_gen` to this CPU follows that generation, and its IPv4
+ * checksum, verified on the first CPU, is not summed again. The settings
+ * fields are the generation's. Returns 0, XDPGW_R_PASS_NOT_IP, or a drop
+ * reason (not yet counted). */
+#define XDPGW_PARSE_RECEIVED 0xFFFFFFFFu
+int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta, __u32 steered_gen);
 
 #define XDPGW_GO_ON (-1)
 #define XDPGW_FORWARD (-2)
