@@ -17,6 +17,7 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 {
 	struct xdpgw_pkt_meta meta;
 	struct flow_ports fp = {};
+	struct xdpgw_fwd_request fwd;
 	int reason;
 
 	count_steer(gen, 1);
@@ -35,7 +36,8 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 			fp.dport = ports[1];
 		}
 	}
-	return local_pipeline(ctx, &meta, &fp);
+	fwd = routed_as_is(&fp);
+	return local_pipeline(ctx, &meta, &fwd);
 }
 
 SEC("xdp/cpumap")

@@ -44,16 +44,6 @@ __noinline int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta 
 	return punt_decide(ctx, meta, &fp, fwd);
 }
 
-__noinline int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-			     __u32 sport, __u32 dport, __u32 fwd_reason)
-{
-	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
-
-	if (!meta)
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	return route_and_redirect(ctx, meta, &fp, fwd_reason);
-}
-
 __noinline int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 			__u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd)
 {

@@ -280,8 +280,8 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct xdpgw_pkt_met
 /* What the packet needs of its generation's settings (meta->gen set). */
 static __always_inline void settings_into(struct xdpgw_pkt_meta *meta)
 {
-	__u32 gen = meta->gen;
-	const struct xdpgw_settings *s = bpf_map_lookup_elem(&settings, &gen);
+	__u32 zero = 0;
+	const struct xdpgw_settings *s = cfg_lookup(&cfg_settings, meta->gen, &zero);
 
 	meta->route_source = s ? s->route_source : XDPGW_ROUTE_NONE;
 	meta->skip = s ? s->skip : 0;

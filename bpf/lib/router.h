@@ -28,12 +28,8 @@ struct flow_ports {
 	__u16 dport;
 };
 
-/* Where the route lookup says the packet goes. */
-struct egress {
-	__u32 ifindex;
-	__u8 dmac[6];
-	__u8 smac[6];
-};
+/* Both routing sources answer in the kernel's format: struct bpf_fib_lookup
+ * (ifindex, smac, dmac), one stack slot for the question and the answer. */
 
 /* The gateway owns `addr`: looked up only to name why a packet is not
  * forwarded (a map-in-map hash lookup costs as much as a route lookup). */
@@ -69,23 +65,24 @@ static __always_inline __u32 fib_result_reason(int rc)
 }
 
 /* Static routing, one lookup in the generation's trie, which also holds the
- * gateway's own addresses as host routes (XDPGW_NH_LOCAL): 0 with `out`
- * filled, or the pass reason. `ttl` is the packet's TTL / hop limit. */
+ * gateway's own addresses as host routes (XDPGW_NH_LOCAL): 0 with the egress
+ * in `out` (ifindex, smac, dmac), or the pass reason. `ttl` is the packet's
+ * TTL / hop limit. */
 static __always_inline __u32 static_route(__u32 gen, void *lpm_outer, const void *key,
-					  __u32 ttl, __u32 l3_len, struct egress *out)
+					  __u32 ttl, __u32 l3_len, struct bpf_fib_lookup *out)
 {
 	struct xdpgw_route *route = cfg_lookup(lpm_outer, gen, key);
 	struct xdpgw_nexthop *nh;
-	__u32 idx;
+	__u32 nh_id;
 
 	if (route && route->nexthop_id == XDPGW_NH_LOCAL)
 		return XDPGW_R_PASS_LOCAL_DEST;
 	if (ttl <= 1)
 		return XDPGW_R_PASS_TTL_EXCEEDED;
-	if (!route || route->nexthop_id >= XDPGW_MAX_NEXTHOPS)
+	if (!route)
 		return XDPGW_R_PASS_NO_ROUTE;
-	idx = xdpgw_nexthop_index(gen, route->nexthop_id);
-	nh = bpf_map_lookup_elem(&nexthops, &idx);
+	nh_id = route->nexthop_id;
+	nh = cfg_lookup(&cfg_nexthops, gen, &nh_id);
 	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
 		return XDPGW_R_PASS_NO_NEIGH;
 	if (l3_len > nh->mtu)
@@ -96,12 +93,12 @@ static __always_inline __u32 static_route(__u32 gen, void *lpm_outer, const void
 	return 0;
 }
 
-/* The kernel's FIB: 0 with `out` filled, or the pass reason. The gateway's
+/* The kernel's FIB, asked `p`: 0 with its answer in `p`, or the pass reason. The gateway's
  * own addresses are not forwarded by the FIB either (not unicast routes), so
  * the local table is only read to name the reason. */
 static __always_inline __u32 fib_route(struct xdp_md *ctx, __u32 gen, __u32 family,
 				       const void *daddr, __u32 ttl,
-				       struct bpf_fib_lookup *p, struct egress *out)
+				       struct bpf_fib_lookup *p)
 {
 	int rc;
 
@@ -116,16 +113,13 @@ static __always_inline __u32 fib_route(struct xdp_md *ctx, __u32 gen, __u32 fami
 		return is_local_addr(gen, family, daddr, family == AF_INET ? 4 : 16)
 			       ? XDPGW_R_PASS_LOCAL_DEST
 			       : fib_result_reason(rc);
-	out->ifindex = p->ifindex;
-	__builtin_memcpy(out->dmac, p->dmac, 6);
-	__builtin_memcpy(out->smac, p->smac, 6);
 	return 0;
 }
 
 static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 					const struct xdpgw_pkt_meta *meta,
 					const struct flow_ports *fp,
-					__u32 source, struct egress *out)
+					__u32 source, struct bpf_fib_lookup *p)
 {
 	__u32 daddr = ip->daddr;
 	__u32 dst_host = bpf_ntohl(daddr);
@@ -138,20 +132,20 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 	if (source == XDPGW_ROUTE_STATIC) {
 		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
 
-		return static_route(meta->gen, &cfg_routes4, &key, ip->ttl, meta->l3_len, out);
+		return static_route(meta->gen, &cfg_routes4, &key, ip->ttl, meta->l3_len, p);
 	}
 
-	struct bpf_fib_lookup p = {};
-	p.family = AF_INET;
-	p.tos = ip->tos;
-	p.l4_protocol = ip->protocol;
-	p.sport = fp->sport;
-	p.dport = fp->dport;
-	p.tot_len = meta->l3_len;
-	p.ipv4_src = ip->saddr;
-	p.ipv4_dst = daddr;
-	p.ifindex = ctx->ingress_ifindex;
-	return fib_route(ctx, meta->gen, AF_INET, &daddr, ip->ttl, &p, out);
+	__builtin_memset(p, 0, sizeof(*p));
+	p->family = AF_INET;
+	p->tos = ip->tos;
+	p->l4_protocol = ip->protocol;
+	p->sport = fp->sport;
+	p->dport = fp->dport;
+	p->tot_len = meta->l3_len;
+	p->ipv4_src = ip->saddr;
+	p->ipv4_dst = daddr;
+	p->ifindex = ctx->ingress_ifindex;
+	return fib_route(ctx, meta->gen, AF_INET, &daddr, ip->ttl, p);
 }
 
 static __always_inline int ipv6_is_multicast(const struct in6_addr *a)
@@ -168,7 +162,7 @@ static __always_inline int ipv6_is_link_local(const struct in6_addr *a)
 static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 					const struct xdpgw_pkt_meta *meta,
 					const struct flow_ports *fp,
-					__u32 source, struct egress *out)
+					__u32 source, struct bpf_fib_lookup *p)
 {
 	if (meta->flags & XDPGW_META_F_HOP_BY_HOP)
 		return XDPGW_R_PASS_IPV6_HOP_BY_HOP;
@@ -182,20 +176,20 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
 		return static_route(meta->gen, &cfg_routes6, &key, ip6->hop_limit,
-				    meta->l3_len, out);
+				    meta->l3_len, p);
 	}
 
-	struct bpf_fib_lookup p = {};
-	p.family = AF_INET6;
-	p.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
-	p.l4_protocol = meta->l4_proto;
-	p.sport = fp->sport;
-	p.dport = fp->dport;
-	p.tot_len = meta->l3_len;
-	__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
-	__builtin_memcpy(p.ipv6_dst, &ip6->daddr, 16);
-	p.ifindex = ctx->ingress_ifindex;
-	return fib_route(ctx, meta->gen, AF_INET6, &ip6->daddr, ip6->hop_limit, &p, out);
+	__builtin_memset(p, 0, sizeof(*p));
+	p->family = AF_INET6;
+	p->flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
+	p->l4_protocol = meta->l4_proto;
+	p->sport = fp->sport;
+	p->dport = fp->dport;
+	p->tot_len = meta->l3_len;
+	__builtin_memcpy(p->ipv6_src, &ip6->saddr, 16);
+	__builtin_memcpy(p->ipv6_dst, &ip6->daddr, 16);
+	p->ifindex = ctx->ingress_ifindex;
+	return fib_route(ctx, meta->gen, AF_INET6, &ip6->daddr, ip6->hop_limit, p);
 }
 
 /* Sets the redirect target before anything is rewritten; the frame leaves
@@ -232,7 +226,7 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 source = meta->route_source, reason;
-	struct egress eg = {};
+	struct bpf_fib_lookup eg;
 	struct ethhdr *eth = data;
 
 	if (source != XDPGW_ROUTE_FIB && source != XDPGW_ROUTE_STATIC)

@@ -3,10 +3,12 @@
  * The stages after a handler, as global functions defined in stages.bpf.c.
  * The verifier checks a global (non-static) function once, on its own with
  * its arguments unknown, and a call to it costs the caller one instruction
- * and one return value. Inlined, the policy, punt, load-balancer and routing
- * code multiplied each other's branches: the TCP and UDP handlers took 700k
- * of the verifier's 1M-instruction budget and seconds each to load. As
- * functions their costs add.
+ * and one return value. Inlined, the policy, punt and load-balancer code
+ * multiplied each other's branches: the TCP and UDP handlers took 700k of
+ * the verifier's 1M-instruction budget and seconds each to load. As
+ * functions their costs add. The router (router.h) is the exception: every
+ * forwarded packet runs it, so pipeline.h inlines it once per program, where
+ * it saves a call and a return per packet.
  *
  * Ports are network order; `meta` is always the caller's stack copy.
  *
@@ -65,14 +67,10 @@ int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 
 /* Load balancer (lb.h): XDPGW_GO_ON when the packet is not load-balancer
  * traffic, XDPGW_FORWARD once it is rewritten for its backend, or a drop.
- * Forwarding is left to the caller: nesting the router's stack frame under
- * the load balancer's passes the verifier's 512-byte limit. */
+ * Forwarding is left to the caller: the router's stack frame under the load
+ * balancer's would pass the verifier's 512-byte limit. */
 int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 	     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
-
-/* Route, rewrite and redirect, counted as `fwd_reason` (router.h). */
-int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-		  __u32 sport, __u32 dport, __u32 fwd_reason);
 
 /* Copies a dropped frame to a running `xdpgw capture --what drops`
  * (capture.h); returns 0. Called by record() for every XDP_DROP. */

@@ -75,7 +75,9 @@ static __always_inline __u32 current_gen(void)
 
 static __always_inline const struct xdpgw_settings *get_settings(__u32 gen)
 {
-	return bpf_map_lookup_elem(&settings, &gen);
+	__u32 zero = 0;
+
+	return cfg_lookup(&cfg_settings, gen, &zero);
 }
 
 #endif /* XDPGW_VERDICT_H */

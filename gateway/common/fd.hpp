@@ -2,7 +2,6 @@
 // namespace handles).
 #pragma once
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <utility>
@@ -21,10 +20,6 @@ class UniqueFd {
     return *this;
   }
   ~UniqueFd() { reset(); }
-
-  // A second descriptor of what `fd` refers to (close-on-exec); empty, with
-  // errno set, when the kernel refuses.
-  static UniqueFd duplicate(int fd) noexcept { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0)); }
 
   int get() const noexcept { return fd_; }
   explicit operator bool() const noexcept { return fd_ >= 0; }

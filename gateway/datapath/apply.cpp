@@ -85,9 +85,8 @@ void fill_local_addresses(const ConfigTables& t, bool host_routes) {
   }
 }
 
-std::vector<NexthopBinding> fill_static_routes(Datapath& dp, const Datapath::Staged& staged,
+std::vector<NexthopBinding> fill_static_routes(const ConfigTables& t,
                                                const config::Config& cfg) {
-  const ConfigTables& t = staged.tables;
   const std::map<uint32_t, EgressPort> ports = describe_ports(cfg);
   std::vector<NexthopBinding> bindings;
   // One nexthop entry per distinct (via, port), shared by the routes using it.
@@ -116,7 +115,7 @@ std::vector<NexthopBinding> fill_static_routes(Datapath& dp, const Datapath::Sta
         // packets to the kernel (pass_egress_not_port), not the MTU.
         unresolved.mtu = UINT32_MAX;
       }
-      dp.write_nexthop(staged.gen, id, unresolved);
+      update(t.nexthops.get(), &id, &unresolved, "nexthops");
     }
     xdpgw_route value{.nexthop_id = id};
     if (r.prefix.addr.family == config::IpFamily::kV4) {
@@ -467,14 +466,14 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   const ConfigTables& t = staged.tables;
   AppliedState state;
   state.generation = staged.gen;
-  state.nexthops = fill_static_routes(dp, staged, cfg);
+  state.nexthops = fill_static_routes(t, cfg);
   fill_local_addresses(t, cfg.routing.source == config::RouteSource::kStatic);
   fill_cpus(t, cfg);
   fill_policy(t, cfg.policy);
   fill_lb(dp, t, staged.gen, cfg, next);
   fill_punt(t, cfg);
-  dp.write_settings(staged.gen,
-                    xdpgw_settings{
+  write_settings(t.settings.get(),
+                 xdpgw_settings{
                      .missed_tail_call_action =
                          cfg.gateway.missed_tail_call == config::MissedTailCall::kPass
                              ? uint32_t(XDP_PASS)
@@ -482,8 +481,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
                      .route_source = to_route_source(cfg.routing.source),
                      .cpu_count = static_cast<uint32_t>(cfg.steering.cpus.size()),
                      .skip = skipped_stages(cfg)});
-  state.nexthops_table = UniqueFd::duplicate(dp.nexthops_table_fd());
-  if (!state.nexthops_table) throw_errno(errno, "dup the nexthops table");
+  state.nexthops_table = std::move(staged.tables.nexthops);
   // Resolve before the switch, so the new generation starts with the MACs
   // the kernel already knows.
   refresh_nexthops(state);
@@ -500,9 +498,8 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
 int refresh_nexthops(AppliedState& state) {
   int changed = 0;
   for (auto& nh : state.nexthops) {
-    const uint32_t idx = xdpgw_nexthop_index(state.generation, nh.id);
     xdpgw_nexthop current{};
-    check_errno(bpf_map_lookup_elem(state.nexthops_table.get(), &idx, &current),
+    check_errno(bpf_map_lookup_elem(state.nexthops_table.get(), &nh.id, &current),
                 "read nexthops");
     auto mac = neigh::lookup(nh.neighbour);
     xdpgw_nexthop next = current;
@@ -521,7 +518,7 @@ int refresh_nexthops(AppliedState& state) {
     }
     nh.resolved = mac.has_value();
     if (std::memcmp(&next, &current, sizeof(next)) != 0) {
-      update(state.nexthops_table.get(), &idx, &next, "nexthops");
+      update(state.nexthops_table.get(), &nh.id, &next, "nexthops");
       ++changed;
     }
   }

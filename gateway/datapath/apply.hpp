@@ -22,7 +22,7 @@ struct NexthopBinding {
 // What apply wrote that needs upkeep afterwards.
 struct AppliedState {
   uint32_t generation = 0;
-  UniqueFd nexthops_table;  // the nexthops map (the generation's slice is live)
+  UniqueFd nexthops_table;  // the live generation's nexthops map
   std::vector<NexthopBinding> nexthops;
 };
 

@@ -46,8 +46,10 @@ struct GenerationTable {
 };
 
 constexpr auto kGenerationTables = std::to_array<GenerationTable>({
+    {&SkelMaps::cfg_settings, &ConfigTables::settings},
     {&SkelMaps::cfg_routes4, &ConfigTables::routes4},
     {&SkelMaps::cfg_routes6, &ConfigTables::routes6},
+    {&SkelMaps::cfg_nexthops, &ConfigTables::nexthops},
     {&SkelMaps::cfg_local, &ConfigTables::local},
     {&SkelMaps::cfg_cpus, &ConfigTables::cpus},
     {&SkelMaps::cfg_vips, &ConfigTables::vips},
@@ -89,12 +91,11 @@ bool outlives_daemon(const bpf_map* map) {
   return name != "capture_events" && name != "capture_cfg" && name != "capture_stats";
 }
 
-// Maps earlier versions pinned that this one replaced: removed when a
+// Maps earlier versions pinned that this one no longer has: removed when a
 // Datapath pins its own, so a restart after an upgrade leaves no strays.
-// settings and nexthops were map-in-map (cfg_*); the ports table went away
-// when nexthops began to carry the egress port's MAC and MTU.
-constexpr std::array<std::string_view, 3> kRetiredPins = {"cfg_settings", "cfg_nexthops",
-                                                          "cfg_ports"};
+// cfg_ports went away when nexthops began to carry the egress port's MAC
+// and MTU.
+constexpr std::array<std::string_view, 1> kRetiredPins = {"cfg_ports"};
 
 std::vector<bpf_map*> pinned_maps(::xdpgw_skel* skel) {
   std::vector<bpf_map*> out;
@@ -249,7 +250,7 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
     // Until the first apply: a generation that routes nothing, so every
     // IP packet goes to the kernel (counted as pass_routing_off).
     Staged initial = stage_generation();
-    write_settings(initial.gen,
+    xdpgw::write_settings(initial.tables.settings.get(),
                    xdpgw_settings{.missed_tail_call_action = XDP_DROP,
                                   .route_source = XDPGW_ROUTE_NONE,
                                   .cpu_count = 0,
@@ -353,7 +354,7 @@ void Datapath::drain_generation(uint32_t gen) {
 }
 
 Datapath::Staged Datapath::stage_generation() {
-  uint32_t gen = adopted_ || active_.routes4 ? 1 - active_generation() : 0;
+  uint32_t gen = adopted_ || active_.settings ? 1 - active_generation() : 0;
   // Packets steered under `gen` while it was active may still wait in its
   // CPUMAP queues; their second stage must find gen's tables as they were.
   drain_generation(gen);
@@ -364,18 +365,7 @@ Datapath::Staged Datapath::stage_generation() {
     st.tables.*kGenerationTables[i].member = create_inner(generation_shapes_[i]);
   for (const GenerationTable& t : kGenerationTables)
     install_inner(skel_->maps.*t.outer, gen, st.tables.*t.member);
-  clear_nexthops(gen);
-  write_settings(gen, xdpgw_settings{});
   return st;
-}
-
-void Datapath::clear_nexthops(uint32_t gen) {
-  std::vector<uint32_t> keys(XDPGW_MAX_NEXTHOPS);
-  for (uint32_t id = 0; id < XDPGW_MAX_NEXTHOPS; ++id) keys[id] = xdpgw_nexthop_index(gen, id);
-  const std::vector<xdpgw_nexthop> zero(XDPGW_MAX_NEXTHOPS);
-  uint32_t count = XDPGW_MAX_NEXTHOPS;
-  check_errno(bpf_map_update_batch(nexthops_table_fd(), keys.data(), zero.data(), &count, nullptr),
-              fmt::format("clear the nexthops of generation {}", gen));
 }
 
 void Datapath::activate(uint32_t gen) {
@@ -585,28 +575,20 @@ std::vector<uint32_t> Datapath::read_ring(uint32_t slot) const {
   return out;
 }
 
-int Datapath::settings_table_fd() const { return bpf_map__fd(skel_->maps.settings); }
-int Datapath::nexthops_table_fd() const { return bpf_map__fd(skel_->maps.nexthops); }
-
-void Datapath::write_settings(uint32_t gen, const xdpgw_settings& s) {
-  check_errno(bpf_map_update_elem(settings_table_fd(), &gen, &s, BPF_ANY),
-              fmt::format("write the settings of generation {}", gen));
+void write_settings(int settings_fd, const xdpgw_settings& s) {
+  uint32_t key = 0;
+  check_errno(bpf_map_update_elem(settings_fd, &key, &s, BPF_ANY), "write settings");
 }
 
-xdpgw_settings Datapath::read_settings(uint32_t gen) const {
+void Datapath::write_settings(const xdpgw_settings& s) {
+  xdpgw::write_settings(settings_fd(), s);
+}
+
+xdpgw_settings Datapath::read_settings() const {
+  uint32_t key = 0;
   xdpgw_settings s{};
-  check_errno(bpf_map_lookup_elem(settings_table_fd(), &gen, &s),
-              fmt::format("read the settings of generation {}", gen));
+  check_errno(bpf_map_lookup_elem(settings_fd(), &key, &s), "read settings");
   return s;
-}
-
-void Datapath::write_nexthop(uint32_t gen, uint32_t id, const xdpgw_nexthop& nh) {
-  if (id >= XDPGW_MAX_NEXTHOPS)
-    throw std::out_of_range(fmt::format("nexthop id {} out of range (at most {})", id,
-                                        XDPGW_MAX_NEXTHOPS - 1));
-  const uint32_t idx = xdpgw_nexthop_index(gen, id);
-  check_errno(bpf_map_update_elem(nexthops_table_fd(), &idx, &nh, BPF_ANY),
-              fmt::format("write nexthop {} of generation {}", id, gen));
 }
 
 std::vector<xdpgw_counter> read_percpu_counter(int map_fd, uint32_t key) {

@@ -50,12 +50,11 @@ struct LoadOptions {
 // One config generation's tables: the inner maps of the cfg_* ARRAY_OF_MAPS
 // at one index. Nothing but fds: datapath.cpp binds each member to its outer
 // map in one table (kGenerationTables) and checks every member is bound.
-// The two tables every routed packet reads (settings, nexthops) are not
-// among them: they hold a slice per generation in one plain ARRAY
-// (bpf/lib/maps.h says why), reached through Datapath.
 struct ConfigTables {
+  UniqueFd settings;
   UniqueFd routes4;
   UniqueFd routes6;
+  UniqueFd nexthops;
   UniqueFd local;
   UniqueFd cpus;
   UniqueFd vips;
@@ -91,9 +90,8 @@ class Datapath {
   // ---- config generations ----
   uint32_t active_generation() const;
   // Creates empty tables for the generation not in use and installs them in
-  // the outer maps (replacing what was there), and empties its slices of the
-  // sliced tables. Nothing reads them until activate(); filling them is the
-  // caller's job.
+  // the outer maps (replacing what was there). Nothing reads them until
+  // activate(); filling them is the caller's job.
   struct Staged {
     uint32_t gen;
     ConfigTables tables;
@@ -154,17 +152,11 @@ class Datapath {
   int rl_stats_fd() const;
   int acl_stats_fd() const;
 
-  // Sliced per generation (one map; see ConfigTables): settings at key
-  // `gen`, nexthops at xdpgw_nexthop_index(gen, id).
-  int settings_table_fd() const;
-  int nexthops_table_fd() const;
-  void write_settings(uint32_t gen, const xdpgw_settings& s);
-  xdpgw_settings read_settings(uint32_t gen) const;
-  void write_nexthop(uint32_t gen, uint32_t id, const xdpgw_nexthop& nh);
-
   // The active generation's tables (what packets use now).
+  int settings_fd() const { return active_.settings.get(); }
   int routes_v4_fd() const { return active_.routes4.get(); }
   int routes_v6_fd() const { return active_.routes6.get(); }
+  int nexthops_fd() const { return active_.nexthops.get(); }
   int local_addrs_fd() const { return active_.local.get(); }
   int cpu_targets_fd() const { return active_.cpus.get(); }
   int vips_fd() const { return active_.vips.get(); }
@@ -195,8 +187,8 @@ class Datapath {
   void install_handler(xdpgw_slot slot);
 
   // Settings of the active generation, changed in place.
-  void write_settings(const xdpgw_settings& s) { write_settings(active_generation(), s); }
-  xdpgw_settings read_settings() const { return read_settings(active_generation()); }
+  void write_settings(const xdpgw_settings& s);
+  xdpgw_settings read_settings() const;
 
   const std::filesystem::path& pin_dir() const { return pin_dir_; }
 
@@ -236,13 +228,15 @@ class Datapath {
   void pin_maps();
   std::filesystem::path link_pin(uint32_t ifindex) const;
   void refresh_active_cache();
-  void clear_nexthops(uint32_t gen);
 };
 
 // Detaches every pinned XDP link in `pin_dir` and removes every pin there
 // and the directory itself, without loading anything (`xdpgw stop
 // --detach`, `run --fresh`). Returns how many links were detached.
 int remove_pinned_instance(const std::filesystem::path& pin_dir);
+
+// Writes one settings value into a generation's settings table.
+void write_settings(int settings_fd, const xdpgw_settings& s);
 
 // Per-CPU counter maps (verdict_stats, handler_stats) read as one value per
 // CPU, and summed.

@@ -79,24 +79,18 @@ class PipelineE2e : public ::testing::Test {
     uint32_t nh_id = 0;
     for (const auto* pair : {&topo_.gateway_port_a(), &topo_.gateway_port_b()}) {
       uint32_t ifindex = static_cast<uint32_t>(pair->ifindex);
-      xdpgw_port port{};
-      port.ifindex = ifindex;
-      port.mtu = 1500;
-      std::memcpy(port.mac, pair->mac.data(), 6);
-      port.flags = XDPGW_PORT_F_UP;
-      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
       bpf_devmap_val tx{};
       tx.ifindex = ifindex;
       EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
     }
     add_route("198.18.1.0", topo_.gateway_port_a(), topo_.host_a_end(), nh_id++);
     add_route("198.18.2.0", topo_.gateway_port_b(), topo_.host_b_end(), nh_id++);
+    // The gateway's addresses, as static routing knows them: host routes.
     for (const char* local : {"198.18.1.1", "198.18.2.1"}) {
-      xdpgw_addr_key key{};
-      key.family = AF_INET;
-      std::memcpy(key.addr, ipv4(local).data(), 4);
-      uint8_t one = 1;
-      EXPECT_EQ(bpf_map_update_elem(dp_->local_addrs_fd(), &key, &one, BPF_ANY), 0);
+      const xdpgw_route route{.nexthop_id = XDPGW_NH_LOCAL};
+      xdpgw_lpm_v4_key host{.prefixlen = 32, .addr = 0};
+      std::memcpy(&host.addr, ipv4(local).data(), 4);
+      EXPECT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &host, &route, BPF_ANY), 0);
     }
     set_rule(0, udp_rule(7000, "198.18.2.0"));
     set_rule(1, udp_rule(7001, "198.18.1.0"));
@@ -114,6 +108,7 @@ class PipelineE2e : public ::testing::Test {
     nh.flags = XDPGW_NH_F_RESOLVED;
     std::memcpy(nh.dmac, host.mac.data(), 6);
     std::memcpy(nh.smac, port.mac.data(), 6);
+    nh.mtu = 1500;
     EXPECT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
     xdpgw_route route{.nexthop_id = nh_id};
     xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};

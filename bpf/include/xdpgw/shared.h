@@ -324,13 +324,6 @@ struct xdpgw_nexthop {
 	__u32 mtu;   /* L3 MTU of the egress port */
 };
 
-/* Where nexthop `id` of generation `gen` lives in the nexthops ARRAY (one
- * slice of XDPGW_MAX_NEXTHOPS per generation). */
-static inline __u32 xdpgw_nexthop_index(__u32 gen, __u32 id)
-{
-	return gen * XDPGW_MAX_NEXTHOPS + id;
-}
-
 /* Local addresses of the gateway: packets to them go to the kernel. Looked
  * up only for packets the FIB does not forward, to name the reason. Key is
  * the address, value unused. */
