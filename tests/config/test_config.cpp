@@ -171,48 +171,6 @@ TEST(ExampleFiles, RatelimitResolvesToTypedValues) {
   EXPECT_EQ(rl.classes[1].sources[1].to_string(), "2001:2:0:1::/64");
 }
 
-// Unnamed rules are named after their content, never their position: a
-// rule with no match is "ACTION any", and an identical rule after another
-// gets " #2".
-TEST(Acl, UnnamedRulesAreNamedAfterWhatTheyDo) {
-  const Config config = valid_config(after_minimal(
-      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"
-      "[[acl]]\naction = \"deny\"\n"
-      "[[acl]]\naction = \"deny\"\n"
-      "[[acl]]\nname = \"web\"\naction = \"allow\"\nprotocol = \"tcp\"\ndst_ports = \"80\"\nin_port = \"xgw0\"\n"));
-  ASSERT_EQ(config.policy.acl.size(), 4u);
-  EXPECT_EQ(config.policy.acl[0].name, "allow icmp");
-  EXPECT_EQ(config.policy.acl[1].name, "deny any");
-  EXPECT_EQ(config.policy.acl[2].name, "deny any #2");
-  EXPECT_EQ(config.policy.acl[3].name, "web");
-  EXPECT_EQ(describe(config.policy.acl[3]), "allow tcp dport 80 in xgw0");
-}
-
-// A reload keeps each rule's hit counter by name: a rule that moved keeps
-// its slot, a new rule gets one the running config does not count into
-// (zeroed first), a removed rule's slot is free again.
-TEST(Acl, ReloadKeepsEachNamedRulesCounterSlot) {
-  const Config running = valid_config(after_minimal(
-      "[[acl]]\nname = \"a\"\naction = \"deny\"\nprotocol = \"udp\"\n"
-      "[[acl]]\nname = \"b\"\naction = \"deny\"\nprotocol = \"tcp\"\n"
-      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"));
-  Config next = valid_config(after_minimal(
-      "[[acl]]\naction = \"deny\"\nprotocol = \"icmpv6\"\n"
-      "[[acl]]\nname = \"b\"\naction = \"deny\"\nprotocol = \"tcp\"\n"
-      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"
-      "[[acl]]\nname = \"a\"\naction = \"deny\"\nprotocol = \"udp\"\n"));
-  const std::vector<uint32_t> fresh = keep_acl_stats_slots(running.policy.acl, next.policy.acl);
-  EXPECT_EQ(next.policy.acl[1].stats_slot, 1u) << "b stayed";
-  EXPECT_EQ(next.policy.acl[2].stats_slot, 2u) << "\"allow icmp\" stayed";
-  EXPECT_EQ(next.policy.acl[3].stats_slot, 0u) << "a moved from first to last";
-  EXPECT_EQ(next.policy.acl[0].stats_slot, 3u) << "the new rule: a slot nobody counted into";
-  EXPECT_EQ(fresh, std::vector<uint32_t>{3});
-  // Applying the same config again changes nothing.
-  Config again = next;
-  EXPECT_TRUE(keep_acl_stats_slots(next.policy.acl, again.policy.acl).empty());
-  EXPECT_EQ(again, next);
-}
-
 // ---- defaults -----------------------------------------------------------------
 
 TEST(Defaults, MinimalConfigIsFilledIn) {
@@ -666,6 +624,48 @@ INSTANTIATE_TEST_SUITE_P(Config, BadInputTest, testing::ValuesIn(bad_inputs()),
                          });
 
 // ---- files, exceptions, formatting ------------------------------------------------
+
+// Unnamed rules are named after their content, never their position: a
+// rule with no match is "ACTION any", and an identical rule after another
+// gets " #2".
+TEST(Acl, UnnamedRulesAreNamedAfterWhatTheyDo) {
+  const Config config = valid_config(after_minimal(
+      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"
+      "[[acl]]\naction = \"deny\"\n"
+      "[[acl]]\naction = \"deny\"\n"
+      "[[acl]]\nname = \"web\"\naction = \"allow\"\nprotocol = \"tcp\"\ndst_ports = \"80\"\nin_port = \"xgw0\"\n"));
+  ASSERT_EQ(config.policy.acl.size(), 4u);
+  EXPECT_EQ(config.policy.acl[0].name, "allow icmp");
+  EXPECT_EQ(config.policy.acl[1].name, "deny any");
+  EXPECT_EQ(config.policy.acl[2].name, "deny any #2");
+  EXPECT_EQ(config.policy.acl[3].name, "web");
+  EXPECT_EQ(describe(config.policy.acl[3]), "allow tcp dport 80 in xgw0");
+}
+
+// A reload keeps each rule's hit counter by name: a rule that moved keeps
+// its slot, a new rule gets one the running config does not count into
+// (zeroed first), a removed rule's slot is free again.
+TEST(Acl, ReloadKeepsEachNamedRulesCounterSlot) {
+  const Config running = valid_config(after_minimal(
+      "[[acl]]\nname = \"a\"\naction = \"deny\"\nprotocol = \"udp\"\n"
+      "[[acl]]\nname = \"b\"\naction = \"deny\"\nprotocol = \"tcp\"\n"
+      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"));
+  Config next = valid_config(after_minimal(
+      "[[acl]]\naction = \"deny\"\nprotocol = \"icmpv6\"\n"
+      "[[acl]]\nname = \"b\"\naction = \"deny\"\nprotocol = \"tcp\"\n"
+      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"
+      "[[acl]]\nname = \"a\"\naction = \"deny\"\nprotocol = \"udp\"\n"));
+  const std::vector<uint32_t> fresh = keep_acl_stats_slots(running.policy.acl, next.policy.acl);
+  EXPECT_EQ(next.policy.acl[1].stats_slot, 1u) << "b stayed";
+  EXPECT_EQ(next.policy.acl[2].stats_slot, 2u) << "\"allow icmp\" stayed";
+  EXPECT_EQ(next.policy.acl[3].stats_slot, 0u) << "a moved from first to last";
+  EXPECT_EQ(next.policy.acl[0].stats_slot, 3u) << "the new rule: a slot nobody counted into";
+  EXPECT_EQ(fresh, std::vector<uint32_t>{3});
+  // Applying the same config again changes nothing.
+  Config again = next;
+  EXPECT_TRUE(keep_acl_stats_slots(next.policy.acl, again.policy.acl).empty());
+  EXPECT_EQ(again, next);
+}
 
 TEST(Load, ThrowsEveryValidationErrorNamingThePathAsGiven) {
   const TempFile file("lb.toml", after_minimal("[steering]\ncpus = [1, 1]\nqueue_size = 0\n"));
