@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -107,10 +108,15 @@ void PcapngWriter::start(uint32_t snaplen) {
 }
 
 PcapngWriter::~PcapngWriter() {
-  try {
-    flush();
-  } catch (const std::exception& e) {
-    spdlog::error("capture file: {}", e.what());
+  // The kernel holds pointers into pending_ until each submitted write
+  // completes: wait for all of them (a failure is logged, not thrown; the
+  // bound only guards against a ring that stopped answering).
+  for (int tries = 0; in_flight_ > 0 && tries < 1000; ++tries) {
+    try {
+      reap(true);
+    } catch (const std::exception& e) {
+      spdlog::error("capture file: {}", e.what());
+    }
   }
 }
 
@@ -159,6 +165,9 @@ void PcapngWriter::write(const Packet& p) {
 }
 
 void PcapngWriter::queue(std::vector<uint8_t> block) {
+  // After a failed write the output is broken (a full disk, a pipe whose
+  // reader went away): nothing more is queued.
+  if (!error_.empty()) throw std::runtime_error(error_);
   // Bound the memory held by writes the output has not taken yet.
   while (pending_.size() >= kMaxQueued) reap(true);
   pending_.push_back({.bytes = std::move(block), .written = 0, .offset = offset_, .submitted = false, .done = false});
@@ -176,6 +185,7 @@ void PcapngWriter::submit(std::size_t i) {
                       stream_ ? static_cast<uint64_t>(-1) : p.offset);
   io_uring_sqe_set_data64(sqe, first_id_ + i);
   p.submitted = true;
+  ++in_flight_;
   check_errno(io_uring_submit(ring_.get()), "io_uring_submit (capture write)");
 }
 
@@ -186,30 +196,38 @@ void PcapngWriter::reap(bool wait) {
     const uint64_t id = io_uring_cqe_get_data64(cqe);
     const int res = cqe->res;
     io_uring_cqe_seen(ring_.get(), cqe);
+    --in_flight_;
     const std::size_t i = id - first_id_;
     if (i >= pending_.size() || !pending_[i].submitted)
       throw std::logic_error("capture write completion for an unknown write");
-    if (res < 0) throw_errno(res, "capture file write");
     Pending& p = pending_[i];
-    p.written += static_cast<std::size_t>(res);
-    if (p.written < p.bytes.size()) {
+    std::string failure;
+    if (res < 0) {
+      failure = std::system_error(-res, std::generic_category(), "capture file write").what();
+    } else {
+      p.written += static_cast<std::size_t>(res);
       // A pipe may take part of a block; a file only when it is full.
-      if (!stream_ || res == 0)
-        throw std::runtime_error(fmt::format("short capture file write: {} of {}", p.written, p.bytes.size()));
-      submit(i);
+      if (p.written < p.bytes.size() && (!stream_ || res == 0))
+        failure = fmt::format("short capture file write: {} of {}", p.written, p.bytes.size());
+    }
+    if (failure.empty() && p.written < p.bytes.size()) {
+      submit(i);  // the rest of a block a pipe took part of
       continue;
     }
     p.done = true;
+    if (!failure.empty() && error_.empty()) error_ = failure;
     while (!pending_.empty() && pending_.front().done) {
       pending_.pop_front();
       ++first_id_;
     }
+    if (!error_.empty()) throw std::runtime_error(error_);
     if (stream_ && !pending_.empty() && !pending_.front().submitted) submit(0);
   }
 }
 
 void PcapngWriter::flush() {
-  while (!pending_.empty()) reap(true);
+  while (in_flight_ > 0) reap(true);
+  if (!error_.empty()) throw std::runtime_error(error_);
 }
 
 }  // namespace xdpgw::pipeline

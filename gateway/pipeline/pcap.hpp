@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -40,8 +41,8 @@ class PcapngWriter {
   PcapngWriter(UniqueFd out, uint32_t snaplen);
   PcapngWriter(const PcapngWriter&) = delete;
   PcapngWriter& operator=(const PcapngWriter&) = delete;
-  // Waits for every queued write (errors are logged: a destructor cannot
-  // throw).
+  // Waits for every write the kernel holds (errors are logged: a destructor
+  // cannot throw).
   ~PcapngWriter();
 
   struct Packet {
@@ -55,7 +56,8 @@ class PcapngWriter {
   void write(const Packet& p);
   // A frame received now, with nothing else known about it (tests).
   void write(std::span<const uint8_t> frame, uint32_t ifindex, std::string_view comment = {});
-  // Waits until every queued write completed; throws on a failed write.
+  // Waits until every queued write completed; throws if a write failed
+  // (then, and from then on, write() throws too).
   void flush();
   uint64_t records() const noexcept { return records_; }
 
@@ -82,6 +84,8 @@ class PcapngWriter {
   };
   uint64_t first_id_ = 0;  // id of pending_.front(); ids are positions in the stream
   std::deque<Pending> pending_;
+  std::size_t in_flight_ = 0;  // writes submitted and not completed
+  std::string error_;          // the first failed write; the output is broken after it
   std::map<uint32_t, uint32_t> interfaces_;  // ifindex -> IDB id
   uint64_t records_ = 0;
 };

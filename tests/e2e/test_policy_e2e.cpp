@@ -198,6 +198,56 @@ TEST(PolicyE2e, AclDeniesTelnetAndCountsTheRule) {
   EXPECT_TRUE(lint.ok()) << lint.output;
 }
 
+// `capture -w -` into a pipe whose reader exits after the first bytes
+// (`| head -c 1`): the daemon's next write fails with EPIPE, which ends
+// that capture with its reason, not the daemon (SIGPIPE is ignored), and
+// the next capture starts.
+TEST(PolicyE2e, ACaptureWhosePipeReaderLeavesEndsAndTheDaemonStays) {
+  RouterTopology topology;
+  GatewayDaemon daemon(topology.gateway(), policy_config(topology));
+  const std::filesystem::path log = std::filesystem::temp_directory_path() / (unique_name("epipe") + ".log");
+  struct RemoveFile {
+    std::filesystem::path path;
+    ~RemoveFile() { std::filesystem::remove(path); }
+  } remove_log{log};
+  std::optional<ExitStatus> ended;
+  {
+    ChildProcess capture({"/bin/sh", "-c",
+                          fmt::format("{} capture --socket {} --what drops -w - | head -c 1 >/dev/null",
+                                      shell_quote(XDPGW_BINARY), shell_quote(daemon.control_socket().string()))},
+                         log);
+    for (int attempt = 0; attempt < 20 && !(ended = capture.poll()); ++attempt) {
+      EXPECT_THROW(tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 23, pseudo_random_bytes(10, 1),
+                                std::chrono::seconds(1)),
+                   std::exception);
+    }
+    ASSERT_TRUE(ended) << "the capture did not end when its reader left\n" << read_file(log);
+  }
+  const std::string out = read_file(log);
+  EXPECT_NE(out.find("xdpgw capture: stopped early:"), std::string::npos) << out;
+  EXPECT_NE(out.find("Broken pipe"), std::string::npos) << out;
+  auto status = run_cmd(fmt::format("{} status --socket {}", XDPGW_BINARY, daemon.control_socket().string()));
+  EXPECT_TRUE(status.ok()) << "the daemon lives on\n" << status.output << daemon.log();
+  // The next capture starts and writes.
+  const std::filesystem::path pcap = std::filesystem::temp_directory_path() / (unique_name("after") + ".pcapng");
+  const RemoveFile remove_pcap{pcap};
+  {
+    ChildProcess capture({XDPGW_BINARY, "capture", "--socket", daemon.control_socket().string(), "--what", "drops",
+                          "-w", pcap.string(), "-c", "1"},
+                         log);
+    std::optional<ExitStatus> again;
+    for (int attempt = 0; attempt < 20 && !(again = capture.poll()); ++attempt) {
+      EXPECT_THROW(tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 23, pseudo_random_bytes(10, 1),
+                                std::chrono::seconds(1)),
+                   std::exception);
+    }
+    ASSERT_TRUE(again) << read_file(log);
+    EXPECT_TRUE(again->clean()) << again->describe() << "\n" << read_file(log);
+  }
+  EXPECT_EQ(read_pcapng(pcap).packets.size(), 1u);
+  daemon.expect_error_lines_with("Broken pipe");
+}
+
 // ACL hit metrics are labelled by rule name: a reload that moves a named
 // rule down the file (another rule inserted above it) keeps its series and
 // its count, and only xdpgw_acl_rule_info says where it is now.
