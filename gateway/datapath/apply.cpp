@@ -330,7 +330,7 @@ void fill_acl(const ConfigTables& t, const config::Policy& policy) {
     value.ifindex = r.in_ifindex;
     value.proto = ip_protocol(r.protocol);
     value.action = static_cast<uint8_t>(acl_action(r.action));
-    value.rule_id = static_cast<uint16_t>(order[i]);
+    value.rule_id = static_cast<uint16_t>(r.stats_slot);
     if (r.src_ports || r.dst_ports) {
       value.flags = XDPGW_ACL_F_PORTS;
       const config::PortRange any;

@@ -514,6 +514,13 @@ int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); 
 int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }
 int Datapath::rl_stats_fd() const { return bpf_map__fd(skel_->maps.rl_stats); }
 int Datapath::acl_stats_fd() const { return bpf_map__fd(skel_->maps.acl_stats); }
+void Datapath::reset_acl_stats(std::span<const uint32_t> slots) const {
+  const int cpus = check_errno(libbpf_num_possible_cpus(), "libbpf_num_possible_cpus");
+  const std::vector<xdpgw_counter> zero(static_cast<std::size_t>(cpus));
+  for (uint32_t slot : slots)
+    check_errno(bpf_map_update_elem(acl_stats_fd(), &slot, zero.data(), BPF_EXIST),
+                fmt::format("zero acl_stats[{}]", slot));
+}
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::capture_events_fd() const { return bpf_map__fd(skel_->maps.capture_events); }

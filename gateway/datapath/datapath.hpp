@@ -151,6 +151,9 @@ class Datapath {
   int rl_buckets_fd() const;
   int rl_stats_fd() const;
   int acl_stats_fd() const;
+  // Zeroes these acl_stats slots on every CPU (a rule new to them starts
+  // from 0; config::keep_acl_stats_slots says which).
+  void reset_acl_stats(std::span<const uint32_t> slots) const;
 
   // The active generation's tables (what packets use now).
   int settings_fd() const { return active_.settings.get(); }
