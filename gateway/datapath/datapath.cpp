@@ -187,6 +187,27 @@ void check_compatible(bpf_map* map, int pinned_fd, const std::string& path) {
         bpf_map__max_entries(map), info.map_flags, bpf_map__map_flags(map)));
 }
 
+// Whether the inner maps a pinned ARRAY_OF_MAPS holds have the shape this
+// build's programs were verified against. The kernel fixes an outer map's
+// inner shape when it is created, so an outer map of an earlier version
+// whose inner value grew would pass the outer layout check, then refuse
+// every new inner map (or fail verification). `any_size`: inner maps whose
+// size varies (the Maglev rings). An outer map holding none is taken as is.
+bool inner_shape_matches(int outer_fd, const Datapath::InnerShape& shape, bool any_size) {
+  const bpf_map_info outer = pinned_info(outer_fd, "outer map");
+  for (uint32_t key = 0; key < outer.max_entries; ++key) {
+    uint32_t id = 0;
+    if (bpf_map_lookup_elem(outer_fd, &key, &id) != 0) continue;
+    UniqueFd inner(bpf_map_get_fd_by_id(id));
+    if (!inner) continue;  // freed meanwhile
+    const bpf_map_info info = pinned_info(inner.get(), "inner map");
+    return info.type == shape.type && info.key_size == shape.key_size &&
+           info.value_size == shape.value_size &&
+           (any_size || info.max_entries == shape.max_entries);
+  }
+  return true;
+}
+
 }  // namespace
 
 void Datapath::SkeletonDeleter::operator()(::xdpgw_skel* skel) const noexcept {
@@ -283,12 +304,28 @@ void Datapath::adopt_pinned_maps() {
       replace_pins_.push_back(path);
       continue;
     }
+    if (!inner_shape_fits(map, pinned.get())) {
+      spdlog::info("{}: its tables have another layout in this version; replaced by a new one, "
+                   "which the first apply fills (until then the new programs pass what they "
+                   "cannot route to the kernel)",
+                   path.string());
+      replace_pins_.push_back(path);
+      continue;
+    }
     check_compatible(map, pinned.get(), path.string());
     // reuse_fd dups the fd; ours closes at the end of this scope.
     check_errno(bpf_map__reuse_fd(map, pinned.get()),
                 fmt::format("adopt pinned map {}", path.string()));
     adopted_ = true;
   }
+}
+
+bool Datapath::inner_shape_fits(bpf_map* map, int pinned_fd) const {
+  if (map == skel_->maps.lb_rings) return inner_shape_matches(pinned_fd, ring_shape_, true);
+  for (std::size_t i = 0; i < kGenerationTables.size(); ++i)
+    if (map == skel_->maps.*kGenerationTables[i].outer)
+      return inner_shape_matches(pinned_fd, generation_shapes_[i], false);
+  return true;
 }
 
 void Datapath::pin_maps() {

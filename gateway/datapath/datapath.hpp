@@ -26,6 +26,7 @@
 #include "datapath/abi.hpp"
 
 struct xdpgw_skel;  // bpftool-generated skeleton (bpf/xdpgw.skel.h)
+struct bpf_map;
 
 namespace xdpgw {
 
@@ -228,6 +229,9 @@ class Datapath {
   InnerShape ring_shape_;
 
   void adopt_pinned_maps();
+  // For a map-in-map: whether the inner maps pinned_fd holds have the shape
+  // this build's programs expect (true for any other map).
+  bool inner_shape_fits(bpf_map* map, int pinned_fd) const;
   void pin_maps();
   std::filesystem::path link_pin(uint32_t ifindex) const;
   void refresh_active_cache();
