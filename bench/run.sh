@@ -50,7 +50,7 @@ remove_run() {
   local run=$1 pin
   for pin in /sys/fs/bpf/xdpgw/"$run"-*; do
     [[ -e $pin ]] || continue
-    "$xdpgw" stop -i "$(basename "$pin")" --detach >/dev/null 2>&1 || rm -rf "$pin"
+    "$xdpgw" stop --instance "$(basename "$pin")" --detach >/dev/null 2>&1 || rm -rf "$pin"
   done
   rm -f /run/xdpgw/"$run"-*
   "$topology" down "$run"

@@ -2,7 +2,8 @@
 /*
  * Second stage, run by the CPUMAP on the CPU the flow hash chose. This CPU's
  * `parsed` entry belongs to other packets, so the stage parses the frame
- * again (the first stage validated it; this only finds the offsets). One
+ * again (the first stage validated it, checksum included; this only finds
+ * the offsets). One
  * program per config generation, each in its generation's CPUMAP
  * (maps.h): the generation a packet was steered under is the one that
  * finishes it, whatever the daemon has flipped since.
@@ -16,19 +17,15 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 {
 	struct xdpgw_pkt_meta meta;
 	struct flow_ports fp = {};
+	struct xdpgw_fwd_request fwd;
 	int reason;
 
 	count_steer(gen, 1);
-	reason = xdpgw_parse(ctx, &meta);
-
+	reason = xdpgw_parse(ctx, &meta, gen);
 	if (reason == XDPGW_R_PASS_NOT_IP)
 		return pass(ctx, reason);
 	if (reason)
 		return drop(ctx, reason);
-	if (meta.gen != gen) {
-		meta.gen = gen;
-		settings_into(&meta);
-	}
 	if (meta.slot == XDPGW_SLOT_TCP || meta.slot == XDPGW_SLOT_UDP) {
 		/* Ports only matter to the load balancer and the FIB's
 		 * multipath hash; the first stage checked the header. */
@@ -39,7 +36,8 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 			fp.dport = ports[1];
 		}
 	}
-	return local_pipeline(ctx, &meta, &fp);
+	fwd = routed_as_is(&fp);
+	return local_pipeline(ctx, &meta, &fwd);
 }
 
 SEC("xdp/cpumap")

@@ -14,7 +14,7 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 	struct xdpgw_pkt_meta meta;
 	int reason;
 
-	reason = parse_packet(ctx, &meta);
+	reason = parse_packet(ctx, &meta, 1);
 	if (reason == XDPGW_R_PASS_NOT_IP)
 		return pass(ctx, reason);
 	if (reason)
@@ -23,7 +23,27 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 	settings_into(&meta);
 
 	hand_over(ctx, &meta);
-	bpf_tail_call(ctx, &handlers, meta.slot);
+	/* One call site per slot, each with its slot as a constant: the JIT
+	 * then jumps straight into the handler (a direct jump it patches when
+	 * the slot changes) instead of through an indirect jump, which a
+	 * retpoline makes cost ~10 ns a packet on these CPUs. */
+	switch (meta.slot) {
+	case XDPGW_SLOT_TCP:
+		tail_call_static(ctx, &handlers, XDPGW_SLOT_TCP);
+		break;
+	case XDPGW_SLOT_UDP:
+		tail_call_static(ctx, &handlers, XDPGW_SLOT_UDP);
+		break;
+	case XDPGW_SLOT_ICMP:
+		tail_call_static(ctx, &handlers, XDPGW_SLOT_ICMP);
+		break;
+	case XDPGW_SLOT_ICMPV6:
+		tail_call_static(ctx, &handlers, XDPGW_SLOT_ICMPV6);
+		break;
+	default:
+		tail_call_static(ctx, &handlers, XDPGW_SLOT_OTHER);
+		break;
+	}
 
 	/* Only reached when the slot is empty: a load or upgrade bug we want
 	 * counted, with the action the operator chose. Nobody took the

@@ -13,14 +13,15 @@
 
 const volatile __u32 xdpgw_features = XDPGW_FEAT_ALL;
 
-__noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
+__noinline int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta, __u32 steered_gen)
 {
+	int fresh = steered_gen >= XDPGW_CONFIG_GENERATIONS;
 	int reason;
 
 	if (!meta)
 		return XDPGW_R_DROP_META_MISSING;
-	reason = parse_packet(ctx, meta);
-	meta->gen = current_gen();
+	reason = parse_packet(ctx, meta, fresh);
+	meta->gen = fresh ? current_gen() : steered_gen;
 	settings_into(meta);
 	return reason;
 }
@@ -41,16 +42,6 @@ __noinline int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta 
 	if (!meta || !fwd)
 		return drop(ctx, XDPGW_R_DROP_META_MISSING);
 	return punt_decide(ctx, meta, &fp, fwd);
-}
-
-__noinline int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-			     __u32 sport, __u32 dport, __u32 fwd_reason)
-{
-	struct flow_ports fp = { .sport = (__u16)sport, .dport = (__u16)dport };
-
-	if (!meta)
-		return drop(ctx, XDPGW_R_DROP_META_MISSING);
-	return route_and_redirect(ctx, meta, &fp, fwd_reason);
 }
 
 __noinline int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,

@@ -23,7 +23,7 @@ cleanup() {
     wait "$daemon_pid" || true
   fi
   # A stopped daemon leaves XDP forwarding; the demo removes it for good.
-  [[ -x $xdpgw && -n $instance ]] && "$xdpgw" stop -i "$instance" --detach 2>/dev/null || true
+  [[ -x $xdpgw && -n $instance ]] && "$xdpgw" stop --instance "$instance" --detach 2>/dev/null || true
   "$root/scripts/netns/router-topology.sh" down "$prefix"
   rm -rf "$tmp"
 }
@@ -68,11 +68,11 @@ else
   exit 1
 fi
 
-step "what the gateway says about its ports (xdpgw status -i $instance)"
-"$xdpgw" status -i "$instance"
+step "what the gateway says about its ports (xdpgw status --instance $instance)"
+"$xdpgw" status --instance "$instance"
 
-step "what the gateway counted (xdpgw stats -i $instance)"
-"$xdpgw" stats -i "$instance"
+step "what the gateway counted (xdpgw stats --instance $instance)"
+"$xdpgw" stats --instance "$instance"
 echo
 echo "fwd_redirect above = packets XDP rewrote and redirected between ports."
 echo "pass_* = packets handed to the kernel on purpose (ARP/ND, local, ...)."

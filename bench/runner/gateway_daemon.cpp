@@ -101,9 +101,9 @@ void XdpgwDaemon::stop_and_detach() noexcept {
                                status.describe(), log_.string());
     }
     const test::CmdResult detach = test::run_cmd(fmt::format(
-        "{} stop -i {} --detach 2>&1", test::shell_quote(binary_.string()), test::shell_quote(instance_)));
+        "{} stop --instance {} --detach 2>&1", test::shell_quote(binary_.string()), test::shell_quote(instance_)));
     if (!detach.ok()) {
-      std::cerr << fmt::format("xdpgw-bench: xdpgw stop -i {} --detach failed: {}", instance_,
+      std::cerr << fmt::format("xdpgw-bench: xdpgw stop --instance {} --detach failed: {}", instance_,
                                detach.output);
     }
     std::error_code ec;
@@ -184,13 +184,13 @@ std::optional<ProcessMemory> XdpgwDaemon::memory() const {
 }
 
 std::string XdpgwDaemon::stats_text() const {
-  return test::run_cmd(fmt::format("{} stats -i {} 2>&1", test::shell_quote(binary_.string()),
+  return test::run_cmd(fmt::format("{} stats --instance {} 2>&1", test::shell_quote(binary_.string()),
                                    test::shell_quote(instance_)))
       .output;
 }
 
 std::map<std::string, uint64_t> XdpgwDaemon::pipeline_packets() const {
-  const std::string json = test::run_ok(fmt::format("{} status -i {} --json",
+  const std::string json = test::run_ok(fmt::format("{} status --instance {} --json",
                                                     test::shell_quote(binary_.string()),
                                                     test::shell_quote(instance_)));
   const nlohmann::json status = nlohmann::json::parse(json);

@@ -1,6 +1,6 @@
 // The real `xdpgw run` daemon in a gateway namespace, run the way users run
 // it (scripts/demo.sh): `xdpgw run -c CONFIG --netns NS --fresh`, stopped
-// with SIGTERM then `xdpgw stop -i INSTANCE --detach`.
+// with SIGTERM then `xdpgw stop --instance INSTANCE --detach`.
 #pragma once
 
 #include <cstdint>
@@ -65,10 +65,10 @@ class XdpgwDaemon {
   // The daemon process's memory; nullopt once it is gone.
   std::optional<ProcessMemory> memory() const;
 
-  // `xdpgw stats -i INSTANCE` as the CLI prints it.
+  // `xdpgw stats --instance INSTANCE` as the CLI prints it.
   std::string stats_text() const;
   // The AF_XDP pipeline's packet counters ("rx", "forwarded", "dropped",
-  // "tx_ring_full", ...) from `xdpgw status -i INSTANCE --json`; empty when
+  // "tx_ring_full", ...) from `xdpgw status --instance INSTANCE --json`; empty when
   // the daemon runs no pipeline. Throws when the CLI fails.
   std::map<std::string, uint64_t> pipeline_packets() const;
 

@@ -106,7 +106,7 @@ static __always_inline int parse_l2(void *data, void *data_end,
 }
 
 static __always_inline int parse_ipv4(void *data, void *data_end,
-				      struct xdpgw_pkt_meta *meta)
+				      struct xdpgw_pkt_meta *meta, int verify_checksum)
 {
 	/* l3_off is at most 14 + 2 * 4: a constant bound the verifier sees. */
 	struct iphdr *ip = data + (meta->l3_off & 0x1f);
@@ -129,7 +129,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end,
 	 * InTruncatedPkts). Longer is Ethernet padding and is fine. */
 	if ((void *)ip + tot_len > data_end)
 		return XDPGW_R_DROP_IPV4_TRUNCATED;
-	if (hdr_len == sizeof(*ip) && !ipv4_checksum_ok(ip))
+	if (verify_checksum && hdr_len == sizeof(*ip) && !ipv4_checksum_ok(ip))
 		return XDPGW_R_DROP_IPV4_BAD_CHECKSUM;
 
 	if (hdr_len > sizeof(*ip))
@@ -251,8 +251,10 @@ static __always_inline __u8 choose_slot(const struct xdpgw_pkt_meta *meta)
 
 /* L2 and L3 of the packet in `ctx`, into `meta` (zeroed first). Returns 0,
  * XDPGW_R_PASS_NOT_IP for a frame that is not IP, or the drop reason. The
- * caller sets meta->gen. */
-static __always_inline int parse_packet(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta)
+ * caller sets meta->gen. `verify_checksum`: 0 only for a frame whose IPv4
+ * header checksum an earlier stage verified (RFC 1812 input check). */
+static __always_inline int parse_packet(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+					int verify_checksum)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -264,7 +266,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct xdpgw_pkt_met
 	if (reason)
 		return reason;
 	if (proto == bpf_htons(ETH_P_IP))
-		reason = parse_ipv4(data, data_end, meta);
+		reason = parse_ipv4(data, data_end, meta, verify_checksum);
 	else if (proto == bpf_htons(ETH_P_IPV6))
 		reason = parse_ipv6(data, data_end, meta);
 	else

@@ -32,7 +32,7 @@ static __always_inline int begin_handler(struct xdp_md *ctx, struct xdpgw_pkt_me
 
 	if (take_over(ctx, meta) == 0 && meta->slot == slot)
 		goto mine;
-	reason = xdpgw_parse(ctx, meta);
+	reason = xdpgw_parse(ctx, meta, XDPGW_PARSE_RECEIVED);
 	if (reason == XDPGW_R_PASS_NOT_IP)
 		return pass(ctx, reason);
 	if (reason)
@@ -47,21 +47,35 @@ mine:
 	return XDPGW_GO_ON;
 }
 
-/* Load balancer, then router: on the CPU that does the work. */
-static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
-					  const struct flow_ports *fp)
+/* A forward request for the packet as it arrived: redirected as routed, its
+ * own ports for the FIB's multipath hash. */
+static __always_inline struct xdpgw_fwd_request routed_as_is(const struct flow_ports *fp)
 {
 	struct xdpgw_fwd_request fwd = {
 		.reason = XDPGW_R_FWD_REDIRECT, .sport = fp->sport, .dport = fp->dport
 	};
+	return fwd;
+}
+
+/* Load balancer, then router: on the CPU that does the work. `fwd` starts as
+ * routed_as_is() or what an earlier stage asked for. The router is inlined,
+ * not a stage function: nearly every packet ends in it, and here a call and
+ * its return cost more than the code they would share (each return goes
+ * through the kernel's SRSO return thunk). */
+static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+					  struct xdpgw_fwd_request *fwd)
+{
+	struct flow_ports fp;
 	int verdict;
 
 	if (!(meta->skip & XDPGW_SKIP_LB)) {
-		verdict = xdpgw_lb(ctx, meta, fp->sport, fp->dport, &fwd);
+		verdict = xdpgw_lb(ctx, meta, fwd->sport, fwd->dport, fwd);
 		if (verdict != XDPGW_GO_ON && verdict != XDPGW_FORWARD)
 			return verdict;
 	}
-	return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);
+	fp.sport = fwd->sport;
+	fp.dport = fwd->dport;
+	return route_and_redirect(ctx, meta, &fp, fwd->reason);
 }
 
 /* Everything after the handler's own checks. `has_ports`: TCP or UDP, whose
@@ -69,25 +83,28 @@ static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_m
 static __always_inline int run_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 					const struct flow_ports *fp, int has_ports)
 {
-	struct xdpgw_fwd_request fwd = {};
-	int verdict;
+	struct xdpgw_fwd_request fwd = routed_as_is(fp);
+	int verdict = XDPGW_GO_ON;
 
 	if (!(meta->skip & XDPGW_SKIP_POLICY)) {
 		verdict = xdpgw_policy_check(ctx, meta, fp->sport, fp->dport, has_ports);
 		if (verdict != XDPGW_GO_ON)
 			return verdict;
 	}
-	if (has_ports && !(meta->skip & XDPGW_SKIP_PUNT)) {
+	if (has_ports && !(meta->skip & XDPGW_SKIP_PUNT))
 		verdict = xdpgw_punt_check(ctx, meta, fp->sport, fp->dport, &fwd);
-		if (verdict == XDPGW_FORWARD)
-			return xdpgw_forward(ctx, meta, fwd.sport, fwd.dport, fwd.reason);
+	if (verdict == XDPGW_FORWARD) {
+		/* A verdict the AF_XDP pipeline offloaded: routed here as
+		 * it is, neither steered nor load-balanced. */
+		meta->skip |= XDPGW_SKIP_LB;
+	} else if (verdict == XDPGW_GO_ON) {
+		verdict = steer(ctx, meta, fp);
 		if (verdict != XDPGW_GO_ON)
 			return verdict;
-	}
-	verdict = steer(ctx, meta, fp);
-	if (verdict != XDPGW_GO_ON)
+	} else {
 		return verdict;
-	return local_pipeline(ctx, meta, fp);
+	}
+	return local_pipeline(ctx, meta, &fwd);
 }
 
 #endif /* XDPGW_PIPELINE_H */

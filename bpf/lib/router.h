@@ -28,13 +28,11 @@ struct flow_ports {
 	__u16 dport;
 };
 
-/* Where the route lookup says the packet goes. */
-struct egress {
-	__u32 ifindex;
-	__u8 dmac[6];
-	__u8 smac[6];
-};
+/* Both routing sources answer in the kernel's format: struct bpf_fib_lookup
+ * (ifindex, smac, dmac), one stack slot for the question and the answer. */
 
+/* The gateway owns `addr`: looked up only to name why a packet is not
+ * forwarded (a map-in-map hash lookup costs as much as a route lookup). */
 static __always_inline int is_local_addr(__u32 gen, __u32 family,
 					 const void *addr, __u32 len)
 {
@@ -66,85 +64,99 @@ static __always_inline __u32 fib_result_reason(int rc)
 	}
 }
 
-/* Static route lookup: LPM -> nexthop. Returns 0 or a pass reason. */
-static __always_inline __u32 static_lookup(__u32 gen, void *lpm_outer,
-					   const void *key, __u32 l3_len,
-					   struct egress *out)
+/* Static routing, one lookup in the generation's trie, which also holds the
+ * gateway's own addresses as host routes (XDPGW_NH_LOCAL): 0 with the egress
+ * in `out` (ifindex, smac, dmac), or the pass reason. `ttl` is the packet's
+ * TTL / hop limit. */
+static __always_inline __u32 static_route(__u32 gen, void *lpm_outer, const void *key,
+					  __u32 ttl, __u32 l3_len, struct bpf_fib_lookup *out)
 {
 	struct xdpgw_route *route = cfg_lookup(lpm_outer, gen, key);
 	struct xdpgw_nexthop *nh;
-	struct xdpgw_port *port;
 	__u32 nh_id;
 
+	if (route && route->nexthop_id == XDPGW_NH_LOCAL)
+		return XDPGW_R_PASS_LOCAL_DEST;
+	if (ttl <= 1)
+		return XDPGW_R_PASS_TTL_EXCEEDED;
 	if (!route)
 		return XDPGW_R_PASS_NO_ROUTE;
 	nh_id = route->nexthop_id;
 	nh = cfg_lookup(&cfg_nexthops, gen, &nh_id);
 	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
 		return XDPGW_R_PASS_NO_NEIGH;
-	port = cfg_lookup(&cfg_ports, gen, &nh->ifindex);
-	if (!port)
-		return XDPGW_R_PASS_EGRESS_NOT_PORT;
-	if (l3_len > port->mtu)
+	if (l3_len > nh->mtu)
 		return XDPGW_R_PASS_FRAG_NEEDED;
 	out->ifindex = nh->ifindex;
 	__builtin_memcpy(out->dmac, nh->dmac, 6);
-	__builtin_memcpy(out->smac, port->mac, 6);
+	__builtin_memcpy(out->smac, nh->smac, 6);
 	return 0;
 }
 
 /* Kernel-route lookup (routing.source = "kernel"): the daemon's route mirror
- * keeps kr_routes4/6 and kr_nexthops equal to the kernel's tables. Returns 0,
- * a pass reason, or KROUTE_ASK_FIB for a prefix only bpf_fib_lookup decides
- * exactly (multipath, policy rules): the caller then asks the FIB. */
+ * keeps kr_routes4/6 and kr_nexthops equal to the kernel's tables (its local
+ * table included, as pass_local_dest entries). Returns 0 with the egress in
+ * `out` (ifindex, smac, dmac), a pass reason, or KROUTE_ASK_FIB for a prefix
+ * only bpf_fib_lookup decides exactly (multipath, policy rules): the caller
+ * then asks the FIB. `ttl` is the packet's TTL / hop limit. */
 #define KROUTE_ASK_FIB 0xffffffffu
 
-static __always_inline __u32 kernel_lookup(__u32 gen, void *trie, const void *key,
-					   __u32 l3_len, struct egress *out)
+static __always_inline __u32 kernel_route(void *trie, const void *key, __u32 ttl,
+					  __u32 l3_len, struct bpf_fib_lookup *out)
 {
 	struct xdpgw_kroute *route = bpf_map_lookup_elem(trie, key);
 	struct xdpgw_knexthop *nh;
-	struct xdpgw_port *port;
 	__u32 nh_id;
 
+	if (route && route->pass_reason == XDPGW_R_PASS_LOCAL_DEST)
+		return XDPGW_R_PASS_LOCAL_DEST;
 	if (!route)
-		return XDPGW_R_PASS_NO_ROUTE;
+		return ttl <= 1 ? XDPGW_R_PASS_TTL_EXCEEDED : XDPGW_R_PASS_NO_ROUTE;
 	if (route->flags & XDPGW_KROUTE_F_FIB)
 		return KROUTE_ASK_FIB;
+	if (ttl <= 1)
+		return XDPGW_R_PASS_TTL_EXCEEDED;
 	if (route->pass_reason)
 		return route->pass_reason;
 	nh_id = route->nexthop_id;
 	nh = bpf_map_lookup_elem(&kr_nexthops, &nh_id);
 	if (!nh || !(nh->flags & XDPGW_NH_F_RESOLVED))
 		return XDPGW_R_PASS_NO_NEIGH;
-	port = cfg_lookup(&cfg_ports, gen, &nh->ifindex);
-	if (!port)
-		return XDPGW_R_PASS_EGRESS_NOT_PORT;
-	if (l3_len > port->mtu)
-		return XDPGW_R_PASS_FRAG_NEEDED;
+	if (l3_len > nh->mtu)
+		return nh->mtu ? XDPGW_R_PASS_FRAG_NEEDED : XDPGW_R_PASS_EGRESS_NOT_PORT;
 	out->ifindex = nh->ifindex;
 	__builtin_memcpy(out->dmac, nh->dmac, 6);
-	__builtin_memcpy(out->smac, port->mac, 6);
+	__builtin_memcpy(out->smac, nh->smac, 6);
 	return 0;
 }
 
-static __always_inline __u32 fib_to_egress(__u32 gen, struct bpf_fib_lookup *p,
-					   int rc, struct egress *out)
+/* The kernel's FIB, asked `p`: 0 with its answer in `p`, or the pass reason. The gateway's
+ * own addresses are not forwarded by the FIB either (not unicast routes), so
+ * the local table is only read to name the reason. */
+static __always_inline __u32 fib_route(struct xdp_md *ctx, __u32 gen, __u32 family,
+				       const void *daddr, __u32 ttl,
+				       struct bpf_fib_lookup *p)
 {
+	int rc;
+
+	if (ttl <= 1)
+		return is_local_addr(gen, family, daddr, family == AF_INET ? 4 : 16)
+			       ? XDPGW_R_PASS_LOCAL_DEST
+			       : XDPGW_R_PASS_TTL_EXCEEDED;
+	if (!have_feature(XDPGW_FEAT_FIB))
+		return XDPGW_R_PASS_ROUTING_OFF;
+	rc = bpf_fib_lookup(ctx, p, sizeof(*p), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return fib_result_reason(rc);
-	if (!cfg_lookup(&cfg_ports, gen, &p->ifindex))
-		return XDPGW_R_PASS_EGRESS_NOT_PORT;
-	out->ifindex = p->ifindex;
-	__builtin_memcpy(out->dmac, p->dmac, 6);
-	__builtin_memcpy(out->smac, p->smac, 6);
+		return is_local_addr(gen, family, daddr, family == AF_INET ? 4 : 16)
+			       ? XDPGW_R_PASS_LOCAL_DEST
+			       : fib_result_reason(rc);
 	return 0;
 }
 
 static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 					const struct xdpgw_pkt_meta *meta,
 					const struct flow_ports *fp,
-					__u32 source, struct egress *out)
+					__u32 source, struct bpf_fib_lookup *p)
 {
 	__u32 daddr = ip->daddr;
 	__u32 dst_host = bpf_ntohl(daddr);
@@ -153,37 +165,31 @@ static __always_inline __u32 route_ipv4(struct xdp_md *ctx, struct iphdr *ip,
 		return XDPGW_R_PASS_IPV4_OPTIONS;
 	if ((dst_host & 0xF0000000) == 0xE0000000 || dst_host == 0xFFFFFFFF)
 		return XDPGW_R_PASS_MULTICAST;
-	if (is_local_addr(meta->gen, AF_INET, &daddr, 4))
-		return XDPGW_R_PASS_LOCAL_DEST;
-	if (ip->ttl <= 1)
-		return XDPGW_R_PASS_TTL_EXCEEDED;
 
 	if (source == XDPGW_ROUTE_STATIC) {
 		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
 
-		return static_lookup(meta->gen, &cfg_routes4, &key, meta->l3_len, out);
+		return static_route(meta->gen, &cfg_routes4, &key, ip->ttl, meta->l3_len, p);
 	}
 	if (source == XDPGW_ROUTE_KERNEL) {
 		struct xdpgw_lpm_v4_key key = { .prefixlen = 32, .addr = daddr };
-		__u32 reason = kernel_lookup(meta->gen, &kr_routes4, &key, meta->l3_len, out);
+		__u32 reason = kernel_route(&kr_routes4, &key, ip->ttl, meta->l3_len, p);
 
 		if (reason != KROUTE_ASK_FIB)
 			return reason;
 	}
-	if (!have_feature(XDPGW_FEAT_FIB))
-		return XDPGW_R_PASS_ROUTING_OFF;
 
-	struct bpf_fib_lookup p = {};
-	p.family = AF_INET;
-	p.tos = ip->tos;
-	p.l4_protocol = ip->protocol;
-	p.sport = fp->sport;
-	p.dport = fp->dport;
-	p.tot_len = meta->l3_len;
-	p.ipv4_src = ip->saddr;
-	p.ipv4_dst = daddr;
-	p.ifindex = ctx->ingress_ifindex;
-	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+	__builtin_memset(p, 0, sizeof(*p));
+	p->family = AF_INET;
+	p->tos = ip->tos;
+	p->l4_protocol = ip->protocol;
+	p->sport = fp->sport;
+	p->dport = fp->dport;
+	p->tot_len = meta->l3_len;
+	p->ipv4_src = ip->saddr;
+	p->ipv4_dst = daddr;
+	p->ifindex = ctx->ingress_ifindex;
+	return fib_route(ctx, meta->gen, AF_INET, &daddr, ip->ttl, p);
 }
 
 static __always_inline int ipv6_is_multicast(const struct in6_addr *a)
@@ -200,7 +206,7 @@ static __always_inline int ipv6_is_link_local(const struct in6_addr *a)
 static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 					const struct xdpgw_pkt_meta *meta,
 					const struct flow_ports *fp,
-					__u32 source, struct egress *out)
+					__u32 source, struct bpf_fib_lookup *p)
 {
 	if (meta->flags & XDPGW_META_F_HOP_BY_HOP)
 		return XDPGW_R_PASS_IPV6_HOP_BY_HOP;
@@ -208,40 +214,46 @@ static __always_inline __u32 route_ipv6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 		return XDPGW_R_PASS_MULTICAST;
 	if (ipv6_is_link_local(&ip6->daddr) || ipv6_is_link_local(&ip6->saddr))
 		return XDPGW_R_PASS_LINK_LOCAL;
-	if (is_local_addr(meta->gen, AF_INET6, &ip6->daddr, 16))
-		return XDPGW_R_PASS_LOCAL_DEST;
-	if (ip6->hop_limit <= 1)
-		return XDPGW_R_PASS_TTL_EXCEEDED;
 
 	if (source == XDPGW_ROUTE_STATIC) {
 		struct xdpgw_lpm_v6_key key = { .prefixlen = 128 };
 
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
-		return static_lookup(meta->gen, &cfg_routes6, &key, meta->l3_len, out);
+		return static_route(meta->gen, &cfg_routes6, &key, ip6->hop_limit,
+				    meta->l3_len, p);
 	}
 	if (source == XDPGW_ROUTE_KERNEL) {
 		struct xdpgw_lpm_v6_key key = { .prefixlen = 128 };
 		__u32 reason;
 
 		__builtin_memcpy(key.addr, &ip6->daddr, 16);
-		reason = kernel_lookup(meta->gen, &kr_routes6, &key, meta->l3_len, out);
+		reason = kernel_route(&kr_routes6, &key, ip6->hop_limit, meta->l3_len, p);
 		if (reason != KROUTE_ASK_FIB)
 			return reason;
 	}
-	if (!have_feature(XDPGW_FEAT_FIB))
-		return XDPGW_R_PASS_ROUTING_OFF;
 
-	struct bpf_fib_lookup p = {};
-	p.family = AF_INET6;
-	p.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
-	p.l4_protocol = meta->l4_proto;
-	p.sport = fp->sport;
-	p.dport = fp->dport;
-	p.tot_len = meta->l3_len;
-	__builtin_memcpy(p.ipv6_src, &ip6->saddr, 16);
-	__builtin_memcpy(p.ipv6_dst, &ip6->daddr, 16);
-	p.ifindex = ctx->ingress_ifindex;
-	return fib_to_egress(meta->gen, &p, bpf_fib_lookup(ctx, &p, sizeof(p), 0), out);
+	__builtin_memset(p, 0, sizeof(*p));
+	p->family = AF_INET6;
+	p->flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
+	p->l4_protocol = meta->l4_proto;
+	p->sport = fp->sport;
+	p->dport = fp->dport;
+	p->tot_len = meta->l3_len;
+	__builtin_memcpy(p->ipv6_src, &ip6->saddr, 16);
+	__builtin_memcpy(p->ipv6_dst, &ip6->daddr, 16);
+	p->ifindex = ctx->ingress_ifindex;
+	return fib_route(ctx, meta->gen, AF_INET6, &ip6->daddr, ip6->hop_limit, p);
+}
+
+/* Sets the redirect target before anything is rewritten; the frame leaves
+ * only when the program returns XDP_REDIRECT. tx_ports holds the ports of
+ * both live generations, so an egress that is not a gateway port is found
+ * here, for the FIB's and the static routes' answers alike. */
+static __always_inline __u32 redirect_to(__u32 ifindex)
+{
+	if (bpf_redirect_map(&tx_ports, ifindex, 0) != XDP_REDIRECT)
+		return XDPGW_R_PASS_EGRESS_NOT_PORT;
+	return 0;
 }
 
 /* A packet the router will not forward goes to the kernel with its reason;
@@ -267,7 +279,7 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 source = meta->route_source, reason;
-	struct egress eg = {};
+	struct bpf_fib_lookup eg;
 	struct ethhdr *eth = data;
 
 	if (source != XDPGW_ROUTE_FIB && source != XDPGW_ROUTE_STATIC &&
@@ -289,6 +301,8 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 		if ((void *)(ip + 1) > data_end)
 			return drop(ctx, XDPGW_R_DROP_IPV4_TRUNCATED);
 		reason = route_ipv4(ctx, ip, meta, fp, source, &eg);
+		if (!reason)
+			reason = redirect_to(eg.ifindex);
 		if (reason)
 			return not_forwarded(ctx, reason, fwd_reason);
 		ipv4_decrease_ttl(ip);
@@ -298,6 +312,8 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 		if ((void *)(ip6 + 1) > data_end)
 			return drop(ctx, XDPGW_R_DROP_IPV6_TRUNCATED);
 		reason = route_ipv6(ctx, ip6, meta, fp, source, &eg);
+		if (!reason)
+			reason = redirect_to(eg.ifindex);
 		if (reason)
 			return not_forwarded(ctx, reason, fwd_reason);
 		ip6->hop_limit--;
@@ -305,10 +321,6 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 
 	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
-	/* The port left tx_ports between the ports lookup and here (a reload
-	 * removing it): drop, since the frame is already rewritten. */
-	if (bpf_redirect_map(&tx_ports, eg.ifindex, XDP_DROP) != XDP_REDIRECT)
-		return drop(ctx, XDPGW_R_DROP_REDIRECT_FAILED);
 	return record(ctx, XDP_REDIRECT, fwd_reason);
 }
 

@@ -3,10 +3,12 @@
  * The stages after a handler, as global functions defined in stages.bpf.c.
  * The verifier checks a global (non-static) function once, on its own with
  * its arguments unknown, and a call to it costs the caller one instruction
- * and one return value. Inlined, the policy, punt, load-balancer and routing
- * code multiplied each other's branches: the TCP and UDP handlers took 700k
- * of the verifier's 1M-instruction budget and seconds each to load. As
- * functions their costs add.
+ * and one return value. Inlined, the policy, punt and load-balancer code
+ * multiplied each other's branches: the TCP and UDP handlers took 700k of
+ * the verifier's 1M-instruction budget and seconds each to load. As
+ * functions their costs add. The router (router.h) is the exception: every
+ * forwarded packet runs it, so pipeline.h inlines it once per program, where
+ * it saves a call and a return per packet.
  *
  * Ports are network order; `meta` is always the caller's stack copy.
  *
@@ -23,10 +25,14 @@
 #include "xdpgw/shared.h"
 
 /* Parses the packet in `ctx` (parse.h) for a stage that has no parse result
- * handed to it; meta->gen is the active generation, and the settings fields
- * are that generation's. Returns 0,
- * XDPGW_R_PASS_NOT_IP, or a drop reason (not yet counted). */
-int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta);
+ * handed to it. A packet just received (`steered_gen` XDPGW_PARSE_RECEIVED)
+ * is checked in full and follows the active generation; one steered under
+ * generation `steered_gen` to this CPU follows that generation, and its IPv4
+ * checksum, verified on the first CPU, is not summed again. The settings
+ * fields are the generation's. Returns 0, XDPGW_R_PASS_NOT_IP, or a drop
+ * reason (not yet counted). */
+#define XDPGW_PARSE_RECEIVED 0xFFFFFFFFu
+int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta, __u32 steered_gen);
 
 #define XDPGW_GO_ON (-1)
 #define XDPGW_FORWARD (-2)
@@ -61,14 +67,10 @@ int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 
 /* Load balancer (lb.h): XDPGW_GO_ON when the packet is not load-balancer
  * traffic, XDPGW_FORWARD once it is rewritten for its backend, or a drop.
- * Forwarding is left to the caller: nesting the router's stack frame under
- * the load balancer's passes the verifier's 512-byte limit. */
+ * Forwarding is left to the caller: the router's stack frame under the load
+ * balancer's would pass the verifier's 512-byte limit. */
 int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 	     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
-
-/* Route, rewrite and redirect, counted as `fwd_reason` (router.h). */
-int xdpgw_forward(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
-		  __u32 sport, __u32 dport, __u32 fwd_reason);
 
 /* Copies a dropped frame to a running `xdpgw capture --what drops`
  * (capture.h); returns 0. Called by record() for every XDP_DROP. */

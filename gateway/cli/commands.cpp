@@ -2,6 +2,7 @@
 #include "cli/logging.hpp"
 
 #include <bpf/bpf.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -289,7 +290,7 @@ void add_stop(CLI::App& app) {
               "the last config unless --detach is given.");
   auto instance = std::make_shared<std::string>("default");
   auto opts = std::make_shared<daemon::StopOptions>();
-  cmd->add_option("-i,--instance", *instance, "Instance name")->capture_default_str();
+  cmd->add_option("--instance", *instance, "Instance name")->capture_default_str();
   cmd->add_flag("--detach", opts->detach,
                 "Also detach XDP from every port and remove the instance's pins");
   cmd->callback([instance, opts] {
@@ -314,9 +315,11 @@ struct Target {
   }
 };
 
+// Long only: tcpdump's users read -i as the interface and -s as the
+// snaplen (which `capture -s` is).
 void add_target_options(CLI::App* cmd, Target& t) {
-  cmd->add_option("-i,--instance", t.instance, "Instance name")->capture_default_str();
-  cmd->add_option("-s,--socket", t.socket,
+  cmd->add_option("--instance", t.instance, "Instance name")->capture_default_str();
+  cmd->add_option("--socket", t.socket,
                   "Control socket (default /run/xdpgw/<instance>.sock)");
 }
 
@@ -557,37 +560,53 @@ void add_events(CLI::App& app) {
 
 // Captures punted packets (what the AF_XDP pipeline receives, before any
 // rewrite) or dropped ones (as XDP dropped them, from its perf buffers) into
-// a pcap file the daemon writes; waits until COUNT were written, or until
-// Ctrl-C, which stops the capture.
+// a pcapng file the daemon writes, or into our stdout (`-w -`, handed to the
+// daemon with the request); waits until COUNT were written, or until Ctrl-C,
+// which stops the capture. Flags as tcpdump's: -w, -c, -s.
 void add_capture(CLI::App& app) {
-  auto* cmd = app.add_subcommand("capture", "Capture packets into a pcap file (tcpdump -r reads it).");
+  auto* cmd = app.add_subcommand(
+      "capture",
+      "Capture packets into a pcapng file, each with its ingress port (an interface per port) "
+      "and why it was captured (drop_reason=NAME or punted) as a packet comment: tcpdump -r "
+      "and Wireshark read it. -w - writes to stdout: xdpgw capture --what drops -w - | tcpdump -r -");
   auto target = std::make_shared<Target>();
   auto what = std::make_shared<std::string>("punted");
   auto file = std::make_shared<std::string>();
   auto count = std::make_shared<uint64_t>(0);
-  auto snaplen = std::make_shared<uint32_t>(65535);
+  auto snaplen = std::make_shared<uint32_t>(XDPGW_CAPTURE_MAX_SNAPLEN);
   add_target_options(cmd, *target);
   cmd->add_option("--what", *what, "punted (what the AF_XDP pipeline receives) or drops (every frame XDP drops)")
       ->check(CLI::IsMember({"punted", "drops"}))
       ->capture_default_str();
-  cmd->add_option("-w", *file, "Output pcap file")->required();
+  cmd->add_option("-w", *file, "Output pcapng file; - for stdout")->required();
   cmd->add_option("-c,--count", *count, "Stop after this many packets");
-  cmd->add_option("--snaplen", *snaplen, "Bytes kept of each packet")->capture_default_str();
+  cmd->add_option("-s,--snaplen", *snaplen, "Bytes kept of each packet")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t{1}, uint32_t{XDPGW_CAPTURE_MAX_SNAPLEN}));
   cmd->callback([=] {
     try {
-      const std::string path = std::filesystem::absolute(*file).string();
+      const bool to_stdout = *file == "-";
+      if (to_stdout && ::isatty(STDOUT_FILENO)) {
+        std::cerr << "xdpgw capture: refusing to write pcapng to a terminal; pipe it (| tcpdump -r -) "
+                     "or redirect it\n";
+        g_exit_code = kExitUsage;
+        return;
+      }
+      const std::string path = to_stdout ? "-" : std::filesystem::absolute(*file).string();
       // Before the capture starts: an interrupt must always stop it, or it
       // would go on in the daemon with no one waiting for it.
       static std::atomic<bool> interrupted{false};
       for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, [](int) { interrupted = true; });
       control::call(target->socket_path(), "capture",
-                    {{"what", *what}, {"file", path}, {"count", *count}, {"snaplen", *snaplen}});
+                    {{"what", *what}, {"file", path}, {"count", *count}, {"snaplen", *snaplen}},
+                    std::chrono::seconds(10), to_stdout ? STDOUT_FILENO : -1);
       for (;;) {
         const bool stop = interrupted.load();
         auto st = control::call(target->socket_path(), "capture",
                                 {{"what", *what}, {stop ? "stop" : "status", true}});
         if (stop || !st.value("running", false)) {
-          std::cerr << "xdpgw capture: " << st.value("records", 0) << " packets written to " << path;
+          std::cerr << "xdpgw capture: " << st.value("records", 0) << " packets written to "
+                    << (to_stdout ? "stdout" : path);
           if (st.value("lost", uint64_t{0})) std::cerr << ", " << st.value("lost", uint64_t{0}) << " lost";
           std::cerr << '\n';
           if (st.contains("reasons"))

@@ -181,6 +181,12 @@ struct PrefixSet {
 // One [[acl]] rule. Unset prefixes/sets/ports/in_port match anything. Each
 // side is one prefix or one named set, never both.
 struct AclRule {
+  // What metrics and `xdpgw stats` call it: the `name` written in the file
+  // ([a-z0-9_-], at most kMaxClassNameLength), or else derived from its
+  // content (describe(rule), " #2" on for an identical rule after it), never
+  // from its position, so a rule that moves keeps its name. Unique.
+  std::string name;
+  bool named = false;  // `name` was written in the file
   AclAction action = AclAction::kDeny;
   std::optional<IpPrefix> src;  // host bits zero
   std::optional<IpPrefix> dst;
@@ -196,12 +202,28 @@ struct AclRule {
   std::string in_port;    // empty = any ingress port
   uint32_t in_ifindex = 0;
   uint32_t line = 0;      // where it was written, for stats labels
+  // The acl_stats slot its hits are counted in (XDP's rule_id): its
+  // position in the file, unless keep_acl_stats_slots() gave it the slot of
+  // a running rule of the same name.
+  uint32_t stats_slot = 0;
 
   bool matches(IpFamily family) const {
     return family == IpFamily::kV4 ? matches_v4 : matches_v6;
   }
   bool operator==(const AclRule&) const = default;
 };
+
+// An ACL rule as text: "deny src 10.0.0.0/8 tcp dport 23", "allow any" (its
+// action and match; the default name of an unnamed rule).
+std::string describe(const AclRule& rule);
+
+// Gives each rule of `next` whose name a rule of `running` has that rule's
+// stats_slot, so its hit counter goes on across a reload that moves it; the
+// others get slots neither kept nor used by `running` where there are enough
+// (the running generation may still count into its own until the switch).
+// Returns the slots given to rules that did not have them before: their
+// counters must be zeroed before `next` is applied.
+std::vector<uint32_t> keep_acl_stats_slots(const std::vector<AclRule>& running, std::vector<AclRule>& next);
 
 struct RateClass {
   std::string name;

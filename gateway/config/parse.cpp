@@ -338,6 +338,7 @@ RawPrefixSet read_prefix_set(TableReader& table, const std::filesystem::path& ba
 
 RawAclRule read_acl_rule(TableReader& table) {
   RawAclRule rule{.pos = table.pos(),
+                  .name = table.string("name"),
                   .action = table.string("action"),
                   .src = table.string("src"),
                   .dst = table.string("dst"),

@@ -97,6 +97,7 @@ struct RawPrefixSet {
 
 struct RawAclRule {
   SourcePos pos;
+  RawString name;
   RawString action;
   RawString src;
   RawString dst;

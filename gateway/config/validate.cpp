@@ -566,22 +566,26 @@ struct NameCheck {
   std::string text;
   bool ok = false;
 };
+NameCheck check_name_value(const Located<std::string>& name, std::string_view what,
+                           std::map<std::string, SourcePos, std::less<>>& names, ErrorList& errors) {
+  if (!is_valid_class_name(name.value)) {
+    errors.add(name.pos, "{} name {:?} must match [a-z0-9_-]{{1,{}}}", what, name.value,
+               kMaxClassNameLength);
+    return {name.value, false};
+  }
+  if (auto [first, inserted] = names.emplace(name.value, name.pos); !inserted) {
+    errors.add(name.pos, "duplicate {} {:?} (first at {})", what, name.value,
+               line_col(first->second));
+    return {name.value, false};
+  }
+  return {name.value, true};
+}
 NameCheck check_name(const RawString& raw, std::string_view what, std::string_view table,
                      SourcePos table_pos, std::map<std::string, SourcePos, std::less<>>& names,
                      ErrorList& errors) {
   const auto* name = require(raw, "name", table, table_pos, errors);
   if (name == nullptr) return {};
-  if (!is_valid_class_name(name->value)) {
-    errors.add(name->pos, "{} name {:?} must match [a-z0-9_-]{{1,{}}}", what, name->value,
-               kMaxClassNameLength);
-    return {name->value, false};
-  }
-  if (auto [first, inserted] = names.emplace(name->value, name->pos); !inserted) {
-    errors.add(name->pos, "duplicate {} {:?} (first at {})", what, name->value,
-               line_col(first->second));
-    return {name->value, false};
-  }
-  return {name->value, true};
+  return check_name_value(*name, what, names, errors);
 }
 
 // An entry of a [[prefix_set]]: "ADDR/LEN" without host bits, or a bare
@@ -792,15 +796,41 @@ std::vector<AclRule> check_acl(const std::vector<RawAclRule>& raw_rules,
   std::vector<AclRule> rules;
   std::vector<const RawAclRule*> raw_of_rule;
   const auto declared_ports = declared_port_names(raw_ports);
+  std::map<std::string, SourcePos, std::less<>> names;
   for (std::size_t i = 0; i < raw_rules.size(); ++i) {
     if (i == kMaxAclRules) {
       errors.add(raw_rules[i].pos, "more than {} [[acl]] rules", kMaxAclRules);
       break;
     }
-    if (auto rule = check_acl_rule(raw_rules[i], declared_ports, ports, policy, errors)) {
+    bool name_ok = true;
+    if (const auto& name = raw_rules[i].name) {
+      // "default" is the default action's row in the stats and metrics.
+      if (name->value == "default") {
+        errors.add(name->pos, "acl rule name \"default\" is reserved for [policy] acl_default");
+        name_ok = false;
+      } else {
+        name_ok = check_name_value(*name, "acl rule", names, errors).ok;
+      }
+    }
+    auto rule = check_acl_rule(raw_rules[i], declared_ports, ports, policy, errors);
+    if (rule && name_ok) {
+      if (raw_rules[i].name) {
+        rule->name = raw_rules[i].name->value;
+        rule->named = true;
+      }
+      rule->stats_slot = static_cast<uint32_t>(i);
       rules.push_back(std::move(*rule));
       raw_of_rule.push_back(&raw_rules[i]);
     }
+  }
+  // Unnamed rules are named after what they do: describe() always has a
+  // space, which written names cannot, so the two never collide.
+  std::map<std::string, int, std::less<>> described;
+  for (AclRule& rule : rules) {
+    if (rule.named) continue;
+    std::string text = describe(rule);
+    const int n = ++described[text];
+    rule.name = n == 1 ? std::move(text) : fmt::format("{} #{}", text, n);
   }
   check_acl_prefix_counts(rules, raw_of_rule, policy, errors);
   return rules;
@@ -1179,6 +1209,55 @@ LoadBalancer check_lb(const std::optional<RawLb>& raw, const std::vector<RawVip>
 
 std::string_view to_string(AclAction action) { return name_of(action, kAclActions); }
 std::string_view to_string(AclProtocol protocol) { return name_of(protocol, kAclProtocols); }
+
+std::string describe(const AclRule& r) {
+  std::string text(to_string(r.action));
+  const std::size_t bare = text.size();
+  if (r.src) text += " src " + r.src->to_string();
+  if (!r.src_set.empty()) text += " src @" + r.src_set;
+  if (r.dst) text += " dst " + r.dst->to_string();
+  if (!r.dst_set.empty()) text += " dst @" + r.dst_set;
+  if (r.protocol != AclProtocol::kAny) text += " " + std::string(to_string(r.protocol));
+  auto range = [](const PortRange& p) {
+    return p.first == p.last ? fmt::format("{}", p.first) : fmt::format("{}-{}", p.first, p.last);
+  };
+  if (r.src_ports) text += " sport " + range(*r.src_ports);
+  if (r.dst_ports) text += " dport " + range(*r.dst_ports);
+  if (!r.in_port.empty()) text += " in " + r.in_port;
+  if (text.size() == bare) text += " any";
+  return text;
+}
+
+std::vector<uint32_t> keep_acl_stats_slots(const std::vector<AclRule>& running, std::vector<AclRule>& next) {
+  std::map<std::string_view, uint32_t> running_slot;
+  std::vector<bool> taken(kMaxAclRules, false);  // by the running config
+  for (const AclRule& r : running) {
+    running_slot.emplace(r.name, r.stats_slot);
+    if (r.stats_slot < kMaxAclRules) taken[r.stats_slot] = true;
+  }
+  std::vector<bool> used(kMaxAclRules, false);  // by `next`
+  std::vector<AclRule*> fresh;
+  for (AclRule& r : next) {
+    if (auto it = running_slot.find(r.name); it != running_slot.end()) {
+      r.stats_slot = it->second;
+      used[r.stats_slot] = true;
+    } else {
+      fresh.push_back(&r);
+    }
+  }
+  // Slots the running config does not count into first, then any unused.
+  std::vector<uint32_t> zero;
+  for (bool avoid_running : {true, false}) {
+    for (uint32_t slot = 0; slot < kMaxAclRules && !fresh.empty(); ++slot) {
+      if (used[slot] || (avoid_running && taken[slot])) continue;
+      used[slot] = true;
+      fresh.front()->stats_slot = slot;
+      zero.push_back(slot);
+      fresh.erase(fresh.begin());
+    }
+  }
+  return zero;
+}
 std::string Backend::id() const {
   const std::string a = addr.family == IpFamily::kV6 ? fmt::format("[{}]", addr.to_string())
                                                       : addr.to_string();

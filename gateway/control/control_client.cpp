@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <string_view>
 #include <system_error>
 
@@ -96,12 +98,29 @@ UniqueFd connect_to(const Exchange& x) {
   return fd;
 }
 
-void send_all(const Exchange& x, int fd, std::string_view data) {
+// `pass_fd` >= 0 goes with the first bytes sent (SCM_RIGHTS), so the
+// daemon receives it with this request.
+void send_all(const Exchange& x, int fd, std::string_view data, int pass_fd) {
   while (!data.empty()) {
+    iovec iov{.iov_base = const_cast<char*>(data.data()), .iov_len = data.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (pass_fd >= 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
     // MSG_NOSIGNAL: a daemon that went away must be an exception, not SIGPIPE.
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n >= 0) {
       data.remove_prefix(static_cast<std::size_t>(n));
+      pass_fd = -1;
     } else if (errno == EAGAIN) {
       x.wait(fd, POLLOUT);
     } else if (errno == EPIPE || errno == ECONNRESET) {
@@ -141,7 +160,7 @@ std::string receive_line(const Exchange& x, int fd) {
 }  // namespace
 
 json call(const std::string& socket_path, const std::string& cmd, const json& args,
-          std::chrono::milliseconds timeout) {
+          std::chrono::milliseconds timeout, int pass_fd) {
   // SO_SNDTIMEO of zero would mean "wait forever".
   timeout = std::max(timeout, std::chrono::milliseconds(1));
   const Exchange x{.path = socket_path,
@@ -151,7 +170,7 @@ json call(const std::string& socket_path, const std::string& cmd, const json& ar
 
   UniqueFd fd = connect_to(x);
   json request = {{"cmd", cmd}, {"args", args.is_null() ? json::object() : args}};
-  send_all(x, fd.get(), request.dump(-1, ' ', false, json::error_handler_t::replace) + '\n');
+  send_all(x, fd.get(), request.dump(-1, ' ', false, json::error_handler_t::replace) + '\n', pass_fd);
   std::string line = receive_line(x, fd.get());
 
   json response;

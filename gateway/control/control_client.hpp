@@ -36,8 +36,12 @@ struct CallTimeout : std::runtime_error {
 // running?)"), CommandFailed, CallTimeout, std::runtime_error for an answer
 // that is not a protocol response or a connection the daemon closed, and
 // std::system_error for other failures (e.g. EACCES: the socket is 0600).
+// `pass_fd` >= 0 is handed to the daemon with the request (SCM_RIGHTS; see
+// ControlServer::on_with_fds): how `capture -w -` lets it write to our
+// stdout.
 nlohmann::json call(const std::string& socket_path, const std::string& cmd,
                     const nlohmann::json& args = {},
-                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                    int pass_fd = -1);
 
 }  // namespace xdpgw::control

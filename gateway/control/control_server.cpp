@@ -2,17 +2,18 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <string_view>
@@ -47,7 +48,7 @@ struct ControlState {
   std::filesystem::path path;
   stream::acceptor acceptor;
   asio::steady_timer accept_retry;
-  std::map<std::string, CommandHandler, std::less<>> handlers;
+  std::map<std::string, FdCommandHandler, std::less<>> handlers;
   // Weak: a connection lives as long as its pending I/O; these are only
   // needed to close the live ones when the server goes away.
   std::vector<std::weak_ptr<Session>> sessions;
@@ -99,7 +100,7 @@ std::string known_commands(const ControlState& st) {
   return out.empty() ? std::string("(none)") : out;
 }
 
-json dispatch(ControlState& st, std::string_view line) {
+json dispatch(ControlState& st, std::string_view line, std::vector<UniqueFd>& fds) {
   json request;
   try {
     request = json::parse(line);
@@ -129,7 +130,7 @@ json dispatch(ControlState& st, std::string_view line) {
     return error_response(fmt::format("unknown command \"{}\"; known commands: {}",
                                       name, known_commands(st)));
   try {
-    return ok_response(handler->second(args));
+    return ok_response(handler->second(args, fds));
   } catch (const std::exception& e) {
     spdlog::debug("control: command {} failed: {}", name, e.what());
     return error_response(e.what());
@@ -156,40 +157,79 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Requests are read with recvmsg() rather than asio's reads, which would
+  // drop the descriptors a request may carry: wait until readable, take what
+  // is there (bytes and descriptors), answer the first complete line.
   void read_next() {
-    // max_size includes the newline: a line of exactly kMaxRequestLine bytes
-    // is accepted, one byte more is not_found.
-    asio::async_read_until(
-        socket_, asio::dynamic_buffer(in_, kMaxRequestLine + 1), '\n',
-        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-          self->on_line(ec, n);
-        });
+    for (;;) {
+      const std::size_t nl = in_.find('\n');
+      // A line of exactly kMaxRequestLine bytes is accepted, one byte more is not.
+      if ((nl == std::string::npos && in_.size() > kMaxRequestLine) ||
+          (nl != std::string::npos && nl > kMaxRequestLine)) {
+        spdlog::warn("control: request line over {} bytes; closing the connection",
+                     kMaxRequestLine);
+        write(to_line(error_response(fmt::format(
+                  "request line exceeds {} bytes; closing the connection",
+                  kMaxRequestLine))),
+              /*close_after=*/true);
+        return;
+      }
+      if (nl == std::string::npos) break;
+      if (answer(nl + 1)) return;  // read_next() again once the answer is written
+    }
+    socket_.async_wait(stream::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                         self->on_readable(ec);
+                       });
   }
 
-  void on_line(const boost::system::error_code& ec, std::size_t n) {
-    if (state_->closed) return;
-    if (ec == asio::error::not_found) {
-      spdlog::warn("control: request line over {} bytes; closing the connection",
-                   kMaxRequestLine);
-      write(to_line(error_response(fmt::format(
-                "request line exceeds {} bytes; closing the connection",
-                kMaxRequestLine))),
-            /*close_after=*/true);
-      return;
+  void on_readable(const boost::system::error_code& ec) {
+    // Cancellation or a closed socket: the client or the server is gone.
+    if (state_->closed || ec) return;
+    char buf[16 * 1024];
+    iovec iov{.iov_base = buf, .iov_len = sizeof(buf)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxRequestFds)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds_.emplace_back(fd);
+      }
     }
-    // EOF, reset or cancellation: the client is gone, nothing to answer.
-    if (ec) return;
-
-    std::string_view line(in_.data(), n - 1);
-    if (line.ends_with('\r')) line.remove_suffix(1);  // tolerate CRLF clients
-    bool blank = line.find_first_not_of(" \t") == std::string_view::npos;
-    std::string out = blank ? std::string() : to_line(dispatch(*state_, line));
-    in_.erase(0, n);
-    if (blank) {
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       read_next();
       return;
     }
+    // EOF or reset: the client is gone, nothing to answer.
+    if (n <= 0) return;
+    in_.append(buf, static_cast<std::size_t>(n));
+    read_next();
+  }
+
+  // Answers the line of `n` bytes (newline included) at the start of in_;
+  // false for a blank line, which gets no answer.
+  bool answer(std::size_t n) {
+    std::string_view line(in_.data(), n - 1);
+    if (line.ends_with('\r')) line.remove_suffix(1);  // tolerate CRLF clients
+    if (line.find_first_not_of(" \t") == std::string_view::npos) {
+      in_.erase(0, n);
+      return false;
+    }
+    // The descriptors received so far came with this request.
+    std::vector<UniqueFd> fds = std::move(fds_);
+    fds_.clear();
+    std::string out = to_line(dispatch(*state_, line, fds));
+    in_.erase(0, n);
     write(std::move(out), /*close_after=*/false);
+    return true;
   }
 
   void write(std::string data, bool close_after) {
@@ -214,6 +254,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<ControlState> state_;
   std::string in_;
   std::string out_;
+  std::vector<UniqueFd> fds_;  // received with the request being read
 };
 
 void accept_next(const std::shared_ptr<ControlState>& st) {
@@ -358,6 +399,14 @@ ControlServer& ControlServer::operator=(ControlServer&& other) noexcept {
 }
 
 void ControlServer::on(std::string cmd, CommandHandler handler) {
+  if (!handler)
+    throw std::invalid_argument(fmt::format("control: command \"{}\": empty handler", cmd));
+  on_with_fds(std::move(cmd), [handler = std::move(handler)](const json& args, std::vector<UniqueFd>&) {
+    return handler(args);
+  });
+}
+
+void ControlServer::on_with_fds(std::string cmd, FdCommandHandler handler) {
   if (cmd.empty()) throw std::invalid_argument("control: command name must not be empty");
   if (!handler)
     throw std::invalid_argument(fmt::format("control: command \"{}\": empty handler", cmd));

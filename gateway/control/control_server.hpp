@@ -11,6 +11,10 @@
 // line longer than kMaxRequestLine gets an error response and the connection
 // is closed (the rest of the stream cannot be resynchronised cheaply, and a
 // client sending that much is broken or hostile).
+//
+// A request may carry file descriptors (SCM_RIGHTS on its bytes; at most
+// kMaxRequestFds): they go to a handler registered with on_with_fds(), and
+// are closed after any other.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -23,16 +27,23 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.hpp"
+
 namespace xdpgw::control {
 
 // Longest request line accepted, newline excluded.
 inline constexpr std::size_t kMaxRequestLine = 64 * 1024;
+// File descriptors one read of a request takes; more are closed by the kernel.
+inline constexpr std::size_t kMaxRequestFds = 4;
 
 // Receives the request's "args" (an object; {} when the request had none)
 // and returns the response's "result". Throwing any std::exception answers
 // {"ok": false, "error": e.what()}. Runs on the io_context's thread, so it
 // must not block: the whole daemon waits for it.
 using CommandHandler = std::function<nlohmann::json(const nlohmann::json& args)>;
+// The same, also given the descriptors that came with the request (empty
+// when none did); what it leaves in `fds` is closed afterwards.
+using FdCommandHandler = std::function<nlohmann::json(const nlohmann::json& args, std::vector<UniqueFd>& fds)>;
 
 namespace detail {
 struct ControlState;
@@ -67,6 +78,7 @@ class ControlServer {
   // empty name or a name already registered (two owners of one command is a
   // wiring bug).
   void on(std::string cmd, CommandHandler handler);
+  void on_with_fds(std::string cmd, FdCommandHandler handler);
 
   // Registered command names, sorted.
   std::vector<std::string> commands() const;

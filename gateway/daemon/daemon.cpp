@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <deque>
 #include <map>
 #include <memory>
@@ -178,6 +179,14 @@ class Gateway {
         kernel_(probe_kernel_support()),
         dp_(make_datapath(cfg_, opts, kernel_.features)) {
     lb_.adopt(dp_, cfg_);
+    // ACL hit counters follow rule names from one config to the next, which
+    // an earlier run's pinned counters may not have been laid out by: they
+    // start again from 0 (a counter reset, as a restart is anyway).
+    if (dp_.adopted()) {
+      std::vector<uint32_t> all(config::kMaxAclRules);
+      for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+      dp_.reset_acl_stats(all);
+    }
     spdlog::info("instance {}: datapath {} (dispatcher prog id {}), maps pinned in {}",
                  cfg_.gateway.instance, dp_.adopted() ? "adopted from pins" : "loaded",
                  dp_.dispatcher_id(), dp_.pin_dir().string());
@@ -195,7 +204,9 @@ class Gateway {
     reloads_.last_attempt = std::chrono::system_clock::now();
     auto loaded = load_config(config_path_);
     if (!loaded) return refuse(config::to_string(loaded.errors()));
-    const config::Config& next = loaded.value();
+    config::Config& next = loaded.value();
+    // Before comparing: a rule that only moved keeps its counter's slot.
+    const std::vector<uint32_t> fresh_acl_slots = config::keep_acl_stats_slots(cfg_.policy.acl, next.policy.acl);
     if (next.gateway.instance != cfg_.gateway.instance)
       return refuse(fmt::format("{}: gateway.instance cannot change on reload ({} -> {}); restart",
                                 config_path_, cfg_.gateway.instance, next.gateway.instance));
@@ -221,6 +232,7 @@ class Gateway {
                                   : std::string("config unchanged"));
     }
     try {
+      dp_.reset_acl_stats(fresh_acl_slots);
       apply_config(next, /*initial=*/false);
     } catch (const std::exception& e) {
       if (level_changed) set_log_level(cfg_.control.log_level);  // refused means unchanged
@@ -372,9 +384,31 @@ class Gateway {
       }
     }
   }
-  nlohmann::json capture(const nlohmann::json& args) {
+  // Where a capture that starts writes: "file" is an absolute path the
+  // daemon creates, or "-" for the descriptor that came with the request
+  // (the CLI's stdout for `capture -w -`).
+  struct CaptureOutput {
+    std::unique_ptr<pipeline::PcapngWriter> writer;
+    std::string name;  // for the log
+  };
+  static CaptureOutput capture_output(const nlohmann::json& args, std::vector<UniqueFd>& fds) {
+    const auto snaplen = args.value("snaplen", uint32_t{XDPGW_CAPTURE_MAX_SNAPLEN});
+    if (snaplen == 0 || snaplen > XDPGW_CAPTURE_MAX_SNAPLEN)
+      throw std::runtime_error(fmt::format("snaplen {} out of range 1..{}", snaplen, XDPGW_CAPTURE_MAX_SNAPLEN));
+    const std::string file = args.at("file").get<std::string>();
+    if (file == "-") {
+      if (fds.size() != 1)
+        throw std::runtime_error(fmt::format("capture to \"-\" needs one file descriptor with the request, got {}",
+                                             fds.size()));
+      return {std::make_unique<pipeline::PcapngWriter>(std::move(fds.front()), snaplen), "the client's output"};
+    }
+    if (file.empty() || file.front() != '/') throw std::runtime_error("capture file must be an absolute path");
+    return {std::make_unique<pipeline::PcapngWriter>(file, snaplen), file};
+  }
+
+  nlohmann::json capture(const nlohmann::json& args, std::vector<UniqueFd>& fds) {
     const std::string what = args.value("what", "punted");
-    if (what == "drops") return capture_drops(args);
+    if (what == "drops") return capture_drops(args, fds);
     if (what != "punted")
       throw std::runtime_error(fmt::format("cannot capture {:?}: \"punted\" or \"drops\"", what));
     if (!pipeline_) throw std::runtime_error("no AF_XDP pipeline runs ([punt] has no rules): nothing is punted");
@@ -383,18 +417,17 @@ class Gateway {
     } else if (args.value("stop", false)) {
       pipeline_->stop_capture();
     } else {
-      const std::string file = args.at("file").get<std::string>();
-      if (file.empty() || file.front() != '/') throw std::runtime_error("capture file must be an absolute path");
-      pipeline_->start_capture(file, args.value("count", uint64_t{0}), args.value("snaplen", uint32_t{65535}));
-      spdlog::info("capture of punted packets into {} started", file);
+      auto out = capture_output(args, fds);
+      pipeline_->start_capture(std::move(out.writer), args.value("count", uint64_t{0}));
+      spdlog::info("capture of punted packets into {} started", out.name);
     }
     const auto st = pipeline_->capture_status();
-    return {{"running", st.running}, {"records", st.records}};
+    return {{"running", st.running}, {"records", st.records}, {"error", st.error}};
   }
 
   // Dropped frames, from XDP's perf buffers (bpf/lib/capture.h). One capture
   // at a time; a finished one is kept until the next starts, for its status.
-  nlohmann::json capture_drops(const nlohmann::json& args) {
+  nlohmann::json capture_drops(const nlohmann::json& args, std::vector<UniqueFd>& fds) {
     auto to_json = [](const DropCapture::Status& st) -> nlohmann::json {
       return {{"running", st.running}, {"records", st.records}, {"lost", st.lost + st.failed},
               {"error", st.error}, {"reasons", st.reasons}};
@@ -413,12 +446,11 @@ class Gateway {
     if (!args.value("status", false)) {
       if (drop_capture_ && drop_capture_->status().running)
         throw std::runtime_error("a capture of dropped packets is already running");
-      const std::string file = args.at("file").get<std::string>();
-      if (file.empty() || file.front() != '/') throw std::runtime_error("capture file must be an absolute path");
+      auto out = capture_output(args, fds);
       drop_capture_.reset();
-      drop_capture_ = std::make_unique<DropCapture>(dp_, file, args.value("count", uint64_t{0}),
-                                                    args.value("snaplen", uint32_t{65535}));
-      spdlog::info("capture of dropped packets into {} started", file);
+      drop_capture_ = std::make_unique<DropCapture>(dp_, std::move(out.writer), args.value("count", uint64_t{0}),
+                                                    args.value("snaplen", uint32_t{XDPGW_CAPTURE_MAX_SNAPLEN}));
+      spdlog::info("capture of dropped packets into {} started", out.name);
     }
     return to_json(drop_capture_ ? drop_capture_->status() : DropCapture::Status{});
   }
@@ -869,7 +901,9 @@ class Gateway {
 void register_commands(control::ControlServer& server, Gateway& gw,
                        const std::function<ReloadResult()>& reload) {
   server.on("status", [&gw](const nlohmann::json&) { return gw.status(); });
-  server.on("capture", [&gw](const nlohmann::json& args) { return gw.capture(args); });
+  server.on_with_fds("capture", [&gw](const nlohmann::json& args, std::vector<UniqueFd>& fds) {
+    return gw.capture(args, fds);
+  });
   server.on("events", [&gw](const nlohmann::json& args) {
     gw.consume_events();
     return gw.events_after(args.value("after", uint64_t{0}));
@@ -935,6 +969,10 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     spdlog::set_level(spdlog::level::from_str(cfg.control.log_level));
     spdlog::debug("log level {} ([control] log_level)", cfg.control.log_level);
   }
+  // A capture may write into a pipe (`xdpgw capture -w - | tcpdump -r -`)
+  // whose reader exits: that must end the capture with EPIPE, not the
+  // daemon with SIGPIPE (a disposition is the whole process's).
+  std::signal(SIGPIPE, SIG_IGN);
   InstanceLock lock(cfg.gateway.instance);
   const ServiceNotifier notifier;
   Gateway gw(config_path, cfg, opts);
@@ -1091,7 +1129,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
                              cfg.gateway.instance, gw.config().ports.size()));
   io.run();
   spdlog::info("instance {}: exiting; XDP keeps forwarding with this config "
-               "(`xdpgw stop -i {} --detach` removes it)",
+               "(`xdpgw stop --instance {} --detach` removes it)",
                cfg.gateway.instance, cfg.gateway.instance);
   return 0;
 }

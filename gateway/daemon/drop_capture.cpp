@@ -27,27 +27,26 @@ namespace {
 constexpr size_t kPagesPerCpu = 64;
 constexpr int kPollMs = 100;
 
-// bpf_ktime_get_ns() is CLOCK_MONOTONIC; pcap wants wall-clock time.
-timeval wall_clock_of(uint64_t monotonic_ns) {
+// bpf_ktime_get_ns() is CLOCK_MONOTONIC; pcapng wants wall-clock time.
+uint64_t wall_clock_of(uint64_t monotonic_ns) {
   timespec mono{}, real{};
   clock_gettime(CLOCK_MONOTONIC, &mono);
   clock_gettime(CLOCK_REALTIME, &real);
   const int64_t now_mono = int64_t{mono.tv_sec} * 1'000'000'000 + mono.tv_nsec;
   const int64_t now_real = int64_t{real.tv_sec} * 1'000'000'000 + real.tv_nsec;
-  const int64_t when = now_real - (now_mono - static_cast<int64_t>(monotonic_ns));
-  return timeval{.tv_sec = when / 1'000'000'000, .tv_usec = (when % 1'000'000'000) / 1000};
+  return static_cast<uint64_t>(now_real - (now_mono - static_cast<int64_t>(monotonic_ns)));
 }
 
 }  // namespace
 
 void DropCapture::PerfBufferDeleter::operator()(perf_buffer* pb) const noexcept { perf_buffer__free(pb); }
 
-DropCapture::DropCapture(const Datapath& dp, const std::filesystem::path& path, uint64_t count, uint32_t snaplen)
-    : cfg_fd_(dp.capture_cfg_fd()), limit_(count), stats_fd_(dp.capture_stats_fd()) {
+DropCapture::DropCapture(const Datapath& dp, std::unique_ptr<pipeline::PcapngWriter> writer, uint64_t count,
+                         uint32_t snaplen)
+    : cfg_fd_(dp.capture_cfg_fd()), limit_(count), writer_(std::move(writer)), stats_fd_(dp.capture_stats_fd()) {
   failed_at_start_ = failed_outputs();
   if (snaplen == 0 || snaplen > XDPGW_CAPTURE_MAX_SNAPLEN)
     throw std::invalid_argument(fmt::format("snaplen {} out of range 1..{}", snaplen, XDPGW_CAPTURE_MAX_SNAPLEN));
-  writer_ = std::make_unique<pipeline::PcapWriter>(path, snaplen);
   buffers_.reset(perf_buffer__new(
       dp.capture_events_fd(), kPagesPerCpu,
       [](void* self, int, void* data, __u32 size) { static_cast<DropCapture*>(self)->on_sample(data, size); },
@@ -82,6 +81,8 @@ void DropCapture::run() {
     // Enough frames: stop copying before the buffers are drained for good.
     set_flag(0, 0);
     writer_->flush();
+    // Closes the output: a reader of a pipe (`capture -w -`) sees its end.
+    writer_.reset();
   } catch (const std::exception& e) {
     spdlog::error("drop capture stopped: {}", e.what());
     {
@@ -93,8 +94,10 @@ void DropCapture::run() {
     } catch (...) {
       // reported above; the destructor tries again
     }
+    writer_.reset();  // its destructor logs what it could not write
   }
   running_ = false;
+  finished_ = true;
 }
 
 void DropCapture::on_sample(const void* data, uint32_t size) {
@@ -108,10 +111,16 @@ void DropCapture::on_sample(const void* data, uint32_t size) {
   if (captured > hdr.frame_len) captured = hdr.frame_len;
   // Called from inside libbpf's C code: nothing may propagate through it.
   try {
-    writer_->write(std::span(bytes, captured), hdr.frame_len, wall_clock_of(hdr.ts_ns));
+    const std::string_view reason = abi::reason_name(hdr.reason);
+    writer_->write({.captured = std::span(bytes, captured),
+                    .orig_len = hdr.frame_len,
+                    .wall_ns = wall_clock_of(hdr.ts_ns),
+                    .ifindex = hdr.ifindex,
+                    .rx_queue = hdr.rx_queue,
+                    .comment = fmt::format("drop_reason={}", reason)});
     std::lock_guard lock(mu_);
     ++records_;
-    ++reasons_[std::string(abi::reason_name(hdr.reason))];
+    ++reasons_[std::string(reason)];
     if (limit_ && records_ >= limit_) running_ = false;
   } catch (const std::exception& e) {
     std::lock_guard lock(mu_);
@@ -134,7 +143,7 @@ uint64_t DropCapture::failed_outputs() const {
 DropCapture::Status DropCapture::status() const {
   const uint64_t failed = failed_outputs() - failed_at_start_;
   std::lock_guard lock(mu_);
-  return {.running = running_, .records = records_, .lost = lost_, .failed = failed, .error = error_,
+  return {.running = !finished_, .records = records_, .lost = lost_, .failed = failed, .error = error_,
           .reasons = reasons_};
 }
 

@@ -1,13 +1,13 @@
 // `xdpgw capture --what drops`: every frame XDP drops, copied by the
 // datapath into its PERF_EVENT_ARRAY (bpf/lib/capture.h) while a capture
-// runs, written to a pcap file by a thread of its own. Owning a DropCapture
+// runs, written to a pcapng file by a thread of its own, each packet with
+// its ingress port, rx queue and "drop_reason=<name>". Owning a DropCapture
 // is what turns the datapath's capture flag on; destroying it turns it off
 // before the perf buffers go.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,7 +19,7 @@ struct perf_buffer;
 namespace xdpgw {
 class Datapath;
 namespace pipeline {
-class PcapWriter;
+class PcapngWriter;
 }
 }  // namespace xdpgw
 
@@ -36,11 +36,12 @@ class DropCapture {
     std::map<std::string, uint64_t> reasons;  // records by drop reason name
   };
 
-  // Starts capturing into `path` (created, truncated): at most `count`
-  // frames (0 = until destroyed), `snaplen` bytes of each. Throws when the
-  // file, the perf buffers or the capture flag cannot be set up; nothing
-  // stays enabled then.
-  DropCapture(const Datapath& dp, const std::filesystem::path& path, uint64_t count, uint32_t snaplen);
+  // Starts capturing into `writer`: at most `count` frames (0 = until
+  // destroyed), `snaplen` bytes of each (the writer's own snaplen cuts too).
+  // Throws when the perf buffers or the capture flag cannot be set up;
+  // nothing stays enabled then.
+  DropCapture(const Datapath& dp, std::unique_ptr<pipeline::PcapngWriter> writer, uint64_t count,
+              uint32_t snaplen);
   DropCapture(const DropCapture&) = delete;
   DropCapture& operator=(const DropCapture&) = delete;
   ~DropCapture();
@@ -58,10 +59,11 @@ class DropCapture {
 
   int cfg_fd_;
   uint64_t limit_;
-  std::unique_ptr<pipeline::PcapWriter> writer_;
+  std::unique_ptr<pipeline::PcapngWriter> writer_;
   std::unique_ptr<perf_buffer, PerfBufferDeleter> buffers_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> running_{true};
+  std::atomic<bool> running_{true};    // false: stop taking samples
+  std::atomic<bool> finished_{false};  // the output is flushed and closed
   std::atomic<uint64_t> lost_{0};
   int stats_fd_;
   uint64_t failed_at_start_ = 0;

@@ -78,22 +78,6 @@ uint64_t live_buckets(int rl_buckets_fd) {
   return n;
 }
 
-std::string acl_rule_label(const config::AclRule& r) {
-  std::string text = std::string(config::to_string(r.action));
-  if (r.src) text += " src " + r.src->to_string();
-  if (!r.src_set.empty()) text += " src @" + r.src_set;
-  if (r.dst) text += " dst " + r.dst->to_string();
-  if (!r.dst_set.empty()) text += " dst @" + r.dst_set;
-  if (r.protocol != config::AclProtocol::kAny) text += " " + std::string(config::to_string(r.protocol));
-  auto range = [](const config::PortRange& p) {
-    return p.first == p.last ? fmt::format("{}", p.first) : fmt::format("{}-{}", p.first, p.last);
-  };
-  if (r.src_ports) text += " sport " + range(*r.src_ports);
-  if (r.dst_ports) text += " dport " + range(*r.dst_ports);
-  if (!r.in_port.empty()) text += " in " + r.in_port;
-  return text;
-}
-
 }  // namespace
 
 nlohmann::json policy_stats_json(const config::Config& cfg, const Datapath& dp) {
@@ -116,11 +100,12 @@ nlohmann::json policy_stats_json(const config::Config& cfg, const Datapath& dp) 
   // only while their id is in use, so this is a lower bound then.
   out["ratelimit"]["evicted"] = created > live ? created - live : 0;
   out["acl"]["rules"] = nlohmann::json::array();
-  for (uint32_t i = 0; i < cfg.policy.acl.size(); ++i) {
-    auto c = sum(read_percpu_counter(dp.acl_stats_fd(), i));
-    out["acl"]["rules"].push_back({{"rule", i},
-                                   {"line", cfg.policy.acl[i].line},
-                                   {"match", acl_rule_label(cfg.policy.acl[i])},
+  for (const config::AclRule& r : cfg.policy.acl) {
+    auto c = sum(read_percpu_counter(dp.acl_stats_fd(), r.stats_slot));
+    out["acl"]["rules"].push_back({{"rule", r.name},
+                                   {"line", r.line},
+                                   {"action", config::to_string(r.action)},
+                                   {"match", config::describe(r)},
                                    {"packets", c.packets},
                                    {"bytes", c.bytes}});
   }
@@ -249,20 +234,30 @@ void append_policy_metrics(const config::Config& cfg, const Datapath& dp,
                              "Buckets the LRU table evicted (their sources start full again)",
                              "counter",
                              {Sample{{}, double(p["ratelimit"]["evicted"].get<uint64_t>())}}});
+  // Hits by rule name only, so a rule that moves in the file keeps its
+  // series; where it is and what it does are in xdpgw_acl_rule_info.
   MetricFamily acl{"xdpgw_acl_hits_total",
-                   "Packets each ACL rule decided (rule = position in the file; "
-                   "rule=\"default\" for the default action)",
+                   "Packets each ACL rule decided (rule = its name, or its action and match "
+                   "when unnamed; rule=\"default\" for the default action)",
                    "counter", {}};
-  for (const auto& r : p["acl"]["rules"])
-    acl.samples.push_back(Sample{{{"rule", std::to_string(r["rule"].get<uint32_t>())},
-                                  {"line", std::to_string(r["line"].get<uint32_t>())},
-                                  {"match", r["match"].get<std::string>()}},
-                                 double(r["packets"].get<uint64_t>())});
-  acl.samples.push_back(Sample{{{"rule", "default"},
-                                {"line", "0"},
-                                {"match", p["acl"]["default"]["action"].get<std::string>()}},
-                               double(p["acl"]["default"]["packets"].get<uint64_t>())});
+  MetricFamily acl_info{"xdpgw_acl_rule_info",
+                        "Each ACL rule of the running config: its line in the file, action and match",
+                        "gauge", {}};
+  for (const auto& r : p["acl"]["rules"]) {
+    const std::string rule = r["rule"].get<std::string>();
+    acl.samples.push_back(Sample{{{"rule", rule}}, double(r["packets"].get<uint64_t>())});
+    acl_info.samples.push_back(Sample{{{"rule", rule},
+                                       {"line", std::to_string(r["line"].get<uint32_t>())},
+                                       {"action", r["action"].get<std::string>()},
+                                       {"match", r["match"].get<std::string>()}},
+                                      1});
+  }
+  const std::string default_action = p["acl"]["default"]["action"].get<std::string>();
+  acl.samples.push_back(Sample{{{"rule", "default"}}, double(p["acl"]["default"]["packets"].get<uint64_t>())});
+  acl_info.samples.push_back(
+      Sample{{{"rule", "default"}, {"line", "0"}, {"action", default_action}, {"match", "default"}}, 1});
   out.push_back(std::move(acl));
+  out.push_back(std::move(acl_info));
   MetricFamily sets{"xdpgw_acl_prefix_set_prefixes",
                     "Prefixes of each [[prefix_set]] in the running config, by family", "gauge", {}};
   for (const auto& set : p["acl"]["prefix_sets"])
@@ -385,13 +380,12 @@ std::string format_stats(const nlohmann::json& stats, const std::string& instanc
                        p["ratelimit"]["evicted"].get<uint64_t>());
   }
   if (!p["acl"]["rules"].empty()) {
-    out += fmt::format("\n{:<5} {:<5} {:<48} {:>14}\n", "acl", "line", "rule", "packets");
+    out += fmt::format("\n{:<5} {:<32} {:<48} {:>14}\n", "line", "acl rule", "match", "packets");
     for (const auto& r : p["acl"]["rules"])
-      out += fmt::format("{:<5} {:<5} {:<48} {:>14}\n", r["rule"].get<uint32_t>(),
-                         r["line"].get<uint32_t>(), r["match"].get<std::string>(),
-                         r["packets"].get<uint64_t>());
-    out += fmt::format("{:<5} {:<5} {:<48} {:>14}\n", "-", "-",
-                       "default " + p["acl"]["default"]["action"].get<std::string>(),
+      out += fmt::format("{:<5} {:<32} {:<48} {:>14}\n", r["line"].get<uint32_t>(), r["rule"].get<std::string>(),
+                         r["match"].get<std::string>(), r["packets"].get<uint64_t>());
+    out += fmt::format("{:<5} {:<32} {:<48} {:>14}\n", "-", "default",
+                       p["acl"]["default"]["action"].get<std::string>(),
                        p["acl"]["default"]["packets"].get<uint64_t>());
   }
   for (const auto& set : p["acl"]["prefix_sets"])

@@ -44,30 +44,50 @@ std::set<uint32_t> keys_of(int map_fd) {
   return keys;
 }
 
-void fill_ports(const ConfigTables& t, const config::Config& cfg) {
+// What a nexthop needs of its egress port, by ifindex.
+struct EgressPort {
+  std::array<uint8_t, 6> mac{};
+  uint32_t mtu = 0;
+};
+
+std::map<uint32_t, EgressPort> describe_ports(const config::Config& cfg) {
+  std::map<uint32_t, EgressPort> ports;
   for (const auto& p : cfg.ports) {
     netdev::Interface dev = netdev::describe(p.name);
-    xdpgw_port port{};
-    port.ifindex = dev.ifindex;
-    port.mtu = dev.mtu;
-    std::memcpy(port.mac, dev.mac.data(), 6);
-    port.flags = dev.up ? XDPGW_PORT_F_UP : 0;
-    update(t.ports.get(), &dev.ifindex, &port, fmt::format("ports[{}]", p.name));
+    ports[dev.ifindex] = EgressPort{.mac = dev.mac, .mtu = dev.mtu};
   }
+  return ports;
 }
 
-void fill_local_addresses(const ConfigTables& t) {
+// The gateway's own addresses: for naming why the FIB does not forward a
+// packet (local table), and, with static routing, as host routes that send
+// their packets to the kernel.
+void fill_local_addresses(const ConfigTables& t, bool host_routes) {
   uint8_t one = 1;
+  const xdpgw_route local{.nexthop_id = XDPGW_NH_LOCAL};
   for (const auto& a : netdev::local_addresses()) {
     xdpgw_addr_key key{};
     key.family = static_cast<uint32_t>(a.family);
     std::memcpy(key.addr, a.addr.data(), 16);
     update(t.local.get(), &key, &one, "local_addrs");
+    if (!host_routes) continue;
+    // After the config's routes: a config route to the same host loses, as
+    // the kernel's local table wins over its main table.
+    if (a.family == AF_INET) {
+      xdpgw_lpm_v4_key route{.prefixlen = 32, .addr = 0};
+      std::memcpy(&route.addr, a.addr.data(), 4);
+      update(t.routes4.get(), &route, &local, "routes4[local]");
+    } else {
+      xdpgw_lpm_v6_key route{.prefixlen = 128, .addr = {}};
+      std::memcpy(route.addr, a.addr.data(), 16);
+      update(t.routes6.get(), &route, &local, "routes6[local]");
+    }
   }
 }
 
 std::vector<NexthopBinding> fill_static_routes(const ConfigTables& t,
                                                const config::Config& cfg) {
+  const std::map<uint32_t, EgressPort> ports = describe_ports(cfg);
   std::vector<NexthopBinding> bindings;
   // One nexthop entry per distinct (via, port), shared by the routes using it.
   std::map<std::pair<config::IpAddr, uint32_t>, uint32_t> ids;
@@ -87,6 +107,14 @@ std::vector<NexthopBinding> fill_static_routes(const ConfigTables& t,
       bindings.push_back(nh);
       xdpgw_nexthop unresolved{};
       unresolved.ifindex = r.ifindex;
+      if (auto port = ports.find(r.ifindex); port != ports.end()) {
+        std::memcpy(unresolved.smac, port->second.mac.data(), 6);
+        unresolved.mtu = port->second.mtu;
+      } else {
+        // Not a gateway port: the router's redirect check passes its
+        // packets to the kernel (pass_egress_not_port), not the MTU.
+        unresolved.mtu = UINT32_MAX;
+      }
       update(t.nexthops.get(), &id, &unresolved, "nexthops");
     }
     xdpgw_route value{.nexthop_id = id};
@@ -303,7 +331,7 @@ void fill_acl(const ConfigTables& t, const config::Policy& policy) {
     value.ifindex = r.in_ifindex;
     value.proto = ip_protocol(r.protocol);
     value.action = static_cast<uint8_t>(acl_action(r.action));
-    value.rule_id = static_cast<uint16_t>(order[i]);
+    value.rule_id = static_cast<uint16_t>(r.stats_slot);
     if (r.src_ports || r.dst_ports) {
       value.flags = XDPGW_ACL_F_PORTS;
       const config::PortRange any;
@@ -437,11 +465,10 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   next.prune(cfg);
   Datapath::Staged staged = dp.stage_generation();
   const ConfigTables& t = staged.tables;
-  fill_ports(t, cfg);
-  fill_local_addresses(t);
   AppliedState state;
   state.generation = staged.gen;
   state.nexthops = fill_static_routes(t, cfg);
+  fill_local_addresses(t, cfg.routing.source == config::RouteSource::kStatic);
   fill_cpus(t, cfg);
   fill_policy(t, cfg.policy);
   fill_lb(dp, t, staged.gen, cfg, next);
@@ -456,7 +483,6 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
                      .cpu_count = static_cast<uint32_t>(cfg.steering.cpus.size()),
                      .skip = skipped_stages(cfg)});
   state.nexthops_table = std::move(staged.tables.nexthops);
-  state.ports_table = std::move(staged.tables.ports);
   // Resolve before the switch, so the new generation starts with the MACs
   // the kernel already knows.
   refresh_nexthops(state);
@@ -481,11 +507,6 @@ int refresh_nexthops(AppliedState& state) {
     if (mac) {
       next.flags |= XDPGW_NH_F_RESOLVED;
       std::memcpy(next.dmac, mac->data(), 6);
-      // The source MAC is the egress port's; the router takes it from the
-      // ports table, this copy is for `xdpgw status`.
-      xdpgw_port port{};
-      if (bpf_map_lookup_elem(state.ports_table.get(), &nh.neighbour.ifindex, &port) == 0)
-        std::memcpy(next.smac, port.mac, 6);
     } else {
       next.flags &= ~XDPGW_NH_F_RESOLVED;
       // Not fatal: until it resolves, packets for this nexthop go to the

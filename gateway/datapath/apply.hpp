@@ -23,7 +23,6 @@ struct NexthopBinding {
 struct AppliedState {
   uint32_t generation = 0;
   UniqueFd nexthops_table;  // the live generation's nexthops map
-  UniqueFd ports_table;     // the live generation's ports map
   std::vector<NexthopBinding> nexthops;
 };
 

@@ -47,7 +47,6 @@ struct GenerationTable {
 
 constexpr auto kGenerationTables = std::to_array<GenerationTable>({
     {&SkelMaps::cfg_settings, &ConfigTables::settings},
-    {&SkelMaps::cfg_ports, &ConfigTables::ports},
     {&SkelMaps::cfg_routes4, &ConfigTables::routes4},
     {&SkelMaps::cfg_routes6, &ConfigTables::routes6},
     {&SkelMaps::cfg_nexthops, &ConfigTables::nexthops},
@@ -91,6 +90,12 @@ bool outlives_daemon(const bpf_map* map) {
   const std::string_view name = bpf_map__name(map);
   return name != "capture_events" && name != "capture_cfg" && name != "capture_stats";
 }
+
+// Maps earlier versions pinned that this one no longer has: removed when a
+// Datapath pins its own, so a restart after an upgrade leaves no strays.
+// cfg_ports went away when nexthops began to carry the egress port's MAC
+// and MTU.
+constexpr std::array<std::string_view, 1> kRetiredPins = {"cfg_ports"};
 
 std::vector<bpf_map*> pinned_maps(::xdpgw_skel* skel) {
   std::vector<bpf_map*> out;
@@ -180,6 +185,27 @@ void check_compatible(bpf_map* map, int pinned_fd, const std::string& path) {
         path, info.type, int(bpf_map__type(map)), info.key_size, bpf_map__key_size(map),
         info.value_size, bpf_map__value_size(map), info.max_entries,
         bpf_map__max_entries(map), info.map_flags, bpf_map__map_flags(map)));
+}
+
+// Whether the inner maps a pinned ARRAY_OF_MAPS holds have the shape this
+// build's programs were verified against. The kernel fixes an outer map's
+// inner shape when it is created, so an outer map of an earlier version
+// whose inner value grew would pass the outer layout check, then refuse
+// every new inner map (or fail verification). `any_size`: inner maps whose
+// size varies (the Maglev rings). An outer map holding none is taken as is.
+bool inner_shape_matches(int outer_fd, const Datapath::InnerShape& shape, bool any_size) {
+  const bpf_map_info outer = pinned_info(outer_fd, "outer map");
+  for (uint32_t key = 0; key < outer.max_entries; ++key) {
+    uint32_t id = 0;
+    if (bpf_map_lookup_elem(outer_fd, &key, &id) != 0) continue;
+    UniqueFd inner(bpf_map_get_fd_by_id(id));
+    if (!inner) continue;  // freed meanwhile
+    const bpf_map_info info = pinned_info(inner.get(), "inner map");
+    return info.type == shape.type && info.key_size == shape.key_size &&
+           info.value_size == shape.value_size &&
+           (any_size || info.max_entries == shape.max_entries);
+  }
+  return true;
 }
 
 }  // namespace
@@ -278,12 +304,28 @@ void Datapath::adopt_pinned_maps() {
       replace_pins_.push_back(path);
       continue;
     }
+    if (!inner_shape_fits(map, pinned.get())) {
+      spdlog::info("{}: its tables have another layout in this version; replaced by a new one, "
+                   "which the first apply fills (until then the new programs pass what they "
+                   "cannot route to the kernel)",
+                   path.string());
+      replace_pins_.push_back(path);
+      continue;
+    }
     check_compatible(map, pinned.get(), path.string());
     // reuse_fd dups the fd; ours closes at the end of this scope.
     check_errno(bpf_map__reuse_fd(map, pinned.get()),
                 fmt::format("adopt pinned map {}", path.string()));
     adopted_ = true;
   }
+}
+
+bool Datapath::inner_shape_fits(bpf_map* map, int pinned_fd) const {
+  if (map == skel_->maps.lb_rings) return inner_shape_matches(pinned_fd, ring_shape_, true);
+  for (std::size_t i = 0; i < kGenerationTables.size(); ++i)
+    if (map == skel_->maps.*kGenerationTables[i].outer)
+      return inner_shape_matches(pinned_fd, generation_shapes_[i], false);
+  return true;
 }
 
 void Datapath::pin_maps() {
@@ -299,6 +341,11 @@ void Datapath::pin_maps() {
       continue;  // adopted
     if (int err = bpf_obj_pin(bpf_map__fd(map), path.c_str()); err)
       throw_errno(errno, fmt::format("pin map at {}", path.string()));
+  }
+  for (std::string_view retired : kRetiredPins) {
+    const auto path = pin_dir_ / retired;
+    if (std::filesystem::remove(path, ec))
+      spdlog::info("{}: removed (an earlier version's map, replaced in this one)", path.string());
   }
 }
 
@@ -507,6 +554,13 @@ int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); 
 int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }
 int Datapath::rl_stats_fd() const { return bpf_map__fd(skel_->maps.rl_stats); }
 int Datapath::acl_stats_fd() const { return bpf_map__fd(skel_->maps.acl_stats); }
+void Datapath::reset_acl_stats(std::span<const uint32_t> slots) const {
+  const int cpus = check_errno(libbpf_num_possible_cpus(), "libbpf_num_possible_cpus");
+  const std::vector<xdpgw_counter> zero(static_cast<std::size_t>(cpus));
+  for (uint32_t slot : slots)
+    check_errno(bpf_map_update_elem(acl_stats_fd(), &slot, zero.data(), BPF_EXIST),
+                fmt::format("zero acl_stats[{}]", slot));
+}
 int Datapath::backend_stats_fd() const { return bpf_map__fd(skel_->maps.backend_stats); }
 int Datapath::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int Datapath::capture_events_fd() const { return bpf_map__fd(skel_->maps.capture_events); }

@@ -26,6 +26,7 @@
 #include "datapath/abi.hpp"
 
 struct xdpgw_skel;  // bpftool-generated skeleton (bpf/xdpgw.skel.h)
+struct bpf_map;
 
 namespace xdpgw {
 
@@ -52,7 +53,6 @@ struct LoadOptions {
 // map in one table (kGenerationTables) and checks every member is bound.
 struct ConfigTables {
   UniqueFd settings;
-  UniqueFd ports;
   UniqueFd routes4;
   UniqueFd routes6;
   UniqueFd nexthops;
@@ -156,10 +156,12 @@ class Datapath {
   int rl_buckets_fd() const;
   int rl_stats_fd() const;
   int acl_stats_fd() const;
+  // Zeroes these acl_stats slots on every CPU (a rule new to them starts
+  // from 0; config::keep_acl_stats_slots says which).
+  void reset_acl_stats(std::span<const uint32_t> slots) const;
 
   // The active generation's tables (what packets use now).
   int settings_fd() const { return active_.settings.get(); }
-  int ports_fd() const { return active_.ports.get(); }
   int routes_v4_fd() const { return active_.routes4.get(); }
   int routes_v6_fd() const { return active_.routes6.get(); }
   int nexthops_fd() const { return active_.nexthops.get(); }
@@ -231,6 +233,9 @@ class Datapath {
   InnerShape ring_shape_;
 
   void adopt_pinned_maps();
+  // For a map-in-map: whether the inner maps pinned_fd holds have the shape
+  // this build's programs expect (true for any other map).
+  bool inner_shape_fits(bpf_map* map, int pinned_fd) const;
   void pin_maps();
   std::filesystem::path link_pin(uint32_t ifindex) const;
   void refresh_active_cache();

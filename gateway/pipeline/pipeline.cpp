@@ -105,7 +105,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const PipelineMaps& maps)
   if (!config_.tap_name.empty()) tap_.emplace(config_.tap_name);
   rules_ = make_rule_table(config_.rules);
   if (!config_.capture_path.empty()) {
-    capture_ = std::make_unique<PcapWriter>(config_.capture_path, config_.capture_snaplen);
+    capture_ = std::make_unique<PcapngWriter>(config_.capture_path, config_.capture_snaplen);
     capture_limit_ = config_.capture_count;
     capture_running_ = true;
   }
@@ -237,12 +237,12 @@ void Pipeline::take_rules_change() {
   rules_change_.store(false, std::memory_order_release);
 }
 
-void Pipeline::start_capture(const std::string& path, uint64_t count, uint32_t snaplen) {
-  auto writer = std::make_unique<PcapWriter>(path, snaplen);  // file errors reach the caller
+void Pipeline::start_capture(std::unique_ptr<PcapngWriter> writer, uint64_t count) {
   std::lock_guard lock(capture_mu_);
   capture_next_ = std::move(writer);
   capture_next_limit_ = count;
   capture_records_ = 0;
+  capture_error_.clear();
   capture_running_ = true;
   capture_change_.store(true, std::memory_order_release);
 }
@@ -255,7 +255,11 @@ void Pipeline::stop_capture() {
 
 void Pipeline::take_capture_change() {
   std::lock_guard lock(capture_mu_);
-  if (capture_) capture_->flush();
+  try {
+    if (capture_) capture_->flush();
+  } catch (const std::exception& e) {
+    capture_error_ = e.what();
+  }
   capture_ = std::move(capture_next_);
   capture_limit_ = capture_next_limit_;
   capture_running_ = capture_ != nullptr;
@@ -264,7 +268,10 @@ void Pipeline::take_capture_change() {
 
 Pipeline::CaptureStatus Pipeline::capture_status() const {
   // Running until the pipeline thread took a stop request and flushed.
-  return {.running = capture_running_.load() || capture_change_.load(), .records = capture_records_.load()};
+  std::lock_guard lock(capture_mu_);
+  return {.running = capture_running_.load() || capture_change_.load(),
+          .records = capture_records_.load(),
+          .error = capture_error_};
 }
 
 std::exception_ptr Pipeline::error() const {
@@ -331,15 +338,7 @@ void Pipeline::flush_tx() {
 
 void Pipeline::handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64_t>& recycle) {
   stats_.rx.fetch_add(1, std::memory_order_relaxed);
-  if (capture_) {
-    capture_->write({umem_->data(f.addr), f.len});
-    capture_records_.store(capture_->records(), std::memory_order_relaxed);
-    if (capture_limit_ && capture_->records() >= capture_limit_) {
-      capture_->flush();
-      capture_.reset();
-      capture_running_ = false;
-    }
-  }
+  if (capture_) capture(in, f);
   ParsedPacket p;
   const ParseStatus ps = parse({umem_->data(f.addr), f.len}, p);
   if (ps != ParseStatus::Ok) {
@@ -372,6 +371,33 @@ void Pipeline::handle(xsk::Socket& in, const xsk::RxFrame& f, std::vector<uint64
       if (forward(p, *rule, f, in)) return;  // the frame is in a tx ring now
       recycle.push_back(f.addr);
       return;
+  }
+}
+
+void Pipeline::capture(const xsk::Socket& in, const xsk::RxFrame& f) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  try {
+    capture_->write({.captured = {umem_->data(f.addr), f.len},
+                     .orig_len = f.len,
+                     .wall_ns = static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec),
+                     .ifindex = static_cast<uint32_t>(in.ifindex()),
+                     .rx_queue = in.queue(),
+                     .comment = "punted"});
+    capture_records_.store(capture_->records(), std::memory_order_relaxed);
+    if (capture_limit_ && capture_->records() >= capture_limit_) {
+      capture_->flush();
+      capture_.reset();
+      capture_running_ = false;
+    }
+  } catch (const std::exception& e) {
+    // The capture's own failure (a full disk, the pipe's reader gone): the
+    // packets go on.
+    spdlog::warn("capture of punted packets stopped: {}", e.what());
+    std::lock_guard lock(capture_mu_);
+    capture_error_ = e.what();
+    capture_.reset();
+    capture_running_ = false;
   }
 }
 

@@ -65,7 +65,7 @@ struct PipelineConfig {
   xsk::WaitMode wait = xsk::WaitMode::Uring;
   xsk::BindMode bind = xsk::BindMode::Auto;
   // Capture of punted packets (as they arrived, before any rewrite) into a
-  // pcap file written through io_uring; empty path = off.
+  // pcapng file written through io_uring; empty path = off.
   std::string capture_path;
   uint64_t capture_count = 0;  // 0 = no limit
   uint32_t capture_snaplen = 65535;
@@ -124,14 +124,17 @@ class Pipeline {
   // while the thread changes them.
   xsk::FrameAccounting published_accounting() const;
   void verify_frames() const;
-  // Starts capturing punted packets into a new pcap (replacing a running
+  // Starts capturing punted packets into `writer` (replacing a running
   // capture); the pipeline thread picks it up at its next loop. `count` 0 =
-  // until stop_capture().
-  void start_capture(const std::string& path, uint64_t count, uint32_t snaplen);
+  // until stop_capture(). Each packet is written with its ingress port and
+  // rx queue and the comment "punted". A failing write (the reader of a
+  // pipe went away) ends the capture, not the pipeline.
+  void start_capture(std::unique_ptr<PcapngWriter> writer, uint64_t count);
   void stop_capture();
   struct CaptureStatus {
     bool running = false;
     uint64_t records = 0;  // written to the current / last capture
+    std::string error;     // why the last capture stopped early, if it did
   };
   CaptureStatus capture_status() const;
   // The error that ended the thread, if one did.
@@ -181,13 +184,13 @@ class Pipeline {
     std::chrono::steady_clock::time_point expires;
   };
   std::map<std::tuple<int, std::array<uint8_t, 16>, uint32_t>, CachedNeighbour> neigh_cache_;
-  std::unique_ptr<PcapWriter> capture_;
+  std::unique_ptr<PcapngWriter> capture_;
   uint64_t capture_limit_ = 0;
   // Hand-over from the control thread: a new writer (or a request to stop),
   // taken by the pipeline thread under capture_mu_ when capture_change_ is set.
-  std::mutex capture_mu_;
+  mutable std::mutex capture_mu_;
   std::atomic<bool> capture_change_{false};
-  std::unique_ptr<PcapWriter> capture_next_;
+  std::unique_ptr<PcapngWriter> capture_next_;
   uint64_t capture_next_limit_ = 0;
   std::atomic<bool> capture_running_{false};
   struct PublishedFrames {
@@ -195,7 +198,9 @@ class Pipeline {
   } published_;
   void publish_accounting();
   std::atomic<uint64_t> capture_records_{0};
+  std::string capture_error_;  // guarded by capture_mu_
   void take_capture_change();
+  void capture(const xsk::Socket& in, const xsk::RxFrame& f);
   mutable std::mutex error_mu_;
   std::exception_ptr error_;
   std::jthread thread_;

@@ -20,6 +20,7 @@
 
 #include "common/error.hpp"
 #include "datapath/neigh.hpp"
+#include "datapath/netdev.hpp"
 #include "datapath/rtnl.hpp"
 #include "routing/kernel_rtnl.hpp"
 #include "xdpgw/shared.h"
@@ -40,7 +41,8 @@ constexpr size_t kRecvBuffer = 64 << 10;
 // IFF_LOWER_UP is in <linux/if.h>, which clashes with <net/if.h>.
 constexpr unsigned kIffLowerUp = 1u << 16;
 
-xdpgw_knexthop nexthop_value(const NeighKey& k, const std::optional<NeighState>& n) {
+xdpgw_knexthop nexthop_value(const NeighKey& k, const std::optional<NeighState>& n,
+                              const std::map<uint32_t, PortIdentity>& ports) {
   xdpgw_knexthop v{};
   v.ifindex = k.ifindex;
   v.family = k.family;
@@ -48,6 +50,13 @@ xdpgw_knexthop nexthop_value(const NeighKey& k, const std::optional<NeighState>&
   if (n && n->usable) {
     v.flags = XDPGW_NH_F_RESOLVED;
     std::memcpy(v.dmac, n->mac.data(), 6);
+  }
+  // What the rewrite needs of the egress, as static nexthops carry it; a
+  // device that is no gateway port keeps MTU 0, which XDP passes to the
+  // kernel (pass_egress_not_port).
+  if (auto port = ports.find(k.ifindex); port != ports.end()) {
+    std::memcpy(v.smac, port->second.mac.data(), 6);
+    v.mtu = port->second.mtu;
   }
   return v;
 }
@@ -263,8 +272,24 @@ void RouteMirror::schedule_periodic() {
 
 void RouteMirror::dump_into_model() { model_ = dump_kernel(); }
 
+void RouteMirror::read_port_identities() {
+  port_ids_.clear();
+  for (uint32_t ifindex : ports_) {
+    char name[IF_NAMESIZE] = {};
+    if (!if_indextoname(ifindex, name)) continue;  // gone: no nexthop can use it
+    try {
+      const netdev::Interface dev = netdev::describe(name);
+      port_ids_[ifindex] = PortIdentity{.mac = dev.mac, .mtu = dev.mtu};
+    } catch (const std::exception& e) {
+      spdlog::debug("routing: port {}: {}", name, e.what());
+    }
+  }
+}
+
 uint64_t RouteMirror::resync(const std::string& cause) {
   const auto started = Clock::now();
+  // Link events resync: a port's MAC or MTU change reaches its nexthops here.
+  read_port_identities();
   dump_into_model();
   std::set<Prefix> dirty;
   for (const auto& [p, e] : desired_) dirty.insert(p);
@@ -325,7 +350,7 @@ uint64_t RouteMirror::apply_dirty(std::set<Prefix> dirty, std::vector<std::strin
     for (auto it = nexthops_.lower_bound(from);
          it != nexthops_.end() && it->first.family == p.family && it->first.addr == p.addr; ++it) {
       if (it->second.refs == 0) continue;
-      const xdpgw_knexthop v = nexthop_value(it->first, model_.neighbour(it->first));
+      const xdpgw_knexthop v = nexthop_value(it->first, model_.neighbour(it->first), port_ids_);
       if (same(v, it->second.written) || b.nexthops_written.contains(it->first)) continue;
       b.nexthops_written.insert(it->first);
       ++changed;
@@ -395,7 +420,7 @@ void RouteMirror::commit(Batch& b) {
   for (const NeighKey& k : b.nexthops_written) {
     auto it = nexthops_.find(k);
     if (it == nexthops_.end()) continue;
-    const xdpgw_knexthop v = nexthop_value(k, model_.neighbour(k));
+    const xdpgw_knexthop v = nexthop_value(k, model_.neighbour(k), port_ids_);
     write_nexthop(it->second.id, v);
     it->second.written = v;
   }

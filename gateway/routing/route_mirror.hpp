@@ -43,6 +43,12 @@ struct nlmsghdr;
 
 namespace xdpgw::routing {
 
+// What a nexthop out of a gateway port needs of it for the rewrite.
+struct PortIdentity {
+  std::array<uint8_t, 6> mac{};
+  uint32_t mtu = 0;
+};
+
 // The three maps the mirror writes (fds owned by the Datapath).
 struct MirrorMaps {
   int routes4 = -1;
@@ -107,6 +113,8 @@ class RouteMirror {
   void write_route(const Prefix& p, const std::optional<Entry>& e);
   void adopt_maps();
   uint64_t verify_maps();
+  // The MAC and MTU of every gateway port, for the nexthops out of it.
+  void read_port_identities();
   void dump_into_model();
   void clear_maps();
 
@@ -118,6 +126,7 @@ class RouteMirror {
   boost::asio::steady_timer periodic_timer_;
   std::chrono::milliseconds resync_interval_{60'000};
   std::set<uint32_t> ports_;
+  std::map<uint32_t, PortIdentity> port_ids_;  // by ifindex, read at each resync
   bool fib_available_ = true;
   std::string pending_resync_;  // cause of a scheduled resync; empty = none
 

@@ -44,17 +44,11 @@ class RouterTest : public DatapathTest {
     reinstall_ports();
   }
 
-  // Ports and redirect targets into the current Datapath's tables.
+  // Redirect targets into the current Datapath's tables.
   void reinstall_ports() {
     auto in = gw_.enter();
     for (const auto* p : {&port0_, &port1_}) {
       uint32_t ifindex = p->ifindex_a();
-      xdpgw_port port{};
-      port.ifindex = ifindex;
-      port.mtu = 1500;
-      std::memcpy(port.mac, p->mac_a().data(), 6);
-      port.flags = XDPGW_PORT_F_UP;
-      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
       bpf_devmap_val tx{};
       tx.ifindex = ifindex;
       EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
@@ -69,6 +63,8 @@ class RouterTest : public DatapathTest {
     nh.ifindex = port1_.ifindex_a();
     nh.flags = resolved ? XDPGW_NH_F_RESOLVED : 0;
     std::memcpy(nh.dmac, kHostBMac.data(), 6);
+    std::memcpy(nh.smac, kPort1Mac.data(), 6);
+    nh.mtu = 1500;
     ASSERT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
     xdpgw_route route{.nexthop_id = nh_id};
     xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};
@@ -79,12 +75,24 @@ class RouterTest : public DatapathTest {
     ASSERT_EQ(bpf_map_update_elem(dp_->routes_v6_fd(), &k6, &route, BPF_ANY), 0);
   }
 
+  // A gateway address, as apply writes it: in the local table (the FIB's
+  // reason for not forwarding) and as a host route (static routing).
   void add_local_address(int family, std::span<const uint8_t> addr) {
     xdpgw_addr_key key{};
     key.family = static_cast<uint32_t>(family);
     std::memcpy(key.addr, addr.data(), addr.size());
     uint8_t one = 1;
     ASSERT_EQ(bpf_map_update_elem(dp_->local_addrs_fd(), &key, &one, BPF_ANY), 0);
+    const xdpgw_route local{.nexthop_id = XDPGW_NH_LOCAL};
+    if (family == AF_INET) {
+      xdpgw_lpm_v4_key k4{.prefixlen = 32, .addr = 0};
+      std::memcpy(&k4.addr, addr.data(), 4);
+      ASSERT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &k4, &local, BPF_ANY), 0);
+    } else {
+      xdpgw_lpm_v6_key k6{.prefixlen = 128, .addr = {}};
+      std::memcpy(k6.addr, addr.data(), 16);
+      ASSERT_EQ(bpf_map_update_elem(dp_->routes_v6_fd(), &k6, &local, BPF_ANY), 0);
+    }
   }
 
   // Routes to host A's networks (198.18.1.0/24, 2001:2:0:1::/64) via port 0.
@@ -94,6 +102,8 @@ class RouterTest : public DatapathTest {
     nh.ifindex = port0_.ifindex_a();
     nh.flags = XDPGW_NH_F_RESOLVED;
     std::memcpy(nh.dmac, kHostAMac.data(), 6);
+    std::memcpy(nh.smac, kPort0Mac.data(), 6);
+    nh.mtu = 1500;
     ASSERT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
     xdpgw_route route{.nexthop_id = nh_id};
     xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};

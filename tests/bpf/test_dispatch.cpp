@@ -2,10 +2,12 @@
 // real programs: every protocol reaches its handler, every malformed or
 // truncated frame ends in its own drop reason and is never redirected.
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <functional>
 #include <fstream>
 #include <map>
@@ -16,6 +18,7 @@
 #include <system_error>
 
 #include "datapath_fixture.hpp"
+#include "harness/xdp.hpp"
 
 namespace xdpgw::test {
 namespace {
@@ -349,6 +352,51 @@ TEST(DatapathFeatures, ClearedKnobsKeepTheirHelpersOutOfTheLoadedPrograms) {
   EXPECT_TRUE(std::includes(with.begin(), with.end(), without.begin(), without.end()));
   EXPECT_TRUE(without.contains("dev_hash_map_redirect")) << "the egress DEVMAP redirect";
   EXPECT_LT(bare.cpu_stage_fd(0), 0) << "CPUMAP stages loaded without steering";
+}
+
+// An upgrade meets the maps an earlier version pinned. An ARRAY_OF_MAPS whose
+// inner tables had another value size (nexthops grew by the egress MTU)
+// cannot hold this build's tables, and programs verified against it would
+// read past its values: it is replaced, not adopted, and the first
+// generation installs into the new one. A map this version no longer has
+// (cfg_ports) leaves no pin behind.
+TEST(DatapathUpgrade, EarlierLayoutsAreReplacedAndRetiredPinsRemoved) {
+  PinDir pins("upg");
+  std::filesystem::create_directories(pins.path());
+  auto earlier = [](uint32_t value_size) {
+    UniqueFd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "old_nh", 4, value_size, XDPGW_MAX_NEXTHOPS, nullptr));
+    EXPECT_TRUE(inner) << std::system_category().message(errno);
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner.get()));
+    UniqueFd outer(bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "old_outer", 4, 4,
+                                  XDPGW_CONFIG_GENERATIONS, &opts));
+    EXPECT_TRUE(outer) << std::system_category().message(errno);
+    const uint32_t gen = 0;
+    const int fd = inner.get();
+    EXPECT_EQ(bpf_map_update_elem(outer.get(), &gen, &fd, BPF_ANY), 0);
+    return outer;
+  };
+  const UniqueFd old_nexthops = earlier(sizeof(xdpgw_nexthop) - 4);
+  ASSERT_EQ(bpf_obj_pin(old_nexthops.get(), pins.pin_path("cfg_nexthops").c_str()), 0);
+  const UniqueFd old_ports(bpf_map_create(BPF_MAP_TYPE_HASH, "old_ports", 4, 16, 8, nullptr));
+  ASSERT_EQ(bpf_obj_pin(old_ports.get(), pins.pin_path("cfg_ports").c_str()), 0);
+
+  Datapath dp(LoadOptions{.pin_dir = pins.path()});
+  auto staged = dp.stage_generation();
+  const uint32_t id = 0;
+  xdpgw_nexthop nh{};
+  nh.mtu = 1500;
+  EXPECT_EQ(bpf_map_update_elem(staged.tables.nexthops.get(), &id, &nh, BPF_ANY), 0)
+      << "the new generation's nexthops table holds this build's values";
+
+  bpf_map_info old_info{}, pinned_info{};
+  uint32_t len = sizeof(old_info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(old_nexthops.get(), &old_info, &len), 0);
+  const UniqueFd pinned(bpf_obj_get(pins.pin_path("cfg_nexthops").c_str()));
+  ASSERT_TRUE(pinned);
+  len = sizeof(pinned_info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(pinned.get(), &pinned_info, &len), 0);
+  EXPECT_NE(pinned_info.id, old_info.id) << "the earlier outer map was adopted";
+  EXPECT_FALSE(std::filesystem::exists(pins.pin_path("cfg_ports")));
 }
 
 }  // namespace

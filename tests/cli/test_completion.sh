@@ -33,9 +33,12 @@ expect "check " ch
 expect "stats status stop " st
 expect "--offline " check --of
 expect "drain undrain " backend ""
-expect "--interval " -i x stats --inte
-expect "--json " stats -i router --js
-expect "--all --help --instance --interval --json --socket -a -h -i -j -s " stats -i router -
+expect "--interval " --instance x stats --inte
+expect "--json " stats --instance router --js
+# --instance and --socket are long only (tcpdump's -i and -s mean other things).
+expect "--all --help --instance --interval --json --socket -a -h -j " stats --instance router -
+# capture takes tcpdump's -c, -s (snaplen) and -w (a short option with no long name).
+expect "--count --help --instance --snaplen --socket --what -c -h -s -w " capture -
 expect "attach detach stats " decap ""
 touch "$scratch/gw.toml"
 expect "$scratch/gw.toml " check -c "$scratch/g"

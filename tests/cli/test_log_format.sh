@@ -14,19 +14,19 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 instance=logtest-$RANDOM$RANDOM
 
 log=$scratch/plain.log
-"$xdpgw" stop -i "$instance" 2>"$log"
+"$xdpgw" stop --instance "$instance" 2>"$log"
 grep -qE "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+ info instance $instance: no daemon running$" "$log" ||
   fail "plain format: $(cat "$log")"
 
 log=$scratch/journal.log
 : >"$log"
-JOURNAL_STREAM=$(stat -c '%d:%i' "$log") "$xdpgw" stop -i "$instance" 2>>"$log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$log") "$xdpgw" stop --instance "$instance" 2>>"$log"
 grep -qx "<6>instance $instance: no daemon running" "$log" || fail "journal format: $(cat "$log")"
 
 # Another file's device:inode (a variable inherited by a process whose
 # stderr goes elsewhere): plain format.
 log=$scratch/elsewhere.log
-JOURNAL_STREAM=$(stat -c '%d:%i' "$scratch") "$xdpgw" stop -i "$instance" 2>"$log"
+JOURNAL_STREAM=$(stat -c '%d:%i' "$scratch") "$xdpgw" stop --instance "$instance" 2>"$log"
 grep -q "^20.* info instance" "$log" || fail "JOURNAL_STREAM of another file: $(cat "$log")"
 
 # Config errors from check (ExecStartPre) carry the error priority too.
@@ -37,15 +37,15 @@ JOURNAL_STREAM=$(stat -c '%d:%i' "$log") "$xdpgw" check --offline -c "$scratch/b
 grep -q "^<3>$scratch/bad.toml:2:" "$log" || fail "config error under journald: $(cat "$log")"
 if grep -qv "^<[0-7]>" "$log"; then fail "a line without priority: $(cat "$log")"; fi
 
-for args in "--log-level warn stop -i $instance" "stop --log-level warn -i $instance"; do
+for args in "--log-level warn stop --instance $instance" "stop --log-level warn --instance $instance"; do
   # shellcheck disable=SC2086 # word splitting intended
   out=$("$xdpgw" $args 2>&1) || fail "xdpgw $args failed: $out"
   [[ -z $out ]] || fail "xdpgw $args logged below warn: $out"
 done
-out=$("$xdpgw" --log-level debug stop -i "$instance" 2>&1)
+out=$("$xdpgw" --log-level debug stop --instance "$instance" 2>&1)
 grep -q "no daemon running" <<<"$out" || fail "--log-level debug hid an info line: $out"
 
-out=$("$xdpgw" --log-level loud stop -i "$instance" 2>&1)
+out=$("$xdpgw" --log-level loud stop --instance "$instance" 2>&1)
 rc=$?
 [[ $rc -eq 2 ]] || fail "--log-level loud: exit $rc, expected 2: $out"
 

@@ -27,6 +27,13 @@ expect 2 "Run 'xdpgw check --help' for more." check --confgi x.toml
 expect 2 "Usage: xdpgw check [OPTIONS]" check
 expect 2 "Usage: xdpgw run [OPTIONS]" run
 expect 2 "Usage: xdpgw capture [OPTIONS]" capture -w x.pcap --what everything
+# tcpdump's flags on capture; --instance/--socket have no -i/-s anywhere.
+expect 2 "Usage: xdpgw capture [OPTIONS]" capture -w x.pcapng -s 0
+expect 2 "Usage: xdpgw capture [OPTIONS]" capture -w x.pcapng -i router
+expect 2 "Usage: xdpgw status [OPTIONS]" status -i router
+expect 2 "Usage: xdpgw stop [OPTIONS]" stop -s /run/xdpgw/x.sock
+expect 0 "-s,--snaplen" capture --help
+expect 0 "Output pcapng file; - for stdout" capture --help
 expect 2 "Usage: xdpgw flows [OPTIONS]" flows --limit 0
 expect 2 "Usage: xdpgw backend drain [OPTIONS] VIP BACKEND" backend drain web
 expect 2 "Usage: xdpgw check [OPTIONS]" check --offline --kernel -c x.toml

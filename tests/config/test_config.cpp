@@ -150,6 +150,14 @@ TEST(ExampleFiles, RatelimitResolvesToTypedValues) {
   EXPECT_FALSE(telnet.src_ports);
   EXPECT_EQ(telnet.in_ifindex, 2u);
   EXPECT_EQ(config.policy.acl[1].dst_ports, (PortRange{5000, 5010}));
+  // Names: as written, or the rule's action and match; counters at first
+  // by position.
+  EXPECT_EQ(telnet.name, "lab-telnet");
+  EXPECT_TRUE(telnet.named);
+  EXPECT_EQ(config.policy.acl[1].name, "deny src 2001:2:0:1::/64 udp dport 5000-5010");
+  EXPECT_FALSE(config.policy.acl[1].named);
+  EXPECT_EQ(config.policy.acl[2].name, "deny src @blocklist");
+  for (uint32_t i = 0; i < config.policy.acl.size(); ++i) EXPECT_EQ(config.policy.acl[i].stats_slot, i);
   const RateLimit& rl = config.policy.ratelimit;
   ASSERT_EQ(rl.classes.size(), 2u);
   EXPECT_EQ(rl.default_class, 0u);
@@ -511,6 +519,19 @@ std::vector<BadInput> bad_inputs() {
       {"AclBadAction",
        after_minimal("[[acl]]\naction = \"reject\"\n"),
        {"router.toml:6:10: action \"reject\" must be \"allow\" or \"deny\""}},
+      {"AclNameBadCharacters",
+       after_minimal("[[acl]]\nname = \"Block Telnet\"\naction = \"deny\"\n"),
+       {"router.toml:6:8: acl rule name \"Block Telnet\" must match [a-z0-9_-]{1,32}"}},
+      {"AclNameTooLong",
+       after_minimal("[[acl]]\nname = \"" + std::string(33, 'a') + "\"\naction = \"deny\"\n"),
+       {"router.toml:6:8: acl rule name \"" + std::string(33, 'a') + "\" must match [a-z0-9_-]{1,32}"}},
+      {"AclNameDuplicate",
+       after_minimal("[[acl]]\nname = \"telnet\"\naction = \"deny\"\n"
+                     "[[acl]]\nname = \"telnet\"\naction = \"allow\"\n"),
+       {"router.toml:9:8: duplicate acl rule \"telnet\" (first at 6:8)"}},
+      {"AclNameDefaultIsReserved",
+       after_minimal("[[acl]]\nname = \"default\"\naction = \"deny\"\n"),
+       {"router.toml:6:8: acl rule name \"default\" is reserved for [policy] acl_default"}},
       {"AclPrefixHostBits",
        after_minimal("[[acl]]\naction = \"deny\"\nsrc = \"198.18.1.1/24\"\n"),
        {"router.toml:7:7: src \"198.18.1.1/24\" has host bits set; did you mean \"198.18.1.0/24\"?"}},
@@ -629,6 +650,48 @@ INSTANTIATE_TEST_SUITE_P(Config, BadInputTest, testing::ValuesIn(bad_inputs()),
                          });
 
 // ---- files, exceptions, formatting ------------------------------------------------
+
+// Unnamed rules are named after their content, never their position: a
+// rule with no match is "ACTION any", and an identical rule after another
+// gets " #2".
+TEST(Acl, UnnamedRulesAreNamedAfterWhatTheyDo) {
+  const Config config = valid_config(after_minimal(
+      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"
+      "[[acl]]\naction = \"deny\"\n"
+      "[[acl]]\naction = \"deny\"\n"
+      "[[acl]]\nname = \"web\"\naction = \"allow\"\nprotocol = \"tcp\"\ndst_ports = \"80\"\nin_port = \"xgw0\"\n"));
+  ASSERT_EQ(config.policy.acl.size(), 4u);
+  EXPECT_EQ(config.policy.acl[0].name, "allow icmp");
+  EXPECT_EQ(config.policy.acl[1].name, "deny any");
+  EXPECT_EQ(config.policy.acl[2].name, "deny any #2");
+  EXPECT_EQ(config.policy.acl[3].name, "web");
+  EXPECT_EQ(describe(config.policy.acl[3]), "allow tcp dport 80 in xgw0");
+}
+
+// A reload keeps each rule's hit counter by name: a rule that moved keeps
+// its slot, a new rule gets one the running config does not count into
+// (zeroed first), a removed rule's slot is free again.
+TEST(Acl, ReloadKeepsEachNamedRulesCounterSlot) {
+  const Config running = valid_config(after_minimal(
+      "[[acl]]\nname = \"a\"\naction = \"deny\"\nprotocol = \"udp\"\n"
+      "[[acl]]\nname = \"b\"\naction = \"deny\"\nprotocol = \"tcp\"\n"
+      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"));
+  Config next = valid_config(after_minimal(
+      "[[acl]]\naction = \"deny\"\nprotocol = \"icmpv6\"\n"
+      "[[acl]]\nname = \"b\"\naction = \"deny\"\nprotocol = \"tcp\"\n"
+      "[[acl]]\naction = \"allow\"\nprotocol = \"icmp\"\n"
+      "[[acl]]\nname = \"a\"\naction = \"deny\"\nprotocol = \"udp\"\n"));
+  const std::vector<uint32_t> fresh = keep_acl_stats_slots(running.policy.acl, next.policy.acl);
+  EXPECT_EQ(next.policy.acl[1].stats_slot, 1u) << "b stayed";
+  EXPECT_EQ(next.policy.acl[2].stats_slot, 2u) << "\"allow icmp\" stayed";
+  EXPECT_EQ(next.policy.acl[3].stats_slot, 0u) << "a moved from first to last";
+  EXPECT_EQ(next.policy.acl[0].stats_slot, 3u) << "the new rule: a slot nobody counted into";
+  EXPECT_EQ(fresh, std::vector<uint32_t>{3});
+  // Applying the same config again changes nothing.
+  Config again = next;
+  EXPECT_TRUE(keep_acl_stats_slots(next.policy.acl, again.policy.acl).empty());
+  EXPECT_EQ(again, next);
+}
 
 TEST(Load, ThrowsEveryValidationErrorNamingThePathAsGiven) {
   const TempFile file("lb.toml", after_minimal("[steering]\ncpus = [1, 1]\nqueue_size = 0\n"));

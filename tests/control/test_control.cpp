@@ -4,6 +4,7 @@
 // every socket lives under a per-test directory /tmp/xgt<pid>-ctl-<n>/ that
 // the fixture removes. Waits are bounded (receive timeouts, call timeouts,
 // curl --max-time), never timed assertions.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -227,6 +228,14 @@ class ControlTest : public ::testing::Test {
       return json{{"n", args.at("n").get<int>() * 2}};
     });
     server_->on("served", [this](const json&) { return served_; });
+    // Writes args.text into the descriptor that came with the request.
+    server_->on_with_fds("write", [](const json& args, std::vector<UniqueFd>& fds) {
+      if (fds.size() != 1) throw std::runtime_error(fmt::format("{} descriptors", fds.size()));
+      const std::string text = args.at("text").get<std::string>();
+      if (::write(fds[0].get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        throw std::runtime_error("short write");
+      return json{{"fds", fds.size()}};
+    });
     io_thread_.emplace(io_);
   }
 
@@ -252,7 +261,31 @@ TEST_F(ControlTest, SocketFileIsASocketWithMode0600) {
 TEST_F(ControlTest, RegisteredCommandAnswers) {
   EXPECT_EQ(call(path_str(), "status"), (json{{"instance", "router"}, {"ports", 2}}));
   EXPECT_EQ(server_->commands(),
-            (std::vector<std::string>{"count", "echo", "fail", "served", "status"}));
+            (std::vector<std::string>{"count", "echo", "fail", "served", "status", "write"}));
+}
+
+// A descriptor sent with a request (how `capture -w -` hands the daemon its
+// stdout) reaches the handler registered with on_with_fds; the daemon's
+// copy is closed afterwards, so the reader sees the end.
+TEST_F(ControlTest, DescriptorSentWithARequestReachesItsHandler) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd read_end(p[0]), write_end(p[1]);
+  EXPECT_EQ(call(path_str(), "write", {{"text", "pcapng"}}, std::chrono::seconds(10), write_end.get()),
+            (json{{"fds", 1}}));
+  write_end.reset();
+  std::string got;
+  char buf[64];
+  for (ssize_t n; (n = ::read(read_end.get(), buf, sizeof(buf))) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  EXPECT_EQ(got, "pcapng") << "and EOF: the server kept no copy";
+  // Without one the handler sees none; a plain handler ignores one.
+  EXPECT_THROW(call(path_str(), "write", {{"text", "x"}}), CommandFailed);
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r2(p[0]), w2(p[1]);
+  EXPECT_EQ(call(path_str(), "status", {}, std::chrono::seconds(10), w2.get()),
+            (json{{"instance", "router"}, {"ports", 2}}));
+  w2.reset();
+  EXPECT_EQ(::read(r2.get(), buf, sizeof(buf)), 0) << "the unused descriptor was closed";
 }
 
 TEST_F(ControlTest, ArgsArePassedThrough) {
@@ -289,7 +322,7 @@ TEST_F(ControlTest, UnknownCommandListsKnownCommands) {
   } catch (const CommandFailed& e) {
     EXPECT_STREQ(e.what(),
                  "unknown command \"reboot\"; known commands: count, echo, fail, served, "
-                 "status");
+                 "status, write");
   }
 }
 

@@ -51,7 +51,7 @@ class Daemon {
   }
   ~Daemon() {
     if (process_) process_->terminate();
-    auto r = run_cmd(fmt::format("{} stop -i {} --detach", XDPGW_BINARY, instance_));
+    auto r = run_cmd(fmt::format("{} stop --instance {} --detach", XDPGW_BINARY, instance_));
     if (!r.ok()) ADD_FAILURE() << "stop --detach failed: " << r.output;
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -89,10 +89,10 @@ class Daemon {
     EXPECT_TRUE(st.clean()) << st.describe() << "\n" << log();
   }
 
-  // `xdpgw stop -i INSTANCE --detach`: the datapath goes too.
+  // `xdpgw stop --instance INSTANCE --detach`: the datapath goes too.
   void stop_and_detach() {
     stop();
-    auto r = run_cmd(fmt::format("{} stop -i {} --detach", XDPGW_BINARY, instance_));
+    auto r = run_cmd(fmt::format("{} stop --instance {} --detach", XDPGW_BINARY, instance_));
     EXPECT_TRUE(r.ok()) << r.output;
   }
 
@@ -109,7 +109,7 @@ class Daemon {
   }
 
   CmdResult cli(const std::string& args) const {
-    return run_cmd(fmt::format("{} {} -s {}", XDPGW_BINARY, args, socket().string()));
+    return run_cmd(fmt::format("{} {} --socket {}", XDPGW_BINARY, args, socket().string()));
   }
 
   uint32_t generation() const {
@@ -123,7 +123,7 @@ class Daemon {
 
   // Packets per drop_* reason (`xdpgw stats`), only the reasons that counted.
   std::map<std::string, uint64_t> drops() const {
-    auto r = run_cmd(fmt::format("{} stats -i {} --json", XDPGW_BINARY, instance_));
+    auto r = run_cmd(fmt::format("{} stats --instance {} --json", XDPGW_BINARY, instance_));
     std::map<std::string, uint64_t> out;
     for (const auto& [reason, c] : nlohmann::json::parse(r.output)["reasons"].items())
       if (reason.starts_with("drop_") && c["packets"].get<uint64_t>() > 0)
@@ -133,7 +133,7 @@ class Daemon {
 
   // Packets counted under a verdict reason (`xdpgw stats`), 0 when none.
   uint64_t reason_packets(const std::string& reason) const {
-    auto r = run_cmd(fmt::format("{} stats -i {} --json", XDPGW_BINARY, instance_));
+    auto r = run_cmd(fmt::format("{} stats --instance {} --json", XDPGW_BINARY, instance_));
     auto pos = r.output.find("\"" + reason + "\"");
     if (pos == std::string::npos) return 0;
     pos = r.output.find("\"packets\":", pos);

@@ -331,7 +331,7 @@ ExitStatus GatewayDaemon::kill9() {
 }
 
 CmdResult GatewayDaemon::detach() const {
-  return run_cmd(fmt::format("{} stop -i {} --detach", shell_quote(XDPGW_BINARY),
+  return run_cmd(fmt::format("{} stop --instance {} --detach", shell_quote(XDPGW_BINARY),
                              shell_quote(instance_)));
 }
 

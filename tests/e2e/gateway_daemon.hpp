@@ -3,7 +3,7 @@
 //
 // Lifetime, as xdpgw defines it: on SIGTERM the daemon exits but leaves its
 // maps and XDP links pinned, so XDP keeps forwarding with the last config;
-// `xdpgw stop -i INSTANCE --detach` removes them. A test's GatewayDaemon
+// `xdpgw stop --instance INSTANCE --detach` removes them. A test's GatewayDaemon
 // does both on destruction.
 #pragma once
 
@@ -101,7 +101,7 @@ class GatewayDaemon {
   ~GatewayDaemon();
 
   const std::string& instance() const noexcept { return instance_; }
-  // The daemon's control socket (for `xdpgw CMD -s SOCKET`).
+  // The daemon's control socket (for `xdpgw CMD --socket SOCKET`).
   std::filesystem::path control_socket() const { return dir_.path() / "control.sock"; }
   // /sys/fs/bpf/xdpgw/<instance>, where the daemon pins its maps.
   std::filesystem::path pin_dir() const;
@@ -127,7 +127,7 @@ class GatewayDaemon {
   // destructor then expects that exit instead of a clean one.
   ExitStatus kill9();
 
-  // `xdpgw stop -i INSTANCE --detach`: detaches XDP from the ports and
+  // `xdpgw stop --instance INSTANCE --detach`: detaches XDP from the ports and
   // removes the pins. Returns the command's result.
   CmdResult detach() const;
 

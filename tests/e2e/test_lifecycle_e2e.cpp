@@ -400,7 +400,7 @@ TEST_F(LifecycleE2e, KillNineAndRestartUnderTrafficLoseNothingAndAdoptState) {
 TEST_F(LifecycleE2e, StopWithoutDetachKeepsForwardingStopDetachRemovesEverything) {
   daemon_.write_config(config_via(1));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
-  auto stop = run_cmd(fmt::format("{} stop -i {}", XDPGW_BINARY, daemon_.instance()));
+  auto stop = run_cmd(fmt::format("{} stop --instance {}", XDPGW_BINARY, daemon_.instance()));
   ASSERT_TRUE(stop.ok()) << stop.output;
 
   UdpStream stream(topo_.a(), topo_.b());
@@ -409,7 +409,7 @@ TEST_F(LifecycleE2e, StopWithoutDetachKeepsForwardingStopDetachRemovesEverything
   EXPECT_GT(result.sent, 100u);
   EXPECT_EQ(result.received, result.sent);
 
-  auto detach = run_cmd(fmt::format("{} stop -i {} --detach", XDPGW_BINARY, daemon_.instance()));
+  auto detach = run_cmd(fmt::format("{} stop --instance {} --detach", XDPGW_BINARY, daemon_.instance()));
   ASSERT_TRUE(detach.ok()) << detach.output;
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::path("/sys/fs/bpf/xdpgw") /
                                        daemon_.instance()));

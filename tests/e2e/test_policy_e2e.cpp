@@ -30,6 +30,7 @@
 #include "harness/prog_run.hpp"
 #include "harness/child_process.hpp"
 #include "harness/names.hpp"
+#include "harness/pcapng.hpp"
 #include "harness/run.hpp"
 
 namespace xdpgw::test::e2e {
@@ -175,21 +176,133 @@ TEST(PolicyE2e, AclDeniesTelnetAndCountsTheRule) {
 
   // What the operator sees: `xdpgw stats` names the rule and the class, and
   // the metrics carry them and pass Prometheus' linter.
-  auto stats = run_cmd(fmt::format("{} stats -s {}", XDPGW_BINARY, daemon.control_socket().string()));
+  auto stats = run_cmd(fmt::format("{} stats --socket {}", XDPGW_BINARY, daemon.control_socket().string()));
   EXPECT_TRUE(stats.ok()) << stats.output;
   EXPECT_NE(stats.output.find("deny tcp dport 23"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("flooder"), std::string::npos) << stats.output;
   auto scrape = topology.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
-  EXPECT_NE(scrape.output.find("xdpgw_acl_hits_total{rule=\"0\","), std::string::npos)
+  // The unnamed rule is called by what it does; its line is in the info metric only.
+  EXPECT_NE(scrape.output.find(fmt::format("xdpgw_acl_hits_total{{rule=\"deny tcp dport 23\"}} {}\n", hits)),
+            std::string::npos)
       << scrape.output;
-  EXPECT_NE(scrape.output.find("match=\"deny tcp dport 23\"}"), std::string::npos)
+  EXPECT_NE(scrape.output.find("xdpgw_acl_rule_info{rule=\"deny tcp dport 23\",line=\""), std::string::npos)
+      << scrape.output;
+  EXPECT_NE(scrape.output.find("action=\"deny\",match=\"deny tcp dport 23\"} 1\n"), std::string::npos)
       << scrape.output;
   EXPECT_NE(scrape.output.find("xdpgw_ratelimit_packets_total{class=\"flooder\",result=\"dropped\"}"),
             std::string::npos)
       << scrape.output;
   auto lint = topology.gateway().exec(
       "curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
+  EXPECT_TRUE(lint.ok()) << lint.output;
+}
+
+// `capture -w -` into a pipe whose reader exits after the first bytes
+// (`| head -c 1`): the daemon's next write fails with EPIPE, which ends
+// that capture with its reason, not the daemon (SIGPIPE is ignored), and
+// the next capture starts.
+TEST(PolicyE2e, ACaptureWhosePipeReaderLeavesEndsAndTheDaemonStays) {
+  RouterTopology topology;
+  GatewayDaemon daemon(topology.gateway(), policy_config(topology));
+  const std::filesystem::path log = std::filesystem::temp_directory_path() / (unique_name("epipe") + ".log");
+  struct RemoveFile {
+    std::filesystem::path path;
+    ~RemoveFile() { std::filesystem::remove(path); }
+  } remove_log{log};
+  std::optional<ExitStatus> ended;
+  {
+    ChildProcess capture({"/bin/sh", "-c",
+                          fmt::format("{} capture --socket {} --what drops -w - | head -c 1 >/dev/null",
+                                      shell_quote(XDPGW_BINARY), shell_quote(daemon.control_socket().string()))},
+                         log);
+    for (int attempt = 0; attempt < 20 && !(ended = capture.poll()); ++attempt) {
+      EXPECT_THROW(tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 23, pseudo_random_bytes(10, 1),
+                                std::chrono::seconds(1)),
+                   std::exception);
+    }
+    ASSERT_TRUE(ended) << "the capture did not end when its reader left\n" << read_file(log);
+  }
+  const std::string out = read_file(log);
+  EXPECT_NE(out.find("xdpgw capture: stopped early:"), std::string::npos) << out;
+  EXPECT_NE(out.find("Broken pipe"), std::string::npos) << out;
+  auto status = run_cmd(fmt::format("{} status --socket {}", XDPGW_BINARY, daemon.control_socket().string()));
+  EXPECT_TRUE(status.ok()) << "the daemon lives on\n" << status.output << daemon.log();
+  // The next capture starts and writes.
+  const std::filesystem::path pcap = std::filesystem::temp_directory_path() / (unique_name("after") + ".pcapng");
+  const RemoveFile remove_pcap{pcap};
+  {
+    ChildProcess capture({XDPGW_BINARY, "capture", "--socket", daemon.control_socket().string(), "--what", "drops",
+                          "-w", pcap.string(), "-c", "1"},
+                         log);
+    std::optional<ExitStatus> again;
+    for (int attempt = 0; attempt < 20 && !(again = capture.poll()); ++attempt) {
+      EXPECT_THROW(tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 23, pseudo_random_bytes(10, 1),
+                                std::chrono::seconds(1)),
+                   std::exception);
+    }
+    ASSERT_TRUE(again) << read_file(log);
+    EXPECT_TRUE(again->clean()) << again->describe() << "\n" << read_file(log);
+  }
+  EXPECT_EQ(read_pcapng(pcap).packets.size(), 1u);
+  daemon.expect_error_lines_with("Broken pipe");
+}
+
+// ACL hit metrics are labelled by rule name: a reload that moves a named
+// rule down the file (another rule inserted above it) keeps its series and
+// its count, and only xdpgw_acl_rule_info says where it is now.
+TEST(PolicyE2e, AMovedRuleKeepsItsMetricSeriesAndCount) {
+  RouterTopology topology;
+  GatewayConfig config{.ports = {topology.gateway_port_a().name, topology.gateway_port_b().name},
+                       .route_source = RouteSource::kFib};
+  const std::string telnet = "[[acl]]\nname = \"telnet\"\naction = \"deny\"\nprotocol = \"tcp\"\ndst_ports = \"23\"\n";
+  config.extra_toml = telnet;
+  GatewayDaemon daemon(topology.gateway(), config);
+  auto scrape = [&] {
+    auto r = topology.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
+    EXPECT_TRUE(r.ok()) << r.output;
+    return r.output;
+  };
+  // The value of the one sample of `series` (name and labels as printed).
+  auto value_of = [&](const std::string& text, const std::string& series) -> std::optional<uint64_t> {
+    const auto at = text.find(series + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(text.substr(at + series.size() + 1));
+  };
+  auto deny_some = [&] {
+    EXPECT_THROW(tcp_transfer(topology.host_a(), topology.host_b(), kHostB4, 23, pseudo_random_bytes(10, 1),
+                              std::chrono::seconds(1)),
+                 std::exception);
+  };
+  const std::string hits = "xdpgw_acl_hits_total{rule=\"telnet\"}";
+  deny_some();
+  const std::string before = scrape();
+  const auto count = value_of(before, hits);
+  ASSERT_TRUE(count) << before;
+  EXPECT_GE(*count, 1u);
+  EXPECT_EQ(*count, daemon.verdicts().total(XDPGW_R_DROP_ACL_DENY));
+  const auto old_line = before.find("xdpgw_acl_rule_info{rule=\"telnet\",line=\"");
+  ASSERT_NE(old_line, std::string::npos) << before;
+
+  // Moved: a new rule above it, and telnet's counter must not be taken
+  // over by the new rule nor start again.
+  config.extra_toml = "[[acl]]\naction = \"deny\"\nprotocol = \"udp\"\ndst_ports = \"9\"\n" + telnet;
+  daemon.rewrite_config(config);
+  auto reload = run_cmd(fmt::format("{} reload --socket {}", XDPGW_BINARY, daemon.control_socket().string()));
+  ASSERT_TRUE(reload.ok()) << reload.output << daemon.log();
+  const std::string moved = scrape();
+  EXPECT_EQ(value_of(moved, hits), count) << moved;
+  EXPECT_EQ(value_of(moved, "xdpgw_acl_hits_total{rule=\"deny udp dport 9\"}"), std::optional<uint64_t>(0))
+      << moved;
+  EXPECT_NE(moved.substr(moved.find("xdpgw_acl_rule_info{rule=\"telnet\""), 60),
+            before.substr(old_line, 60))
+      << "the info metric has the new line\n"
+      << moved;
+  deny_some();
+  const std::string after = scrape();
+  EXPECT_GT(value_of(after, hits).value_or(0), *count) << after;
+  EXPECT_EQ(value_of(after, hits), daemon.verdicts().total(XDPGW_R_DROP_ACL_DENY));
+  auto lint = topology.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
   EXPECT_TRUE(lint.ok()) << lint.output;
 }
 
@@ -210,7 +323,7 @@ TEST(PolicyE2e, BlockListFileIsReReadOnReloadAndABrokenOneIsRefused) {
       list.string());
   GatewayDaemon daemon(topology.gateway(), config);
   const std::string socket = daemon.control_socket().string();
-  auto reload = [&] { return run_cmd(fmt::format("{} reload -s {}", XDPGW_BINARY, socket)); };
+  auto reload = [&] { return run_cmd(fmt::format("{} reload --socket {}", XDPGW_BINARY, socket)); };
   auto transfer_works = [&](uint8_t seed) {
     const auto data = pseudo_random_bytes(50000, seed);
     try {
@@ -229,7 +342,7 @@ TEST(PolicyE2e, BlockListFileIsReReadOnReloadAndABrokenOneIsRefused) {
   EXPECT_FALSE(transfer_works(2)) << "host A is on the block list";
   const uint64_t denied = daemon.verdicts().total(XDPGW_R_DROP_ACL_DENY);
   EXPECT_GE(denied, 1u);
-  auto stats = run_cmd(fmt::format("{} stats -s {}", XDPGW_BINARY, socket));
+  auto stats = run_cmd(fmt::format("{} stats --socket {}", XDPGW_BINARY, socket));
   EXPECT_NE(stats.output.find("deny src @blocklist"), std::string::npos) << stats.output;
   EXPECT_NE(stats.output.find("prefix set @blocklist: 2 IPv4 and 0 IPv6 prefixes"), std::string::npos)
       << stats.output;
@@ -258,17 +371,26 @@ TEST(PolicyE2e, BlockListFileIsReReadOnReloadAndABrokenOneIsRefused) {
 }
 
 // `xdpgw capture --what drops`: the frames XDP drops, as it dropped them,
-// in a pcap tcpdump reads, and the capture says why each was dropped.
-TEST(PolicyE2e, DroppedPacketsAreCapturedWithTheirReason) {
+// in a pcapng tcpdump reads, and the capture says why each was dropped: per
+// packet (an interface named after the ingress port, the comment
+// "drop_reason=NAME", inbound) and in the CLI's summary. tcpdump's flags:
+// -c stops after 3 packets, -s 60 keeps 60 bytes of each (a SYN with its options has 74).
+TEST(PolicyE2e, DroppedPacketsAreCapturedWithTheirReasonAndPort) {
   RouterTopology topology;
   GatewayDaemon daemon(topology.gateway(), policy_config(topology));
-  const std::filesystem::path pcap = std::filesystem::temp_directory_path() / (unique_name("drops") + ".pcap");
-  const std::filesystem::path capture_log = std::filesystem::temp_directory_path() / (unique_name("drops") + ".log");
+  struct RemoveFiles {
+    std::filesystem::path pcap, log;
+    ~RemoveFiles() {
+      std::filesystem::remove(pcap);
+      std::filesystem::remove(log);
+    }
+  } files{std::filesystem::temp_directory_path() / (unique_name("drops") + ".pcapng"),
+          std::filesystem::temp_directory_path() / (unique_name("drops") + ".log")};
   std::optional<ExitStatus> ended;
   {
-    ChildProcess capture({XDPGW_BINARY, "capture", "-s", daemon.control_socket().string(), "--what", "drops", "-w",
-                          pcap.string(), "-c", "3", "--snaplen", "128"},
-                         capture_log);
+    ChildProcess capture({XDPGW_BINARY, "capture", "--socket", daemon.control_socket().string(), "--what", "drops",
+                          "-w", files.pcap.string(), "-c", "3", "-s", "60"},
+                         files.log);
     // SYNs to the denied port until the capture has three (it may start
     // after the first ones: a loop, not a timing assumption).
     for (int attempt = 0; attempt < 20 && !(ended = capture.poll()); ++attempt) {
@@ -278,21 +400,29 @@ TEST(PolicyE2e, DroppedPacketsAreCapturedWithTheirReason) {
     }
     if (!ended) ended = capture.terminate(SIGINT);
   }
-  std::ifstream log_in(capture_log);
-  const std::string capture_output((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
-  std::filesystem::remove(capture_log);
+  const std::string capture_output = read_file(files.log);
   EXPECT_TRUE(ended->clean()) << ended->describe() << "\n" << capture_output;
   EXPECT_NE(capture_output.find("3 packets written"), std::string::npos) << capture_output;
   EXPECT_NE(capture_output.find("drop_acl_deny 3"), std::string::npos) << capture_output;
 
-  const CmdResult td = run_cmd("tcpdump -nn -r " + shell_quote(pcap.string()));
-  std::filesystem::remove(pcap);
+  const CmdResult td = run_cmd("tcpdump -nn -r " + shell_quote(files.pcap.string()));
   ASSERT_TRUE(td.ok()) << td.output;
   std::size_t syns = 0;
   for (std::size_t pos = 0; (pos = td.output.find(fmt::format("> {}.23: Flags [S]", kHostB4), pos)) != std::string::npos;
        ++pos)
     ++syns;
   EXPECT_EQ(syns, 3u) << td.output;
+
+  const Pcapng cap = read_pcapng(files.pcap);
+  ASSERT_EQ(cap.packets.size(), 3u);
+  for (const PcapngPacket& p : cap.packets) {
+    EXPECT_EQ(cap.interface_name(p), topology.gateway_port_a().name);
+    EXPECT_EQ(p.comments, std::vector<std::string>{"drop_reason=drop_acl_deny"});
+    EXPECT_EQ(p.flags, std::optional<uint32_t>(1)) << "inbound";
+    EXPECT_TRUE(p.queue.has_value()) << "the rx queue XDP saw";
+    EXPECT_EQ(p.data.size(), 60u) << "-s 60";
+    EXPECT_GT(p.orig_len, 60u) << "the frame's own length stays";
+  }
 }
 
 // Two sender threads pinned to CPU 0 and CPU 1, both flooding from the same

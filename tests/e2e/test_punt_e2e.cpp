@@ -26,6 +26,7 @@
 #include "e2e/traffic.hpp"
 #include "harness/names.hpp"
 #include "harness/child_process.hpp"
+#include "harness/pcapng.hpp"
 #include "harness/run.hpp"
 
 namespace xdpgw::test::e2e {
@@ -88,7 +89,7 @@ out_port = "{port_b}"
 
   // What the operator sees of the pipeline: `xdpgw status` and the metrics
   // count the one datagram it handled.
-  const CmdResult status_json = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY),
+  const CmdResult status_json = run_cmd(fmt::format("{} status --json --socket {}", shell_quote(XDPGW_BINARY),
                                                     shell_quote(daemon.control_socket().string())));
   ASSERT_TRUE(status_json.ok()) << status_json.output;
   const nlohmann::json pipeline = nlohmann::json::parse(status_json.output).at("pipeline");
@@ -99,7 +100,7 @@ out_port = "{port_b}"
   EXPECT_EQ(pipeline.at("umem_frames").at("total").get<uint64_t>(), 1024u) << pipeline.dump(2);
   ASSERT_FALSE(pipeline.at("sockets").empty()) << pipeline.dump(2);
   for (const auto& s : pipeline.at("sockets")) EXPECT_FALSE(s.at("zero_copy").get<bool>()) << s.dump();
-  const CmdResult text = run_cmd(fmt::format("{} status -s {}", shell_quote(XDPGW_BINARY),
+  const CmdResult text = run_cmd(fmt::format("{} status --socket {}", shell_quote(XDPGW_BINARY),
                                              shell_quote(daemon.control_socket().string())));
   EXPECT_NE(text.output.find("AF_XDP pipeline: running"), std::string::npos) << text.output;
   const CmdResult scrape = topo.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
@@ -110,7 +111,7 @@ out_port = "{port_b}"
 
   // `xdpgw events` shows what XDP reported: the punted new flow, then the
   // first use of its offloaded verdict (the daemon still holds both).
-  const CmdResult events = run_cmd(fmt::format("{} events -s {} --json -c 2", shell_quote(XDPGW_BINARY),
+  const CmdResult events = run_cmd(fmt::format("{} events --socket {} --json -c 2", shell_quote(XDPGW_BINARY),
                                                shell_quote(daemon.control_socket().string())));
   ASSERT_TRUE(events.ok()) << events.output;
   const auto lines = events.output;
@@ -121,13 +122,27 @@ out_port = "{port_b}"
   EXPECT_LT(first, second) << lines;
   EXPECT_NE(lines.find("\"dport\":7000"), std::string::npos) << lines;
 
-  // `xdpgw capture` of punted packets: three new flows (new source ports)
-  // each have their first packet punted; tcpdump reads the file.
-  const std::filesystem::path pcap = std::filesystem::temp_directory_path() / (unique_name("cap") + ".pcap");
-  const std::filesystem::path capture_log = std::filesystem::temp_directory_path() / (unique_name("cap") + ".log");
+  // `xdpgw capture -w -` of punted packets into a pipe, as an operator
+  // runs it: `| tcpdump -r -` reads the pcapng as it comes (tee keeps a copy
+  // for our own reading of the blocks). Three new flows (new source ports)
+  // each have their first packet punted.
+  struct RemoveFiles {
+    std::vector<std::filesystem::path> paths;
+    ~RemoveFiles() {
+      for (const auto& p : paths) std::filesystem::remove(p);
+    }
+  };
+  const auto tmp = std::filesystem::temp_directory_path();
+  const std::string cap_name = unique_name("cap");
+  const RemoveFiles files{{tmp / (cap_name + ".pcapng"), tmp / (cap_name + ".tcpdump"), tmp / (cap_name + ".log")}};
+  const std::filesystem::path& pcap = files.paths[0];
+  const std::filesystem::path& td_out = files.paths[1];
+  const std::filesystem::path& capture_log = files.paths[2];
   {
-    ChildProcess capture({XDPGW_BINARY, "capture", "-s", daemon.control_socket().string(), "--what", "punted",
-                          "-w", pcap.string(), "-c", "3"},
+    ChildProcess capture({"/bin/sh", "-c",
+                          fmt::format("{} capture --socket {} --what punted -w - -c 3 | tee {} | tcpdump -nn -r - >{} 2>&1",
+                                      shell_quote(XDPGW_BINARY), shell_quote(daemon.control_socket().string()),
+                                      shell_quote(pcap.string()), shell_quote(td_out.string()))},
                          capture_log);
     // New flows until the capture has its three packets (the capture may
     // start after the first ones: a loop, not a timing assumption).
@@ -139,17 +154,22 @@ out_port = "{port_b}"
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     ASSERT_TRUE(ended) << "capture did not finish";
-    EXPECT_TRUE(ended->clean()) << ended->describe();
+    EXPECT_TRUE(ended->clean()) << ended->describe() << "\n" << read_file(capture_log) << read_file(td_out);
   }
-  const CmdResult td = run_cmd("tcpdump -nn -r " + shell_quote(pcap.string()));
-  std::filesystem::remove(pcap);
-  std::filesystem::remove(capture_log);
-  ASSERT_TRUE(td.ok()) << td.output;
+  // The CLI's words go to stderr, never into the pcapng on stdout.
+  EXPECT_NE(read_file(capture_log).find("3 packets written to stdout"), std::string::npos) << read_file(capture_log);
+  const std::string td = read_file(td_out);
   std::size_t packets = 0;
   // (tcpdump decodes port 7000 as AFS rx, so match on the addresses only.)
-  for (std::size_t pos = 0; (pos = td.output.find("IP 198.18.1.2.5", pos)) != std::string::npos; ++pos)
-    ++packets;
-  EXPECT_EQ(packets, 3u) << td.output;
+  for (std::size_t pos = 0; (pos = td.find("IP 198.18.1.2.5", pos)) != std::string::npos; ++pos) ++packets;
+  EXPECT_EQ(packets, 3u) << td;
+  const Pcapng cap = read_pcapng(pcap);
+  ASSERT_EQ(cap.packets.size(), 3u);
+  for (const PcapngPacket& p : cap.packets) {
+    EXPECT_EQ(cap.interface_name(p), topo.gateway_port_a().name);
+    EXPECT_EQ(p.comments, std::vector<std::string>{"punted"});
+    EXPECT_EQ(p.flags, std::optional<uint32_t>(1)) << "inbound";
+  }
 
   // Without the daemon (and its pipeline) the offloaded flow goes on in XDP.
   const ExitStatus status = daemon.stop();
@@ -181,7 +201,7 @@ mode = "every-packet"
   daemon.wait_for_resolved_nexthops(2);
   const std::string socket = shell_quote(daemon.control_socket().string());
   auto pipeline_status = [&] {
-    const CmdResult r = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY), socket));
+    const CmdResult r = run_cmd(fmt::format("{} status --json --socket {}", shell_quote(XDPGW_BINARY), socket));
     EXPECT_TRUE(r.ok()) << r.output;
     return nlohmann::json::parse(r.output).at("pipeline");
   };
@@ -213,7 +233,7 @@ mode = "every-packet"
     next.extra_toml += fmt::format("[[punt.rule]]\nprotocol = \"udp\"\ndport = 7001\naction = \"drop\"\n"
                                    "mode = \"every-packet\"\n");
     daemon.rewrite_config(next);
-    const CmdResult r = run_cmd(fmt::format("{} reload -s {}", shell_quote(XDPGW_BINARY), socket));
+    const CmdResult r = run_cmd(fmt::format("{} reload --socket {}", shell_quote(XDPGW_BINARY), socket));
     EXPECT_TRUE(r.ok()) << r.output;
   });
   std::vector<bool> arrived(kDatagrams);
@@ -280,7 +300,7 @@ mode = "every-packet"
       }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const CmdResult r = run_cmd(fmt::format("{} reload -s {}", shell_quote(XDPGW_BINARY), socket));
+    const CmdResult r = run_cmd(fmt::format("{} reload --socket {}", shell_quote(XDPGW_BINARY), socket));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     done.store(true);
     stream.join();
@@ -289,7 +309,7 @@ mode = "every-packet"
     }
   }
   const uint64_t forwarded_before = [&] {
-    const CmdResult st = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY), socket));
+    const CmdResult st = run_cmd(fmt::format("{} status --json --socket {}", shell_quote(XDPGW_BINARY), socket));
     return nlohmann::json::parse(st.output).at("pipeline").at("packets").at("forwarded").get<uint64_t>();
   }();
   for (uint32_t i = 0; i < 10; ++i) {
@@ -298,7 +318,7 @@ mode = "every-packet"
     ASSERT_TRUE(d) << "datagram " << i << " missing\n" << daemon.log();
     EXPECT_EQ(d->payload, payload_of(i));
   }
-  const CmdResult status = run_cmd(fmt::format("{} status --json -s {}", shell_quote(XDPGW_BINARY), socket));
+  const CmdResult status = run_cmd(fmt::format("{} status --json --socket {}", shell_quote(XDPGW_BINARY), socket));
   ASSERT_TRUE(status.ok()) << status.output;
   const nlohmann::json pipeline = nlohmann::json::parse(status.output).at("pipeline");
   EXPECT_TRUE(pipeline.at("running").get<bool>()) << pipeline.dump(2);

@@ -196,7 +196,7 @@ TEST(ServiceE2e, StatsIntervalPrintsRatesUntilInterrupted) {
   ASSERT_NO_FATAL_FAILURE(daemon.start());
 
   const auto out = scratch.path() / "rates.jsonl";
-  ChildProcess stats({XDPGW_BINARY, "stats", "-s", daemon.socket().string(), "--interval", "0.2",
+  ChildProcess stats({XDPGW_BINARY, "stats", "--socket", daemon.socket().string(), "--interval", "0.2",
                       "-j"},
                      out);
   // Traffic through the gateway until a sample shows it (bounded).

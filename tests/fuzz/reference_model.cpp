@@ -205,18 +205,20 @@ void static_route(std::span<const uint8_t> dst, std::size_t l3_len, const Routin
     e.reasons = {XDPGW_R_PASS_NO_NEIGH};
     return;
   }
+  // The nexthop carries its port's MTU (none when the egress is no port);
+  // the redirect target is checked after it, before any rewrite.
   auto port = routing.ports.find(nh->second.ifindex);
-  if (port == routing.ports.end()) {
-    e.reasons = {XDPGW_R_PASS_EGRESS_NOT_PORT};
+  if (port != routing.ports.end() && l3_len > port->second.mtu) {
+    e.reasons = {XDPGW_R_PASS_FRAG_NEEDED};
     return;
   }
-  if (l3_len > port->second.mtu) {
-    e.reasons = {XDPGW_R_PASS_FRAG_NEEDED};
+  if (port == routing.ports.end() || !port->second.in_tx_ports) {
+    e.reasons = {XDPGW_R_PASS_EGRESS_NOT_PORT};
     return;
   }
   e.dmac = nh->second.dmac;
   e.smac = port->second.mac;
-  e.reasons = {port->second.in_tx_ports ? XDPGW_R_FWD_REDIRECT : XDPGW_R_DROP_REDIRECT_FAILED};
+  e.reasons = {XDPGW_R_FWD_REDIRECT};
 }
 
 template <std::size_t N>

@@ -74,7 +74,7 @@ Parsed parse_frame(std::span<const uint8_t> frame);
 struct ModelPort {
   uint32_t mtu = 1500;
   MacAddr mac{};
-  bool in_tx_ports = true;  // false: in cfg_ports only, so the redirect fails
+  bool in_tx_ports = true;  // false: the device is gone, so the redirect check fails
 };
 
 struct ModelNexthop {
@@ -104,7 +104,7 @@ enum class RouteSource { kNone, kStatic, kFib };
 // What the datapath must do with one frame. The action follows from the
 // reason (drop_* -> XDP_DROP, pass_* -> XDP_PASS, fwd_redirect ->
 // XDP_REDIRECT); the frame's bytes stay unchanged unless the reason is
-// fwd_redirect or drop_redirect_failed (rewritten, then the redirect failed).
+// fwd_redirect.
 struct Expected {
   // Acceptable reasons: one, except where the kernel FIB decides (any of
   // the FIB outcomes once every rule before the lookup let the packet on).

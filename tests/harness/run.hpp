@@ -4,6 +4,7 @@
 // a command started under a NetnsGuard runs inside that namespace.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,8 @@ std::string run_ok(std::string_view shell_cmd);
 
 // Quotes one argument for /bin/sh ('...' with embedded quotes escaped).
 std::string shell_quote(std::string_view arg);
+
+// The whole content of a file ("" when it cannot be read: for messages).
+std::string read_file(const std::filesystem::path& path);
 
 }  // namespace xdpgw::test

@@ -25,6 +25,7 @@
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
 #include "harness/names.hpp"
+#include "harness/pcapng.hpp"
 #include "harness/run.hpp"
 #include "harness/prog_run.hpp"
 #include "harness/xdp.hpp"
@@ -79,24 +80,18 @@ class PipelineE2e : public ::testing::Test {
     uint32_t nh_id = 0;
     for (const auto* pair : {&topo_.gateway_port_a(), &topo_.gateway_port_b()}) {
       uint32_t ifindex = static_cast<uint32_t>(pair->ifindex);
-      xdpgw_port port{};
-      port.ifindex = ifindex;
-      port.mtu = 1500;
-      std::memcpy(port.mac, pair->mac.data(), 6);
-      port.flags = XDPGW_PORT_F_UP;
-      EXPECT_EQ(bpf_map_update_elem(dp_->ports_fd(), &ifindex, &port, BPF_ANY), 0);
       bpf_devmap_val tx{};
       tx.ifindex = ifindex;
       EXPECT_EQ(bpf_map_update_elem(dp_->tx_ports_fd(), &ifindex, &tx, BPF_ANY), 0);
     }
     add_route("198.18.1.0", topo_.gateway_port_a(), topo_.host_a_end(), nh_id++);
     add_route("198.18.2.0", topo_.gateway_port_b(), topo_.host_b_end(), nh_id++);
+    // The gateway's addresses, as static routing knows them: host routes.
     for (const char* local : {"198.18.1.1", "198.18.2.1"}) {
-      xdpgw_addr_key key{};
-      key.family = AF_INET;
-      std::memcpy(key.addr, ipv4(local).data(), 4);
-      uint8_t one = 1;
-      EXPECT_EQ(bpf_map_update_elem(dp_->local_addrs_fd(), &key, &one, BPF_ANY), 0);
+      const xdpgw_route route{.nexthop_id = XDPGW_NH_LOCAL};
+      xdpgw_lpm_v4_key host{.prefixlen = 32, .addr = 0};
+      std::memcpy(&host.addr, ipv4(local).data(), 4);
+      EXPECT_EQ(bpf_map_update_elem(dp_->routes_v4_fd(), &host, &route, BPF_ANY), 0);
     }
     set_rule(0, udp_rule(7000, "198.18.2.0"));
     set_rule(1, udp_rule(7001, "198.18.1.0"));
@@ -114,6 +109,7 @@ class PipelineE2e : public ::testing::Test {
     nh.flags = XDPGW_NH_F_RESOLVED;
     std::memcpy(nh.dmac, host.mac.data(), 6);
     std::memcpy(nh.smac, port.mac.data(), 6);
+    nh.mtu = 1500;
     EXPECT_EQ(bpf_map_update_elem(dp_->nexthops_fd(), &nh_id, &nh, BPF_ANY), 0);
     xdpgw_route route{.nexthop_id = nh_id};
     xdpgw_lpm_v4_key k4{.prefixlen = 24, .addr = 0};
@@ -300,14 +296,15 @@ TEST_F(PipelineE2e, TeardownRemovesSlotsAndSocketsAndXdpCarriesOn) {
   EXPECT_EQ(reason(XDPGW_R_PASS_PUNT_FALLBACK) - fallback, 1u);
 }
 
-// Punted packets captured by the pipeline into a pcap written through
-// io_uring: tcpdump reads the file, and each record holds the frame exactly
-// as it arrived.
-TEST_F(PipelineE2e, PuntedPacketsAreCapturedToAPcapTcpdumpReads) {
+// Punted packets captured by the pipeline into a pcapng written through
+// io_uring: tcpdump reads the file, and each packet holds the frame exactly
+// as it arrived, on an interface named after its ingress port, marked
+// inbound, with its rx queue and the comment "punted".
+TEST_F(PipelineE2e, PuntedPacketsAreCapturedToAPcapngTcpdumpReads) {
   struct RemoveFile {
     std::filesystem::path path;
     ~RemoveFile() { std::filesystem::remove(path); }
-  } file{std::filesystem::temp_directory_path() / (unique_name("cap") + ".pcap")};
+  } file{std::filesystem::temp_directory_path() / (unique_name("cap") + ".pcapng")};
   auto pl = start_pipeline(xsk::WaitMode::Uring, file.path.string());
   UdpSocket b(topo_.host_b(), "198.18.2.2", 9000);
   UdpSocket a(topo_.host_a(), "198.18.1.2", 6100);
@@ -328,23 +325,24 @@ TEST_F(PipelineE2e, PuntedPacketsAreCapturedToAPcapTcpdumpReads) {
     ++lines;
   EXPECT_EQ(lines, kCount) << td.output;
 
-  // Our own reading of the records: the UDP payloads are what was sent.
-  std::ifstream in(file.path, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_GE(bytes.size(), 24u);
-  std::size_t off = 24;
+  // Our own reading of the blocks: what tcpdump does not print.
+  const Pcapng cap = read_pcapng(file.path);
+  ASSERT_EQ(cap.packets.size(), kCount);
+  ASSERT_EQ(cap.interfaces.size(), 1u) << "one ingress port, one interface";
+  EXPECT_EQ(cap.interfaces[0].name, topo_.gateway_port_a().name);
+  EXPECT_EQ(cap.interfaces[0].linktype, 1u);
+  EXPECT_EQ(cap.interfaces[0].tsresol, std::optional<uint8_t>(9));
   for (uint32_t i = 0; i < kCount; ++i) {
-    ASSERT_LE(off + 16, bytes.size());
-    uint32_t caplen = 0;
-    std::memcpy(&caplen, &bytes[off + 8], 4);
-    off += 16;
-    ASSERT_LE(off + caplen, bytes.size());
-    const std::vector<uint8_t> payload(bytes.begin() + static_cast<long>(off + 42),
-                                       bytes.begin() + static_cast<long>(off + caplen));
-    EXPECT_EQ(payload, payload_of(i)) << "record " << i;
-    off += caplen;
+    const PcapngPacket& p = cap.packets[i];
+    EXPECT_EQ(cap.interface_name(p), topo_.gateway_port_a().name) << i;
+    EXPECT_EQ(p.comments, std::vector<std::string>{"punted"}) << i;
+    EXPECT_EQ(p.flags, std::optional<uint32_t>(1)) << "inbound, packet " << i;
+    EXPECT_TRUE(p.queue.has_value()) << "the rx queue of the socket it came from, packet " << i;
+    EXPECT_EQ(p.orig_len, p.data.size()) << i;
+    ASSERT_GE(p.data.size(), 42u) << i;
+    const std::vector<uint8_t> payload(p.data.begin() + 42, p.data.end());
+    EXPECT_EQ(payload, payload_of(i)) << "packet " << i;
   }
-  EXPECT_EQ(off, bytes.size());
 }
 
 // A million frames through the pipeline (a rule that never offloads):

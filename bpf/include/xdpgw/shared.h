@@ -137,7 +137,8 @@ enum xdpgw_slot {
 	X(DROP_ICMPV6_TRUNCATED, 39, "drop_icmpv6_truncated", DROP, 1)	\
 	/* a stage function got no parse result */			\
 	X(DROP_META_MISSING, 40, "drop_meta_missing", DROP, 0)		\
-	/* egress port vanished mid-flight */				\
+	/* retired: the router now checks the egress before rewriting \
+	 * (pass_egress_not_port); kept so the value is never reused */	\
 	X(DROP_REDIRECT_FAILED, 41, "drop_redirect_failed", DROP, 0)	\
 	/* load balancer (bpf/lib/lb.h) */				\
 	/* to a backend, destination rewritten */			\
@@ -289,19 +290,6 @@ struct xdpgw_settings {
 	__u32 skip;		       /* XDPGW_SKIP_* */
 };
 
-/* ---- ports (HASH ifindex -> port) --------------------------------------- */
-
-#define XDPGW_PORT_F_UP (1u << 0)
-
-/* A configured gateway port. DEVMAP_HASH tx_ports holds the redirect side;
- * this holds what the rewrite needs to know about the egress device. */
-struct xdpgw_port {
-	__u32 ifindex;
-	__u32 mtu;    /* L3 MTU of the device */
-	__u8 mac[6];  /* source MAC for frames leaving here */
-	__u16 flags;  /* XDPGW_PORT_F_* */
-};
-
 /* ---- static routes ------------------------------------------------------ */
 
 struct xdpgw_lpm_v4_key {
@@ -314,19 +302,27 @@ struct xdpgw_lpm_v6_key {
 	__u8 addr[16];
 };
 
-/* LPM value: index into the nexthops ARRAY. */
+/* LPM value: a nexthop id of the route's generation, or XDPGW_NH_LOCAL. */
 struct xdpgw_route {
 	__u32 nexthop_id;
 };
 
+/* A host route to one of the gateway's own addresses: the packet goes to the
+ * kernel (pass_local_dest). Static routing puts these in its tries, so one
+ * lookup answers both "local?" and "where to?". */
+#define XDPGW_NH_LOCAL 0xFFFFFFFFu
+
 #define XDPGW_NH_F_RESOLVED (1u << 0) /* dmac is valid */
 
-/* Nexthop, resolved from the kernel's neighbour table by the daemon. */
+/* Nexthop: everything the rewrite needs, so a routed packet makes one lookup
+ * after the route's. dmac is resolved from the kernel's neighbour table by
+ * the daemon (in place); smac and mtu are the egress port's at apply. */
 struct xdpgw_nexthop {
 	__u32 ifindex;
 	__u32 flags; /* XDPGW_NH_F_* */
 	__u8 dmac[6];
 	__u8 smac[6];
+	__u32 mtu;   /* L3 MTU of the egress port */
 };
 
 /* ---- kernel routes (routing.source = "kernel") ---------------------------- */
@@ -356,8 +352,10 @@ struct xdpgw_kroute {
 };
 
 /* kr_nexthops value: a gateway (or, for on-link destinations, the host
- * itself) and what the neighbour table says about it. The address is kept so
- * that a restarted daemon can adopt the table without renumbering. */
+ * itself) and what the neighbour table says about it, with what the rewrite
+ * needs of the egress port (as struct xdpgw_nexthop carries it). The
+ * address is kept so that a restarted daemon can adopt the table without
+ * renumbering. */
 struct xdpgw_knexthop {
 	__u32 ifindex;
 	__u32 flags;	/* XDPGW_NH_F_RESOLVED: dmac is valid */
@@ -365,10 +363,14 @@ struct xdpgw_knexthop {
 	__u8 family;	/* AF_INET or AF_INET6; 0 = slot unused */
 	__u8 pad;
 	__u8 addr[16];	/* network order; IPv4 in the first 4 bytes */
+	__u8 smac[6];	/* the egress port's MAC */
+	__u16 pad2;
+	__u32 mtu;	/* L3 MTU of the egress port; 0 = not a port */
 };
 
-/* Local addresses of the gateway (static mode): packets to them go to the
- * kernel. Key is the address, value unused. */
+/* Local addresses of the gateway: packets to them go to the kernel. Looked
+ * up only for packets the FIB does not forward, to name the reason. Key is
+ * the address, value unused. */
 struct xdpgw_addr_key {
 	__u32 family; /* AF_INET or AF_INET6 */
 	__u8 addr[16]; /* IPv4 in the first 4 bytes, network order */
