@@ -148,9 +148,23 @@ constexpr bool all_named(const auto& names) {
   return true;
 }
 
+#define XDPGW_SLOT_NAME_(name, value, str) str,
 inline constexpr std::array<std::string_view, XDPGW_SLOT_COUNT> kSlotNames = {
-    "tcp", "udp", "icmp", "icmpv6", "other"};
+    XDPGW_SLOTS(XDPGW_SLOT_NAME_)};
+#undef XDPGW_SLOT_NAME_
 static_assert(all_named(kSlotNames));
+namespace detail {
+constexpr bool slots_dense() {
+  unsigned next = 0;
+#define XDPGW_SLOT_CHECK_(name, value, str) \
+  if ((value) != next++) return false;
+  XDPGW_SLOTS(XDPGW_SLOT_CHECK_)
+#undef XDPGW_SLOT_CHECK_
+  return next == XDPGW_SLOT_COUNT;
+}
+}  // namespace detail
+static_assert(detail::slots_dense(), "XDPGW_SLOTS values must be 0..n-1 in order: kSlotNames is "
+                                     "indexed by slot");
 
 constexpr std::string_view reason_name(unsigned reason) {
   return reason < kReasons.size() ? kReasons[reason].name : "unknown";

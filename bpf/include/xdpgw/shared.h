@@ -47,16 +47,24 @@
 
 /* ---- handler slots in the PROG_ARRAY ------------------------------------ */
 
+/* The one list of handler slots: X(NAME, value, "name") makes the enum
+ * (XDPGW_SLOT_NAME = value) here and the names the C++ side prints
+ * (gateway/datapath/abi.hpp). */
+#define XDPGW_SLOTS(X)							\
+	X(TCP, 0, "tcp")						\
+	X(UDP, 1, "udp")						\
+	X(ICMP, 2, "icmp")						\
+	X(ICMPV6, 3, "icmpv6")						\
+	/* Everything without an L4 header the fast path understands:	\
+	 * other protocols, IPv4/IPv6 fragments, IPv6 "no next header". */ \
+	X(OTHER, 4, "other")
+
+#define XDPGW_SLOT_ENUM_(name, value, str) XDPGW_SLOT_##name = (value),
 enum xdpgw_slot {
-	XDPGW_SLOT_TCP = 0,
-	XDPGW_SLOT_UDP = 1,
-	XDPGW_SLOT_ICMP = 2,
-	XDPGW_SLOT_ICMPV6 = 3,
-	/* Everything without an L4 header the fast path understands:
-	 * other protocols, IPv4/IPv6 fragments, IPv6 "no next header". */
-	XDPGW_SLOT_OTHER = 4,
-	XDPGW_SLOT_COUNT = 5,
+	XDPGW_SLOTS(XDPGW_SLOT_ENUM_)
+	XDPGW_SLOT_COUNT
 };
+#undef XDPGW_SLOT_ENUM_
 #define XDPGW_PROG_ARRAY_SIZE 8 /* room for stages added later */
 
 /* ---- verdict reasons ---------------------------------------------------- */
@@ -521,9 +529,8 @@ enum xdpgw_decap_counter {
 
 #define XDPGW_PUNT_F_VALID (1u << 0)	     /* the scan stops at the first rule without it */
 #define XDPGW_PUNT_F_FALLBACK_DROP (1u << 1) /* no socket for the queue: drop (else pass) */
-#define XDPGW_PUNT_F_FIRST_PACKET (1u << 2)  /* userspace decides on the first packet of a
-					      * flow and offloads the verdict (else it sees
-					      * every packet) */
+/* Whether the pipeline offloads a rule's verdicts (mode "first-packet") is
+ * userspace's business: XDP only punts until a verdict appears. */
 
 /* cfg_punt inner ARRAY value, by rule index. Addresses as in xdpgw_flow_key
  * (IPv4 in the first 4 bytes). Ports host order, inclusive ranges. */
