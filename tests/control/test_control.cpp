@@ -693,6 +693,7 @@ TEST(RenderPrometheus, InvalidInputThrows) {
                std::invalid_argument);
   try {
     render_prometheus({family("bad-name")});
+    FAIL() << "render_prometheus() accepted the metric name \"bad-name\"";
   } catch (const std::invalid_argument& e) {
     EXPECT_STREQ(e.what(), "invalid metric name \"bad-name\"");
   }
