@@ -9,7 +9,8 @@
 // RawConfig mirrors the file: one Raw* struct per table, std::optional for
 // every key (absent is not an error here; validate knows what is required).
 // A new section (lb, acl, ...) gets a Raw* struct here, one read function in
-// parse.cpp and one check function in validate.cpp.
+// parse.cpp and one check function in a validate_<section>.cpp (listed in
+// validate_detail.hpp).
 #pragma once
 
 #include <cstdint>
