@@ -101,6 +101,12 @@ class LbTest : public RouterTest {
     key.family = static_cast<uint8_t>(family);
     xdpgw_flow f{};
     if (bpf_map_lookup_elem(dp_->conn_table_fd(), &key, &f) != 0) return std::nullopt;
+    // Hits a CPU's flow cache has not written back yet count too.
+    for (const Datapath::CachedCounts& c : dp_->cached_flow_counts()) {
+      if (std::memcmp(&c.key, &key, sizeof(key)) != 0) continue;
+      f.packets += c.packets;
+      f.bytes += c.bytes;
+    }
     return f;
   }
 
