@@ -283,6 +283,15 @@ void Datapath::adopt_pinned_maps() {
       replace_pins_.push_back(path);
       continue;
     }
+    // The LB flow cache of another layout is replaced too: it only holds
+    // copies of conn_table decisions (the new one starts empty and fills
+    // from conn_table) and hits not yet counted there (at most
+    // XDPGW_LB_CACHE_FLUSH - 1 per flow and CPU, lost).
+    if (map == skel_->maps.lb_flow_cache && !compatible(map, pinned.get(), path.string())) {
+      spdlog::info("{}: new flow-cache layout; starts empty", path.string());
+      replace_pins_.push_back(path);
+      continue;
+    }
     check_compatible(map, pinned.get(), path.string());
     // reuse_fd dups the fd; ours closes at the end of this scope.
     check_errno(bpf_map__reuse_fd(map, pinned.get()),

@@ -8,12 +8,17 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "common/fd.hpp"
 #include "router_fixture.hpp"
 
 namespace xdpgw::test {
@@ -329,6 +334,32 @@ TEST_F(LbTest, CachedFlowWritesBackItsCountsAndFollowsAnEvictedEntry) {
   EXPECT_EQ(again->backend_id, 1u);
 
   ASSERT_EQ(sched_setaffinity(0, sizeof(old_mask), &old_mask), 0);
+}
+
+// A restart adopts pinned maps whose layout matches and refuses the rest,
+// except the flow cache, which holds only copies of conn_table decisions: one
+// of another layout (an older build's) is replaced by an empty one.
+TEST(LbFlowCachePins, CacheOfAnotherLayoutIsReplacedOnAdoption) {
+  const auto dir = std::filesystem::path("/sys/fs/bpf/xdpgw") /
+                   fmt::format("test-lbcache-{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  { Datapath first(LoadOptions{.pin_dir = dir, .conn_table_size = 1024}); }
+  const auto pin = dir / "lb_flow_cache";
+  ASSERT_EQ(::unlink(pin.c_str()), 0);
+  UniqueFd other(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "lb_flow_cache", sizeof(uint32_t),
+                                sizeof(xdpgw_lb_cache_slot) - 8, XDPGW_LB_CACHE_SLOTS, nullptr));
+  ASSERT_TRUE(other);
+  ASSERT_EQ(bpf_obj_pin(other.get(), pin.c_str()), 0);
+  {
+    Datapath second(LoadOptions{.pin_dir = dir, .conn_table_size = 1024});
+    UniqueFd now(bpf_obj_get(pin.c_str()));
+    ASSERT_TRUE(now);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(now.get(), &info, &len), 0);
+    EXPECT_EQ(info.value_size, sizeof(xdpgw_lb_cache_slot));
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(LbTest, MaglevTableSpreadsNewFlowsOverItsBackends) {
