@@ -99,15 +99,74 @@ static __always_inline void lb_count(void *stats_map, __u32 id, __u64 bytes,
 		c->new_flows++;
 }
 
-/* Per-flow accounting. Several CPUs may share a flow, hence atomics. */
-static __always_inline void lb_touch(struct xdpgw_flow *flow, __u64 bytes)
+/* Per-flow accounting in the shared entry: `packets` and `bytes` are this
+ * packet plus the hits this CPU's flow cache held back. Several CPUs may
+ * share a flow, hence atomics. */
+static __always_inline void lb_touch(struct xdpgw_flow *flow, __u64 packets, __u64 bytes)
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	__sync_fetch_and_add(&flow->packets, 1);
+	__sync_fetch_and_add(&flow->packets, packets);
 	__sync_fetch_and_add(&flow->bytes, bytes);
 	if (now - flow->last_seen_ns > LB_LAST_SEEN_GRANULARITY_NS)
 		flow->last_seen_ns = now;
+}
+
+/* ---- per-CPU flow cache (lb_flow_cache, maps.h) ------------------------------
+ *
+ * An LB flow's decision never changes once made (conn_table entries are not
+ * rewritten, only created and evicted), so each CPU keeps the decisions of
+ * the flows it saw last in a direct-mapped PERCPU_ARRAY. A hit costs a
+ * multiplicative hash, an inlined per-CPU array lookup and a 40-byte compare
+ * instead of conn_table's jhash, bucket walk, two atomics and a clock read.
+ * Every XDPGW_LB_CACHE_FLUSH-th packet of a cached flow goes to conn_table
+ * again: it writes the held-back counts, refreshes last_seen and the LRU's
+ * reference bit (so an active flow is not evicted for looking idle), and
+ * finds out when the entry was evicted (the flow is then re-created as any
+ * new flow would be). With more flows than slots the cache only misses: one
+ * slot read and one 104-byte write per packet on top of conn_table. */
+
+/* Slot of `key`: the top bits of a multiplicative hash of its ten words. */
+static __always_inline __u32 lb_cache_index(const struct xdpgw_flow_key *key)
+{
+	const __u32 *w = (const __u32 *)key;
+	__u32 h = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*key) / 4); i++)
+		h = (h ^ w[i]) * 0x9E3779B1u;
+	return h >> (32 - XDPGW_LB_CACHE_SLOT_BITS);
+}
+
+static __always_inline int flow_key_equal(const struct xdpgw_flow_key *a,
+					  const struct xdpgw_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) |
+		(x[4] ^ y[4])) == 0;
+}
+
+/* Puts `flow` (just counted in conn_table) into `slot` for `key`. The flow
+ * the slot held gets its held-back hits written back first. Only XDP on this
+ * CPU writes the slot, and XDP runs to completion with bottom halves off,
+ * so no reader sees half a slot. */
+static __always_inline void lb_cache_fill(struct xdpgw_lb_cache_slot *slot,
+					  const struct xdpgw_flow_key *key,
+					  const struct xdpgw_flow *flow)
+{
+	if (slot->flow.packets && !flow_key_equal(&slot->key, key)) {
+		struct xdpgw_flow *old = bpf_map_lookup_elem(&conn_table, &slot->key);
+
+		if (old) {
+			__sync_fetch_and_add(&old->packets, slot->flow.packets);
+			__sync_fetch_and_add(&old->bytes, slot->flow.bytes);
+		}
+	}
+	__builtin_memcpy(&slot->key, key, sizeof(*key));
+	__builtin_memcpy(&slot->flow, flow, sizeof(*flow));
+	slot->flow.packets = 0;
+	slot->flow.bytes = 0;
 }
 
 static __always_inline void conn_count(__u32 what, __u64 n)
@@ -182,7 +241,6 @@ lb_new_flow(const struct xdpgw_flow_key *fk, const struct xdpgw_vip *vip,
 	conn_count(*created ? XDPGW_CONN_INSERTED : XDPGW_CONN_INSERT_RACED, 1);
 	if (*created && flow.action == XDPGW_FLOW_LB_NAT) {
 		struct xdpgw_flow_key rk = {};
-		struct xdpgw_flow rev = {};
 
 		__builtin_memcpy(rk.src, be->addr, 16);
 		__builtin_memcpy(rk.dst, fk->src, 16);
@@ -190,18 +248,17 @@ lb_new_flow(const struct xdpgw_flow_key *fk, const struct xdpgw_vip *vip,
 		rk.dport = fk->sport;
 		rk.proto = fk->proto;
 		rk.family = fk->family;
-		rev.action = XDPGW_FLOW_LB_REVERSE_NAT;
-		rev.target_family = fk->family;
-		rev.vip_id = vip->vip_id;
-		rev.backend_id = backend_id;
-		rev.target_port = fk->dport;
-		__builtin_memcpy(rev.target, fk->dst, 16);
-		rev.created_ns = now;
-		rev.last_seen_ns = now;
+		/* The forward entry's stack copy becomes the reverse one
+		 * (same VIP, backend and times): xdpgw_lb's stack is near
+		 * the verifier's 512-byte limit for the call chain. */
+		flow.action = XDPGW_FLOW_LB_REVERSE_NAT;
+		flow.target_family = fk->family;
+		flow.target_port = fk->dport;
+		__builtin_memcpy(flow.target, fk->dst, 16);
 		/* Failure here leaves the replies to the router: the client
 		 * then sees the backend's address and resets. With an LRU
 		 * table the update only fails on memory pressure. */
-		if (bpf_map_update_elem(&conn_table, &rk, &rev, BPF_ANY) == 0)
+		if (bpf_map_update_elem(&conn_table, &rk, &flow, BPF_ANY) == 0)
 			conn_count(XDPGW_CONN_INSERTED, 1);
 	}
 	return bpf_map_lookup_elem(&conn_table, fk);
@@ -382,11 +439,15 @@ static __always_inline __u32 lb_encap(struct xdp_md *ctx,
 	return 0;
 }
 
-/* Sends a packet of a known flow the way the flow goes. */
+/* Sends a packet of a known flow the way the flow goes. `flow` is the
+ * conn_table entry, counted with the hits `held` (this CPU's cache slot of
+ * the flow, or NULL) held back, or, when `cached`, the cache slot's copy,
+ * which counts the hit itself. */
 static __always_inline int lb_apply(struct xdp_md *ctx,
 				    struct xdpgw_pkt_meta *meta,
 				    const struct flow_ports *fp,
-				    struct xdpgw_flow *flow, int new_flow,
+				    struct xdpgw_flow *flow, int new_flow, int cached,
+				    const struct xdpgw_lb_cache_slot *held,
 				    struct xdpgw_fwd_request *fwd)
 {
 	__u64 bytes = frame_len(ctx);
@@ -417,7 +478,15 @@ static __always_inline int lb_apply(struct xdp_md *ctx,
 	default:
 		return XDPGW_GO_ON; /* not a load-balancer flow */
 	}
-	lb_touch(flow, bytes);
+	if (cached) {
+		flow->packets++;
+		flow->bytes += bytes;
+	} else {
+		__u64 held_packets = held ? held->flow.packets : 0;
+		__u64 held_bytes = held ? held->flow.bytes : 0;
+
+		lb_touch(flow, held_packets + 1, held_bytes + bytes);
+	}
 	lb_count(&vip_stats, flow->vip_id, bytes, new_flow);
 	lb_count(&backend_stats, flow->backend_id, bytes, new_flow);
 	return request_forward(fwd, out_ports.sport, out_ports.dport, reason);
@@ -435,10 +504,12 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 {
 	const struct xdpgw_backend *be;
 	const struct xdpgw_vip *vip;
-	struct xdpgw_flow_key key;
+	/* Aligned: flow_key_equal() and the hashes read it in words. */
+	struct xdpgw_flow_key key __attribute__((aligned(8)));
+	struct xdpgw_lb_cache_slot *slot, *held = NULL;
 	struct xdpgw_flow *flow;
-	__u32 backend_id = 0;
-	int created = 0;
+	__u32 backend_id = 0, idx;
+	int created = 0, verdict;
 
 	/* Tagged frames belong to kernel VLAN devices; options and
 	 * extension headers go the kernel's way too (see router.h). */
@@ -448,9 +519,29 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 	if (lb_flow_key(ctx, meta, fp, &key))
 		return XDPGW_GO_ON;
 
+	idx = lb_cache_index(&key);
+	slot = bpf_map_lookup_elem(&lb_flow_cache, &idx);
+	if (!slot)
+		return XDPGW_GO_ON; /* cannot happen: idx < XDPGW_LB_CACHE_SLOTS */
+	if (flow_key_equal(&slot->key, &key)) {
+		if (slot->flow.action != XDPGW_FLOW_NONE &&
+		    slot->flow.packets < XDPGW_LB_CACHE_FLUSH - 1)
+			return lb_apply(ctx, meta, fp, &slot->flow, 0, 1, NULL, fwd);
+		/* Time to write back and check the shared entry. The slot
+		 * serves nothing until that entry (or a re-created one)
+		 * fills it again: an evicted flow is not served from the
+		 * cache. Its held-back counts stay until they are added. */
+		slot->flow.action = XDPGW_FLOW_NONE;
+		held = slot;
+	}
+
 	flow = bpf_map_lookup_elem(&conn_table, &key);
-	if (flow)
-		return lb_apply(ctx, meta, fp, flow, 0, fwd);
+	if (flow) {
+		verdict = lb_apply(ctx, meta, fp, flow, 0, 0, held, fwd);
+		if (verdict == XDPGW_FORWARD)
+			lb_cache_fill(slot, &key, flow);
+		return verdict;
+	}
 
 	vip = lb_find_vip(&key, meta->gen);
 	if (!vip)
@@ -462,7 +553,10 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 	flow = lb_new_flow(&key, vip, be, backend_id, &created);
 	if (!flow)
 		return drop(ctx, XDPGW_R_DROP_LB_NO_BACKEND);
-	return lb_apply(ctx, meta, fp, flow, created, fwd);
+	verdict = lb_apply(ctx, meta, fp, flow, created, 0, held, fwd);
+	if (verdict == XDPGW_FORWARD)
+		lb_cache_fill(slot, &key, flow);
+	return verdict;
 }
 
 /* ---- ICMP errors about a load-balanced flow -------------------------------- */

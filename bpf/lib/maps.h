@@ -271,6 +271,22 @@ struct {
 	__type(value, struct xdpgw_flow);
 } conn_table __weak SEC(".maps");
 
+/* Each CPU's cache of load-balancer flows in front of conn_table (struct
+ * xdpgw_lb_cache_slot in shared.h). PERCPU_ARRAY, direct-mapped by a hash
+ * of the flow key: a hit is an inlined per-CPU address plus a 40-byte
+ * compare, no jhash, no bucket walk, no atomics on the shared entry; a miss
+ * overwrites the slot with plain stores (no allocation, no lock, unlike an
+ * LRU_PERCPU_HASH, whose lookup is the same jhash and bucket walk as
+ * conn_table's and whose every miss would insert). Written and read by
+ * lb.h only; userspace reads it to add the hits it holds to a flow's
+ * counters. 4096 slots x 104 B = 416 KiB per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_LB_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xdpgw_lb_cache_slot);
+} lb_flow_cache __weak SEC(".maps");
+
 /* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -10,6 +10,8 @@
 
 #include <array>
 #include <cstring>
+#include <string>
+#include <unordered_map>
 
 #include "common/error.hpp"
 
@@ -174,9 +176,25 @@ nlohmann::json lb_json(const config::Config& cfg, const Datapath& dp, const LbRu
 nlohmann::json flows_json(const Datapath& dp, size_t limit) {
   nlohmann::json list = nlohmann::json::array();
   size_t total = 0;
-  walk_flows(dp.conn_table_fd(), [&](const xdpgw_flow_key& k, const xdpgw_flow& f) {
+  // Hits the per-CPU flow caches hold back, by key bytes.
+  std::unordered_map<std::string, Datapath::CachedCounts> held;
+  for (const Datapath::CachedCounts& c : dp.cached_flow_counts()) {
+    auto [it, fresh] = held.try_emplace(
+        std::string(reinterpret_cast<const char*>(&c.key), sizeof(c.key)), c);
+    if (!fresh) {
+      it->second.packets += c.packets;
+      it->second.bytes += c.bytes;
+    }
+  }
+  walk_flows(dp.conn_table_fd(), [&](const xdpgw_flow_key& k, const xdpgw_flow& entry) {
     ++total;
     if (list.size() < limit) {
+      xdpgw_flow f = entry;
+      if (auto it = held.find(std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+          it != held.end()) {
+        f.packets += it->second.packets;
+        f.bytes += it->second.bytes;
+      }
       nlohmann::json j{{"protocol", proto_name(k.proto)},
                        {"src", endpoint_text(k.src, k.family, k.sport)},
                        {"dst", endpoint_text(k.dst, k.family, k.dport)},

@@ -44,6 +44,8 @@ static_assert(offsetof(xdpgw_flow_key, sport) == 32);
 static_assert(sizeof(xdpgw_flow) == 64);
 static_assert(offsetof(xdpgw_flow, target) == 16);
 static_assert(offsetof(xdpgw_flow, created_ns) == 32);
+static_assert(sizeof(xdpgw_lb_cache_slot) == 104);
+static_assert(offsetof(xdpgw_lb_cache_slot, flow) == 40);
 static_assert(sizeof(xdpgw_vip_key) == 20);
 static_assert(sizeof(xdpgw_vip) == 16);
 static_assert(sizeof(xdpgw_backend) == 20);

@@ -304,6 +304,15 @@ void Datapath::adopt_pinned_maps() {
       replace_pins_.push_back(path);
       continue;
     }
+    // The LB flow cache of another layout is replaced too: it only holds
+    // copies of conn_table decisions (the new one starts empty and fills
+    // from conn_table) and hits not yet counted there (at most
+    // XDPGW_LB_CACHE_FLUSH - 1 per flow and CPU, lost).
+    if (map == skel_->maps.lb_flow_cache && !compatible(map, pinned.get(), path.string())) {
+      spdlog::info("{}: new flow-cache layout; starts empty", path.string());
+      replace_pins_.push_back(path);
+      continue;
+    }
     if (!inner_shape_fits(map, pinned.get())) {
       spdlog::info("{}: its tables have another layout in this version; replaced by a new one, "
                    "which the first apply fills (until then the new programs pass what they "
@@ -549,6 +558,23 @@ int Datapath::kr_routes6_fd() const { return bpf_map__fd(skel_->maps.kr_routes6)
 int Datapath::kr_nexthops_fd() const { return bpf_map__fd(skel_->maps.kr_nexthops); }
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
 int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
+int Datapath::lb_flow_cache_fd() const { return bpf_map__fd(skel_->maps.lb_flow_cache); }
+
+std::vector<Datapath::CachedCounts> Datapath::cached_flow_counts() const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) throw_errno(-cpus, "libbpf_num_possible_cpus");
+  std::vector<xdpgw_lb_cache_slot> per_cpu(static_cast<size_t>(cpus));
+  std::vector<CachedCounts> out;
+  for (uint32_t i = 0; i < XDPGW_LB_CACHE_SLOTS; ++i) {
+    check_errno(bpf_map_lookup_elem(lb_flow_cache_fd(), &i, per_cpu.data()),
+                "read lb_flow_cache");
+    for (const xdpgw_lb_cache_slot& slot : per_cpu) {
+      if (slot.flow.action == XDPGW_FLOW_NONE || slot.flow.packets == 0) continue;
+      out.push_back({.key = slot.key, .packets = slot.flow.packets, .bytes = slot.flow.bytes});
+    }
+  }
+  return out;
+}
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
 int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }

@@ -143,6 +143,16 @@ class Datapath {
   int kr_nexthops_fd() const;
   int conn_table_fd() const;
   int conn_stats_fd() const;
+  int lb_flow_cache_fd() const;
+  // Hits each CPU's LB flow cache holds that conn_table does not count yet
+  // (shared.h, struct xdpgw_lb_cache_slot): a flow's packets and bytes are
+  // its conn_table entry's plus these. One entry per cached slot and CPU.
+  struct CachedCounts {
+    xdpgw_flow_key key;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<CachedCounts> cached_flow_counts() const;
   int lb_rings_fd() const;
   int vip_stats_fd() const;
   int backend_stats_fd() const;

@@ -7,12 +7,18 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "common/fd.hpp"
 #include "router_fixture.hpp"
 
 namespace xdpgw::test {
@@ -101,6 +107,12 @@ class LbTest : public RouterTest {
     key.family = static_cast<uint8_t>(family);
     xdpgw_flow f{};
     if (bpf_map_lookup_elem(dp_->conn_table_fd(), &key, &f) != 0) return std::nullopt;
+    // Hits a CPU's flow cache has not written back yet count too.
+    for (const Datapath::CachedCounts& c : dp_->cached_flow_counts()) {
+      if (std::memcmp(&c.key, &key, sizeof(key)) != 0) continue;
+      f.packets += c.packets;
+      f.bytes += c.bytes;
+    }
     return f;
   }
 
@@ -267,6 +279,87 @@ TEST_F(LbTest, EstablishedFlowKeepsItsBackendWhenTheTableChanges) {
   EXPECT_EQ(std::vector<uint8_t>(fresh.data.begin() + 30, fresh.data.begin() + 34),
             std::vector<uint8_t>(kBackends4[1].begin(), kBackends4[1].end()));
   EXPECT_EQ(flow(AF_INET, kClient4, kVip4, 42000, kVipPort, IPPROTO_TCP)->packets, 2u);
+}
+
+// The per-CPU flow cache (lb_flow_cache) serves an established flow's
+// packets, writes their counts back to conn_table every
+// XDPGW_LB_CACHE_FLUSH-th packet, and then also notices an entry that went
+// away: the flow is created again as a new one would be.
+TEST_F(LbTest, CachedFlowWritesBackItsCountsAndFollowsAnEvictedEntry) {
+  // One CPU: the cache is per CPU, and the counts below follow one slot.
+  cpu_set_t old_mask, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(old_mask), &old_mask), 0);
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
+  const auto frame = from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 42100, .dport = kVipPort}).build();
+  const auto dst_of = [](const auto& out) {
+    return std::vector<uint8_t>(out.data.begin() + 30, out.data.begin() + 34);
+  };
+  const std::vector<uint8_t> backend0(kBackends4[0].begin(), kBackends4[0].end());
+  const std::vector<uint8_t> backend1(kBackends4[1].begin(), kBackends4[1].end());
+  constexpr uint32_t kPackets = XDPGW_LB_CACHE_FLUSH + 5;
+  for (uint32_t i = 0; i < kPackets; ++i) ASSERT_EQ(dst_of(run_on_port0(frame)), backend0);
+
+  xdpgw_flow_key key{};
+  std::memcpy(key.src, kClient4.data(), 4);
+  std::memcpy(key.dst, kVip4.data(), 4);
+  key.sport = htons(42100);
+  key.dport = htons(kVipPort);
+  key.proto = IPPROTO_TCP;
+  key.family = AF_INET;
+  xdpgw_flow shared{};
+  ASSERT_EQ(bpf_map_lookup_elem(dp_->conn_table_fd(), &key, &shared), 0);
+  // The first packet, then one write-back of XDPGW_LB_CACHE_FLUSH; the
+  // rest are held in the cache and counted by flow().
+  EXPECT_EQ(shared.packets, 1u + XDPGW_LB_CACHE_FLUSH);
+  EXPECT_EQ(flow(AF_INET, kClient4, kVip4, 42100, kVipPort, IPPROTO_TCP)->packets, kPackets);
+
+  // The entry goes (as an LRU eviction would) and new flows now go to
+  // backend 1: within one write-back interval the flow is re-created there.
+  dp_->install_ring(kVipId * XDPGW_CONFIG_GENERATIONS + dp_->active_generation(),
+                    std::vector<uint32_t>(13, 1));
+  ASSERT_EQ(bpf_map_delete_elem(dp_->conn_table_fd(), &key), 0);
+  bool moved = false;
+  for (uint32_t i = 0; i < XDPGW_LB_CACHE_FLUSH && !moved; ++i) {
+    moved = dst_of(run_on_port0(frame)) == backend1;
+  }
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(dst_of(run_on_port0(frame)), backend1);
+  auto again = flow(AF_INET, kClient4, kVip4, 42100, kVipPort, IPPROTO_TCP);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->backend_id, 1u);
+
+  ASSERT_EQ(sched_setaffinity(0, sizeof(old_mask), &old_mask), 0);
+}
+
+// A restart adopts pinned maps whose layout matches and refuses the rest,
+// except the flow cache, which holds only copies of conn_table decisions: one
+// of another layout (an older build's) is replaced by an empty one.
+TEST(LbFlowCachePins, CacheOfAnotherLayoutIsReplacedOnAdoption) {
+  const auto dir = std::filesystem::path("/sys/fs/bpf/xdpgw") /
+                   fmt::format("test-lbcache-{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  { Datapath first(LoadOptions{.pin_dir = dir, .conn_table_size = 1024}); }
+  const auto pin = dir / "lb_flow_cache";
+  ASSERT_EQ(::unlink(pin.c_str()), 0);
+  UniqueFd other(bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "lb_flow_cache", sizeof(uint32_t),
+                                sizeof(xdpgw_lb_cache_slot) - 8, XDPGW_LB_CACHE_SLOTS, nullptr));
+  ASSERT_TRUE(other);
+  ASSERT_EQ(bpf_obj_pin(other.get(), pin.c_str()), 0);
+  {
+    Datapath second(LoadOptions{.pin_dir = dir, .conn_table_size = 1024});
+    UniqueFd now(bpf_obj_get(pin.c_str()));
+    ASSERT_TRUE(now);
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    ASSERT_EQ(bpf_obj_get_info_by_fd(now.get(), &info, &len), 0);
+    EXPECT_EQ(info.value_size, sizeof(xdpgw_lb_cache_slot));
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(LbTest, MaglevTableSpreadsNewFlowsOverItsBackends) {

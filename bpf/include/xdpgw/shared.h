@@ -435,6 +435,24 @@ struct xdpgw_flow {
 	__u64 bytes;
 };
 
+/*
+ * lb_flow_cache (bpf/lib/maps.h): each CPU's direct-mapped cache of
+ * load-balancer flows (NAT, reverse NAT, DSR: decisions fixed for the flow's
+ * life), in front of conn_table. A slot holds the flow's key and a copy of
+ * its conn_table entry whose packets/bytes are the hits on this CPU not yet
+ * added to the shared entry: written back with the hit that would make
+ * XDPGW_LB_CACHE_FLUSH, and when another flow takes the slot. Userspace adds
+ * them when it reports a flow (Datapath::cached_flow_counts).
+ */
+#define XDPGW_LB_CACHE_SLOT_BITS 12
+#define XDPGW_LB_CACHE_SLOTS (1u << XDPGW_LB_CACHE_SLOT_BITS)
+#define XDPGW_LB_CACHE_FLUSH 16
+
+struct xdpgw_lb_cache_slot {
+	struct xdpgw_flow_key key; /* 40 bytes: flow starts 8-byte aligned */
+	struct xdpgw_flow flow;	   /* action XDPGW_FLOW_NONE: empty slot */
+};
+
 /* steer_stats index (per-CPU __u64): packets steered under generation g
  * (2g) and packets whose second stage began under g (2g + 1). Their
  * difference is what is still in g's CPUMAP queues (or was dropped at
