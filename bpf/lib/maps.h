@@ -282,7 +282,7 @@ struct {
  * counters. 4096 slots x 104 B = 416 KiB per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XDPGW_LB_CACHE_SLOTS);
+	__uint(max_entries, XDPGW_LB_CACHE_SLOTS + 1); /* + this CPU's cache state (lb.h) */
 	__type(key, __u32);
 	__type(value, struct xdpgw_lb_cache_slot);
 } lb_flow_cache __weak SEC(".maps");
