@@ -279,7 +279,8 @@ struct {
  * LRU_PERCPU_HASH, whose lookup is the same jhash and bucket walk as
  * conn_table's and whose every miss would insert). Written and read by
  * lb.h only; userspace reads it to add the hits it holds to a flow's
- * counters. 4096 slots x 104 B = 416 KiB per CPU. */
+ * counters. 4096 slots x 104 B = 416 KiB per CPU, plus one entry of
+ * per-CPU state that turns the cache off while it only misses (lb.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XDPGW_LB_CACHE_SLOTS + 1); /* + this CPU's cache state (lb.h) */
