@@ -28,21 +28,12 @@ int xdpgw_dispatch(struct xdp_md *ctx)
 	 * the slot changes) instead of through an indirect jump, which a
 	 * retpoline makes cost ~10 ns a packet on these CPUs. */
 	switch (meta.slot) {
-	case XDPGW_SLOT_TCP:
-		tail_call_static(ctx, &handlers, XDPGW_SLOT_TCP);
+#define XDPGW_TAIL_CALL_CASE_(name, value, str)				\
+	case XDPGW_SLOT_##name:						\
+		tail_call_static(ctx, &handlers, XDPGW_SLOT_##name);	\
 		break;
-	case XDPGW_SLOT_UDP:
-		tail_call_static(ctx, &handlers, XDPGW_SLOT_UDP);
-		break;
-	case XDPGW_SLOT_ICMP:
-		tail_call_static(ctx, &handlers, XDPGW_SLOT_ICMP);
-		break;
-	case XDPGW_SLOT_ICMPV6:
-		tail_call_static(ctx, &handlers, XDPGW_SLOT_ICMPV6);
-		break;
-	default:
-		tail_call_static(ctx, &handlers, XDPGW_SLOT_OTHER);
-		break;
+	XDPGW_SLOTS(XDPGW_TAIL_CALL_CASE_)
+#undef XDPGW_TAIL_CALL_CASE_
 	}
 
 	/* Only reached when the slot is empty: a load or upgrade bug we want
