@@ -15,8 +15,9 @@ int main(int argc, char** argv) try {
       "xdpgw - XDP packet gateway: an IPv4/IPv6 router, an L4 load balancer\n"
       "(Maglev, NAT or DSR) and a policy point (ACLs, per-source rate limits)\n"
       "in XDP, with an AF_XDP pipeline for flows that need userspace. Routes come\n"
-      "from the kernel FIB or the config; everything XDP should not handle goes\n"
-      "to the kernel stack, counted by reason. Instances scale out behind ECMP,\n"
+      "from the kernel FIB, from the kernel's routes mirrored into XDP, or from\n"
+      "the config; everything XDP should not handle goes to the kernel stack,\n"
+      "counted by reason. Instances scale out behind ECMP,\n"
       "announcing their VIPs over BGP through BIRD. Configured by TOML (xdpgw check).",
       "xdpgw"};
   app.set_version_flag("--version", std::string("xdpgw ") + XDPGW_VERSION);
