@@ -107,11 +107,17 @@ std::string_view to_string(L4Protocol protocol);
 std::string_view to_string(LbMode mode);
 std::string_view to_string(HealthCheckKind kind);
 
+// [gateway] resync_interval_ms: the daemon follows its ports, their
+// addresses and neighbours by rtnetlink events; a full comparison with the
+// kernel at this interval is the safety net for anything an event missed.
+inline constexpr uint32_t kDefaultKernelResyncIntervalMs = 30'000;
+
 struct GatewaySettings {
   std::string instance;  // [a-z0-9_-]{1,32}; pins live in /sys/fs/bpf/xdpgw/<instance>
   AttachMode attach_mode = AttachMode::kNative;
   MissedTailCall missed_tail_call = MissedTailCall::kDrop;
   std::optional<std::string> netns;  // name under /run/netns; nullopt = current
+  uint32_t resync_interval_ms = kDefaultKernelResyncIntervalMs;
 
   bool operator==(const GatewaySettings&) const = default;
 };

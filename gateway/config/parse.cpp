@@ -199,7 +199,8 @@ RawGateway read_gateway(TableReader& table) {
                      .instance = table.string("instance"),
                      .attach_mode = table.string("attach_mode"),
                      .missed_tail_call = table.string("missed_tail_call"),
-                     .netns = table.string("netns")};
+                     .netns = table.string("netns"),
+                     .resync_interval_ms = table.integer("resync_interval_ms")};
   table.reject_unknown_keys();
   return gateway;
 }

@@ -42,6 +42,7 @@ struct RawGateway {
   RawString attach_mode;
   RawString missed_tail_call;
   RawString netns;
+  RawInteger resync_interval_ms;
 };
 
 struct RawPort {

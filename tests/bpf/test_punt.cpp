@@ -15,6 +15,7 @@
 
 #include "datapath/events.hpp"
 #include "pipeline/packet.hpp"
+#include "pipeline/pipeline.hpp"
 #include "router_fixture.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
@@ -339,6 +340,87 @@ TEST_F(PuntTest, ThePipelinesFlowKeyIsTheKeyXdpBuilds) {
     EXPECT_EQ(offload_events[0].type_name(), "flow_offloaded");
     EXPECT_EQ(bpf_map_delete_elem(dp_->conn_table_fd(), &parsed.key), 0);
   }
+}
+
+// XDP (punt.h) and the pipeline (pipeline::rule_matches) decide whether a
+// rule takes a packet: the pipeline re-checks what XDP punted, so they must
+// agree. Both judge every frame of a grid under rules that exercise each
+// field: prefix lengths on and off byte boundaries, port ranges, protocol
+// and family wildcards.
+TEST_F(PuntTest, XdpAndThePipelineAgreeOnWhichPacketsARuleTakes) {
+  auto rule = [](auto&& fill) {
+    xdpgw_punt_rule r{};
+    r.sport_hi = r.dport_hi = 65535;
+    fill(r);
+    r.flags = XDPGW_PUNT_F_VALID | XDPGW_PUNT_F_FALLBACK_DROP;
+    return r;
+  };
+  const std::vector<std::pair<std::string, xdpgw_punt_rule>> rules = {
+      {"udp dns to a /24", udp_dns_rule(XDPGW_PUNT_F_FALLBACK_DROP)},
+      {"any protocol to a /23 from source ports 1000-2000", rule([](xdpgw_punt_rule& r) {
+         r.family = AF_INET;
+         r.dst_prefixlen = 23;
+         std::memcpy(r.dst, ipv4("198.18.2.0").data(), 4);
+         r.sport_lo = 1000;
+         r.sport_hi = 2000;
+       })},
+      {"tcp 443 from an IPv6 /48", rule([](xdpgw_punt_rule& r) {
+         r.proto = IPPROTO_TCP;
+         r.family = AF_INET6;
+         r.src_prefixlen = 48;
+         std::memcpy(r.src, ipv6("2001:2::").data(), 16);
+         r.dport_lo = r.dport_hi = 443;
+       })},
+      {"well-known destination ports, either family", rule([](xdpgw_punt_rule& r) {
+         r.dport_hi = 1023;
+       })},
+      {"udp to one IPv4 host", rule([](xdpgw_punt_rule& r) {
+         r.proto = IPPROTO_UDP;
+         r.family = AF_INET;
+         r.dst_prefixlen = 32;
+         std::memcpy(r.dst, ipv4("198.18.2.2").data(), 4);
+       })},
+      {"anything to an IPv6 /127", rule([](xdpgw_punt_rule& r) {
+         r.family = AF_INET6;
+         r.dst_prefixlen = 127;
+         std::memcpy(r.dst, ipv6("2001:2:0:2::2").data(), 16);
+       })},
+  };
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> frames;
+  for (bool v6 : {false, true})
+    for (const char* dst : v6 ? std::vector<const char*>{"2001:2:0:2::2", "2001:2:0:2::3", "2001:2:0:2::4"}
+                              : std::vector<const char*>{"198.18.2.2", "198.18.3.9", "198.18.4.1"})
+      for (bool tcp : {false, true})
+        for (uint16_t sport : {uint16_t{5000}, uint16_t{1500}})
+          for (uint16_t dport : {uint16_t{53}, uint16_t{443}, uint16_t{8080}}) {
+            FrameBuilder f = from_a();
+            if (v6)
+              f.ipv6({.src = ipv6(sport == 1500 ? "2001:2:0:1::2" : "2001:3::2"), .dst = ipv6(dst)});
+            else
+              f.ipv4({.src = ipv4("198.18.1.2"), .dst = ipv4(dst)});
+            if (tcp)
+              f.tcp({.sport = sport, .dport = dport});
+            else
+              f.udp({.sport = sport, .dport = dport});
+            frames.emplace_back(fmt::format("{} {} {}->{}", tcp ? "tcp" : "udp", dst, sport, dport),
+                                f.build());
+          }
+  size_t taken = 0;
+  for (const auto& [rule_name, r] : rules) {
+    SCOPED_TRACE(rule_name);
+    set_rule(0, r);
+    for (const auto& [frame_name, frame] : frames) {
+      SCOPED_TRACE(frame_name);
+      pipeline::ParsedPacket parsed;
+      ASSERT_EQ(pipeline::parse(frame, parsed), pipeline::ParseStatus::Ok);
+      const bool xdp_takes = run_on_port0(frame).delta.reasons.contains("drop_punt_fallback");
+      EXPECT_EQ(xdp_takes, pipeline::rule_matches(r, parsed.key));
+      taken += xdp_takes;
+    }
+  }
+  // Neither side may agree by taking all or nothing.
+  EXPECT_GT(taken, 0u);
+  EXPECT_LT(taken, rules.size() * frames.size());
 }
 
 // A flood of malformed frames: each CPU emits at most XDPGW_EVENTS_PER_SEC
