@@ -184,11 +184,11 @@ TEST(ExampleFiles, RouterKernelMirrorsTheKernelsRoutes) {
 TEST(Defaults, KernelSourceResyncsEveryMinute) {
   const Config config = valid_config(std::string(kMinimal) + "[routing]\nsource = \"kernel\"\n");
   EXPECT_EQ(config.routing.source, RouteSource::kKernel);
-  EXPECT_EQ(config.routing.resync_interval_ms, kDefaultResyncIntervalMs);
+  EXPECT_EQ(config.routing.resync_interval_ms, 60000u);  // as documented
 }
 
 TEST(Defaults, KernelStateIsResyncedEveryHalfMinuteUnlessSet) {
-  EXPECT_EQ(valid_config(kMinimal).gateway.resync_interval_ms, kDefaultKernelResyncIntervalMs);
+  EXPECT_EQ(valid_config(kMinimal).gateway.resync_interval_ms, 30000u);  // as documented
   const Config config = valid_config(
       "[gateway]\ninstance = \"demo\"\nresync_interval_ms = 5000\n[[port]]\nname = \"xgw0\"\n");
   EXPECT_EQ(config.gateway.resync_interval_ms, 5000u);

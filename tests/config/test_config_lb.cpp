@@ -40,7 +40,7 @@ TEST(LbConfig, ExampleFileResolvesToTypedValues) {
   const Vip& dns = config.lb.vips[1];
   EXPECT_EQ(dns.mode, LbMode::kDsr);
   EXPECT_EQ(dns.backends[0].id(), "[2001:2:0:10::2]:53");  // VIP port by default
-  EXPECT_EQ(dns.health_check->interval_ms, kDefaultHealthIntervalMs);
+  EXPECT_EQ(dns.health_check->interval_ms, 2000u);  // the documented default
   EXPECT_EQ(config.lb.tunnel_source_v6->to_string(), "2001:2:0:10::1");
 }
 
@@ -49,11 +49,11 @@ TEST(LbConfig, DefaultsForAMinimalVip) {
   ASSERT_EQ(config.lb.vips.size(), 1u);
   const Vip& vip = config.lb.vips[0];
   EXPECT_EQ(vip.mode, LbMode::kNat);
-  EXPECT_EQ(vip.table_size, kDefaultMaglevTableSize);
+  EXPECT_EQ(vip.table_size, 65537u);  // the documented defaults
   EXPECT_EQ(vip.backends[0].port, 80);
   EXPECT_EQ(vip.backends[0].weight, 1u);
   EXPECT_FALSE(vip.health_check);
-  EXPECT_EQ(config.lb.conn_table_size, kDefaultConnTableSize);
+  EXPECT_EQ(config.lb.conn_table_size, 262144u);
 }
 
 TEST(LbConfig, AllPortsVipKeepsTheClientsPort) {

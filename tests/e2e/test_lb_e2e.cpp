@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
@@ -213,6 +214,12 @@ TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
   std::vector<Connection> held;
   for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip(), kVipPort);
+  // Connections on the backends about to leave, or "they stay" checks nothing.
+  auto on = [&](const std::string& b) {
+    return std::ranges::count_if(held, [&](const Connection& c) { return c.backend() == b; });
+  };
+  ASSERT_GT(on("b0"), 0);
+  ASSERT_GT(on("b1"), 0);
 
   // Backend 0 leaves the pool: its connections stay, new ones avoid it.
   daemon_.write_config(config({-1, 1, 1}));
