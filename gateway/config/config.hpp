@@ -74,6 +74,14 @@ inline constexpr std::size_t kMaxVipNameLength = 64;
 inline constexpr uint32_t kDefaultConnTableSize = XDPGW_CONN_TABLE_DEFAULT_SIZE;
 inline constexpr uint32_t kMinConnTableSize = 1024;
 inline constexpr uint32_t kMaxConnTableSize = XDPGW_CONN_TABLE_MAX_SIZE;
+// Embryonic TCP flows (a SYN and nothing else) live apart from the
+// connection table, in a table of their own (shared.h, xdpgw_embryonic).
+inline constexpr uint32_t kDefaultEmbryonicTableSize = XDPGW_EMBRYONIC_TABLE_DEFAULT_SIZE;
+inline constexpr uint32_t kMinEmbryonicTableSize = 1024;
+inline constexpr uint32_t kMaxEmbryonicTableSize = XDPGW_CONN_TABLE_MAX_SIZE;
+// UDP new flows per source prefix (IPv4 /24, IPv6 /48) per second per CPU.
+inline constexpr uint32_t kDefaultUdpNewFlowsPerPrefix = XDPGW_UDP_NEW_FLOWS_DEFAULT;
+inline constexpr uint32_t kMaxUdpNewFlowsPerPrefix = 100'000'000;
 inline constexpr uint32_t kDefaultMaglevTableSize = XDPGW_MAGLEV_DEFAULT_SIZE;
 inline constexpr uint32_t kMaxMaglevTableSize = XDPGW_MAGLEV_MAX_SIZE;  // prime
 inline constexpr uint32_t kMaxBackendWeight = 65535;
@@ -304,6 +312,8 @@ struct LoadBalancer {
   std::optional<IpAddr> tunnel_source_v4;  // DSR to IPv4 backends
   std::optional<IpAddr> tunnel_source_v6;  // DSR to IPv6 backends
   uint32_t conn_table_size = kDefaultConnTableSize;
+  uint32_t embryonic_table_size = kDefaultEmbryonicTableSize;
+  uint32_t udp_new_flows_per_prefix = kDefaultUdpNewFlowsPerPrefix;  // 0: no cap
   std::vector<Vip> vips;  // file order
   bool operator==(const LoadBalancer&) const = default;
 };

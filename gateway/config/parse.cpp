@@ -374,7 +374,9 @@ RawLb read_lb(TableReader& table) {
   RawLb lb{.pos = table.pos(),
            .tunnel_source_v4 = table.string("tunnel_source_v4"),
            .tunnel_source_v6 = table.string("tunnel_source_v6"),
-           .conn_table_size = table.integer("conn_table_size")};
+           .conn_table_size = table.integer("conn_table_size"),
+           .embryonic_table_size = table.integer("embryonic_table_size"),
+           .udp_new_flows_per_prefix = table.integer("udp_new_flows_per_prefix")};
   table.reject_unknown_keys();
   return lb;
 }

@@ -130,6 +130,8 @@ struct RawLb {
   RawString tunnel_source_v4;
   RawString tunnel_source_v6;
   RawInteger conn_table_size;
+  RawInteger embryonic_table_size;
+  RawInteger udp_new_flows_per_prefix;
 };
 
 struct RawBackend {

@@ -39,6 +39,7 @@ Datapath make_datapath(const config::Config& cfg, const RunOptions& opts, uint32
   return Datapath(LoadOptions{
       .pin_dir = pins,
       .conn_table_size = cfg.lb.conn_table_size,
+      .embryonic_table_size = cfg.lb.embryonic_table_size,
       .features = features,
       .load_log = std::filesystem::path(kRunDir) / (cfg.gateway.instance + ".load.log")});
 }
@@ -64,6 +65,10 @@ std::optional<std::string> needs_restart(const config::Config& running,
     return fmt::format("{}: lb.conn_table_size cannot change on reload ({} -> {}); restart with "
                        "--fresh (it drops the connection table)",
                        path, running.lb.conn_table_size, next.lb.conn_table_size);
+  if (next.lb.embryonic_table_size != running.lb.embryonic_table_size)
+    return fmt::format("{}: lb.embryonic_table_size cannot change on reload ({} -> {}); restart "
+                       "with --fresh", path, running.lb.embryonic_table_size,
+                       next.lb.embryonic_table_size);
   if (!same_except_log_level(next.control, running.control))
     return fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart", path);
   if (next.announce != running.announce)

@@ -54,6 +54,8 @@ TEST(LbConfig, DefaultsForAMinimalVip) {
   EXPECT_EQ(vip.backends[0].weight, 1u);
   EXPECT_FALSE(vip.health_check);
   EXPECT_EQ(config.lb.conn_table_size, 262144u);
+  EXPECT_EQ(config.lb.embryonic_table_size, 65536u);
+  EXPECT_EQ(config.lb.udp_new_flows_per_prefix, 2000u);
 }
 
 TEST(LbConfig, AllPortsVipKeepsTheClientsPort) {
@@ -115,6 +117,12 @@ std::vector<BadLb> bad_lb() {
       {"ConnTableTooSmall",
        with_lb("[lb]\nconn_table_size = 10\n"),
        {"router.toml:6:19: conn_table_size 10 is out of range (1024..16777216)"}},
+      {"EmbryonicTableTooSmall",
+       with_lb("[lb]\nembryonic_table_size = 100\n"),
+       {"router.toml:6:24: embryonic_table_size 100 is out of range (1024..16777216)"}},
+      {"UdpCapNegative",
+       with_lb("[lb]\nudp_new_flows_per_prefix = -1\n"),
+       {"router.toml:6:28: udp_new_flows_per_prefix -1 is out of range (0..100000000)"}},
       {"BadProtocolAndMode",
        with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"sctp\"\nmode = \"tunnel\"\n"
                "[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
