@@ -288,6 +288,30 @@ struct {
 	__type(value, struct xdpgw_lb_cache_slot);
 } lb_flow_cache __weak SEC(".maps");
 
+/* Flow export (shared.h, struct xdpgw_fe_key): routed flows, written by the
+ * router for every redirected packet while [flow_export] is on; read, and
+ * deleted once exported at flow end, by the daemon's exporter. LRU_PERCPU_HASH:
+ * keyed by a sparse 5-tuple (no dense id exists), updated on every packet by
+ * whichever CPU it arrives on (per-CPU values: plain adds, no atomics, no
+ * cache line bouncing between CPUs), and a flood of new flows evicts the
+ * least recently used instead of failing. Pinned: a reload or a restart keeps
+ * the flows not yet exported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, XDPGW_FLOW_CACHE_SIZE);
+	__type(key, struct xdpgw_fe_key);
+	__type(value, struct xdpgw_fe_value);
+} flow_cache __weak SEC(".maps");
+
+/* Flow-export knobs (struct xdpgw_fe_cfg), one entry. Written by the daemon;
+ * read by the flow-export stage only, so export off costs it nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpgw_fe_cfg);
+} flow_cfg __weak SEC(".maps");
+
 /* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

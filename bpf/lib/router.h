@@ -319,6 +319,10 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 		ip6->hop_limit--;
 	}
 
+	/* Flow export: off (the common case) costs one bit of the settings
+	 * the dispatcher read anyway; on, one call (flow_export.h). */
+	if (!(meta->skip & XDPGW_SKIP_FLOW_EXPORT))
+		xdpgw_flow_account(ctx, meta, eg.ifindex, fwd_reason);
 	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
 	return record(ctx, XDP_REDIRECT, fwd_reason);
