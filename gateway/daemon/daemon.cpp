@@ -41,6 +41,7 @@
 #include "datapath/rtnl.hpp"
 #include "control/control_server.hpp"
 #include "control/metrics.hpp"
+#include "flow_export/exporter.hpp"
 #include "daemon/service_notify.hpp"
 #include "daemon/lb_observe.hpp"
 #include "daemon/observe.hpp"
@@ -241,6 +242,7 @@ class Gateway {
     const bool punt_changed = next.punt != cfg_.punt;
     const bool only_punt_rules_changed = punt_changed && same_except_rules(next.punt, cfg_.punt);
     cfg_ = next;
+    if (exporter_ != nullptr) exporter_->configure(cfg_.flow_export);
     sync_health();
     try {
       sync_route_mirror();
@@ -504,6 +506,7 @@ class Gateway {
     if (announcer_ != nullptr) s["announce"] = announcer_->status();
     if (route_mirror_ != nullptr && route_mirror_->enabled())
       s["route_mirror"] = route_mirror_->status();
+    if (exporter_ != nullptr && cfg_.flow_export.enabled()) s["flow_export"] = exporter_->status();
     return s;
   }
   nlohmann::json stats(bool all) const {
@@ -525,6 +528,8 @@ class Gateway {
       for (auto& f : announcer_->metrics()) out.push_back(std::move(f));
     if (route_mirror_ != nullptr && route_mirror_->enabled())
       for (auto& f : route_mirror_->metrics()) out.push_back(std::move(f));
+    if (exporter_ != nullptr)
+      for (auto& f : exporter_->metrics()) out.push_back(std::move(f));
     return out;
   }
 
@@ -542,6 +547,15 @@ class Gateway {
     update_announcements();
     return what;
   }
+
+  // Flow export ([flow_export]); the exporter is owned by run() and lives
+  // on the io_context, like the announcer.
+  void attach_flow_export(flow_export::Exporter* exporter) {
+    exporter_ = exporter;
+    exporter_->configure(cfg_.flow_export);
+  }
+  int flow_cache_fd() const { return dp_.flow_cache_fd(); }
+  int conn_table_fd() const { return dp_.conn_table_fd(); }
 
   // BGP announcements ([announce]); the announcer is owned by run(), like
   // the health checker, because it lives on the io_context.
@@ -878,6 +892,7 @@ class Gateway {
   std::set<std::string> missing_ports_;
   AppliedState state_;
   ReloadCounters reloads_;
+  flow_export::Exporter* exporter_ = nullptr;
   std::unique_ptr<pipeline::Pipeline> pipeline_;  // after dp_: destroyed first
   std::string pipeline_start_error_;              // [punt] has rules but it did not start
   uint64_t pipeline_start_failures_ = 0;          // retries by heal_pipeline() since then
@@ -1005,6 +1020,9 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
   // Declared after io, like the checker: its timers and socket go first.
   routing::RouteMirror route_mirror(io, gw.mirror_maps());
   gw.attach_route_mirror(&route_mirror);
+  // Declared after io, like the mirror: its timer and sockets go first.
+  flow_export::Exporter exporter(io, gw.flow_cache_fd(), gw.conn_table_fd());
+  gw.attach_flow_export(&exporter);
   std::optional<announce::Announcer> announcer;
   if (gw.config().announce.enabled) {
     announcer.emplace(io, cfg.gateway.instance, gw.config().announce);
