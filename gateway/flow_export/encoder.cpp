@@ -25,6 +25,8 @@ enum Ie : uint16_t {
   kLastSwitched = 21,   // NetFlow v9: sysUptime ms of the last packet
   kFirstSwitched = 22,  // and of the first
   kSourceIPv6Address = 27,
+  kIcmpTypeCodeIPv4 = 32,  // NetFlow v9 ICMP_TYPE, for both families
+  kIcmpTypeCodeIPv6 = 139,
   kDestinationIPv6Address = 28,
   kSamplingInterval = 34,
   kFlowEndReason = 136,
@@ -107,6 +109,9 @@ std::vector<Field> template_fields(Format f, uint16_t tid) {
       {kSourceTransportPort, 2},
       {kDestinationTransportPort, 2},
       {kProtocolIdentifier, 1},
+      // ICMP type << 8 | code: collectors read it here, not from the
+      // destination port (nfdump zeroes the ports of ICMP flows).
+      {f == Format::kIpfix && v6 ? kIcmpTypeCodeIPv6 : kIcmpTypeCodeIPv4, 2},
       // IPFIX defines tcpControlBits as 16 bits (RFC 7125); NetFlow v9 as 8.
       {kTcpControlBits, uint16_t(f == Format::kIpfix ? 2 : 1)},
       {kIngressInterface, 4},
@@ -222,9 +227,11 @@ void Encoder::append_record(std::vector<uint8_t>& msg, const FlowRecord& r) cons
   const std::size_t alen = r.ipv6 ? 16 : 4;
   msg.insert(msg.end(), r.src.begin(), r.src.begin() + alen);
   msg.insert(msg.end(), r.dst.begin(), r.dst.begin() + alen);
-  put16(msg, r.sport);
-  put16(msg, r.dport);
+  const bool icmp = r.proto == 1 || r.proto == 58;
+  put16(msg, icmp ? 0 : r.sport);
+  put16(msg, icmp ? 0 : r.dport);
   put8(msg, r.proto);
+  put16(msg, icmp ? r.dport : 0);
   if (format_ == Format::kIpfix) put16(msg, r.tcp_flags);
   else put8(msg, r.tcp_flags);
   put32(msg, r.ingress_ifindex);

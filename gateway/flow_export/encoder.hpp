@@ -28,7 +28,7 @@ struct FlowRecord {
   bool ipv6 = false;
   std::array<uint8_t, 16> src{};  // network order; IPv4 in the first 4 bytes
   std::array<uint8_t, 16> dst{};
-  uint16_t sport = 0;  // host order; ICMP: dport = type << 8 | code
+  uint16_t sport = 0;  // host order; ICMP: dport = type << 8 | code (sent as IE 32/139)
   uint16_t dport = 0;
   uint8_t proto = 0;
   uint8_t tcp_flags = 0;

@@ -183,7 +183,30 @@ TEST(FlowExportEncoder, IpfixTemplatesThenARecordFieldByField) {
   EXPECT_EQ(be(f.at(152)), r.first_ms);
   EXPECT_EQ(be(f.at(153)), r.last_ms);
   EXPECT_EQ(be(f.at(136)), 3u);
+  EXPECT_EQ(be(f.at(32)), 0u);
   EXPECT_FALSE(f.contains(225));
+}
+
+TEST(FlowExportEncoder, IcmpTypeAndCodeGoInTheirOwnElementNotThePorts) {
+  for (Format fmt : {Format::kIpfix, Format::kNetflow9}) {
+    Encoder enc(fmt, 1, 1, kBoot);
+    FlowRecord echo = tcp_v4();
+    echo.proto = 1;
+    echo.sport = 0;
+    echo.dport = 8 << 8;  // echo request
+    FlowRecord unreach6 = echo;
+    unreach6.ipv6 = true;
+    unreach6.proto = 58;
+    unreach6.dport = 1 << 8 | 4;  // destination unreachable, port unreachable
+    const std::vector<FlowRecord> records{echo, unreach6};
+    std::map<uint16_t, std::vector<Field>> known;
+    const Decoded d = decode(enc.encode(records, kNow, true).at(0).bytes, known);
+    ASSERT_EQ(d.records.size(), 2u);
+    EXPECT_EQ(be(d.records[0].second.at(32)), 0x0800u);
+    EXPECT_EQ(be(d.records[0].second.at(11)), 0u);
+    const uint16_t v6_ie = fmt == Format::kIpfix ? 139 : 32;
+    EXPECT_EQ(be(d.records[1].second.at(v6_ie)), 0x0104u);
+  }
 }
 
 TEST(FlowExportEncoder, IpfixSequenceCountsDataRecordsAndMessagesStayBounded) {
