@@ -342,6 +342,42 @@ TEST_F(FlowExportE2e, SampledRunCarriesTheIntervalAndCountsWithinBounds) {
   EXPECT_EQ(bytes, packets * 128);
 }
 
+TEST_F(FlowExportE2e, ReloadMovesToANewCollectorWithoutLosingCachedFlows) {
+  Nfcapd first(collector_, kCollector4, kNetflow9Port);
+  Nfcapd second(collector_, kCollector4, kIpfixPort);
+  // A long inactive timeout first: the flow stays in the cache across the
+  // reload, which then shortens it and names the other collector.
+  auto toml = [](uint16_t port, std::string_view format, uint32_t inactive) {
+    return fmt::format("\n[flow_export]\ncollectors = [{{ address = \"{}\", port = {}, format = \"{}\" }}]\n"
+                       "active_timeout_s = 300\ninactive_timeout_s = {}\n",
+                       kCollector4, port, format, inactive);
+  };
+  GatewayDaemon daemon(topology_.gateway(), config(toml(kNetflow9Port, "netflow9", 300)));
+  {
+    const UdpSocket receiver(topology_.host_b(), kHostB4, 5001);
+    const UdpSocket sender(topology_.host_a(), kHostA4, 40001);
+    for (int i = 0; i < 20; ++i) {
+      sender.send_to(SocketAddress::parse(kHostB4, 5001), pseudo_random_bytes(100, 1));
+      ASSERT_TRUE(receiver.receive(5s).has_value()) << "UDP datagram " << i;
+    }
+  }
+  // The exporter has seen the flow in the cache (and, with 300 s to go,
+  // sent nothing of it).
+  ASSERT_TRUE(wait_until([&] { return status(daemon)["flow_export"].value("flows_cached", 0u) == 1; }, 30s))
+      << status(daemon).dump(1);
+  daemon.rewrite_config(config(toml(kIpfixPort, "ipfix", 2)));
+  const CmdResult reload = run_cmd(fmt::format("{} reload --socket {}", XDPGW_BINARY,
+                                               shell_quote(daemon.control_socket().string())));
+  ASSERT_TRUE(reload.ok()) << reload.output << daemon.log();
+  wait_until_exported(daemon, 1);
+  const nlohmann::json records = second.flows();
+  uint64_t packets = 0;
+  for (const auto& f : records)
+    if (src_of(f) == kHostA4 && f.value("dst_port", 0) == 5001) packets += f.value("in_packets", uint64_t{0});
+  EXPECT_EQ(packets, 20u) << records.dump(1);
+  EXPECT_EQ(first.flows().size(), 0u) << "the old collector got no record";
+}
+
 TEST_F(FlowExportE2e, CollectorDownLeavesForwardingAloneAndCountsErrors) {
   // Nothing listens on the collector's port: its kernel answers ICMP port
   // unreachable, which the connected socket reports on the next send.
