@@ -309,6 +309,76 @@ TEST_F(FlowExportE2e, EveryRoutedFlowReachesNfcapdAsIpfixAndNetflow9WithExactCou
   expect_flows(nf9.flows(), flows, "netflow9");
 }
 
+// A load-balanced NAT flow (client -> VIP rewritten to the backend, and the
+// backend's replies rewritten back to the VIP): its records name the
+// addresses the client used, and the translated ones in the postNAT fields,
+// which nfdump shows as *_xlt_*.
+TEST_F(FlowExportE2e, NatFlowsCarryTheTranslatedAddressesFromTheConnectionTable) {
+  Nfcapd ipfix(collector_, kCollector4, kIpfixPort);
+  Nfcapd nf9(collector_, kCollector4, kNetflow9Port);
+  constexpr std::string_view kVip = "198.18.100.1";
+  const std::string vip_toml = fmt::format(R"(
+[[vip]]
+name = "udp"
+address = "{}"
+protocol = "udp"
+port = 80
+mode = "nat"
+[[vip.backend]]
+address = "{}"
+port = 5001
+)",
+                                           kVip, kHostB4);
+  GatewayDaemon daemon(
+      topology_.gateway(),
+      config(vip_toml + flow_export_toml(fmt::format(R"({{ address = "{0}", port = {1}, format = "ipfix" }},
+  {{ address = "{0}", port = {2}, format = "netflow9" }})",
+                                                     kCollector4, kIpfixPort, kNetflow9Port),
+                                         1)));
+  constexpr int kRequests = 25;
+  {
+    const UdpSocket client(topology_.host_a(), kHostA4, 40005);
+    const UdpSocket backend(topology_.host_b(), kHostB4, 5001);
+    for (int i = 0; i < kRequests; ++i) {
+      client.send_to(SocketAddress::parse(kVip, 80), pseudo_random_bytes(100, 1));  // 128-byte datagrams
+      const auto request = backend.receive(5s);
+      ASSERT_TRUE(request.has_value()) << "request " << i << " did not reach the backend";
+      ASSERT_EQ(request->from.to_string(), fmt::format("{}:40005", kHostA4));
+      backend.send_to(request->from, pseudo_random_bytes(200, 2));  // 228-byte datagrams
+      const auto reply = client.receive(5s);
+      ASSERT_TRUE(reply.has_value()) << "reply " << i << " did not reach the client";
+      ASSERT_EQ(reply->from.to_string(), fmt::format("{}:80", kVip)) << "reverse NAT";
+    }
+  }
+  wait_until_exported(daemon, 2);
+  const int port_a = topology_.gateway_port_a().ifindex, port_b = topology_.gateway_port_b().ifindex;
+  const std::vector<ExpectedFlow> flows{
+      {"client -> VIP", std::string(kHostA4), std::string(kVip), 17, 40005, 80, {}, port_a, port_b,
+       {kRequests, kRequests * 128}},
+      {"backend -> client", std::string(kHostB4), std::string(kHostA4), 17, 5001, 40005, {}, port_b, port_a,
+       {kRequests, kRequests * 228}},
+  };
+  for (auto* collector : {&ipfix, &nf9}) {
+    const nlohmann::json records = collector->flows();
+    const char* name = collector == &ipfix ? "ipfix" : "netflow9";
+    expect_flows(records, flows, name);
+    for (const auto& f : records) {
+      SCOPED_TRACE(fmt::format("{}: {}", name, f.dump()));
+      if (src_of(f) == kHostA4) {
+        EXPECT_EQ(f.value("src4_xlt_ip", ""), kHostA4);
+        EXPECT_EQ(f.value("dst4_xlt_ip", ""), kHostB4) << "the backend";
+        EXPECT_EQ(f.value("src_xlt_port", ""), "40005");
+        EXPECT_EQ(f.value("dst_xlt_port", ""), "5001");
+      } else {
+        EXPECT_EQ(f.value("src4_xlt_ip", ""), kVip) << "the VIP the client saw";
+        EXPECT_EQ(f.value("dst4_xlt_ip", ""), kHostA4);
+        EXPECT_EQ(f.value("src_xlt_port", ""), "80");
+        EXPECT_EQ(f.value("dst_xlt_port", ""), "40005");
+      }
+    }
+  }
+}
+
 TEST_F(FlowExportE2e, SampledRunCarriesTheIntervalAndCountsWithinBounds) {
   Nfcapd ipfix(collector_, kCollector4, kIpfixPort);
   constexpr uint32_t kSampling = 10;
