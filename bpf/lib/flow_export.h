@@ -71,6 +71,26 @@ static __always_inline int fe_l4(struct xdp_md *ctx, const struct xdpgw_pkt_meta
 	}
 }
 
+/* Whether this packet is one the export samples (always, without
+ * sampling). Inlined in the router: a packet sampling skips costs one
+ * per-CPU array lookup and a decrement, no call; a random number is drawn
+ * only for the packet that is sampled, to place the next one. */
+static __always_inline int flow_sampled(void)
+{
+	__u32 zero = 0;
+	struct xdpgw_fe_cfg *c = bpf_map_lookup_elem(&flow_cfg, &zero);
+
+	if (!c || c->sample_every <= 1)
+		return 1;
+	if (c->countdown) {
+		c->countdown--;
+		return 0;
+	}
+	/* sample_every <= 2^24 (config), so 2N - 1 does not overflow. */
+	c->countdown = bpf_get_prandom_u32() % (2 * c->sample_every - 1);
+	return 1;
+}
+
 /* Adds the packet to its flow on this CPU. `egress` is the port the router
  * redirects it to, `fwd_reason` what the redirect is counted as. Returns 0
  * (accounted or sampled out) or -1 (not accountable: nothing done). */
@@ -79,26 +99,24 @@ static __always_inline int flow_account(struct xdp_md *ctx, const struct xdpgw_p
 {
 	struct xdpgw_fe_key key;
 	struct xdpgw_fe_value *v;
-	struct xdpgw_fe_cfg *cfg;
 	__u16 sport, dport;
 	__u8 flags;
-	__u32 zero = 0;
 	__u64 now;
 
 	/* A DSR packet leaves inside its tunnel: its outer header is not the
 	 * client's flow, and meta now describes the outer one. */
 	if (fwd_reason == XDPGW_R_FWD_LB_DSR)
 		return -1;
-	cfg = bpf_map_lookup_elem(&flow_cfg, &zero);
-	if (cfg && cfg->sample_every > 1 && bpf_get_prandom_u32() % cfg->sample_every)
-		return 0;
 	if (fe_l4(ctx, meta, &sport, &dport, &flags))
 		return -1;
 	if (flow_key_from_packet(ctx, meta, sport, dport, &key.flow))
 		return -1;
 	key.ingress_ifindex = ctx->ingress_ifindex;
 	key.pad = 0;
-	now = bpf_ktime_get_ns();
+	/* The coarse clock (CLOCK_MONOTONIC at tick resolution): a few ms is
+	 * plenty for flow timestamps and timeouts, and it reads no clock
+	 * source, which bpf_ktime_get_ns does on every packet. */
+	now = bpf_ktime_get_coarse_ns();
 	v = bpf_map_lookup_elem(&flow_cache, &key);
 	if (v) {
 		/* This CPU's own value: plain stores. */

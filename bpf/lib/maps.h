@@ -289,7 +289,7 @@ struct {
 } lb_flow_cache __weak SEC(".maps");
 
 /* Flow export (shared.h, struct xdpgw_fe_key): routed flows, written by the
- * router for every redirected packet while [flow_export] is on; read, and
+ * router for every redirected (and sampled) packet while [flow_export] is on; read, and
  * deleted once exported at flow end, by the daemon's exporter. LRU_PERCPU_HASH:
  * keyed by a sparse 5-tuple (no dense id exists), updated on every packet by
  * whichever CPU it arrives on (per-CPU values: plain adds, no atomics, no
@@ -303,10 +303,13 @@ struct {
 	__type(value, struct xdpgw_fe_value);
 } flow_cache __weak SEC(".maps");
 
-/* Flow-export knobs (struct xdpgw_fe_cfg), one entry. Written by the daemon;
- * read by the flow-export stage only, so export off costs it nothing. */
+/* Flow-export sampling (struct xdpgw_fe_cfg), one entry per CPU: the
+ * interval the daemon writes and this CPU's countdown to the next sampled
+ * packet. PERCPU_ARRAY: read and written on every routed packet while
+ * export is on, an inlined per-CPU address with plain stores. Read only
+ * when export is on, so export off costs it nothing. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct xdpgw_fe_cfg);

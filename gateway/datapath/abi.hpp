@@ -29,6 +29,7 @@ static_assert(sizeof(xdpgw_fe_value) == 40);
 static_assert(offsetof(xdpgw_fe_value, egress_ifindex) == 32);
 static_assert(offsetof(xdpgw_fe_value, tcp_flags) == 36);
 static_assert(sizeof(xdpgw_fe_cfg) == 8);
+static_assert(offsetof(xdpgw_fe_cfg, countdown) == 4);
 static_assert(offsetof(xdpgw_settings, cpu_count) == 8);
 static_assert(sizeof(xdpgw_lpm_v4_key) == 8);
 static_assert(sizeof(xdpgw_lpm_v6_key) == 20);

@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+
+#include <vector>
 #include <linux/bpf.h>
 #include <sys/socket.h>
 
@@ -488,11 +490,13 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   // the kernel already knows.
   refresh_nexthops(state);
 
-  // Not generational: the sampling rate is one word, and a packet of
-  // either generation may use the new one.
-  const xdpgw_fe_cfg fe{.sample_every = cfg.flow_export.sampling, .reserved = 0};
+  // Not generational: the sampling interval is one word, and a packet of
+  // either generation may use the new one. Every CPU's copy, countdowns
+  // restarted.
+  const std::vector<xdpgw_fe_cfg> fe(static_cast<std::size_t>(libbpf_num_possible_cpus()),
+                                     xdpgw_fe_cfg{.sample_every = cfg.flow_export.sampling, .countdown = 0});
   const uint32_t zero = 0;
-  check_errno(bpf_map_update_elem(dp.flow_cfg_fd(), &zero, &fe, BPF_ANY), "write flow_cfg");
+  check_errno(bpf_map_update_elem(dp.flow_cfg_fd(), &zero, fe.data(), BPF_ANY), "write flow_cfg");
 
   fill_cpu_map(dp, staged.gen, cfg);
   const std::set<uint32_t> stale_ports = add_tx_ports(dp, cfg);

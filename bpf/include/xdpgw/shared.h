@@ -776,11 +776,14 @@ struct xdpgw_fe_value {
 	__u16 pad;
 };
 
-/* flow_cfg[0], written by the daemon on apply; read only by packets the
- * export is on for. */
+/* flow_cfg[0], one per CPU: written by the daemon on apply (every CPU the
+ * same sample_every, countdown 0); read and counted down by packets the
+ * export is on for, on their CPU. Sampling draws a random gap after each
+ * sampled packet (uniform in 0..2N-2 packets skipped, mean N-1), so a
+ * packet not sampled costs a decrement, not a random number. */
 struct xdpgw_fe_cfg {
-	__u32 sample_every; /* account 1 in N packets (random); 0 and 1 = every packet */
-	__u32 reserved;
+	__u32 sample_every; /* account 1 in N packets on average; 0 and 1 = every packet */
+	__u32 countdown;    /* this CPU's packets still to skip */
 };
 
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
