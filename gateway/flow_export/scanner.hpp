@@ -15,7 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "flow_export/encoder.hpp"
@@ -62,15 +62,22 @@ class Scanner {
     uint64_t bytes = 0;
     uint64_t period_start_ns = 0;  // first packet the next record counts
   };
-  struct KeyLess {
-    bool operator()(const xdpgw_fe_key& a, const xdpgw_fe_key& b) const;
+  struct KeyHash {
+    std::size_t operator()(const xdpgw_fe_key& k) const noexcept;
   };
+  struct KeyEq {
+    bool operator()(const xdpgw_fe_key& a, const xdpgw_fe_key& b) const noexcept;
+  };
+  using Exports = std::unordered_map<xdpgw_fe_key, Exported, KeyHash, KeyEq>;
   void add_nat(FlowRecord& r, const xdpgw_fe_key& key, uint8_t fwd_reason) const;
+  // Every entry of the cache: keys, and each key's per-CPU values.
+  void read_all(std::vector<xdpgw_fe_key>& keys, std::vector<uint8_t>& values);
 
   int flow_cache_fd_;
   int conn_table_fd_;
   unsigned ncpus_;
-  std::map<xdpgw_fe_key, Exported, KeyLess> exported_;
+  bool batch_ok_ = true;
+  Exports exported_;
   ScanStats stats_;
 };
 
