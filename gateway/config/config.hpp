@@ -393,9 +393,8 @@ struct FlowExport {
   uint32_t template_refresh_s = kDefaultTemplateRefreshS;
   uint32_t sampling = 1;  // 1 in N packets accounted; 1 = every packet
   uint32_t observation_domain_id = 0;
-  // Records per second the exporter sends at most (per collector); the
-  // rest wait in the kernel's cache, and what is over the bound when they
-  // must leave is dropped and counted.
+  // Records per second the exporter sends at most (per collector); up to
+  // two seconds' worth wait in its queue, the rest is dropped and counted.
   uint32_t max_records_per_s = kDefaultFlowRecordsPerSecond;
   bool enabled() const { return !collectors.empty(); }
   bool operator==(const FlowExport&) const = default;

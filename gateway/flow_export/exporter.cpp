@@ -34,8 +34,9 @@ boost::asio::ip::udp::endpoint endpoint_of(const config::FlowCollector& c) {
   return {addr, c.port};
 }
 
-// Each collector's queue holds at most this many seconds of its rate.
-constexpr uint64_t kQueueSeconds = 10;
+// Each collector's queue holds at most this many seconds of its rate
+// (a record is ~100 bytes: 2 s of the default 100k/s is ~20 MB).
+constexpr uint64_t kQueueSeconds = 2;
 
 }  // namespace
 
@@ -117,7 +118,9 @@ void Exporter::schedule() {
 }
 
 void Exporter::tick(bool flush) {
-  if (!cfg_.enabled()) return;
+  // No collector could be opened (logged at configure): the flows stay in
+  // the cache rather than end unsent.
+  if (!cfg_.enabled() || collectors_.empty()) return;
   const uint64_t mono = clock_ns(CLOCK_MONOTONIC);
   const uint64_t now_ms = clock_ns(CLOCK_REALTIME) / 1'000'000;
   const ScanTimeouts t{.active = std::chrono::seconds(cfg_.active_timeout_s),
