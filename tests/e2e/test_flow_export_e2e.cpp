@@ -470,10 +470,21 @@ TEST_F(FlowExportE2e, CollectorDownLeavesForwardingAloneAndCountsErrors) {
       },
       60s);
   EXPECT_TRUE(counted) << "no send error counted: " << last.dump(1);
-  // The same figure in the metrics' source, the status text.
+  const uint64_t errors = last["collectors"].at(0).value("errors", uint64_t{0});
+  // The same count in the status text and in the metrics (at least as many:
+  // later sends may have failed too).
   const CmdResult text = run_cmd(fmt::format("{} status --socket {}", XDPGW_BINARY,
                                              shell_quote(daemon.control_socket().string())));
-  EXPECT_NE(text.output.find("ipfix://198.18.3.2:4739"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("ipfix://198.18.3.2:4739: "), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find(" errors, "), std::string::npos) << text.output;
+  const CmdResult scrape = topology_.gateway().exec("curl -sS http://127.0.0.1:10170/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.output;
+  const std::string series = "xdpgw_flow_export_errors_total{collector=\"ipfix://198.18.3.2:4739\"} ";
+  const auto at = scrape.output.find(series);
+  ASSERT_NE(at, std::string::npos) << scrape.output;
+  EXPECT_GE(std::stoull(scrape.output.substr(at + series.size())), errors) << scrape.output;
+  EXPECT_NE(scrape.output.find("xdpgw_flow_export_records_total{collector="), std::string::npos);
+  EXPECT_NE(scrape.output.find("xdpgw_flow_export_flows "), std::string::npos);
 }
 
 }  // namespace
