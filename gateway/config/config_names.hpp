@@ -37,6 +37,10 @@ inline constexpr std::array<Choice<LbMode>, 2> kLbModes{{
     {"nat", LbMode::kNat},
     {"dsr", LbMode::kDsr},
 }};
+inline constexpr std::array<Choice<FlowFormat>, 2> kFlowFormats{{
+    {"ipfix", FlowFormat::kIpfix},
+    {"netflow9", FlowFormat::kNetflow9},
+}};
 inline constexpr std::array<Choice<HealthCheckKind>, 2> kHealthCheckKinds{{
     {"tcp", HealthCheckKind::kTcp},
     {"http", HealthCheckKind::kHttp},

@@ -104,6 +104,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
       route_mirror_(io, routing::MirrorMaps{.routes4 = dp_.kr_routes4_fd(),
                                             .routes6 = dp_.kr_routes6_fd(),
                                             .nexthops = dp_.kr_nexthops_fd()}),
+      exporter_(io, dp_.flow_cache_fd(), dp_.conn_table_fd()),
       // Subscribed before the first apply: a change while it runs is then
       // seen (twice at worst, which is harmless).
       kernel_watch_(
@@ -127,6 +128,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
   pipeline_.start(cfg_.punt);
   lb_.start(cfg_.gateway.instance);
   sync_route_mirror();
+  exporter_.configure(cfg_.flow_export);
 }
 
 ReloadResult Gateway::reload() {
@@ -157,6 +159,7 @@ ReloadResult Gateway::reload() {
   }
   const config::Punt punt_before = cfg_.punt;
   cfg_ = next;
+  exporter_.configure(cfg_.flow_export);
   lb_.sync();
   try {
     sync_route_mirror();
@@ -373,6 +376,7 @@ nlohmann::json Gateway::status() const {
   lb_.status(s);
   pipeline_.status(s);
   if (route_mirror_.enabled()) s["route_mirror"] = route_mirror_.status();
+  if (cfg_.flow_export.enabled()) s["flow_export"] = exporter_.status();
   nlohmann::json watch = kernel_watch_.status();
   watch["missing_ports"] = missing_ports_;
   watch["reattached"] = reattached_by_;
@@ -397,6 +401,7 @@ std::vector<control::MetricFamily> Gateway::metric_families() const {
   pipeline_.metrics(out);
   if (route_mirror_.enabled())
     for (auto& f : route_mirror_.metrics()) out.push_back(std::move(f));
+  for (auto& f : exporter_.metrics()) out.push_back(std::move(f));
   kernel_watch_.metrics(out);
   control::MetricFamily reattached{
       .name = "xdpgw_port_reattached_total",

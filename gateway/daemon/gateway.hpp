@@ -28,6 +28,7 @@
 #include "daemon/pipeline_supervisor.hpp"
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
+#include "flow_export/exporter.hpp"
 #include "routing/route_mirror.hpp"
 
 namespace xdpgw::daemon {
@@ -101,6 +102,7 @@ class Gateway {
   Captures captures_;
   EventLog events_;
   routing::RouteMirror route_mirror_;
+  flow_export::Exporter exporter_;  // [flow_export]
   KernelWatch kernel_watch_;
 };
 
