@@ -98,39 +98,31 @@ Scanner::Scanner(int flow_cache_fd, int conn_table_fd)
 
 void Scanner::add_nat(FlowRecord& r, const xdpgw_fe_key& key, uint8_t fwd_reason) const {
   if (conn_table_fd_ < 0) return;
+  const bool forward = fwd_reason == XDPGW_R_FWD_LB_NAT;
+  if (!forward && fwd_reason != XDPGW_R_FWD_LB_REVERSE_NAT) return;
+  // The entry of the other direction holds what the packet had before the
+  // rewrite: for client -> backend (forward) the reverse entry (backend ->
+  // client) holds the VIP the client addressed; for VIP -> client (reverse)
+  // the client's forward entry (client -> VIP) holds the backend that sent it.
   const xdpgw_flow_key& k = key.flow;
   xdpgw_flow_key lookup{};
   xdpgw_flow entry{};
   lookup.proto = k.proto;
   lookup.family = k.family;
-  if (fwd_reason == XDPGW_R_FWD_LB_NAT) {
-    // Client -> backend as it left; the reverse entry (backend -> client)
-    // holds the VIP the client addressed.
-    std::memcpy(lookup.src, k.dst, 16);
-    std::memcpy(lookup.dst, k.src, 16);
-    lookup.sport = k.dport;
-    lookup.dport = k.sport;
-    if (bpf_map_lookup_elem(conn_table_fd_, &lookup, &entry) != 0) return;
-    r.nat = true;
-    r.post_src = r.src;
-    r.post_dst = r.dst;
-    r.post_sport = r.sport;
-    r.post_dport = r.dport;
+  std::memcpy(lookup.src, k.dst, 16);
+  std::memcpy(lookup.dst, k.src, 16);
+  lookup.sport = k.dport;
+  lookup.dport = k.sport;
+  if (bpf_map_lookup_elem(conn_table_fd_, &lookup, &entry) != 0) return;
+  r.nat = true;
+  r.post_src = r.src;
+  r.post_dst = r.dst;
+  r.post_sport = r.sport;
+  r.post_dport = r.dport;
+  if (forward) {
     std::copy(std::begin(entry.target), std::end(entry.target), r.dst.begin());
     r.dport = ntohs(entry.target_port);
-  } else if (fwd_reason == XDPGW_R_FWD_LB_REVERSE_NAT) {
-    // VIP -> client as it left; the client's forward entry (client -> VIP)
-    // holds the backend that sent it.
-    std::memcpy(lookup.src, k.dst, 16);
-    std::memcpy(lookup.dst, k.src, 16);
-    lookup.sport = k.dport;
-    lookup.dport = k.sport;
-    if (bpf_map_lookup_elem(conn_table_fd_, &lookup, &entry) != 0) return;
-    r.nat = true;
-    r.post_src = r.src;
-    r.post_dst = r.dst;
-    r.post_sport = r.sport;
-    r.post_dport = r.dport;
+  } else {
     std::copy(std::begin(entry.target), std::end(entry.target), r.src.begin());
     if (entry.target_port != 0) r.sport = ntohs(entry.target_port);  // 0: the VIP's port kept
   }
