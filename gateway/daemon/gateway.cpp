@@ -98,6 +98,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
       kernel_(probe_kernel_support()),
       dp_(make_datapath(cfg_, opts, kernel_.features)),
       lb_(io, dp_, cfg_, [this] { return missing_port(); }),
+      flood_watch_(io, dp_, cfg_, lb_.runtime()),
       pipeline_(io, dp_, kernel_.usable.af_xdp),
       captures_(dp_, pipeline_),
       events_(io, dp_),
@@ -374,6 +375,7 @@ nlohmann::json Gateway::status() const {
   nlohmann::json s = status_json(cfg_, config_path_, dp_, reloads_);
   for (const auto& line : kernel_.degraded) s["warnings"].push_back(line);
   lb_.status(s);
+  flood_watch_.status(s["lb"]);
   pipeline_.status(s);
   if (route_mirror_.enabled()) s["route_mirror"] = route_mirror_.status();
   if (cfg_.flow_export.enabled()) s["flow_export"] = exporter_.status();
@@ -398,6 +400,7 @@ nlohmann::json Gateway::flows(size_t limit) const { return flows_json(dp_, limit
 std::vector<control::MetricFamily> Gateway::metric_families() const {
   auto out = metrics(cfg_, dp_, reloads_);
   lb_.metrics(out);
+  flood_watch_.metrics(out);
   pipeline_.metrics(out);
   if (route_mirror_.enabled())
     for (auto& f : route_mirror_.metrics()) out.push_back(std::move(f));
@@ -414,7 +417,7 @@ std::vector<control::MetricFamily> Gateway::metric_families() const {
         {{{"by", by}}, static_cast<double>(it == reattached_by_.end() ? 0 : it->second)});
   }
   out.push_back(std::move(reattached));
-  for (auto& f : periodic_metrics({&pipeline_.restart_job(), &lb_.announce_job(),
+  for (auto& f : periodic_metrics({&pipeline_.restart_job(), &lb_.announce_job(), &flood_watch_.job(),
                                    &events_.summary_job(), &kernel_watch_.resync_job()}))
     out.push_back(std::move(f));
   return out;

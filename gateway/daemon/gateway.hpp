@@ -21,6 +21,7 @@
 #include "daemon/captures.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/event_log.hpp"
+#include "daemon/flood_watch.hpp"
 #include "daemon/kernel_support.hpp"
 #include "daemon/kernel_watch.hpp"
 #include "daemon/lb_control.hpp"
@@ -98,6 +99,7 @@ class Gateway {
   nlohmann::json last_reattach_;
   // Components; destroyed before the datapath.
   LbControl lb_;
+  FloodWatch flood_watch_;
   PipelineSupervisor pipeline_;
   Captures captures_;
   EventLog events_;
