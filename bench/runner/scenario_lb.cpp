@@ -56,10 +56,14 @@ std::vector<TrafficCase> lb_cases(const ScenarioOptions& options, std::vector<ui
 
 // [lb] and two [[vip]] sections (IPv4, IPv6), each with the three backends,
 // for `mode`; the routing stays the router scenario's static routes, which
-// send 198.18.2.0/24 and 2001:2:0:2::/64 (the backends) to the sink.
+// send 198.18.2.0/24 and 2001:2:0:2::/64 (the backends) to the sink. The
+// generator starts every flow at line rate from one source prefix, which is
+// what the UDP new-flow cap exists to refuse: it is off here, so the table
+// fills as a busy balancer's does.
 std::string lb_toml(const std::string& mode, uint16_t port, uint32_t conn_table_size) {
   std::string toml = fmt::format(
-      "{}\n\n[lb]\ntunnel_source_v4 = \"{}\"\ntunnel_source_v6 = \"{}\"\nconn_table_size = {}\n",
+      "{}\n\n[lb]\ntunnel_source_v4 = \"{}\"\ntunnel_source_v6 = \"{}\"\nconn_table_size = {}\n"
+      "udp_new_flows_per_prefix = 0\n",
       kStaticRoutingToml, kTunnelSource4, kTunnelSource6, conn_table_size);
   const auto add_vip = [&](const char* name, const char* address, const auto& backends) {
     toml += fmt::format(
