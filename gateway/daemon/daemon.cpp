@@ -46,6 +46,7 @@
 #include "daemon/observe.hpp"
 #include "lb/health.hpp"
 #include "lb/health_config.hpp"
+#include "proxy/proxy.hpp"
 #include "routing/route_mirror.hpp"
 
 namespace xdpgw::daemon {
@@ -242,6 +243,7 @@ class Gateway {
     const bool only_punt_rules_changed = punt_changed && same_except_rules(next.punt, cfg_.punt);
     cfg_ = next;
     sync_health();
+    sync_proxy();
     try {
       sync_route_mirror();
     } catch (const std::exception& e) {
@@ -504,6 +506,7 @@ class Gateway {
     if (announcer_ != nullptr) s["announce"] = announcer_->status();
     if (route_mirror_ != nullptr && route_mirror_->enabled())
       s["route_mirror"] = route_mirror_->status();
+    if (proxy_ != nullptr && proxy_->enabled()) s["proxy"] = proxy_->status();
     return s;
   }
   nlohmann::json stats(bool all) const {
@@ -513,7 +516,11 @@ class Gateway {
     s["policy"] = policy_stats_json(cfg_, dp_);
     return s;
   }
-  nlohmann::json flows(size_t limit) const { return flows_json(dp_, limit); }
+  nlohmann::json flows(size_t limit) const {
+    nlohmann::json f = flows_json(dp_, limit);
+    if (proxy_ != nullptr && proxy_->enabled()) f["proxied"] = proxy_->flows(limit);
+    return f;
+  }
   std::vector<control::MetricFamily> metric_families() const {
     auto out = metrics(cfg_, dp_, reloads_);
     for (auto& f : lb_metrics(cfg_, dp_, lb_)) out.push_back(std::move(f));
@@ -525,6 +532,8 @@ class Gateway {
       for (auto& f : announcer_->metrics()) out.push_back(std::move(f));
     if (route_mirror_ != nullptr && route_mirror_->enabled())
       for (auto& f : route_mirror_->metrics()) out.push_back(std::move(f));
+    if (proxy_ != nullptr && proxy_->enabled())
+      for (auto& f : proxy_->metrics()) out.push_back(std::move(f));
     return out;
   }
 
@@ -535,6 +544,7 @@ class Gateway {
     const config::Backend& be = find_backend(vip, backend);
     lb_.set_drained(vip.name, be.id(), drained);
     size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+    if (proxy_ != nullptr) proxy_->rebuild(vip.name);
     std::string what = fmt::format("VIP {} backend {} {}; {} of {} backends take new flows",
                                    vip.name, be.id(), drained ? "drained" : "undrained", usable,
                                    vip.backends.size());
@@ -618,6 +628,26 @@ class Gateway {
                           (dp_.features() & XDPGW_FEAT_FIB) != 0);
   }
 
+  // Proxy mode (gateway/proxy/) runs on the daemon's io_context and is
+  // owned by run(), like the health checker; it follows the running config.
+  // At start a kernel that cannot splice refuses a config with proxy VIPs
+  // (the exception ends the daemon); on reload that is logged.
+  void attach_proxy(proxy::ProxyService* proxy) {
+    proxy_ = proxy;
+    proxy_->configure(cfg_.lb);
+  }
+  void sync_proxy() {
+    if (proxy_ == nullptr) return;
+    try {
+      proxy_->configure(cfg_.lb);
+    } catch (const std::exception& e) {
+      spdlog::error("proxy: {}", e.what());
+    }
+  }
+  uint32_t effective_weight(const config::Vip& vip, const config::Backend& be) const {
+    return lb_.effective_weight(vip, be);
+  }
+
   // Health checks run on the daemon's io_context; the checker is owned by
   // run() (it must go before the io_context does).
   void attach_health(lb::HealthChecker* checker) {
@@ -646,6 +676,7 @@ class Gateway {
     if (lb_.healthy(vip.name, backend) == healthy) return;
     lb_.set_healthy(vip.name, backend, healthy);
     size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+    if (proxy_ != nullptr) proxy_->rebuild(vip.name);
     spdlog::log(healthy ? spdlog::level::info : spdlog::level::warn,
                 "VIP {} backend {} is {} ({}); {} of {} backends take new flows", vip.name,
                 backend, healthy ? "up" : "DOWN", reason, usable, vip.backends.size());
@@ -873,6 +904,7 @@ class Gateway {
   Datapath dp_;
   LbRuntime lb_;
   lb::HealthChecker* health_ = nullptr;  // owned by run()
+  proxy::ProxyService* proxy_ = nullptr;  // owned by run()
   routing::RouteMirror* route_mirror_ = nullptr;  // owned by run()
   announce::Announcer* announcer_ = nullptr;  // owned by run(); null without [announce]
   std::set<std::string> missing_ports_;
@@ -1002,6 +1034,12 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     }
   });
   gw.attach_health(&health);
+  // Declared after io, like the checker; after the checker, so its first
+  // tables see the health states.
+  proxy::ProxyService proxy(io, [&gw](const config::Vip& vip, const config::Backend& be) {
+    return gw.effective_weight(vip, be);
+  });
+  gw.attach_proxy(&proxy);
   // Declared after io, like the checker: its timers and socket go first.
   routing::RouteMirror route_mirror(io, gw.mirror_maps());
   gw.attach_route_mirror(&route_mirror);
@@ -1025,12 +1063,17 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
       io.stop();
     });
   };
+  // Proxied connections get [lb] proxy_stop_grace_ms to finish (none: at once).
+  const auto drain_then_stop = [&] {
+    proxy.drain(std::chrono::milliseconds(gw.config().lb.proxy_stop_grace_ms), [&] { io.stop(); });
+  };
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     notifier.stopping(fmt::format("signal {}: stopping; XDP keeps forwarding", sig));
     if (!announcer) {
       spdlog::info("signal {}: stopping", sig);
-      io.stop();
+      wait_for_second_signal();
+      drain_then_stop();
       return;
     }
     const uint32_t grace_ms = gw.config().announce.withdraw_grace_ms;
@@ -1040,7 +1083,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     announcer->withdraw_for_shutdown([&, grace_ms] {
       grace_timer.expires_after(std::chrono::milliseconds(grace_ms));
       grace_timer.async_wait([&](const boost::system::error_code& timer_ec) {
-        if (!timer_ec) io.stop();
+        if (!timer_ec) drain_then_stop();
       });
     });
   });

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types shared by bpf/proxy.bpf.c and the daemon's proxy mode
+ * (gateway/proxy/): fixed-width fields only, sizes static_asserted in
+ * gateway/proxy/splice.cpp. Its own header, not shared.h: the XDP datapath
+ * knows nothing of proxied connections.
+ */
+#ifndef XDPGW_PROXY_H
+#define XDPGW_PROXY_H
+
+#include <linux/types.h>
+
+/* Spliced sockets at most: two per proxied connection. */
+#define XDPGW_PROXY_MAX_SOCKETS 262144
+#define XDPGW_PROXY_MAX_CONNECTIONS (XDPGW_PROXY_MAX_SOCKETS / 2)
+
+/*
+ * proxy_peers value, keyed by a socket's cookie (SO_COOKIE): where the
+ * bytes read from that socket go, and how many went.
+ */
+struct xdpgw_proxy_peer {
+	__u64 peer_cookie; /* SOCKHASH key of the socket to write to */
+	__u64 bytes;       /* payload redirected from this socket to the peer */
+	__u64 segments;    /* skbs redirected (a coarse activity clock for idle timeouts) */
+};
+
+/* proxy_stats index (PERCPU_ARRAY). Append-only. */
+enum xdpgw_proxy_stat {
+	XDPGW_PROXY_REDIRECTED = 0, /* skb handed to the peer's egress */
+	XDPGW_PROXY_NO_PEER = 1,    /* no proxy_peers entry: socket being torn down */
+	XDPGW_PROXY_REDIRECT_FAILED = 2, /* peer not in the SOCKHASH */
+	XDPGW_PROXY_STAT_COUNT = 3,
+};
+
+struct xdpgw_proxy_counter {
+	__u64 skbs;
+	__u64 bytes;
+};
+
+#endif /* XDPGW_PROXY_H */

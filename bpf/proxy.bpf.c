@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Proxy mode's splice: every TCP socket of a proxied connection (the client
+ * side the daemon accepted, the backend side it connected) is in
+ * proxy_socks, and this stream verdict program runs on each skb such a
+ * socket receives. It sends the bytes out of the peer socket
+ * (bpf_sk_redirect_hash without BPF_F_INGRESS = the peer's egress), so user
+ * space never copies payload. FIN and RST are not carried by a redirect:
+ * the daemon sees them as EOF/error on the socket and forwards them.
+ *
+ * No stream parser: the verdict does not depend on message boundaries, so
+ * every skb is redirected whole as it arrives (strparser would add a copy
+ * and a length callback for nothing).
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "xdpgw/proxy.h"
+
+/*
+ * SOCKHASH, not SOCKMAP: keyed by socket cookie, which both the daemon
+ * (getsockopt SO_COOKIE) and this program (bpf_get_socket_cookie) know, so
+ * no slot allocator is needed and a socket's key never changes. The daemon
+ * inserts and deletes; this program redirects into it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, XDPGW_PROXY_MAX_SOCKETS);
+	__type(key, __u64);
+	__type(value, __u64);
+} proxy_socks SEC(".maps");
+
+/*
+ * HASH cookie -> peer cookie and byte counter. The daemon writes the peer
+ * before inserting either socket in proxy_socks and deletes it on teardown;
+ * this program reads it and adds to the counters (atomically: a socket's
+ * skbs are normally handled on one CPU, but nothing promises it).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_PROXY_MAX_SOCKETS);
+	__type(key, __u64);
+	__type(value, struct xdpgw_proxy_peer);
+} proxy_peers SEC(".maps");
+
+/* Per-CPU counters by enum xdpgw_proxy_stat; the daemon sums them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_PROXY_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, struct xdpgw_proxy_counter);
+} proxy_stats SEC(".maps");
+
+static __always_inline int count(__u32 what, __u32 len, int verdict)
+{
+	struct xdpgw_proxy_counter *c = bpf_map_lookup_elem(&proxy_stats, &what);
+
+	if (c) {
+		c->skbs++;
+		c->bytes += len;
+	}
+	return verdict;
+}
+
+SEC("sk_skb/stream_verdict")
+int xdpgw_proxy_verdict(struct __sk_buff *skb)
+{
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	struct xdpgw_proxy_peer *peer = bpf_map_lookup_elem(&proxy_peers, &cookie);
+	__u32 len = skb->len;
+	__u64 peer_cookie;
+
+	/*
+	 * Only between the daemon's teardown of the pair and the close of the
+	 * socket. SK_DROP, not SK_PASS: passed bytes would wait in a queue
+	 * nobody reads, and the connection is being closed anyway.
+	 */
+	if (!peer)
+		return count(XDPGW_PROXY_NO_PEER, len, SK_DROP);
+	peer_cookie = peer->peer_cookie;
+	if (bpf_sk_redirect_hash(skb, &proxy_socks, &peer_cookie, 0) != SK_PASS)
+		return count(XDPGW_PROXY_REDIRECT_FAILED, len, SK_DROP);
+	__sync_fetch_and_add(&peer->bytes, len);
+	__sync_fetch_and_add(&peer->segments, 1);
+	return count(XDPGW_PROXY_REDIRECTED, len, SK_PASS);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
