@@ -77,6 +77,15 @@ int xdpgw_proxy_verdict(struct __sk_buff *skb)
 	 */
 	if (!peer)
 		return count(XDPGW_PROXY_NO_PEER, len, SK_DROP);
+	/*
+	 * tcp_read_skb hands the verdict the FIN's skb too, payload or not. An
+	 * empty one redirected to the peer makes the peer's psock worker send
+	 * 0 bytes, which it takes for a hard error: EPIPE on the peer socket
+	 * and its transmit stopped for good. The FIN itself is the daemon's to
+	 * forward (it sees EOF); an empty skb has nothing else to give.
+	 */
+	if (len == 0)
+		return count(XDPGW_PROXY_EMPTY, 0, SK_DROP);
 	peer_cookie = peer->peer_cookie;
 	if (bpf_sk_redirect_hash(skb, &proxy_socks, &peer_cookie, 0) != SK_PASS)
 		return count(XDPGW_PROXY_REDIRECT_FAILED, len, SK_DROP);

@@ -3,9 +3,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -13,6 +15,8 @@
 #include <stdexcept>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
@@ -91,6 +95,7 @@ struct ProxyService::VipState {
   uint64_t accepted = 0;
   uint64_t no_backend = 0;    // clients closed: no backend left to try
   uint64_t splice_errors = 0;
+  uint64_t relayed = 0;       // copied in user space: a side had closed before the splice
   uint64_t idle_closed = 0;
   uint64_t resets = 0;        // connections that ended with a RST from a side
   uint64_t bytes_to_backend = 0;  // of connections already closed
@@ -117,6 +122,9 @@ struct ProxyService::Conn {
   std::set<uint32_t> tried;  // indices into vip->cfg.backends
   size_t next_slot = 0;
   bool spliced = false;
+  bool relayed = false;  // copied in user space (see relay())
+  uint64_t relay_bytes[2] = {0, 0};
+  std::array<std::array<char, 65536>, 2> relay_buf{};
   uint64_t cookie[2] = {0, 0};
   uint64_t send_base[2] = {0, 0};  // send_stream_position at splice time
   bool waiting[2] = {false, false};
@@ -138,6 +146,13 @@ ProxyService::~ProxyService() {
   conns_.clear();  // the sockets close here, once each
 }
 
+uint64_t ProxyService::bytes_from(const Conn& c, Side side) const {
+  if (c.relayed) return c.relay_bytes[side];
+  if (!c.spliced) return 0;
+  auto s = splicer_->side(c.cookie[side]);
+  return s ? s->bytes : 0;
+}
+
 ProxyService::Conn* ProxyService::find(uint64_t id) {
   auto it = conns_.find(id);
   return it == conns_.end() ? nullptr : it->second.get();
@@ -156,6 +171,16 @@ void ProxyService::configure(const config::LoadBalancer& lb) {
           e.what()));
     }
     spdlog::info("proxy: SOCKHASH splice loaded (sk_skb stream verdict)");
+    // Two sockets per proxied connection: the usual soft limit of 1024
+    // open files would cap a VIP near 500 connections.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        spdlog::info("proxy: open-file limit raised to {} (two sockets per proxied connection)", rl.rlim_cur);
+      else
+        spdlog::warn("proxy: raising the open-file limit to {}: {}", rl.rlim_max, std::strerror(errno));
+    }
   }
   std::set<std::string> wanted;
   for (const auto& vip : lb.vips) {
@@ -331,7 +356,18 @@ void ProxyService::on_connected(Conn& c) {
     c.cookie[kBackend] = Splicer::cookie(bfd);
     c.send_base[kClient] = Splicer::send_stream_position(cfd);
     c.send_base[kBackend] = Splicer::send_stream_position(bfd);
-    splicer_->splice(cfd, c.cookie[kClient], bfd, c.cookie[kBackend]);
+    try {
+      splicer_->splice(cfd, c.cookie[kClient], bfd, c.cookie[kBackend]);
+    } catch (const std::system_error& e) {
+      // A SOCKHASH takes established TCP sockets only: a client that sent
+      // its request and its FIN before the backend answered (or a backend
+      // that said all it had to say and closed) is past that. Such a
+      // connection is copied in user space instead; it has little left to
+      // carry in one direction anyway.
+      if (e.code().value() != EOPNOTSUPP) throw;
+      relay(c);
+      return;
+    }
     c.spliced = true;
     // Bytes that arrived before a socket entered the SOCKHASH wait in its
     // receive queue, and the verdict only runs when the next segment
@@ -352,6 +388,52 @@ void ProxyService::on_connected(Conn& c) {
   c.last_active = Clock::now();
   watch(c, kClient);
   watch(c, kBackend);
+}
+
+void ProxyService::relay(Conn& c) {
+  ++c.vip->relayed;
+  c.relayed = true;
+  ++c.vip->spliced[c.backend_id];
+  pump(c, kClient);
+  pump(c, kBackend);
+}
+
+// One direction of a relayed connection: read what `from` sends, write it
+// to its peer, then read again (one buffer in flight: the peer's send
+// buffer throttles the reader, as in the kernel's splice).
+void ProxyService::pump(Conn& c, Side from) {
+  const uint64_t id = c.id;
+  c.sock(from).async_read_some(
+      asio::buffer(c.relay_buf[from]), [this, id, from](const boost::system::error_code& ec, size_t n) {
+        Conn* c = find(id);
+        if (c == nullptr || ec == asio::error::operation_aborted) return;
+        const Side to = from == kClient ? kBackend : kClient;
+        if (ec == asio::error::eof) {
+          c->eof[from] = true;
+          boost::system::error_code ignored;
+          c->sock(to).shutdown(tcp::socket::shutdown_send, ignored);
+          c->shut[to] = true;
+          if (c->eof[to]) close_conn(*c, "closed", false, false);
+          return;
+        }
+        if (ec) {
+          ++c->vip->resets;
+          close_conn(*c, from == kClient ? "client reset" : "backend reset", to == kClient, to == kBackend);
+          return;
+        }
+        c->relay_bytes[from] += n;
+        asio::async_write(c->sock(to), asio::buffer(c->relay_buf[from].data(), n),
+                          [this, id, from](const boost::system::error_code& write_ec, size_t) {
+                            Conn* c = find(id);
+                            if (c == nullptr || write_ec == asio::error::operation_aborted) return;
+                            if (write_ec) {
+                              ++c->vip->resets;
+                              close_conn(*c, "write failed", true, true);
+                              return;
+                            }
+                            pump(*c, from);
+                          });
+      });
 }
 
 // Spliced sockets wake user space only for EOF and errors (redirected data
@@ -450,11 +532,9 @@ void ProxyService::forward_fin(uint64_t id, Side side) {
 
 void ProxyService::close_conn(Conn& c, std::string_view why, bool rst_client, bool rst_backend) {
   VipState& vip = *c.vip;
-  if (c.spliced) {
-    if (auto s = splicer_->side(c.cookie[kClient])) vip.bytes_to_backend += s->bytes;
-    if (auto s = splicer_->side(c.cookie[kBackend])) vip.bytes_to_client += s->bytes;
-    splicer_->unsplice(c.cookie[kClient], c.cookie[kBackend]);
-  }
+  vip.bytes_to_backend += bytes_from(c, kClient);
+  vip.bytes_to_client += bytes_from(c, kBackend);
+  if (c.spliced) splicer_->unsplice(c.cookie[kClient], c.cookie[kBackend]);
   if (rst_client) linger_zero(c.client);
   if (rst_backend && c.backend.is_open()) linger_zero(c.backend);
   spdlog::trace("proxy: VIP {}: {} <-> {}: {}", vip.cfg.name, text(c.client_ep), c.backend_id, why);
@@ -490,10 +570,10 @@ void ProxyService::sweep_idle() {
   const auto now = Clock::now();
   std::vector<uint64_t> idle;
   for (auto& [id, c] : conns_) {
-    if (!c->spliced || c->vip->cfg.idle_timeout_ms == 0) continue;
-    uint64_t activity = 0;
+    if ((!c->spliced && !c->relayed) || c->vip->cfg.idle_timeout_ms == 0) continue;
+    uint64_t activity = c->relay_bytes[kClient] + c->relay_bytes[kBackend];
     for (Side s : {kClient, kBackend})
-      if (auto side = splicer_->side(c->cookie[s])) activity += side->segments;
+      if (auto side = c->spliced ? splicer_->side(c->cookie[s]) : std::nullopt) activity += side->segments;
     if (activity != c->activity) {
       c->activity = activity;
       c->last_active = now;
@@ -537,12 +617,9 @@ nlohmann::json ProxyService::flows(size_t limit) const {
   const auto now = Clock::now();
   for (const auto& [id, c] : conns_) {
     if (list.size() >= limit) break;
-    uint64_t to_backend = 0, to_client = 0;
-    if (c->spliced) {
-      if (auto s = splicer_->side(c->cookie[kClient])) to_backend = s->bytes;
-      if (auto s = splicer_->side(c->cookie[kBackend])) to_client = s->bytes;
-    }
-    std::string state = !c->spliced ? "connecting"
+    const uint64_t to_backend = bytes_from(*c, kClient), to_client = bytes_from(*c, kBackend);
+    std::string state = c->relayed ? "relayed"
+                        : !c->spliced ? "connecting"
                         : c->eof[kClient] && c->eof[kBackend] ? "closing"
                         : c->eof[kClient] ? "client-fin"
                         : c->eof[kBackend] ? "backend-fin"
@@ -580,16 +657,16 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
   MetricFamily failures{"xdpgw_proxy_connect_failures_total", "Failed connects (refused, unreachable, timed out) per backend", "counter", {}};
   MetricFamily no_backend{"xdpgw_proxy_no_backend_total", "Clients closed because no backend was left to try", "counter", {}};
   MetricFamily splice_errors{"xdpgw_proxy_splice_errors_total", "Connections closed because the splice could not be set up or followed", "counter", {}};
+  MetricFamily relayed{"xdpgw_proxy_relayed_total", "Connections copied in user space because a side had closed before the splice", "counter", {}};
   MetricFamily idle{"xdpgw_proxy_idle_closed_total", "Connections closed by the idle timeout", "counter", {}};
   MetricFamily resets{"xdpgw_proxy_resets_total", "Connections ended by a RST from one side (propagated to the other)", "counter", {}};
   MetricFamily bytes{"xdpgw_proxy_bytes_total", "Payload bytes spliced, by direction", "counter", {}};
   // Bytes of live connections are in the verdict's per-socket counters.
   std::map<std::string, std::pair<uint64_t, uint64_t>> live;
   for (const auto& [id, c] : conns_) {
-    if (!c->spliced) continue;
     auto& [to_backend, to_client] = live[c->vip->cfg.name];
-    if (auto s = splicer_->side(c->cookie[kClient])) to_backend += s->bytes;
-    if (auto s = splicer_->side(c->cookie[kBackend])) to_client += s->bytes;
+    to_backend += bytes_from(*c, kClient);
+    to_client += bytes_from(*c, kBackend);
   }
   for (const auto& [name, vip] : vips_) {
     const std::vector<std::pair<std::string, std::string>> l{{"vip", name}};
@@ -598,6 +675,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
     no_backend.samples.push_back({l, static_cast<double>(vip->no_backend)});
     splice_errors.samples.push_back({l, static_cast<double>(vip->splice_errors)});
     idle.samples.push_back({l, static_cast<double>(vip->idle_closed)});
+    relayed.samples.push_back({l, static_cast<double>(vip->relayed)});
     resets.samples.push_back({l, static_cast<double>(vip->resets)});
     const auto [live_to_backend, live_to_client] = live[name];
     bytes.samples.push_back({{{"vip", name}, {"direction", "to_backend"}},
@@ -614,7 +692,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
       failures.samples.push_back({lb, count(vip->connect_failures)});
     }
   }
-  std::vector<MetricFamily> out{accepted, active, spliced, failures, no_backend, splice_errors, idle, resets, bytes};
+  std::vector<MetricFamily> out{accepted, active, spliced, failures, no_backend, splice_errors, relayed, idle, resets, bytes};
   if (splicer_) {
     const SpliceCounters k = splicer_->counters();
     out.push_back({"xdpgw_proxy_verdict_skbs_total",
@@ -622,7 +700,8 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
                    "counter",
                    {{{{"result", "redirected"}}, static_cast<double>(k.redirected_skbs)},
                     {{{"result", "no_peer"}}, static_cast<double>(k.no_peer_skbs)},
-                    {{{"result", "redirect_failed"}}, static_cast<double>(k.redirect_failed_skbs)}}});
+                    {{{"result", "redirect_failed"}}, static_cast<double>(k.redirect_failed_skbs)},
+                    {{{"result", "empty"}}, static_cast<double>(k.empty_skbs)}}});
   }
   return out;
 }

@@ -83,6 +83,9 @@ class ProxyService {
   void rebuild_table(VipState& vip);
   void connect_next(Conn& c);
   void on_connected(Conn& c);
+  void relay(Conn& c);
+  void pump(Conn& c, Side from);
+  uint64_t bytes_from(const Conn& c, Side side) const;
   void watch(Conn& c, Side side);
   void on_readable(uint64_t id, Side side);
   void forward_fin(uint64_t id, Side side);

@@ -111,7 +111,8 @@ SpliceCounters Splicer::counters() const {
   return {.redirected_bytes = redirected.bytes,
           .redirected_skbs = redirected.skbs,
           .no_peer_skbs = sum(XDPGW_PROXY_NO_PEER).skbs,
-          .redirect_failed_skbs = sum(XDPGW_PROXY_REDIRECT_FAILED).skbs};
+          .redirect_failed_skbs = sum(XDPGW_PROXY_REDIRECT_FAILED).skbs,
+          .empty_skbs = sum(XDPGW_PROXY_EMPTY).skbs};
 }
 
 }  // namespace xdpgw::proxy

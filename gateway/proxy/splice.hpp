@@ -19,6 +19,7 @@ struct SpliceCounters {
   uint64_t redirected_skbs = 0;
   uint64_t no_peer_skbs = 0;        // arrived during a teardown, dropped
   uint64_t redirect_failed_skbs = 0;  // the peer was not in the SOCKHASH, dropped
+  uint64_t empty_skbs = 0;  // bare FINs: no payload to carry
 };
 
 struct SideCounters {

@@ -29,7 +29,8 @@ enum xdpgw_proxy_stat {
 	XDPGW_PROXY_REDIRECTED = 0, /* skb handed to the peer's egress */
 	XDPGW_PROXY_NO_PEER = 1,    /* no proxy_peers entry: socket being torn down */
 	XDPGW_PROXY_REDIRECT_FAILED = 2, /* peer not in the SOCKHASH */
-	XDPGW_PROXY_STAT_COUNT = 3,
+	XDPGW_PROXY_EMPTY = 3,      /* no payload (a bare FIN): nothing to carry */
+	XDPGW_PROXY_STAT_COUNT = 4,
 };
 
 struct xdpgw_proxy_counter {
