@@ -18,10 +18,16 @@
 #include "xdpgw/proxy.h"
 
 /*
- * SOCKHASH, not SOCKMAP: keyed by socket cookie, which both the daemon
+ * Two SOCKHASHes, keyed by socket cookie, which both the daemon
  * (getsockopt SO_COOKIE) and this program (bpf_get_socket_cookie) know, so
- * no slot allocator is needed and a socket's key never changes. The daemon
- * inserts and deletes; this program redirects into it.
+ * no slot allocator is needed and a socket's key never changes:
+ *   proxy_socks    has this program attached: its sockets' incoming bytes
+ *                  run through the verdict
+ *   proxy_targets  no program: what a redirect looks the peer up in
+ * Split so the daemon can pause one socket (take it out of proxy_socks: its
+ * bytes then wait in its own receive queue and TCP's window holds the
+ * sender back) while it stays a redirect target for the other direction.
+ * The daemon inserts and deletes in both.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -29,6 +35,19 @@ struct {
 	__type(key, __u64);
 	__type(value, __u64);
 } proxy_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, XDPGW_PROXY_MAX_SOCKETS);
+	__type(key, __u64);
+	__type(value, __u64);
+} proxy_targets SEC(".maps");
+
+/* Flow-control checks for the daemon (see XDPGW_PROXY_CHECK_BYTES). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} proxy_events SEC(".maps");
 
 /*
  * HASH cookie -> peer cookie and byte counter. The daemon writes the peer
@@ -87,10 +106,21 @@ int xdpgw_proxy_verdict(struct __sk_buff *skb)
 	if (len == 0)
 		return count(XDPGW_PROXY_EMPTY, 0, SK_DROP);
 	peer_cookie = peer->peer_cookie;
-	if (bpf_sk_redirect_hash(skb, &proxy_socks, &peer_cookie, 0) != SK_PASS)
+	if (bpf_sk_redirect_hash(skb, &proxy_targets, &peer_cookie, 0) != SK_PASS)
 		return count(XDPGW_PROXY_REDIRECT_FAILED, len, SK_DROP);
 	__sync_fetch_and_add(&peer->bytes, len);
 	__sync_fetch_and_add(&peer->segments, 1);
+	/*
+	 * A plain read-compare-write: two CPUs crossing the same check at once
+	 * cost the daemon one extra, harmless look; a lost event is made up by
+	 * the next check.
+	 */
+	if (peer->bytes >= peer->next_check) {
+		struct xdpgw_proxy_event ev = {.cookie = cookie, .bytes = peer->bytes};
+
+		peer->next_check = peer->bytes + XDPGW_PROXY_CHECK_BYTES;
+		bpf_ringbuf_output(&proxy_events, &ev, sizeof(ev), 0);
+	}
 	return count(XDPGW_PROXY_REDIRECTED, len, SK_PASS);
 }
 

@@ -97,6 +97,7 @@ struct ProxyService::VipState {
   uint64_t splice_errors = 0;
   uint64_t relayed = 0;       // copied in user space: a side had closed before the splice
   uint64_t idle_closed = 0;
+  uint64_t pauses = 0;        // a side paused for running ahead of its peer
   uint64_t resets = 0;        // connections that ended with a RST from a side
   uint64_t bytes_to_backend = 0;  // of connections already closed
   uint64_t bytes_to_client = 0;
@@ -107,7 +108,8 @@ struct ProxyService::VipState {
 struct ProxyService::Conn {
   Conn(asio::io_context& io, uint64_t id, std::shared_ptr<VipState> vip, tcp::socket client)
       : id(id), vip(std::move(vip)), client(std::move(client)), backend(io), connect_timer(io),
-        fin_timer{asio::steady_timer(io), asio::steady_timer(io)} {}
+        fin_timer{asio::steady_timer(io), asio::steady_timer(io)},
+        flow_timer{asio::steady_timer(io), asio::steady_timer(io)} {}
   tcp::socket& sock(Side s) { return s == kClient ? client : backend; }
 
   uint64_t id;
@@ -132,6 +134,9 @@ struct ProxyService::Conn {
   bool shut[2] = {false, false};  // we shut down this side's write half
   asio::steady_timer fin_timer[2];
   std::chrono::milliseconds fin_delay[2] = {std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
+  bool paused[2] = {false, false};  // out of the verdict's map: too far ahead of its peer
+  asio::steady_timer flow_timer[2];
+  std::chrono::milliseconds flow_delay[2] = {std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
   uint64_t activity = 0;  // segments both ways at the last sweep
   Clock::time_point created = Clock::now();
   Clock::time_point last_active = created;
@@ -171,6 +176,10 @@ void ProxyService::configure(const config::LoadBalancer& lb) {
           e.what()));
     }
     spdlog::info("proxy: SOCKHASH splice loaded (sk_skb stream verdict)");
+    const int fd = ::dup(splicer_->events_fd());
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup proxy_events epoll fd");
+    events_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+    wait_for_events();
     // Two sockets per proxied connection: the usual soft limit of 1024
     // open files would cap a VIP near 500 connections.
     rlimit rl{};
@@ -369,14 +378,12 @@ void ProxyService::on_connected(Conn& c) {
       return;
     }
     c.spliced = true;
-    // Bytes that arrived before a socket entered the SOCKHASH wait in its
-    // receive queue, and the verdict only runs when the next segment
-    // arrives (a client waiting for an answer sends none). Setting
-    // SO_RCVLOWAT makes the kernel check the queue at once
-    // (tcp_set_rcvlowat -> tcp_data_ready -> the psock's data_ready), so
-    // they go through the verdict now, in order.
-    set_int(cfd, SOL_SOCKET, SO_RCVLOWAT, 1, "setsockopt SO_RCVLOWAT (client)");
-    set_int(bfd, SOL_SOCKET, SO_RCVLOWAT, 1, "setsockopt SO_RCVLOWAT (backend)");
+    by_cookie_[c.cookie[kClient]] = {c.id, kClient};
+    by_cookie_[c.cookie[kBackend]] = {c.id, kBackend};
+    // Bytes that arrived before the sockets entered the SOCKHASH (the
+    // client's request, a backend's greeting) go through the verdict now.
+    Splicer::kick(cfd);
+    Splicer::kick(bfd);
   } catch (const std::exception& e) {
     ++vip.splice_errors;
     spdlog::warn("proxy: VIP {}: client {} -> {}: splice failed: {}", vip.cfg.name, text(c.client_ep),
@@ -388,6 +395,69 @@ void ProxyService::on_connected(Conn& c) {
   c.last_active = Clock::now();
   watch(c, kClient);
   watch(c, kBackend);
+}
+
+// Flow control. A redirect to the peer's egress queues skbs on the peer's
+// psock without limit: a fast backend and a slow client would pile the
+// whole response up in the gateway. So every XDPGW_PROXY_CHECK_BYTES the
+// verdict reports a side, and a side more than kHighWater ahead of what
+// reached its peer's send queue is paused until it is back under kLowWater.
+namespace {
+constexpr uint64_t kHighWater = 4u << 20;
+constexpr uint64_t kLowWater = 1u << 20;
+}  // namespace
+
+void ProxyService::wait_for_events() {
+  events_->async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+    if (ec) return;
+    try {
+      splicer_->consume_events([this](uint64_t cookie) {
+        if (auto it = by_cookie_.find(cookie); it != by_cookie_.end())
+          check_flow(it->second.first, it->second.second);
+      });
+    } catch (const std::exception& e) {
+      spdlog::warn("proxy: {}", e.what());
+    }
+    wait_for_events();
+  });
+}
+
+uint64_t ProxyService::backlog(Conn& c, Side side) const {
+  const Side peer = side == kClient ? kBackend : kClient;
+  const uint64_t redirected = bytes_from(c, side);
+  const uint64_t written = Splicer::send_stream_position(c.sock(peer).native_handle()) - c.send_base[peer];
+  return redirected > written ? redirected - written : 0;
+}
+
+void ProxyService::check_flow(uint64_t id, Side side) {
+  Conn* c = find(id);
+  if (c == nullptr || !c->spliced) return;
+  uint64_t queued = 0;
+  try {
+    queued = backlog(*c, side);
+    if (!c->paused[side] && queued > kHighWater) {
+      splicer_->pause(c->cookie[side]);
+      c->paused[side] = true;
+      c->flow_delay[side] = std::chrono::milliseconds(1);
+      ++c->vip->pauses;
+    } else if (c->paused[side] && queued < kLowWater) {
+      splicer_->resume(c->sock(side).native_handle(), c->cookie[side]);
+      c->paused[side] = false;
+      watch(*c, side);
+      return;
+    }
+  } catch (const std::exception& e) {
+    ++c->vip->splice_errors;
+    spdlog::warn("proxy: VIP {}: flow control: {}", c->vip->cfg.name, e.what());
+    close_conn(*c, "splice error", true, true);
+    return;
+  }
+  if (!c->paused[side]) return;
+  c->flow_timer[side].expires_after(c->flow_delay[side]);
+  c->flow_delay[side] = std::min(c->flow_delay[side] * 2, std::chrono::milliseconds(50));
+  c->flow_timer[side].async_wait([this, id, side](const boost::system::error_code& ec) {
+    if (!ec) check_flow(id, side);
+  });
 }
 
 void ProxyService::relay(Conn& c) {
@@ -475,6 +545,8 @@ void ProxyService::on_readable(uint64_t id, Side side) {
     return;
   }
   if (n > 0) {
+    // A paused side's bytes wait on purpose; resuming watches it again.
+    if (c->paused[side]) return;
     // Bytes the verdict has not taken yet (they raced the kick in
     // on_connected): kick again and look later.
     int one = 1;
@@ -532,6 +604,8 @@ void ProxyService::forward_fin(uint64_t id, Side side) {
 
 void ProxyService::close_conn(Conn& c, std::string_view why, bool rst_client, bool rst_backend) {
   VipState& vip = *c.vip;
+  by_cookie_.erase(c.cookie[kClient]);
+  by_cookie_.erase(c.cookie[kBackend]);
   vip.bytes_to_backend += bytes_from(c, kClient);
   vip.bytes_to_client += bytes_from(c, kBackend);
   if (c.spliced) splicer_->unsplice(c.cookie[kClient], c.cookie[kBackend]);
@@ -658,6 +732,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
   MetricFamily no_backend{"xdpgw_proxy_no_backend_total", "Clients closed because no backend was left to try", "counter", {}};
   MetricFamily splice_errors{"xdpgw_proxy_splice_errors_total", "Connections closed because the splice could not be set up or followed", "counter", {}};
   MetricFamily relayed{"xdpgw_proxy_relayed_total", "Connections copied in user space because a side had closed before the splice", "counter", {}};
+  MetricFamily pauses{"xdpgw_proxy_flow_pauses_total", "Times a side was paused for running ahead of its slower peer", "counter", {}};
   MetricFamily idle{"xdpgw_proxy_idle_closed_total", "Connections closed by the idle timeout", "counter", {}};
   MetricFamily resets{"xdpgw_proxy_resets_total", "Connections ended by a RST from one side (propagated to the other)", "counter", {}};
   MetricFamily bytes{"xdpgw_proxy_bytes_total", "Payload bytes spliced, by direction", "counter", {}};
@@ -676,6 +751,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
     splice_errors.samples.push_back({l, static_cast<double>(vip->splice_errors)});
     idle.samples.push_back({l, static_cast<double>(vip->idle_closed)});
     relayed.samples.push_back({l, static_cast<double>(vip->relayed)});
+    pauses.samples.push_back({l, static_cast<double>(vip->pauses)});
     resets.samples.push_back({l, static_cast<double>(vip->resets)});
     const auto [live_to_backend, live_to_client] = live[name];
     bytes.samples.push_back({{{"vip", name}, {"direction", "to_backend"}},
@@ -692,7 +768,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
       failures.samples.push_back({lb, count(vip->connect_failures)});
     }
   }
-  std::vector<MetricFamily> out{accepted, active, spliced, failures, no_backend, splice_errors, relayed, idle, resets, bytes};
+  std::vector<MetricFamily> out{accepted, active, spliced, failures, no_backend, splice_errors, relayed, pauses, idle, resets, bytes};
   if (splicer_) {
     const SpliceCounters k = splicer_->counters();
     out.push_back({"xdpgw_proxy_verdict_skbs_total",

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
@@ -87,6 +88,9 @@ class ProxyService {
   void pump(Conn& c, Side from);
   uint64_t bytes_from(const Conn& c, Side side) const;
   void watch(Conn& c, Side side);
+  void wait_for_events();
+  void check_flow(uint64_t id, Side side);
+  uint64_t backlog(Conn& c, Side side) const;
   void on_readable(uint64_t id, Side side);
   void forward_fin(uint64_t id, Side side);
   void close_conn(Conn& c, std::string_view why, bool rst_client, bool rst_backend);
@@ -99,6 +103,8 @@ class ProxyService {
   std::unique_ptr<Splicer> splicer_;
   std::map<std::string, std::shared_ptr<VipState>> vips_;
   std::map<uint64_t, std::unique_ptr<Conn>> conns_;
+  std::map<uint64_t, std::pair<uint64_t, Side>> by_cookie_;  // spliced sockets -> (conn id, side)
+  std::unique_ptr<boost::asio::posix::stream_descriptor> events_;  // proxy_events' epoll fd
   uint64_t next_id_ = 1;
   boost::asio::steady_timer sweep_timer_;
   bool sweeping_ = false;

@@ -23,15 +23,17 @@
 
 namespace xdpgw::proxy {
 
-static_assert(sizeof(xdpgw_proxy_peer) == 24, "proxy_peers value layout (bpf/include/xdpgw/proxy.h)");
+static_assert(sizeof(xdpgw_proxy_peer) == 32, "proxy_peers value layout (bpf/include/xdpgw/proxy.h)");
 static_assert(sizeof(xdpgw_proxy_counter) == 16, "proxy_stats value layout");
 
 void Splicer::SkelDeleter::operator()(xdpgw_proxy_skel* s) const noexcept { xdpgw_proxy_skel__destroy(s); }
+void Splicer::RingDeleter::operator()(ring_buffer* r) const noexcept { ring_buffer__free(r); }
 
 Splicer::Splicer() {
   skel_.reset(xdpgw_proxy_skel__open_and_load());
   if (!skel_) throw_errno(errno, "load BPF object xdpgw_proxy (SOCKHASH + sk_skb stream verdict)");
   socks_fd_ = bpf_map__fd(skel_->maps.proxy_socks);
+  targets_fd_ = bpf_map__fd(skel_->maps.proxy_targets);
   peers_fd_ = bpf_map__fd(skel_->maps.proxy_peers);
   stats_fd_ = bpf_map__fd(skel_->maps.proxy_stats);
   prog_fd_ = bpf_program__fd(skel_->progs.xdpgw_proxy_verdict);
@@ -41,6 +43,40 @@ Splicer::Splicer() {
   check_errno(bpf_prog_attach(prog_fd_, socks_fd_, BPF_SK_SKB_STREAM_VERDICT, 0),
               "attach sk_skb stream verdict xdpgw_proxy_verdict to SOCKHASH proxy_socks");
   attached_ = true;
+  events_.reset(ring_buffer__new(
+      bpf_map__fd(skel_->maps.proxy_events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* self = static_cast<Splicer*>(ctx);
+        if (size >= sizeof(xdpgw_proxy_event) && self->on_event_)
+          self->on_event_(static_cast<const xdpgw_proxy_event*>(data)->cookie);
+        return 0;
+      },
+      this, nullptr));
+  if (!events_) throw_errno(errno, "ring_buffer__new proxy_events");
+}
+
+int Splicer::events_fd() const { return ring_buffer__epoll_fd(events_.get()); }
+
+void Splicer::consume_events(const std::function<void(uint64_t cookie)>& on_event) {
+  on_event_ = on_event;
+  const int rc = ring_buffer__consume(events_.get());
+  on_event_ = nullptr;
+  check_errno(rc, "ring_buffer__consume proxy_events");
+}
+
+void Splicer::kick(int fd) {
+  const int one = 1;
+  check_errno(setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)), "setsockopt SO_RCVLOWAT (kick)");
+}
+
+void Splicer::pause(uint64_t cookie) {
+  check_errno(bpf_map_delete_elem(socks_fd_, &cookie), "proxy_socks delete (pause)");
+}
+
+void Splicer::resume(int fd, uint64_t cookie) {
+  const uint64_t value = static_cast<uint64_t>(fd);
+  check_errno(bpf_map_update_elem(socks_fd_, &cookie, &value, BPF_NOEXIST), "proxy_socks insert (resume)");
+  kick(fd);
 }
 
 Splicer::~Splicer() {
@@ -56,13 +92,17 @@ uint64_t Splicer::cookie(int fd) {
 }
 
 void Splicer::splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b) {
-  const xdpgw_proxy_peer peer_of_a{.peer_cookie = cookie_b, .bytes = 0, .segments = 0};
-  const xdpgw_proxy_peer peer_of_b{.peer_cookie = cookie_a, .bytes = 0, .segments = 0};
+  const xdpgw_proxy_peer peer_of_a{
+      .peer_cookie = cookie_b, .bytes = 0, .segments = 0, .next_check = XDPGW_PROXY_CHECK_BYTES};
+  const xdpgw_proxy_peer peer_of_b{
+      .peer_cookie = cookie_a, .bytes = 0, .segments = 0, .next_check = XDPGW_PROXY_CHECK_BYTES};
   try {
     check_errno(bpf_map_update_elem(peers_fd_, &cookie_a, &peer_of_a, BPF_NOEXIST), "proxy_peers insert");
     check_errno(bpf_map_update_elem(peers_fd_, &cookie_b, &peer_of_b, BPF_NOEXIST), "proxy_peers insert");
     // The value of a SOCKHASH update from user space is the socket's fd.
     const uint64_t b = static_cast<uint64_t>(fd_b), a = static_cast<uint64_t>(fd_a);
+    check_errno(bpf_map_update_elem(targets_fd_, &cookie_b, &b, BPF_NOEXIST), "proxy_targets insert");
+    check_errno(bpf_map_update_elem(targets_fd_, &cookie_a, &a, BPF_NOEXIST), "proxy_targets insert");
     check_errno(bpf_map_update_elem(socks_fd_, &cookie_b, &b, BPF_NOEXIST), "proxy_socks insert");
     check_errno(bpf_map_update_elem(socks_fd_, &cookie_a, &a, BPF_NOEXIST), "proxy_socks insert");
   } catch (...) {
@@ -74,6 +114,7 @@ void Splicer::splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b) {
 void Splicer::unsplice(uint64_t cookie_a, uint64_t cookie_b) noexcept {
   // ENOENT is expected (a closed socket leaves the SOCKHASH by itself).
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(socks_fd_, &c);
+  for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(targets_fd_, &c);
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(peers_fd_, &c);
 }
 

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 
 #include "xdpgw/proxy.h"
 
 struct xdpgw_proxy_skel;
+struct ring_buffer;
 
 namespace xdpgw::proxy {
 
@@ -48,6 +50,23 @@ class Splicer {
   // Removes both sockets and their peers (entries already gone are fine).
   void unsplice(uint64_t cookie_a, uint64_t cookie_b) noexcept;
 
+  // Flow control: a paused socket leaves the verdict's map (its bytes wait
+  // in its receive queue, and TCP's window holds its sender back) but stays
+  // a redirect target for its peer's bytes. resume() puts it back and makes
+  // the kernel run what queued meanwhile through the verdict, in order.
+  void pause(uint64_t cookie);
+  void resume(int fd, uint64_t cookie);
+  // Kicks the verdict on bytes already queued on a socket: SO_RCVLOWAT
+  // makes the kernel check the queue at once (tcp_set_rcvlowat ->
+  // tcp_data_ready -> the psock's data_ready). Bytes that arrived before a
+  // socket entered the SOCKHASH would otherwise wait for the next segment.
+  static void kick(int fd);
+
+  // proxy_events: the fd to wait on, and a call per pending event with the
+  // socket's cookie (the verdict crossed a flow-control check).
+  int events_fd() const;
+  void consume_events(const std::function<void(uint64_t cookie)>& on_event);
+
   std::optional<SideCounters> side(uint64_t cookie) const;
   // Bytes written into a TCP socket's send stream so far, plus a constant
   // per socket (acked + still queued: tcp_info bytes_acked + SIOCOUTQ).
@@ -61,7 +80,13 @@ class Splicer {
     void operator()(xdpgw_proxy_skel* s) const noexcept;
   };
   std::unique_ptr<xdpgw_proxy_skel, SkelDeleter> skel_;
+  struct RingDeleter {
+    void operator()(ring_buffer* r) const noexcept;
+  };
+  std::unique_ptr<ring_buffer, RingDeleter> events_;
+  std::function<void(uint64_t)> on_event_;  // set during consume_events
   int socks_fd_ = -1;   // owned by skel_
+  int targets_fd_ = -1;
   int peers_fd_ = -1;
   int stats_fd_ = -1;
   int prog_fd_ = -1;

@@ -22,6 +22,20 @@ struct xdpgw_proxy_peer {
 	__u64 peer_cookie; /* SOCKHASH key of the socket to write to */
 	__u64 bytes;       /* payload redirected from this socket to the peer */
 	__u64 segments;    /* skbs redirected (a coarse activity clock for idle timeouts) */
+	__u64 next_check;  /* `bytes` at which the daemon hears from this socket next */
+};
+
+/*
+ * Every XDPGW_PROXY_CHECK_BYTES redirected from a socket, the verdict tells
+ * the daemon (proxy_events), which compares them with what reached the
+ * peer's send queue: a redirect to egress has no backpressure of its own,
+ * so the daemon pauses a socket that runs too far ahead of its peer.
+ */
+#define XDPGW_PROXY_CHECK_BYTES (1u << 20)
+
+struct xdpgw_proxy_event {
+	__u64 cookie; /* the socket whose redirected bytes crossed a check */
+	__u64 bytes;
 };
 
 /* proxy_stats index (PERCPU_ARRAY). Append-only. */
