@@ -18,16 +18,10 @@
 #include "xdpgw/proxy.h"
 
 /*
- * Two SOCKHASHes, keyed by socket cookie, which both the daemon
+ * SOCKHASH, not SOCKMAP: keyed by socket cookie, which both the daemon
  * (getsockopt SO_COOKIE) and this program (bpf_get_socket_cookie) know, so
- * no slot allocator is needed and a socket's key never changes:
- *   proxy_socks    has this program attached: its sockets' incoming bytes
- *                  run through the verdict
- *   proxy_targets  no program: what a redirect looks the peer up in
- * Split so the daemon can pause one socket (take it out of proxy_socks: its
- * bytes then wait in its own receive queue and TCP's window holds the
- * sender back) while it stays a redirect target for the other direction.
- * The daemon inserts and deletes in both.
+ * no slot allocator is needed and a socket's key never changes. The daemon
+ * inserts and deletes; this program redirects into it.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
@@ -36,12 +30,20 @@ struct {
 	__type(value, __u64);
 } proxy_socks SEC(".maps");
 
+/*
+ * HASH cookie -> 1: sockets whose bytes the daemon copies itself from now
+ * on, because their peer could not keep up. The verdict passes their skbs
+ * to the socket's own queue, whose memory counts against its receive
+ * buffer, so TCP's window holds the sender back. Written by the daemon,
+ * read here. (Not a field of proxy_peers: the daemon would rewrite the
+ * counters this program adds to.)
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XDPGW_PROXY_MAX_SOCKETS);
 	__type(key, __u64);
-	__type(value, __u64);
-} proxy_targets SEC(".maps");
+	__type(value, __u32);
+} proxy_passive SEC(".maps");
 
 /* Flow-control checks for the daemon (see XDPGW_PROXY_CHECK_BYTES). */
 struct {
@@ -105,8 +107,10 @@ int xdpgw_proxy_verdict(struct __sk_buff *skb)
 	 */
 	if (len == 0)
 		return count(XDPGW_PROXY_EMPTY, 0, SK_DROP);
+	if (bpf_map_lookup_elem(&proxy_passive, &cookie))
+		return count(XDPGW_PROXY_PASSED, len, SK_PASS);
 	peer_cookie = peer->peer_cookie;
-	if (bpf_sk_redirect_hash(skb, &proxy_targets, &peer_cookie, 0) != SK_PASS)
+	if (bpf_sk_redirect_hash(skb, &proxy_socks, &peer_cookie, 0) != SK_PASS)
 		return count(XDPGW_PROXY_REDIRECT_FAILED, len, SK_DROP);
 	__sync_fetch_and_add(&peer->bytes, len);
 	__sync_fetch_and_add(&peer->segments, 1);

@@ -97,7 +97,7 @@ struct ProxyService::VipState {
   uint64_t splice_errors = 0;
   uint64_t relayed = 0;       // copied in user space: a side had closed before the splice
   uint64_t idle_closed = 0;
-  uint64_t pauses = 0;        // a side paused for running ahead of its peer
+  uint64_t copied = 0;        // directions copied by the daemon: their reader could not keep up
   uint64_t resets = 0;        // connections that ended with a RST from a side
   uint64_t bytes_to_backend = 0;  // of connections already closed
   uint64_t bytes_to_client = 0;
@@ -134,7 +134,7 @@ struct ProxyService::Conn {
   bool shut[2] = {false, false};  // we shut down this side's write half
   asio::steady_timer fin_timer[2];
   std::chrono::milliseconds fin_delay[2] = {std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
-  bool paused[2] = {false, false};  // out of the verdict's map: too far ahead of its peer
+  bool copying[2] = {false, false};  // this side's bytes are copied by the daemon (check_flow)
   asio::steady_timer flow_timer[2];
   std::chrono::milliseconds flow_delay[2] = {std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
   uint64_t activity = 0;  // segments both ways at the last sweep
@@ -152,10 +152,9 @@ ProxyService::~ProxyService() {
 }
 
 uint64_t ProxyService::bytes_from(const Conn& c, Side side) const {
-  if (c.relayed) return c.relay_bytes[side];
-  if (!c.spliced) return 0;
+  if (!c.spliced) return c.relay_bytes[side];
   auto s = splicer_->side(c.cookie[side]);
-  return s ? s->bytes : 0;
+  return (s ? s->bytes : 0) + c.relay_bytes[side];
 }
 
 ProxyService::Conn* ProxyService::find(uint64_t id) {
@@ -401,10 +400,15 @@ void ProxyService::on_connected(Conn& c) {
 // psock without limit: a fast backend and a slow client would pile the
 // whole response up in the gateway. So every XDPGW_PROXY_CHECK_BYTES the
 // verdict reports a side, and a side more than kHighWater ahead of what
-// reached its peer's send queue is paused until it is back under kLowWater.
+// reached its peer's send queue is copied by the daemon for the rest of
+// the connection (Splicer::set_passive): read at the pace the peer's send
+// buffer allows, so the gateway holds at most the two sockets' buffers.
+// (Going back to the splice later would need the queue the daemon reads
+// and the verdict's redirects ordered against each other, which nothing
+// in the kernel offers; a direction whose reader was this slow gains
+// little from zero copy anyway.)
 namespace {
 constexpr uint64_t kHighWater = 4u << 20;
-constexpr uint64_t kLowWater = 1u << 20;
 }  // namespace
 
 void ProxyService::wait_for_events() {
@@ -424,39 +428,55 @@ void ProxyService::wait_for_events() {
 
 uint64_t ProxyService::backlog(Conn& c, Side side) const {
   const Side peer = side == kClient ? kBackend : kClient;
-  const uint64_t redirected = bytes_from(c, side);
+  auto s = splicer_->side(c.cookie[side]);
+  const uint64_t redirected = s ? s->bytes : 0;
   const uint64_t written = Splicer::send_stream_position(c.sock(peer).native_handle()) - c.send_base[peer];
   return redirected > written ? redirected - written : 0;
 }
 
 void ProxyService::check_flow(uint64_t id, Side side) {
   Conn* c = find(id);
-  if (c == nullptr || !c->spliced) return;
-  uint64_t queued = 0;
+  if (c == nullptr || !c->spliced || c->copying[side]) return;
   try {
-    queued = backlog(*c, side);
-    if (!c->paused[side] && queued > kHighWater) {
-      splicer_->pause(c->cookie[side]);
-      c->paused[side] = true;
-      c->flow_delay[side] = std::chrono::milliseconds(1);
-      ++c->vip->pauses;
-    } else if (c->paused[side] && queued < kLowWater) {
-      splicer_->resume(c->sock(side).native_handle(), c->cookie[side]);
-      c->paused[side] = false;
-      watch(*c, side);
-      return;
-    }
+    const uint64_t queued = backlog(*c, side);
+    if (queued <= kHighWater) return;
+    splicer_->set_passive(c->cookie[side]);
+    c->copying[side] = true;
+    ++c->vip->copied;
+    spdlog::trace("proxy: VIP {}: {} {} is {} bytes ahead of its peer: copied from now on", c->vip->cfg.name,
+                  side == kClient ? "client" : "backend", side == kClient ? text(c->client_ep) : c->backend_id,
+                  queued);
   } catch (const std::exception& e) {
     ++c->vip->splice_errors;
     spdlog::warn("proxy: VIP {}: flow control: {}", c->vip->cfg.name, e.what());
     close_conn(*c, "splice error", true, true);
     return;
   }
-  if (!c->paused[side]) return;
+  copy_when_flushed(id, side, 0);
+}
+
+// The copy starts once every byte redirected before has reached the peer,
+// seen on two looks a timer tick apart (a verdict run that had not seen
+// the switch is long over by the second), so the bytes keep their order.
+void ProxyService::copy_when_flushed(uint64_t id, Side side, int flushed_looks) {
+  Conn* c = find(id);
+  if (c == nullptr) return;
+  try {
+    flushed_looks = backlog(*c, side) == 0 ? flushed_looks + 1 : 0;
+  } catch (const std::exception& e) {
+    ++c->vip->splice_errors;
+    spdlog::warn("proxy: VIP {}: flow control: {}", c->vip->cfg.name, e.what());
+    close_conn(*c, "splice error", true, true);
+    return;
+  }
+  if (flushed_looks >= 2) {
+    pump(*c, side);
+    return;
+  }
   c->flow_timer[side].expires_after(c->flow_delay[side]);
   c->flow_delay[side] = std::min(c->flow_delay[side] * 2, std::chrono::milliseconds(50));
-  c->flow_timer[side].async_wait([this, id, side](const boost::system::error_code& ec) {
-    if (!ec) check_flow(id, side);
+  c->flow_timer[side].async_wait([this, id, side, flushed_looks](const boost::system::error_code& ec) {
+    if (!ec) copy_when_flushed(id, side, flushed_looks);
   });
 }
 
@@ -483,7 +503,7 @@ void ProxyService::pump(Conn& c, Side from) {
           boost::system::error_code ignored;
           c->sock(to).shutdown(tcp::socket::shutdown_send, ignored);
           c->shut[to] = true;
-          if (c->eof[to]) close_conn(*c, "closed", false, false);
+          if (c->eof[to] && c->shut[from]) close_conn(*c, "closed", false, false);
           return;
         }
         if (ec) {
@@ -527,7 +547,8 @@ void ProxyService::watch(Conn& c, Side side) {
 
 void ProxyService::on_readable(uint64_t id, Side side) {
   Conn* c = find(id);
-  if (c == nullptr || c->eof[side]) return;
+  // A copied side's EOF and errors are pump()'s.
+  if (c == nullptr || c->eof[side] || c->copying[side]) return;
   const Side peer = side == kClient ? kBackend : kClient;
   char byte = 0;
   const ssize_t n = ::recv(c->sock(side).native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -545,8 +566,6 @@ void ProxyService::on_readable(uint64_t id, Side side) {
     return;
   }
   if (n > 0) {
-    // A paused side's bytes wait on purpose; resuming watches it again.
-    if (c->paused[side]) return;
     // Bytes the verdict has not taken yet (they raced the kick in
     // on_connected): kick again and look later.
     int one = 1;
@@ -732,7 +751,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
   MetricFamily no_backend{"xdpgw_proxy_no_backend_total", "Clients closed because no backend was left to try", "counter", {}};
   MetricFamily splice_errors{"xdpgw_proxy_splice_errors_total", "Connections closed because the splice could not be set up or followed", "counter", {}};
   MetricFamily relayed{"xdpgw_proxy_relayed_total", "Connections copied in user space because a side had closed before the splice", "counter", {}};
-  MetricFamily pauses{"xdpgw_proxy_flow_pauses_total", "Times a side was paused for running ahead of its slower peer", "counter", {}};
+  MetricFamily copied{"xdpgw_proxy_copied_directions_total", "Directions the daemon copies itself because their reader could not keep up with the splice", "counter", {}};
   MetricFamily idle{"xdpgw_proxy_idle_closed_total", "Connections closed by the idle timeout", "counter", {}};
   MetricFamily resets{"xdpgw_proxy_resets_total", "Connections ended by a RST from one side (propagated to the other)", "counter", {}};
   MetricFamily bytes{"xdpgw_proxy_bytes_total", "Payload bytes spliced, by direction", "counter", {}};
@@ -751,7 +770,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
     splice_errors.samples.push_back({l, static_cast<double>(vip->splice_errors)});
     idle.samples.push_back({l, static_cast<double>(vip->idle_closed)});
     relayed.samples.push_back({l, static_cast<double>(vip->relayed)});
-    pauses.samples.push_back({l, static_cast<double>(vip->pauses)});
+    copied.samples.push_back({l, static_cast<double>(vip->copied)});
     resets.samples.push_back({l, static_cast<double>(vip->resets)});
     const auto [live_to_backend, live_to_client] = live[name];
     bytes.samples.push_back({{{"vip", name}, {"direction", "to_backend"}},
@@ -768,7 +787,7 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
       failures.samples.push_back({lb, count(vip->connect_failures)});
     }
   }
-  std::vector<MetricFamily> out{accepted, active, spliced, failures, no_backend, splice_errors, relayed, pauses, idle, resets, bytes};
+  std::vector<MetricFamily> out{accepted, active, spliced, failures, no_backend, splice_errors, relayed, copied, idle, resets, bytes};
   if (splicer_) {
     const SpliceCounters k = splicer_->counters();
     out.push_back({"xdpgw_proxy_verdict_skbs_total",
@@ -777,7 +796,8 @@ std::vector<control::MetricFamily> ProxyService::metrics() const {
                    {{{{"result", "redirected"}}, static_cast<double>(k.redirected_skbs)},
                     {{{"result", "no_peer"}}, static_cast<double>(k.no_peer_skbs)},
                     {{{"result", "redirect_failed"}}, static_cast<double>(k.redirect_failed_skbs)},
-                    {{{"result", "empty"}}, static_cast<double>(k.empty_skbs)}}});
+                    {{{"result", "empty"}}, static_cast<double>(k.empty_skbs)},
+                    {{{"result", "passed"}}, static_cast<double>(k.passed_skbs)}}});
   }
   return out;
 }

@@ -90,6 +90,7 @@ class ProxyService {
   void watch(Conn& c, Side side);
   void wait_for_events();
   void check_flow(uint64_t id, Side side);
+  void copy_when_flushed(uint64_t id, Side side, int flushed_looks);
   uint64_t backlog(Conn& c, Side side) const;
   void on_readable(uint64_t id, Side side);
   void forward_fin(uint64_t id, Side side);

@@ -33,7 +33,7 @@ Splicer::Splicer() {
   skel_.reset(xdpgw_proxy_skel__open_and_load());
   if (!skel_) throw_errno(errno, "load BPF object xdpgw_proxy (SOCKHASH + sk_skb stream verdict)");
   socks_fd_ = bpf_map__fd(skel_->maps.proxy_socks);
-  targets_fd_ = bpf_map__fd(skel_->maps.proxy_targets);
+  passive_fd_ = bpf_map__fd(skel_->maps.proxy_passive);
   peers_fd_ = bpf_map__fd(skel_->maps.proxy_peers);
   stats_fd_ = bpf_map__fd(skel_->maps.proxy_stats);
   prog_fd_ = bpf_program__fd(skel_->progs.xdpgw_proxy_verdict);
@@ -69,14 +69,9 @@ void Splicer::kick(int fd) {
   check_errno(setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one)), "setsockopt SO_RCVLOWAT (kick)");
 }
 
-void Splicer::pause(uint64_t cookie) {
-  check_errno(bpf_map_delete_elem(socks_fd_, &cookie), "proxy_socks delete (pause)");
-}
-
-void Splicer::resume(int fd, uint64_t cookie) {
-  const uint64_t value = static_cast<uint64_t>(fd);
-  check_errno(bpf_map_update_elem(socks_fd_, &cookie, &value, BPF_NOEXIST), "proxy_socks insert (resume)");
-  kick(fd);
+void Splicer::set_passive(uint64_t cookie) {
+  const uint32_t one = 1;
+  check_errno(bpf_map_update_elem(passive_fd_, &cookie, &one, BPF_ANY), "proxy_passive insert");
 }
 
 Splicer::~Splicer() {
@@ -101,8 +96,6 @@ void Splicer::splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b) {
     check_errno(bpf_map_update_elem(peers_fd_, &cookie_b, &peer_of_b, BPF_NOEXIST), "proxy_peers insert");
     // The value of a SOCKHASH update from user space is the socket's fd.
     const uint64_t b = static_cast<uint64_t>(fd_b), a = static_cast<uint64_t>(fd_a);
-    check_errno(bpf_map_update_elem(targets_fd_, &cookie_b, &b, BPF_NOEXIST), "proxy_targets insert");
-    check_errno(bpf_map_update_elem(targets_fd_, &cookie_a, &a, BPF_NOEXIST), "proxy_targets insert");
     check_errno(bpf_map_update_elem(socks_fd_, &cookie_b, &b, BPF_NOEXIST), "proxy_socks insert");
     check_errno(bpf_map_update_elem(socks_fd_, &cookie_a, &a, BPF_NOEXIST), "proxy_socks insert");
   } catch (...) {
@@ -114,7 +107,7 @@ void Splicer::splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b) {
 void Splicer::unsplice(uint64_t cookie_a, uint64_t cookie_b) noexcept {
   // ENOENT is expected (a closed socket leaves the SOCKHASH by itself).
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(socks_fd_, &c);
-  for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(targets_fd_, &c);
+  for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(passive_fd_, &c);
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(peers_fd_, &c);
 }
 
@@ -153,7 +146,8 @@ SpliceCounters Splicer::counters() const {
           .redirected_skbs = redirected.skbs,
           .no_peer_skbs = sum(XDPGW_PROXY_NO_PEER).skbs,
           .redirect_failed_skbs = sum(XDPGW_PROXY_REDIRECT_FAILED).skbs,
-          .empty_skbs = sum(XDPGW_PROXY_EMPTY).skbs};
+          .empty_skbs = sum(XDPGW_PROXY_EMPTY).skbs,
+          .passed_skbs = sum(XDPGW_PROXY_PASSED).skbs};
 }
 
 }  // namespace xdpgw::proxy

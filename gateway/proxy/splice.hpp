@@ -22,6 +22,7 @@ struct SpliceCounters {
   uint64_t no_peer_skbs = 0;        // arrived during a teardown, dropped
   uint64_t redirect_failed_skbs = 0;  // the peer was not in the SOCKHASH, dropped
   uint64_t empty_skbs = 0;  // bare FINs: no payload to carry
+  uint64_t passed_skbs = 0;  // left for the daemon to copy (flow control)
 };
 
 struct SideCounters {
@@ -50,12 +51,10 @@ class Splicer {
   // Removes both sockets and their peers (entries already gone are fine).
   void unsplice(uint64_t cookie_a, uint64_t cookie_b) noexcept;
 
-  // Flow control: a paused socket leaves the verdict's map (its bytes wait
-  // in its receive queue, and TCP's window holds its sender back) but stays
-  // a redirect target for its peer's bytes. resume() puts it back and makes
-  // the kernel run what queued meanwhile through the verdict, in order.
-  void pause(uint64_t cookie);
-  void resume(int fd, uint64_t cookie);
+  // Flow control: from now on the verdict leaves the bytes `cookie`
+  // receives in the socket's own queue (which counts against its receive
+  // buffer: TCP's window holds the sender back) for the daemon to copy.
+  void set_passive(uint64_t cookie);
   // Kicks the verdict on bytes already queued on a socket: SO_RCVLOWAT
   // makes the kernel check the queue at once (tcp_set_rcvlowat ->
   // tcp_data_ready -> the psock's data_ready). Bytes that arrived before a
@@ -86,7 +85,7 @@ class Splicer {
   std::unique_ptr<ring_buffer, RingDeleter> events_;
   std::function<void(uint64_t)> on_event_;  // set during consume_events
   int socks_fd_ = -1;   // owned by skel_
-  int targets_fd_ = -1;
+  int passive_fd_ = -1;
   int peers_fd_ = -1;
   int stats_fd_ = -1;
   int prog_fd_ = -1;

@@ -36,6 +36,7 @@
 #include "harness/child_process.hpp"
 #include "harness/names.hpp"
 #include "harness/netns.hpp"
+#include "harness/run.hpp"
 #include "harness/veth.hpp"
 
 namespace xdpgw::test::e2e {
@@ -109,6 +110,10 @@ http {{
   std::optional<ChildProcess> process_;
 };
 
+// kill -9 of every process in a namespace, as a crashed host; from this
+// (the root) namespace, so the shell doing it is not among them.
+void kill_all(const Netns& ns) { run_cmd("ip netns pids " + ns.name() + " | xargs -r kill -9"); }
+
 class ProxyTopology {
  public:
   ProxyTopology() : client_("pc"), gw_("pg") {
@@ -150,7 +155,7 @@ class ProxyTopology {
   }
   ~ProxyTopology() {
     // Whatever a test left running in the backends (socat's children).
-    for (auto& b : backends_) b.exec("ip netns pids " + b.name() + " | xargs -r kill -9");
+    for (auto& b : backends_) kill_all(b);
   }
 
   const Netns& client() const { return client_; }
@@ -395,7 +400,7 @@ TEST_F(ProxyE2e, BackendKilledMidTransferEndsOnlyItsConnections) {
   write_all(victim, std::string(1 << 20, 'k'));
   char first[4096];
   ASSERT_GT(read(victim, first, sizeof(first)), 0);
-  topo_.backend(1).exec_ok("ip netns pids " + topo_.backend(1).name() + " | xargs -r kill -9");
+  kill_all(topo_.backend(1));
   int err = -1;
   read_to_end(victim, &err);
   EXPECT_TRUE(err == 0 || err == ECONNRESET) << "the client must see its connection end, not hang: "

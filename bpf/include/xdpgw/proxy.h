@@ -29,7 +29,8 @@ struct xdpgw_proxy_peer {
  * Every XDPGW_PROXY_CHECK_BYTES redirected from a socket, the verdict tells
  * the daemon (proxy_events), which compares them with what reached the
  * peer's send queue: a redirect to egress has no backpressure of its own,
- * so the daemon pauses a socket that runs too far ahead of its peer.
+ * so the daemon copies a direction that runs too far ahead of its peer
+ * itself from then on (proxy_passive), at the pace the peer takes it.
  */
 #define XDPGW_PROXY_CHECK_BYTES (1u << 20)
 
@@ -44,7 +45,8 @@ enum xdpgw_proxy_stat {
 	XDPGW_PROXY_NO_PEER = 1,    /* no proxy_peers entry: socket being torn down */
 	XDPGW_PROXY_REDIRECT_FAILED = 2, /* peer not in the SOCKHASH */
 	XDPGW_PROXY_EMPTY = 3,      /* no payload (a bare FIN): nothing to carry */
-	XDPGW_PROXY_STAT_COUNT = 4,
+	XDPGW_PROXY_PASSED = 4,     /* to the socket's own queue: the daemon copies this direction */
+	XDPGW_PROXY_STAT_COUNT = 5,
 };
 
 struct xdpgw_proxy_counter {
