@@ -18,11 +18,24 @@
 #include "xdpgw/proxy.h"
 
 /*
- * SOCKHASH, not SOCKMAP: keyed by socket cookie, which both the daemon
+ * Two SOCKHASHes, keyed by socket cookie, which both the daemon
  * (getsockopt SO_COOKIE) and this program (bpf_get_socket_cookie) know, so
- * no slot allocator is needed and a socket's key never changes. The daemon
- * inserts and deletes; this program redirects into it.
+ * no slot allocator is needed and a socket's key never changes:
+ *   proxy_targets  no program: where a redirect looks the peer up
+ *   proxy_socks    this program attached: its sockets' bytes run through it
+ * A socket runs the verdict from the moment it enters proxy_socks, and its
+ * first bytes (a request, a server's greeting) may be waiting already: the
+ * daemon puts both sockets of a pair in proxy_targets first, so either
+ * finds its peer whichever enters proxy_socks first. The daemon inserts
+ * and deletes in both.
  */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, XDPGW_PROXY_MAX_SOCKETS);
+	__type(key, __u64);
+	__type(value, __u64);
+} proxy_targets SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, XDPGW_PROXY_MAX_SOCKETS);
@@ -110,7 +123,7 @@ int xdpgw_proxy_verdict(struct __sk_buff *skb)
 	if (bpf_map_lookup_elem(&proxy_passive, &cookie))
 		return count(XDPGW_PROXY_PASSED, len, SK_PASS);
 	peer_cookie = peer->peer_cookie;
-	if (bpf_sk_redirect_hash(skb, &proxy_socks, &peer_cookie, 0) != SK_PASS)
+	if (bpf_sk_redirect_hash(skb, &proxy_targets, &peer_cookie, 0) != SK_PASS)
 		return count(XDPGW_PROXY_REDIRECT_FAILED, len, SK_DROP);
 	__sync_fetch_and_add(&peer->bytes, len);
 	__sync_fetch_and_add(&peer->segments, 1);

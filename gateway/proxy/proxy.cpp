@@ -264,7 +264,10 @@ void ProxyService::arm_accept(const std::shared_ptr<VipState>& vip) {
       [this, weak = std::weak_ptr<VipState>(vip), gen = vip->listen_gen](const boost::system::error_code& ec,
                                                                          tcp::socket socket) {
         auto vip = weak.lock();
-        if (!vip || gen != vip->listen_gen) return;
+        if (!vip || gen != vip->listen_gen) {
+          spdlog::trace("proxy: accept completed on a closed listener ({})", ec.message());
+          return;
+        }
         vip->accept_pending = false;
         if (ec) {
           if (ec == asio::error::operation_aborted) return;
@@ -278,6 +281,7 @@ void ProxyService::arm_accept(const std::shared_ptr<VipState>& vip) {
           return;
         }
         const uint64_t id = next_id_++;
+        spdlog::trace("proxy: VIP {}: accepted connection {}", vip->cfg.name, id);
         auto conn = std::make_unique<Conn>(io_, id, vip, std::move(socket));
         Conn& c = *conn;
         conns_.emplace(id, std::move(conn));
@@ -342,6 +346,7 @@ void ProxyService::connect_next(Conn& c) {
       connect_next(*c);
       return;
     }
+    spdlog::trace("proxy: VIP {}: connection {} connected to {}", c->vip->cfg.name, c->id, c->backend_id);
     on_connected(*c);
   });
 }

@@ -34,6 +34,7 @@ Splicer::Splicer() {
   if (!skel_) throw_errno(errno, "load BPF object xdpgw_proxy (SOCKHASH + sk_skb stream verdict)");
   socks_fd_ = bpf_map__fd(skel_->maps.proxy_socks);
   passive_fd_ = bpf_map__fd(skel_->maps.proxy_passive);
+  targets_fd_ = bpf_map__fd(skel_->maps.proxy_targets);
   peers_fd_ = bpf_map__fd(skel_->maps.proxy_peers);
   stats_fd_ = bpf_map__fd(skel_->maps.proxy_stats);
   prog_fd_ = bpf_program__fd(skel_->progs.xdpgw_proxy_verdict);
@@ -96,6 +97,8 @@ void Splicer::splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b) {
     check_errno(bpf_map_update_elem(peers_fd_, &cookie_b, &peer_of_b, BPF_NOEXIST), "proxy_peers insert");
     // The value of a SOCKHASH update from user space is the socket's fd.
     const uint64_t b = static_cast<uint64_t>(fd_b), a = static_cast<uint64_t>(fd_a);
+    check_errno(bpf_map_update_elem(targets_fd_, &cookie_b, &b, BPF_NOEXIST), "proxy_targets insert");
+    check_errno(bpf_map_update_elem(targets_fd_, &cookie_a, &a, BPF_NOEXIST), "proxy_targets insert");
     check_errno(bpf_map_update_elem(socks_fd_, &cookie_b, &b, BPF_NOEXIST), "proxy_socks insert");
     check_errno(bpf_map_update_elem(socks_fd_, &cookie_a, &a, BPF_NOEXIST), "proxy_socks insert");
   } catch (...) {
@@ -107,6 +110,7 @@ void Splicer::splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b) {
 void Splicer::unsplice(uint64_t cookie_a, uint64_t cookie_b) noexcept {
   // ENOENT is expected (a closed socket leaves the SOCKHASH by itself).
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(socks_fd_, &c);
+  for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(targets_fd_, &c);
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(passive_fd_, &c);
   for (uint64_t c : {cookie_a, cookie_b}) bpf_map_delete_elem(peers_fd_, &c);
 }

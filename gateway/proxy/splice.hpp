@@ -44,8 +44,8 @@ class Splicer {
   static uint64_t cookie(int fd);
 
   // Makes the kernel move every byte `a` receives out of `b` and back:
-  // peers first, then the sockets (backend side first, so the client's
-  // first bytes find their peer). Throws naming the step; on a throw, what
+  // peers first, then both sockets as redirect targets, then both under
+  // the verdict (so whichever runs first finds its peer). Throws naming the step; on a throw, what
   // was inserted is removed again.
   void splice(int fd_a, uint64_t cookie_a, int fd_b, uint64_t cookie_b);
   // Removes both sockets and their peers (entries already gone are fine).
@@ -86,6 +86,7 @@ class Splicer {
   std::function<void(uint64_t)> on_event_;  // set during consume_events
   int socks_fd_ = -1;   // owned by skel_
   int passive_fd_ = -1;
+  int targets_fd_ = -1;
   int peers_fd_ = -1;
   int stats_fd_ = -1;
   int prog_fd_ = -1;

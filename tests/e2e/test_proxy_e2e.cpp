@@ -423,14 +423,28 @@ TEST_F(ProxyE2e, ReloadKeepsAThousandOpenConnections) {
   ASSERT_NO_FATAL_FAILURE(start({1, 1, 1}));
   std::vector<Connection> conns;
   conns.reserve(1000);
-  for (int i = 0; i < 1000; ++i) conns.emplace_back(topo_.client(), kVip, kEchoPort);
+  for (int i = 0; i < 1000; ++i) {
+    try {
+      conns.emplace_back(topo_.client(), kVip, kEchoPort);
+    } catch (const std::exception& e) {
+      const std::string log = daemon_.log();
+      FAIL() << "connection " << i << ": " << e.what() << "\n" << daemon_.cli("flows").output
+             << topo_.gw().exec("ss -ltn; ss -tn | tail -5").output << log.substr(log.size() > 1500 ? log.size() - 1500 : 0);
+    }
+  }
   ASSERT_EQ(proxied_total(), 1000u);
   // A reload that changes every pool: the acceptors stay, the live pairs too.
   daemon_.write_config(config({3, 1, 2}));
   auto r = daemon_.cli("reload");
   ASSERT_TRUE(r.ok()) << r.output;
   int kept = 0;
-  for (auto& c : conns) kept += c.echo("after reload") == c.backend() + ":after reload";
+  for (size_t i = 0; i < conns.size(); ++i) {
+    try {
+      kept += conns[i].echo("after reload") == conns[i].backend() + ":after reload";
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "connection " << i << " after the reload: " << e.what();
+    }
+  }
   EXPECT_EQ(kept, 1000);
   conns.clear();
   ASSERT_NO_FATAL_FAILURE(wait_until_no_connections());
