@@ -26,6 +26,11 @@
 #include "proxy/proxy_protocol.hpp"
 #include "proxy/splice.hpp"
 
+// glibc's <netinet/in.h> predates it (Linux 4.15, <linux/in6.h>).
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
 namespace xdpgw::proxy {
 
 namespace asio = boost::asio;
@@ -230,7 +235,10 @@ void ProxyService::open_listener(VipState& vip) {
     // address (on lo or a port); IP_FREEBIND lets the listener exist before
     // the address is configured, so the daemon starts and reloads
     // regardless of the order an operator does things in.
-    set_int(acc->native_handle(), IPPROTO_IP, IP_FREEBIND, 1, "setsockopt IP_FREEBIND");
+    if (ep.address().is_v6())
+      set_int(acc->native_handle(), IPPROTO_IPV6, IPV6_FREEBIND, 1, "setsockopt IPV6_FREEBIND");
+    else
+      set_int(acc->native_handle(), IPPROTO_IP, IP_FREEBIND, 1, "setsockopt IP_FREEBIND");
     acc->bind(ep);
     acc->listen(asio::socket_base::max_listen_connections);
     vip.acceptor = std::move(acc);

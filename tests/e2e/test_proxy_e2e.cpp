@@ -47,6 +47,7 @@ using namespace std::chrono_literals;
 
 constexpr int kBackends = 3;
 constexpr const char* kVip = "198.18.100.1";
+constexpr const char* kVip6 = "2001:2:0:100::1";
 constexpr uint16_t kHttpPort = 80, kPpPort = 81, kEchoPort = 90, kBinPort = 91;
 constexpr uint64_t kBigFile = 64ull << 20;
 
@@ -118,14 +119,14 @@ void kill_all(const Netns& ns) { run_cmd("ip netns pids " + ns.name() + " | xarg
 class ProxyTopology {
  public:
   ProxyTopology() : client_("pc"), gw_("pg") {
-    client_link_.emplace(gw_, client_, VethOptions{.a = {.addresses = {"198.18.1.1/24"}},
-                                                   .b = {.addresses = {"198.18.1.2/24"}}});
-    client_.exec_ok("ip route add default via 198.18.1.1");
+    client_link_.emplace(gw_, client_, VethOptions{.a = {.addresses = {"198.18.1.1/24", "2001:2:0:1::1/64"}},
+                                                   .b = {.addresses = {"198.18.1.2/24", "2001:2:0:1::2/64"}}});
+    client_.exec_ok("ip route add default via 198.18.1.1 && ip -6 route add default via 2001:2:0:1::1");
     // As in the LB tests: hosts compute their own checksums.
     client_.exec_ok("ethtool -K " + client_link_->name_b() + " tx off");
     // The VIP is the gateway's own address: the kernel delivers it to the
     // daemon's listeners (XDP passes packets for local addresses).
-    gw_.exec_ok(fmt::format("ip addr add {}/32 dev lo", kVip));
+    gw_.exec_ok(fmt::format("ip addr add {}/32 dev lo && ip addr add {}/128 dev lo nodad", kVip, kVip6));
     std::filesystem::create_directories(dir_.path() / "files" / "files");
     // Sparse: nginx sends zeros without reading a disk.
     const auto big = dir_.path() / "files" / "files" / "big.bin";
@@ -265,6 +266,11 @@ name = "{}"
       return v;
     };
     text += vip("web", kHttpPort, 8080, false, false);
+    // An IPv6 VIP in front of the same IPv4 backends: a proxy translates.
+    text += fmt::format("\n[[vip]]\nname = \"web6\"\naddress = \"{}\"\nprotocol = \"tcp\"\nport = {}\nmode = \"proxy\"\n",
+                        kVip6, kHttpPort);
+    for (int i = 0; i < kBackends; ++i)
+      text += fmt::format("\n[[vip.backend]]\naddress = \"{}\"\nport = 8080\n", backend_addr(i));
     text += vip("pp", kPpPort, 8081, true, false);
     text += vip("echo", kEchoPort, 9000, false, false, echo_extra);
     text += vip("bin", kBinPort, 9001, false, true);
@@ -336,6 +342,15 @@ TEST_F(ProxyE2e, CurlAndAbThroughTheVipSpreadByWeight) {
   auto flows = daemon_.cli("flows");
   EXPECT_TRUE(flows.ok()) << flows.output;
   EXPECT_NE(flows.output.find("proxied connections"), std::string::npos) << flows.output;
+}
+
+TEST_F(ProxyE2e, Ipv6VipToIpv4Backends) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  for (int i = 0; i < 5; ++i) {
+    auto r = topo_.client().exec(fmt::format("curl -sS --max-time 10 http://[{}]:{}/", kVip6, kHttpPort));
+    ASSERT_TRUE(r.ok()) << r.output << daemon_.log();
+    EXPECT_TRUE(std::regex_match(r.output, std::regex("b[0-2]\n"))) << r.output;
+  }
 }
 
 TEST_F(ProxyE2e, ProxyProtocolShowsTheRealClient) {
