@@ -274,7 +274,8 @@ name = "{}"
     text += vip("pp", kPpPort, 8081, true, false);
     text += vip("echo", kEchoPort, 9000, false, false, echo_extra);
     text += vip("bin", kBinPort, 9001, false, true);
-    text += fmt::format("\n[control]\nsocket = \"{}\"\nmetrics = \"off\"\n", daemon_.socket().string());
+    // Metrics on the gateway namespace's loopback: each test has its own.
+    text += fmt::format("\n[control]\nsocket = \"{}\"\nmetrics = \"127.0.0.1:10170\"\n", daemon_.socket().string());
     return text;
   }
 
@@ -378,10 +379,19 @@ TEST_F(ProxyE2e, HundredMegabytesBothWaysByteForByte) {
   EXPECT_EQ(sent, received) << "100 MB echoed through the splice differ";
   EXPECT_TRUE(std::regex_match(greeting, std::regex("b[0-2]"))) << greeting;
   EXPECT_EQ(std::filesystem::file_size(out), 100'000'000u + 3);
-  // Spliced in the kernel, not relayed by the daemon.
-  auto status = daemon_.cli("status --json");
-  ASSERT_TRUE(status.ok()) << status.output;
-  EXPECT_NE(status.output.find("\"proxy\""), std::string::npos) << status.output;
+  // The metrics count the bytes both ways, and promtool accepts them.
+  const std::string metrics = topo_.gw().exec_ok("curl -sS --max-time 10 http://127.0.0.1:10170/metrics");
+  std::smatch m;
+  for (const char* direction : {"to_backend", "to_client"}) {
+    ASSERT_TRUE(std::regex_search(metrics, m, std::regex(fmt::format(
+                                                  R"(xdpgw_proxy_bytes_total\{{vip="bin",direction="{}"\}} ([0-9.e+]+))",
+                                                  direction))))
+        << metrics;
+    EXPECT_GE(std::stod(m[1]), direction == std::string("to_backend") ? 100e6 : 100e6 + 3) << direction;
+  }
+  EXPECT_NE(metrics.find("xdpgw_proxy_connections_total{vip=\"bin\"} 1"), std::string::npos) << metrics;
+  auto lint = topo_.gw().exec("curl -sS --max-time 10 http://127.0.0.1:10170/metrics | promtool check metrics");
+  EXPECT_TRUE(lint.ok()) << lint.output;
   std::error_code ec;
   std::filesystem::remove(in, ec);
   std::filesystem::remove(out, ec);
@@ -452,6 +462,12 @@ TEST_F(ProxyE2e, ReloadKeepsAThousandOpenConnections) {
     }
   }
   ASSERT_EQ(proxied_total(), 1000u);
+  // `xdpgw flows`: client, backend and the greeting's 3 bytes each.
+  for (const auto& f : proxied()["connections"]) {
+    EXPECT_EQ(f["vip"], "echo");
+    EXPECT_EQ(f["to_client_bytes"], 3u) << f.dump();
+    EXPECT_TRUE(std::regex_match(f["backend"].get<std::string>(), std::regex(R"(198\.18\.1[0-2]\.2:9000)"))) << f.dump();
+  }
   // A reload that changes every pool: the acceptors stay, the live pairs too.
   daemon_.write_config(config({3, 1, 2}));
   auto r = daemon_.cli("reload");
