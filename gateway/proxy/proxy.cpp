@@ -218,7 +218,7 @@ void ProxyService::configure(const config::LoadBalancer& lb) {
     ++it->second->listen_gen;
     it = vips_.erase(it);
   }
-  schedule_sweep();
+  if (enabled()) schedule_sweep();
 }
 
 void ProxyService::open_listener(VipState& vip) {
@@ -666,7 +666,7 @@ void ProxyService::schedule_sweep() {
     sweeping_ = false;
     if (ec) return;
     sweep_idle();
-    schedule_sweep();
+    if (enabled()) schedule_sweep();
   });
 }
 
