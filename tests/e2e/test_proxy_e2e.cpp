@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <deque>
@@ -48,7 +49,8 @@ using namespace std::chrono_literals;
 constexpr int kBackends = 3;
 constexpr const char* kVip = "198.18.100.1";
 constexpr const char* kVip6 = "2001:2:0:100::1";
-constexpr uint16_t kHttpPort = 80, kPpPort = 81, kEchoPort = 90, kBinPort = 91;
+constexpr uint16_t kHttpPort = 80, kPpPort = 81, kEchoPort = 90, kBinPort = 91, kRefusePort = 92,
+                   kDeadPort = 93;
 constexpr uint64_t kBigFile = 64ull << 20;
 
 std::string backend_addr(int i) { return fmt::format("198.18.{}.2", 10 + i); }
@@ -274,6 +276,17 @@ name = "{}"
     text += vip("pp", kPpPort, 8081, true, false);
     text += vip("echo", kEchoPort, 9000, false, false, echo_extra);
     text += vip("bin", kBinPort, 9001, false, true);
+    // "refuse": b0 has nothing on port 9 (connects are refused), b1 and b2
+    // echo; "dead": nothing listens anywhere.
+    text += fmt::format("\n[[vip]]\nname = \"refuse\"\naddress = \"{}\"\nprotocol = \"tcp\"\nport = {}\n"
+                        "mode = \"proxy\"\nconnect_tries = 3\n"
+                        "[[vip.backend]]\naddress = \"{}\"\nport = 9\n"
+                        "[[vip.backend]]\naddress = \"{}\"\nport = 9000\n"
+                        "[[vip.backend]]\naddress = \"{}\"\nport = 9000\n",
+                        kVip, kRefusePort, backend_addr(0), backend_addr(1), backend_addr(2));
+    text += fmt::format("\n[[vip]]\nname = \"dead\"\naddress = \"{}\"\nprotocol = \"tcp\"\nport = {}\n"
+                        "mode = \"proxy\"\n[[vip.backend]]\naddress = \"{}\"\nport = 9\n",
+                        kVip, kDeadPort, backend_addr(0));
     // Metrics on the gateway namespace's loopback: each test has its own.
     text += fmt::format("\n[control]\nsocket = \"{}\"\nmetrics = \"127.0.0.1:10170\"\n", daemon_.socket().string());
     return text;
@@ -587,6 +600,41 @@ TEST_F(ProxyE2e, StopStopsAcceptingAndLetsOpenConnectionsFinish) {
   // The daemon exits once the last connection has ended (or the grace is
   // over); stop() expects a clean exit.
   daemon_.stop();
+}
+
+TEST_F(ProxyE2e, RefusedBackendsAreSkippedAndNoneLeftClosesTheClientAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  // b0 refuses every connect: the next backend of the table answers.
+  for (int i = 0; i < 30; ++i) {
+    Connection c(topo_.client(), kVip, kRefusePort);
+    EXPECT_TRUE(c.backend() == "b1" || c.backend() == "b2") << c.backend();
+  }
+  const std::string metrics = topo_.gw().exec_ok("curl -sS --max-time 10 http://127.0.0.1:10170/metrics");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      metrics, m,
+      std::regex(fmt::format(R"(xdpgw_proxy_connect_failures_total\{{vip="refuse",backend="{}:9"\}} (\d+))",
+                             backend_addr(0)))))
+      << metrics;
+  EXPECT_GT(std::stoi(m[1]), 0);
+  // No backend left: the client is reset, it does not wait for a timeout.
+  UniqueFd fd = connect_to(topo_.client(), kDeadPort);
+  int err = -1;
+  EXPECT_EQ(read_to_end(fd.get(), &err), "");
+  EXPECT_EQ(err, ECONNRESET) << std::strerror(err);
+}
+
+TEST_F(ProxyE2e, DrainedBackendTakesNoNewConnectionsItsOpenOnesStay) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  std::vector<Connection> open;
+  for (int i = 0; i < 30 && std::none_of(open.begin(), open.end(), [](const Connection& c) { return c.backend() == "b0"; }); ++i)
+    open.emplace_back(topo_.client(), kVip, kEchoPort);
+  auto on_b0 = std::find_if(open.begin(), open.end(), [](const Connection& c) { return c.backend() == "b0"; });
+  ASSERT_NE(on_b0, open.end());
+  auto r = daemon_.cli(fmt::format("backend drain echo {}:9000", backend_addr(0)));
+  ASSERT_TRUE(r.ok()) << r.output;
+  for (int i = 0; i < 30; ++i) EXPECT_NE(Connection(topo_.client(), kVip, kEchoPort).backend(), "b0");
+  EXPECT_EQ(on_b0->echo("still"), "b0:still");
 }
 
 }  // namespace
