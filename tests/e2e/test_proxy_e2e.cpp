@@ -50,7 +50,7 @@ constexpr int kBackends = 3;
 constexpr const char* kVip = "198.18.100.1";
 constexpr const char* kVip6 = "2001:2:0:100::1";
 constexpr uint16_t kHttpPort = 80, kPpPort = 81, kEchoPort = 90, kBinPort = 91, kRefusePort = 92,
-                   kDeadPort = 93;
+                   kDeadPort = 93, kSlowPort = 94;
 constexpr uint64_t kBigFile = 64ull << 20;
 
 std::string backend_addr(int i) { return fmt::format("198.18.{}.2", 10 + i); }
@@ -287,6 +287,13 @@ name = "{}"
     text += fmt::format("\n[[vip]]\nname = \"dead\"\naddress = \"{}\"\nprotocol = \"tcp\"\nport = {}\n"
                         "mode = \"proxy\"\n[[vip.backend]]\naddress = \"{}\"\nport = 9\n",
                         kVip, kDeadPort, backend_addr(0));
+    // "slow": the first backend never answers (no such host on the link:
+    // the SYN goes nowhere), so its connect times out and b1 answers.
+    text += fmt::format("\n[[vip]]\nname = \"slow\"\naddress = \"{}\"\nprotocol = \"tcp\"\nport = {}\n"
+                        "mode = \"proxy\"\nconnect_timeout_ms = 200\ntable_size = 2\n"
+                        "[[vip.backend]]\naddress = \"198.18.10.99\"\nport = 9000\n"
+                        "[[vip.backend]]\naddress = \"{}\"\nport = 9000\n",
+                        kVip, kSlowPort, backend_addr(1));
     // Metrics on the gateway namespace's loopback: each test has its own.
     text += fmt::format("\n[control]\nsocket = \"{}\"\nmetrics = \"127.0.0.1:10170\"\n", daemon_.socket().string());
     return text;
@@ -616,6 +623,14 @@ TEST_F(ProxyE2e, RefusedBackendsAreSkippedAndNoneLeftClosesTheClientAtOnce) {
       std::regex(fmt::format(R"(xdpgw_proxy_connect_failures_total\{{vip="refuse",backend="{}:9"\}} (\d+))",
                              backend_addr(0)))))
       << metrics;
+  EXPECT_GT(std::stoi(m[1]), 0);
+  // A connect that times out moves on to the next backend too.
+  // 20 clients: each finds the silent backend first with probability 1/2.
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Connection(topo_.client(), kVip, kSlowPort).backend(), "b1");
+  const std::string after = topo_.gw().exec_ok("curl -sS --max-time 10 http://127.0.0.1:10170/metrics");
+  ASSERT_TRUE(std::regex_search(
+      after, m, std::regex(R"(xdpgw_proxy_connect_failures_total\{vip="slow",backend="198\.18\.10\.99:9000"\} (\d+))")))
+      << after;
   EXPECT_GT(std::stoi(m[1]), 0);
   // No backend left: the client is reset, it does not wait for a timeout.
   UniqueFd fd = connect_to(topo_.client(), kDeadPort);
