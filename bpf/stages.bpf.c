@@ -6,6 +6,7 @@
  * of a global function may be NULL.
  */
 #include "lb.h"
+#include "lb_icmp.h"
 #include "punt.h"
 #include "policy.h"
 #include "capture.h"

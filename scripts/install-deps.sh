@@ -31,6 +31,8 @@ TEST=(
   # test and demo tooling: topologies, traffic, captures
   iproute2 ethtool tcpdump iputils-ping netcat-openbsd socat iperf3
   netsniff-ng python3-scapy procps kmod
+  # SYN floods from random sources against the load balancer
+  hping3
   # libFuzzer + sanitizer runtimes for clang (config fuzzer); gnuplot for
   # benchmark charts; nftables for the LB benchmark's kernel DNAT reference
   libclang-rt-14-dev gnuplot-nox nftables

@@ -20,47 +20,12 @@
 #define XDPGW_LB_H
 
 #include "router.h"
+#include "flow.h"
+#include "encap.h"
 
 /* Last-seen timestamps are refreshed at most this often: the flow entry is
  * shared by every CPU, and a write per packet would bounce its cache line. */
 #define LB_LAST_SEEN_GRANULARITY_NS 1000000000ull
-
-/* L3 header of an untagged frame (the LB only takes untagged frames, like the
- * router). */
-#define LB_L3_OFF ((__u32)sizeof(struct ethhdr))
-
-/* Fills the flow key of a TCP/UDP packet from its headers. 0 or -1. */
-static __always_inline int lb_flow_key(struct xdp_md *ctx,
-				       const struct xdpgw_pkt_meta *meta,
-				       const struct flow_ports *fp,
-				       struct xdpgw_flow_key *key)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-
-	__builtin_memset(key, 0, sizeof(*key));
-	key->sport = fp->sport;
-	key->dport = fp->dport;
-	key->proto = meta->l4_proto;
-	if (meta->l3_proto == ETH_P_IP) {
-		struct iphdr *ip = data + LB_L3_OFF;
-
-		if ((void *)(ip + 1) > data_end)
-			return -1;
-		key->family = AF_INET;
-		__builtin_memcpy(key->src, &ip->saddr, 4);
-		__builtin_memcpy(key->dst, &ip->daddr, 4);
-	} else {
-		struct ipv6hdr *ip6 = data + LB_L3_OFF;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return -1;
-		key->family = AF_INET6;
-		__builtin_memcpy(key->src, &ip6->saddr, 16);
-		__builtin_memcpy(key->dst, &ip6->daddr, 16);
-	}
-	return 0;
-}
 
 /* Hash of the client's 5-tuple that indexes the Maglev table. It depends on
  * the packet only, so every instance with the same config picks the same
@@ -231,53 +196,186 @@ lb_pick_backend(const struct xdpgw_vip *vip, const struct xdpgw_flow_key *fk,
 	return cfg_lookup(&cfg_backends, gen, id);
 }
 
+/* The entry of a new flow of `vip` on backend `be`. */
+static __always_inline void lb_flow_init(struct xdpgw_flow *flow, const struct xdpgw_flow_key *fk,
+					 const struct xdpgw_vip *vip,
+					 const struct xdpgw_backend *be, __u32 backend_id)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	flow->action = vip->mode == XDPGW_LB_DSR ? XDPGW_FLOW_LB_DSR : XDPGW_FLOW_LB_NAT;
+	flow->target_family = be->family;
+	flow->vip_id = vip->vip_id;
+	flow->backend_id = backend_id;
+	flow->target_port = be->port ? be->port : fk->dport;
+	__builtin_memcpy(flow->target, be->addr, 16);
+	flow->created_ns = now;
+	flow->last_seen_ns = now;
+}
+
+/* The key of a NAT flow's replies (backend -> client), from the key and
+ * entry of its forward direction. */
+static __always_inline void lb_reverse_key(const struct xdpgw_flow_key *fk,
+					   const struct xdpgw_flow *fwd,
+					   struct xdpgw_flow_key *rk)
+{
+	__builtin_memset(rk, 0, sizeof(*rk));
+	__builtin_memcpy(rk->src, fwd->target, 16);
+	__builtin_memcpy(rk->dst, fk->src, 16);
+	rk->sport = fwd->target_port;
+	rk->dport = fk->sport;
+	rk->proto = fk->proto;
+	rk->family = fk->family;
+}
+
+/* Turns a NAT flow's forward entry into its reverse one, in place (same
+ * VIP, backend and times): xdpgw_lb's stack is near the verifier's 512-byte
+ * limit for the call chain, so there is no second copy. */
+static __always_inline void lb_flip_to_reverse(const struct xdpgw_flow_key *fk,
+					       struct xdpgw_flow *flow)
+{
+	flow->action = XDPGW_FLOW_LB_REVERSE_NAT;
+	flow->target_family = fk->family;
+	flow->target_port = fk->dport;
+	__builtin_memcpy(flow->target, fk->dst, 16);
+}
+
 /*
- * Creates the flow entries of a new flow: the forward one, and for NAT the
- * reverse one keyed by what the backend's replies look like. When another
- * CPU created the flow first, its entry wins (BPF_NOEXIST), so both CPUs
- * send the flow to the same backend. Returns the entry to use, or NULL.
+ * Puts a flow's entries into `table` (conn_table, or lb_embryonic with the
+ * embryonic fields after `flow`): the forward one, and for NAT the reverse
+ * one keyed by what the backend's replies look like. When another CPU
+ * created the flow first, its entry wins (BPF_NOEXIST), so both CPUs send
+ * the flow to the same backend. `flow` is clobbered. Returns whether the
+ * forward entry was created here.
  */
+static __always_inline int lb_insert_pair(void *table, const struct xdpgw_flow_key *fk,
+					  struct xdpgw_flow *flow, __u32 inserted_stat)
+{
+	struct xdpgw_flow_key rk;
+	int created = bpf_map_update_elem(table, fk, flow, BPF_NOEXIST) == 0;
+
+	conn_count(created ? inserted_stat : XDPGW_CONN_INSERT_RACED, 1);
+	if (created && flow->action == XDPGW_FLOW_LB_NAT) {
+		lb_reverse_key(fk, flow, &rk);
+		lb_flip_to_reverse(fk, flow);
+		/* Failure here leaves the replies to the router: the client
+		 * then sees the backend's address and resets. With an LRU
+		 * table the update only fails on memory pressure. */
+		if (bpf_map_update_elem(table, &rk, flow, BPF_ANY) == 0)
+			conn_count(inserted_stat, 1);
+	}
+	return created;
+}
+
+/* A new established flow (UDP, or TCP past its handshake). */
 static __always_inline struct xdpgw_flow *
 lb_new_flow(const struct xdpgw_flow_key *fk, const struct xdpgw_vip *vip,
 	    const struct xdpgw_backend *be, __u32 backend_id, int *created)
 {
 	struct xdpgw_flow flow = {};
-	__u64 now = bpf_ktime_get_ns();
 
-	flow.action = vip->mode == XDPGW_LB_DSR ? XDPGW_FLOW_LB_DSR : XDPGW_FLOW_LB_NAT;
-	flow.target_family = be->family;
-	flow.vip_id = vip->vip_id;
-	flow.backend_id = backend_id;
-	flow.target_port = be->port ? be->port : fk->dport;
-	__builtin_memcpy(flow.target, be->addr, 16);
-	flow.created_ns = now;
-	flow.last_seen_ns = now;
+	lb_flow_init(&flow, fk, vip, be, backend_id);
+	*created = lb_insert_pair(&conn_table, fk, &flow, XDPGW_CONN_INSERTED);
+	return bpf_map_lookup_elem(&conn_table, fk);
+}
 
-	*created = bpf_map_update_elem(&conn_table, fk, &flow, BPF_NOEXIST) == 0;
-	conn_count(*created ? XDPGW_CONN_INSERTED : XDPGW_CONN_INSERT_RACED, 1);
-	if (*created && flow.action == XDPGW_FLOW_LB_NAT) {
-		struct xdpgw_flow_key rk = {};
+/* A new TCP flow started by a SYN: embryonic until proven (shared.h). */
+static __always_inline struct xdpgw_embryonic *
+lb_new_embryonic(const struct xdpgw_flow_key *fk, const struct xdpgw_vip *vip,
+		 const struct xdpgw_backend *be, __u32 backend_id, int *created)
+{
+	struct xdpgw_embryonic e = {};
 
-		__builtin_memcpy(rk.src, be->addr, 16);
-		__builtin_memcpy(rk.dst, fk->src, 16);
-		rk.sport = flow.target_port;
-		rk.dport = fk->sport;
-		rk.proto = fk->proto;
-		rk.family = fk->family;
-		/* The forward entry's stack copy becomes the reverse one
-		 * (same VIP, backend and times): xdpgw_lb's stack is near
-		 * the verifier's 512-byte limit for the call chain. */
-		flow.action = XDPGW_FLOW_LB_REVERSE_NAT;
-		flow.target_family = fk->family;
-		flow.target_port = fk->dport;
-		__builtin_memcpy(flow.target, fk->dst, 16);
-		/* Failure here leaves the replies to the router: the client
-		 * then sees the backend's address and resets. With an LRU
-		 * table the update only fails on memory pressure. */
-		if (bpf_map_update_elem(&conn_table, &rk, &flow, BPF_ANY) == 0)
+	lb_flow_init(&e.flow, fk, vip, be, backend_id);
+	e.flags = XDPGW_EMB_F_SYN;
+	*created = lb_insert_pair(&lb_embryonic, fk, &e.flow, XDPGW_CONN_EMBRYONIC_INSERTED);
+	return bpf_map_lookup_elem(&lb_embryonic, fk);
+}
+
+/* Moves an embryonic flow (its forward entry `emb` under `fk`, and for NAT
+ * its reverse one) into conn_table, with the counts it has so far; the
+ * entries are copied map to map (the stack has no room for a copy). When
+ * another CPU promoted it first, its entries stay. Returns the established
+ * entry. */
+static __always_inline struct xdpgw_flow *
+lb_promote(const struct xdpgw_flow_key *fk, const struct xdpgw_embryonic *emb)
+{
+	const struct xdpgw_embryonic *reply = NULL;
+	struct xdpgw_flow_key rk;
+
+	if (emb->flow.action == XDPGW_FLOW_LB_NAT) {
+		lb_reverse_key(fk, &emb->flow, &rk);
+		reply = bpf_map_lookup_elem(&lb_embryonic, &rk);
+	}
+	if (bpf_map_update_elem(&conn_table, fk, &emb->flow, BPF_NOEXIST) == 0) {
+		conn_count(XDPGW_CONN_INSERTED, 1);
+		conn_count(XDPGW_CONN_PROMOTED, 1);
+		if (reply && bpf_map_update_elem(&conn_table, &rk, &reply->flow, BPF_ANY) == 0)
 			conn_count(XDPGW_CONN_INSERTED, 1);
 	}
+	if (reply && bpf_map_delete_elem(&lb_embryonic, &rk) == 0)
+		conn_count(XDPGW_CONN_EMBRYONIC_DELETED, 1);
+	if (bpf_map_delete_elem(&lb_embryonic, fk) == 0)
+		conn_count(XDPGW_CONN_EMBRYONIC_DELETED, 1);
 	return bpf_map_lookup_elem(&conn_table, fk);
+}
+
+/* Whether a source prefix may start another UDP flow this second on this
+ * CPU (lb_udp_new_flows): `cap` per second, 0 for no cap. */
+static __always_inline int lb_udp_may_start(const struct xdpgw_flow_key *fk, __u32 cap)
+{
+	struct xdpgw_prefix_key pk = { .family = fk->family };
+	struct xdpgw_new_flow_window *w, fresh = {};
+	__u64 window = bpf_ktime_get_ns() >> 30; /* ~1 s */
+
+	if (!cap)
+		return 1;
+	if (fk->family == AF_INET)
+		__builtin_memcpy(pk.addr, fk->src, XDPGW_UDP_CAP_V4_PREFIX / 8);
+	else
+		__builtin_memcpy(pk.addr, fk->src, XDPGW_UDP_CAP_V6_PREFIX / 8);
+	w = bpf_map_lookup_elem(&lb_udp_new_flows, &pk);
+	if (!w) {
+		fresh.window = window;
+		fresh.count = 1;
+		bpf_map_update_elem(&lb_udp_new_flows, &pk, &fresh, BPF_ANY);
+		return 1;
+	}
+	if (w->window != window) {
+		w->window = window;
+		w->count = 0;
+	}
+	if (w->count >= cap)
+		return 0;
+	w->count++;
+	return 1;
+}
+
+#define LB_TCP_FIN 0x01
+#define LB_TCP_SYN 0x02
+#define LB_TCP_RST 0x04
+#define LB_TCP_ACK 0x10
+
+/* What the embryonic rules read of a TCP header (the handler checked it). */
+struct lb_tcp {
+	__u32 seq;
+	__u32 ack_seq;
+	__u8 flags;
+};
+
+static __always_inline int lb_tcp_of(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+				     struct lb_tcp *t)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tcphdr *tcp = data + (meta->l4_off & XDPGW_MAX_L4_OFFSET);
+
+	if ((void *)(tcp + 1) > data_end)
+		return -1;
+	t->seq = bpf_ntohl(tcp->seq);
+	t->ack_seq = bpf_ntohl(tcp->ack_seq);
+	t->flags = ((__u8 *)tcp)[13];
+	return 0;
 }
 
 /* Offsets of the L4 checksum and of the port a NAT rewrites. */
@@ -354,107 +452,6 @@ static __always_inline __u32 lb_nat_rewrite(struct xdp_md *ctx,
 	return 0;
 }
 
-/*
- * DSR: puts an outer IPv4 (IPIP) or IPv6 (IPv6-in-IPv6) header in front of
- * the IP packet, from the generation's tunnel source to the backend, and
- * updates `meta` to describe the outer packet. 0, or a drop reason.
- */
-static __always_inline __u32 lb_encap(struct xdp_md *ctx,
-				      struct xdpgw_pkt_meta *meta,
-				      const struct xdpgw_flow *flow)
-{
-	const struct xdpgw_lb_settings *lbs;
-	void *data, *data_end;
-	struct ethhdr *eth;
-	__u32 zero = 0, inner_len = meta->l3_len;
-	__u8 tos = 0;
-
-	lbs = cfg_lookup(&cfg_lb, meta->gen, &zero);
-	if (!lbs)
-		return XDPGW_R_DROP_LB_ENCAP_FAILED;
-
-	/* The outer header carries the inner traffic class so queueing
-	 * upstream of the backend treats the flow the same. */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (meta->l3_proto == ETH_P_IP) {
-		struct iphdr *inner = data + LB_L3_OFF;
-
-		if ((void *)(inner + 1) > data_end)
-			return XDPGW_R_DROP_IPV4_TRUNCATED;
-		tos = inner->tos;
-	} else {
-		struct ipv6hdr *inner = data + LB_L3_OFF;
-
-		if ((void *)(inner + 1) > data_end)
-			return XDPGW_R_DROP_IPV6_TRUNCATED;
-		tos = (inner->priority << 4) | (inner->flow_lbl[0] >> 4);
-	}
-
-	if (flow->target_family == AF_INET) {
-		struct iphdr *outer;
-
-		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
-			return XDPGW_R_DROP_LB_ENCAP_FAILED;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		eth = data;
-		outer = data + sizeof(*eth);
-		if ((void *)(outer + 1) + sizeof(*eth) > data_end)
-			return XDPGW_R_DROP_LB_ENCAP_FAILED;
-		/* MACs are rewritten by the router; only the type matters. */
-		__builtin_memcpy(eth, (void *)outer + sizeof(*outer), 12);
-		eth->h_proto = bpf_htons(ETH_P_IP);
-		outer->version = 4;
-		outer->ihl = 5;
-		outer->tos = tos;
-		outer->tot_len = bpf_htons(inner_len + sizeof(*outer));
-		outer->id = 0;
-		outer->frag_off = bpf_htons(0x4000); /* DF: PMTU works end to end */
-		outer->ttl = 64;
-		outer->protocol = meta->l3_proto == ETH_P_IP ? IPPROTO_IPIP
-							      : IPPROTO_IPV6;
-		outer->check = 0;
-		__builtin_memcpy(&outer->saddr, lbs->tunnel_src4, 4);
-		__builtin_memcpy(&outer->daddr, flow->target, 4);
-		outer->check = csum_words((const __u32 *)outer, 5);
-		meta->l3_len = inner_len + sizeof(*outer);
-		meta->l4_off = LB_L3_OFF + sizeof(*outer);
-		meta->l4_proto = outer->protocol;
-		meta->l3_proto = ETH_P_IP;
-	} else {
-		struct ipv6hdr *outer;
-
-		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct ipv6hdr)))
-			return XDPGW_R_DROP_LB_ENCAP_FAILED;
-		data = (void *)(long)ctx->data;
-		data_end = (void *)(long)ctx->data_end;
-		eth = data;
-		outer = data + sizeof(*eth);
-		if ((void *)(outer + 1) + sizeof(*eth) > data_end)
-			return XDPGW_R_DROP_LB_ENCAP_FAILED;
-		__builtin_memcpy(eth, (void *)outer + sizeof(*outer), 12);
-		eth->h_proto = bpf_htons(ETH_P_IPV6);
-		outer->version = 6;
-		outer->priority = tos >> 4;
-		outer->flow_lbl[0] = (tos & 0x0F) << 4;
-		outer->flow_lbl[1] = 0;
-		outer->flow_lbl[2] = 0;
-		outer->payload_len = bpf_htons(inner_len);
-		outer->nexthdr = meta->l3_proto == ETH_P_IP ? IPPROTO_IPIP
-							     : IPPROTO_IPV6;
-		outer->hop_limit = 64;
-		__builtin_memcpy(&outer->saddr, lbs->tunnel_src6, 16);
-		__builtin_memcpy(&outer->daddr, flow->target, 16);
-		meta->l3_len = inner_len + sizeof(*outer);
-		meta->l4_off = LB_L3_OFF + sizeof(*outer);
-		meta->l4_proto = outer->nexthdr;
-		meta->l3_proto = ETH_P_IPV6;
-	}
-	meta->flags = 0; /* the outer header has no options, no extensions */
-	return 0;
-}
-
 /* Sends a packet of a known flow the way the flow goes. `flow` is the
  * conn_table entry, counted with the hits `held` (this CPU's cache slot of
  * the flow, or NULL) held back, or, when `cached`, the cache slot's copy,
@@ -508,6 +505,125 @@ static __always_inline int lb_apply(struct xdp_md *ctx,
 	return request_forward(fwd, out_ports.sport, out_ports.dport, reason);
 }
 
+/* The generation's UDP new-flow cap (0: none). */
+static __always_inline __u32 lb_udp_cap(const struct xdpgw_pkt_meta *meta)
+{
+	const struct xdpgw_lb_settings *lbs;
+	__u32 zero = 0;
+
+	lbs = cfg_lookup(&cfg_lb, meta->gen, &zero);
+	return lbs ? lbs->udp_new_flows : 0;
+}
+
+/* Whether a non-SYN packet of an embryonic flow proves the client (see
+ * struct xdpgw_embryonic). */
+static __always_inline int lb_proven(const struct xdpgw_flow_key *key,
+				     const struct xdpgw_embryonic *emb, const struct lb_tcp *tcp)
+{
+	const struct xdpgw_embryonic *reply;
+	struct xdpgw_flow_key rk;
+
+	if (tcp->flags & (LB_TCP_SYN | LB_TCP_RST))
+		return 0;
+	if (emb->flow.action == XDPGW_FLOW_LB_DSR)
+		return 1;
+	if (!(tcp->flags & LB_TCP_ACK))
+		return 0;
+	lb_reverse_key(key, &emb->flow, &rk);
+	reply = bpf_map_lookup_elem(&lb_embryonic, &rk);
+	return reply && (reply->flags & XDPGW_EMB_F_SERVER_ISN) &&
+	       tcp->ack_seq == reply->server_isn + 1;
+}
+
+/* A new established flow of `vip` on the backend Maglev picks, in
+ * conn_table; NULL when the VIP has no usable backend. */
+static __always_inline struct xdpgw_flow *
+lb_start_flow(const struct xdpgw_flow_key *key, const struct xdpgw_vip *vip, __u32 gen,
+	      int *created)
+{
+	const struct xdpgw_backend *be;
+	__u32 backend_id = 0;
+
+	be = lb_pick_backend(vip, key, gen, &backend_id);
+	/* NAT cannot translate between families; DSR can carry either. */
+	if (!be || (vip->mode == XDPGW_LB_NAT && be->family != key->family))
+		return NULL;
+	return lb_new_flow(key, vip, be, backend_id, created);
+}
+
+/* The flow of a TCP packet to a VIP that conn_table does not know. A SYN
+ * starts (or repeats) an embryonic flow; the packet that proves it promotes
+ * it (`*fill`: an established flow, which the CPU's cache may hold); any
+ * other packet of a flow no table knows (one whose entry was evicted)
+ * starts an established flow as before. NULL: no usable backend. */
+static __always_inline struct xdpgw_flow *
+lb_tcp_flow(const struct xdpgw_flow_key *key, const struct lb_tcp *tcp,
+	    const struct xdpgw_vip *vip, __u32 gen, int *created, int *fill)
+{
+	const struct xdpgw_backend *be;
+	struct xdpgw_embryonic *emb;
+	struct xdpgw_flow *flow;
+	__u32 backend_id = 0;
+
+	emb = bpf_map_lookup_elem(&lb_embryonic, key);
+	if (emb) {
+		if (lb_proven(key, emb, tcp)) {
+			flow = lb_promote(key, emb);
+			if (flow) {
+				*fill = 1;
+				return flow;
+			}
+		} else if (!(tcp->flags & LB_TCP_SYN)) {
+			conn_count(XDPGW_CONN_PROMOTION_REFUSED, 1);
+		}
+		return &emb->flow;
+	}
+	if (!(tcp->flags & LB_TCP_SYN)) {
+		*fill = 1;
+		return lb_start_flow(key, vip, gen, created);
+	}
+	be = lb_pick_backend(vip, key, gen, &backend_id);
+	if (!be || (vip->mode == XDPGW_LB_NAT && be->family != key->family))
+		return NULL;
+	emb = lb_new_embryonic(key, vip, be, backend_id, created);
+	return emb ? &emb->flow : NULL;
+}
+
+/* The flow of a UDP packet to a VIP that conn_table does not know: a new
+ * established one, unless its source prefix is over its cap. Then it is
+ * not stored: DSR needs no state to deliver it (the backend answers
+ * directly), so it goes statelessly by Maglev, in this CPU's scratch entry
+ * (`*cached`: it counts the packet itself); NAT could not translate the
+ * replies, so it is dropped (`*reason`). */
+static __always_inline struct xdpgw_flow *
+lb_udp_flow(const struct xdpgw_flow_key *key, const struct xdpgw_vip *vip,
+	    const struct xdpgw_pkt_meta *meta, int *created, int *cached, int *fill,
+	    __u32 *reason)
+{
+	const struct xdpgw_backend *be;
+	struct xdpgw_flow *scratch;
+	__u32 backend_id = 0, zero = 0;
+
+	if (lb_udp_may_start(key, lb_udp_cap(meta))) {
+		*fill = 1;
+		return lb_start_flow(key, vip, meta->gen, created);
+	}
+	conn_count(XDPGW_CONN_UDP_CAPPED, 1);
+	if (vip->mode == XDPGW_LB_NAT) {
+		*reason = XDPGW_R_DROP_LB_NEW_FLOW_CAP;
+		return NULL;
+	}
+	be = lb_pick_backend(vip, key, meta->gen, &backend_id);
+	scratch = bpf_map_lookup_elem(&lb_scratch, &zero);
+	if (!be || !scratch)
+		return NULL;
+	__builtin_memset(scratch, 0, sizeof(*scratch));
+	lb_flow_init(scratch, key, vip, be, backend_id);
+	*created = 1;
+	*cached = 1;
+	return scratch;
+}
+
 /*
  * Load balancing for a validated TCP/UDP packet: XDPGW_FORWARD with `fwd`
  * filled once it is rewritten for its backend, a drop, or XDPGW_GO_ON when
@@ -518,22 +634,23 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 				      const struct flow_ports *fp,
 				      struct xdpgw_fwd_request *fwd)
 {
-	const struct xdpgw_backend *be;
 	const struct xdpgw_vip *vip;
 	/* Aligned: flow_key_equal() and the hashes read it in words. */
 	struct xdpgw_flow_key key __attribute__((aligned(8)));
 	struct xdpgw_lb_cache_slot *slot, *held = NULL;
 	struct lb_cache_state *state;
+	struct xdpgw_embryonic *emb;
 	struct xdpgw_flow *flow;
-	__u32 backend_id = 0, idx;
-	int created = 0, verdict;
+	struct lb_tcp tcp = {};
+	__u32 idx, reason = XDPGW_R_DROP_LB_NO_BACKEND;
+	int verdict, created = 0, cached = 0, fill = 0;
 
 	/* Tagged frames belong to kernel VLAN devices; options and
 	 * extension headers go the kernel's way too (see router.h). */
 	if (meta->vlan_depth ||
 	    (meta->flags & (XDPGW_META_F_IPV4_OPTIONS | XDPGW_META_F_HOP_BY_HOP)))
 		return XDPGW_GO_ON;
-	if (lb_flow_key(ctx, meta, fp, &key))
+	if (flow_key_from_packet(ctx, meta, fp->sport, fp->dport, &key))
 		return XDPGW_GO_ON;
 
 	idx = XDPGW_LB_CACHE_SLOTS;
@@ -553,7 +670,9 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 			    slot->flow.packets < XDPGW_LB_CACHE_FLUSH - 1) {
 				if (state->score < LB_CACHE_SCORE_MAX)
 					state->score++;
-				return lb_apply(ctx, meta, fp, &slot->flow, 0, 1, NULL, fwd);
+				flow = &slot->flow;
+				cached = 1;
+				goto apply;
 			}
 			/* Time to write back and check the shared entry.
 			 * The slot serves nothing until that entry (or a
@@ -570,216 +689,39 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 
 	flow = bpf_map_lookup_elem(&conn_table, &key);
 	if (flow) {
-		verdict = lb_apply(ctx, meta, fp, flow, 0, 0, held, fwd);
-		if (verdict == XDPGW_FORWARD && slot)
-			lb_cache_fill(slot, &key, flow);
-		return verdict;
+		fill = 1;
+		goto apply;
 	}
-
+	if (key.proto == IPPROTO_TCP && lb_tcp_of(ctx, meta, &tcp))
+		return XDPGW_GO_ON; /* cannot happen: the handler checked it */
 	vip = lb_find_vip(&key, meta->gen);
-	if (!vip)
-		return XDPGW_GO_ON;
-	be = lb_pick_backend(vip, &key, meta->gen, &backend_id);
-	/* NAT cannot translate between families; DSR can carry either. */
-	if (!be || (vip->mode == XDPGW_LB_NAT && be->family != key.family))
-		return drop(ctx, XDPGW_R_DROP_LB_NO_BACKEND);
-	flow = lb_new_flow(&key, vip, be, backend_id, &created);
+	if (!vip) {
+		/* A backend's SYN-ACK of an embryonic NAT flow: the
+		 * sequence number the client's ACK must answer. */
+		if (key.proto != IPPROTO_TCP ||
+		    (tcp.flags & (LB_TCP_SYN | LB_TCP_ACK)) != (LB_TCP_SYN | LB_TCP_ACK))
+			return XDPGW_GO_ON;
+		emb = bpf_map_lookup_elem(&lb_embryonic, &key);
+		if (!emb || emb->flow.action != XDPGW_FLOW_LB_REVERSE_NAT)
+			return XDPGW_GO_ON;
+		emb->server_isn = tcp.seq;
+		emb->flags |= XDPGW_EMB_F_SERVER_ISN;
+		flow = &emb->flow;
+		goto apply;
+	}
+	if (key.proto == IPPROTO_TCP)
+		flow = lb_tcp_flow(&key, &tcp, vip, meta->gen, &created, &fill);
+	else
+		flow = lb_udp_flow(&key, vip, meta, &created, &cached, &fill, &reason);
 	if (!flow)
-		return drop(ctx, XDPGW_R_DROP_LB_NO_BACKEND);
-	verdict = lb_apply(ctx, meta, fp, flow, created, 0, held, fwd);
-	if (verdict == XDPGW_FORWARD && slot)
+		return drop(ctx, reason);
+apply:
+	/* One place applies whatever flow was found: lb_apply is inlined, and
+	 * each copy costs verifier instructions and stack. */
+	verdict = lb_apply(ctx, meta, fp, flow, created, cached, held, fwd);
+	if (verdict == XDPGW_FORWARD && fill && slot)
 		lb_cache_fill(slot, &key, flow);
 	return verdict;
-}
-
-/* ---- ICMP errors about a load-balanced flow -------------------------------- */
-
-/*
- * An ICMP error (fragmentation needed / packet too big, unreachable, time
- * exceeded) about a packet the VIP sent to a client arrives addressed to the
- * VIP, quoting that packet: VIP:port -> client:port. The backend of the flow
- * is the one that must learn about it (PMTU discovery above all), so the
- * error follows the flow: DSR encapsulates it to the backend unchanged; NAT
- * rewrites the outer destination and the quoted source to the backend, with
- * every checksum that covers them.
- */
-
-#define ICMP_DEST_UNREACH 3
-#define ICMP_TIME_EXCEEDED 11
-#define ICMP_PARAMETERPROB 12
-#define ICMPV6_DEST_UNREACH_T 1
-#define ICMPV6_PKT_TOOBIG_T 2
-#define ICMPV6_TIME_EXCEED_T 3
-#define ICMPV6_PARAMPROB_T 4
-
-/* Where the quoted packet and its fields are, once checked. */
-struct icmp_quote {
-	__u32 inner_off;     /* quoted IP header */
-	__u32 inner_l4_off;  /* quoted TCP/UDP header (at least 8 bytes there) */
-	__u8 inner_proto;
-};
-
-static __always_inline int icmp_is_error(__u16 l3_proto, __u8 type)
-{
-	if (l3_proto == ETH_P_IP)
-		return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
-		       type == ICMP_PARAMETERPROB;
-	return type >= ICMPV6_DEST_UNREACH_T && type <= ICMPV6_PARAMPROB_T;
-}
-
-/* Reads the quoted packet into a flow key of the flow it belongs to (the
- * client's direction). 0, or -1 when it is not an error we can attribute. */
-static __always_inline int icmp_quoted_flow(struct xdp_md *ctx,
-					    const struct xdpgw_pkt_meta *meta,
-					    struct xdpgw_flow_key *key,
-					    struct icmp_quote *q)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 l4 = meta->l4_off & XDPGW_MAX_L4_OFFSET;
-	struct icmp_fixed_hdr *icmp = data + l4;
-	__be16 *ports;
-
-	if ((void *)(icmp + 1) > data_end || !icmp_is_error(meta->l3_proto, icmp->type))
-		return -1;
-	__builtin_memset(key, 0, sizeof(*key));
-	q->inner_off = l4 + sizeof(*icmp);
-	if (meta->l3_proto == ETH_P_IP) {
-		struct iphdr *in = data + q->inner_off;
-
-		if ((void *)(in + 1) > data_end || in->version != 4 || in->ihl != 5)
-			return -1;
-		q->inner_proto = in->protocol;
-		q->inner_l4_off = q->inner_off + sizeof(*in);
-		key->family = AF_INET;
-		__builtin_memcpy(key->src, &in->daddr, 4);
-		__builtin_memcpy(key->dst, &in->saddr, 4);
-	} else {
-		struct ipv6hdr *in = data + q->inner_off;
-
-		if ((void *)(in + 1) > data_end || in->version != 6)
-			return -1;
-		q->inner_proto = in->nexthdr;
-		q->inner_l4_off = q->inner_off + sizeof(*in);
-		key->family = AF_INET6;
-		__builtin_memcpy(key->src, &in->daddr, 16);
-		__builtin_memcpy(key->dst, &in->saddr, 16);
-	}
-	if (q->inner_proto != IPPROTO_TCP && q->inner_proto != IPPROTO_UDP)
-		return -1;
-	ports = data + (q->inner_l4_off & 0x7ff);
-	if ((void *)(ports + 4) > data_end)
-		return -1;
-	key->proto = q->inner_proto;
-	key->sport = ports[1]; /* the client's port: the quoted destination */
-	key->dport = ports[0];
-	return 0;
-}
-
-/* NAT: the error goes to the backend as if the backend had sent the quoted
- * packet itself. */
-static __always_inline __u32 icmp_nat_rewrite(struct xdp_md *ctx,
-					      const struct xdpgw_pkt_meta *meta,
-					      const struct icmp_quote *q,
-					      const struct xdpgw_flow *flow)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u32 l4 = meta->l4_off & XDPGW_MAX_L4_OFFSET;
-	struct icmp_fixed_hdr *icmp = data + l4;
-	__be16 *ports = data + (q->inner_l4_off & 0x7ff);
-	__u64 icmp_delta = 0, inner_l4_delta = 0;
-	__u16 *inner_l4_check = NULL;
-	__u32 check_off;
-
-	if ((void *)(icmp + 1) > data_end || (void *)(ports + 4) > data_end)
-		return XDPGW_R_DROP_ICMP_TRUNCATED;
-	/* The quoted L4 checksum, when the quote reaches it, covers the
-	 * quoted source address and port too. */
-	check_off = q->inner_proto == IPPROTO_TCP ? 16 : 6;
-	if ((q->inner_l4_off & 0x7ff) + check_off + 2 <= l3_end(meta)) {
-		inner_l4_check = (void *)ports + check_off;
-		if ((void *)(inner_l4_check + 1) > data_end)
-			return XDPGW_R_DROP_ICMP_TRUNCATED;
-		if (q->inner_proto == IPPROTO_UDP && meta->l3_proto == ETH_P_IP &&
-		    *inner_l4_check == 0)
-			inner_l4_check = NULL;
-	}
-
-	if (meta->l3_proto == ETH_P_IP) {
-		struct iphdr *outer = data + LB_L3_OFF;
-		struct iphdr *in = data + (q->inner_off & 0x7ff);
-		__u32 to, old_check;
-
-		if ((void *)(outer + 1) > data_end || (void *)(in + 1) > data_end)
-			return XDPGW_R_DROP_ICMP_TRUNCATED;
-		__builtin_memcpy(&to, flow->target, 4);
-		outer->check = csum_apply(outer->check, csum_delta32(0, outer->daddr, to));
-		outer->daddr = to;
-		inner_l4_delta = csum_delta32(0, in->saddr, to);
-		old_check = in->check;
-		in->check = csum_apply(in->check, csum_delta32(0, in->saddr, to));
-		icmp_delta = csum_delta32(icmp_delta, in->saddr, to);
-		icmp_delta = csum_delta16(icmp_delta, old_check, in->check);
-		in->saddr = to;
-	} else {
-		struct ipv6hdr *outer = data + LB_L3_OFF;
-		struct ipv6hdr *in = data + (q->inner_off & 0x7ff);
-		__u32 to[4];
-
-		if ((void *)(outer + 1) > data_end || (void *)(in + 1) > data_end)
-			return XDPGW_R_DROP_ICMPV6_TRUNCATED;
-		__builtin_memcpy(to, flow->target, 16);
-		/* ICMPv6 checksums the pseudo-header: the outer destination. */
-		icmp_delta = csum_delta_addr(icmp_delta, outer->daddr.in6_u.u6_addr32, to, 4);
-		__builtin_memcpy(&outer->daddr, to, 16);
-		inner_l4_delta = csum_delta_addr(0, in->saddr.in6_u.u6_addr32, to, 4);
-		icmp_delta = csum_delta_addr(icmp_delta, in->saddr.in6_u.u6_addr32, to, 4);
-		__builtin_memcpy(&in->saddr, to, 16);
-	}
-	inner_l4_delta = csum_delta16(inner_l4_delta, ports[0], flow->target_port);
-	icmp_delta = csum_delta16(icmp_delta, ports[0], flow->target_port);
-	ports[0] = flow->target_port;
-	if (inner_l4_check) {
-		__u16 old = *inner_l4_check;
-
-		*inner_l4_check = csum_apply(old, inner_l4_delta);
-		icmp_delta = csum_delta16(icmp_delta, old, *inner_l4_check);
-	}
-	icmp->checksum = csum_apply(icmp->checksum, icmp_delta);
-	return 0;
-}
-
-/* ICMP errors for load-balanced flows; XDPGW_GO_ON for everything else. */
-static __always_inline int lb_icmp_error(struct xdp_md *ctx,
-					 struct xdpgw_pkt_meta *meta,
-					 struct xdpgw_fwd_request *fwd)
-{
-	struct xdpgw_flow_key key;
-	struct icmp_quote q = {};
-	struct xdpgw_flow *flow;
-	__u32 reason;
-
-	if (meta->vlan_depth ||
-	    (meta->flags & (XDPGW_META_F_IPV4_OPTIONS | XDPGW_META_F_HOP_BY_HOP)))
-		return XDPGW_GO_ON;
-	if (icmp_quoted_flow(ctx, meta, &key, &q))
-		return XDPGW_GO_ON;
-	flow = bpf_map_lookup_elem(&conn_table, &key);
-	if (!flow)
-		return XDPGW_GO_ON;
-	if (flow->action == XDPGW_FLOW_LB_DSR) {
-		reason = lb_encap(ctx, meta, flow);
-		if (reason)
-			return drop(ctx, reason);
-		return request_forward(fwd, 0, 0, XDPGW_R_FWD_LB_DSR);
-	}
-	if (flow->action != XDPGW_FLOW_LB_NAT)
-		return XDPGW_GO_ON;
-	reason = icmp_nat_rewrite(ctx, meta, &q, flow);
-	if (reason)
-		return drop(ctx, reason);
-	return request_forward(fwd, 0, 0, XDPGW_R_FWD_LB_NAT);
 }
 
 #endif /* XDPGW_LB_H */

@@ -288,6 +288,37 @@ struct {
 	__type(value, struct xdpgw_lb_cache_slot);
 } lb_flow_cache __weak SEC(".maps");
 
+/* Embryonic TCP flows of the load balancer (struct xdpgw_embryonic in
+ * shared.h), apart from conn_table so that a SYN flood evicts only its own
+ * kind. LRU_HASH: a flood fills it, and the oldest unproven flow goes. Sized
+ * by the daemon at load ([lb] embryonic_table_size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDPGW_EMBRYONIC_TABLE_DEFAULT_SIZE);
+	__type(key, struct xdpgw_flow_key);
+	__type(value, struct xdpgw_embryonic);
+} lb_embryonic __weak SEC(".maps");
+
+/* UDP new flows per source prefix in the current second, per CPU.
+ * LRU_PERCPU_HASH: each CPU counts its own without atomics or shared cache
+ * lines, and a spoofed flood of prefixes recycles the oldest windows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, XDPGW_UDP_CAP_TABLE_SIZE);
+	__type(key, struct xdpgw_prefix_key);
+	__type(value, struct xdpgw_new_flow_window);
+} lb_udp_new_flows __weak SEC(".maps");
+
+/* Each CPU's scratch flow entry: a UDP flow over its prefix's cap goes
+ * (DSR) without being stored, and its entry does not fit the stack beside
+ * the rest of xdpgw_lb's. PERCPU_ARRAY of one: no sharing, no lookup cost. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpgw_flow);
+} lb_scratch __weak SEC(".maps");
+
 /* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -21,6 +21,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "verdict.h"
+#include "flow.h"
 
 /* ---- maps ---------------------------------------------------------------- */
 
@@ -493,16 +494,11 @@ static __always_inline int policy_decide(struct xdp_md *ctx,
 		return drop(ctx, XDPGW_R_DROP_ACL_DENY);
 	if (pol->rl_enabled && !rl_allow(ctx, meta->gen, pol, &p)) {
 		/* A (capped) event that names who is being limited. */
-		struct xdpgw_flow_key key = {
-			.sport = p.has_ports ? sport : 0,
-			.dport = p.has_ports ? dport : 0,
-			.proto = p.proto,
-			.family = (__u8)p.family,
-		};
+		struct xdpgw_flow_key key;
 
-		__builtin_memcpy(key.src, p.src, sizeof(key.src));
-		__builtin_memcpy(key.dst, p.dst, sizeof(key.dst));
-		emit_event(ctx, XDPGW_EV_RATE_LIMIT_DROP, XDPGW_R_DROP_RATE_LIMITED, &key);
+		if (!flow_key_from_packet(ctx, meta, p.has_ports ? sport : 0,
+					  p.has_ports ? dport : 0, &key))
+			emit_event(ctx, XDPGW_EV_RATE_LIMIT_DROP, XDPGW_R_DROP_RATE_LIMITED, &key);
 		return drop(ctx, XDPGW_R_DROP_RATE_LIMITED);
 	}
 	return -1;

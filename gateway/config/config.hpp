@@ -75,6 +75,14 @@ inline constexpr std::size_t kMaxVipNameLength = 64;
 inline constexpr uint32_t kDefaultConnTableSize = XDPGW_CONN_TABLE_DEFAULT_SIZE;
 inline constexpr uint32_t kMinConnTableSize = 1024;
 inline constexpr uint32_t kMaxConnTableSize = XDPGW_CONN_TABLE_MAX_SIZE;
+// Embryonic TCP flows (a SYN and nothing else) live apart from the
+// connection table, in a table of their own (shared.h, xdpgw_embryonic).
+inline constexpr uint32_t kDefaultEmbryonicTableSize = XDPGW_EMBRYONIC_TABLE_DEFAULT_SIZE;
+inline constexpr uint32_t kMinEmbryonicTableSize = 1024;
+inline constexpr uint32_t kMaxEmbryonicTableSize = XDPGW_CONN_TABLE_MAX_SIZE;
+// UDP new flows per source prefix (IPv4 /24, IPv6 /48) per second per CPU.
+inline constexpr uint32_t kDefaultUdpNewFlowsPerPrefix = XDPGW_UDP_NEW_FLOWS_DEFAULT;
+inline constexpr uint32_t kMaxUdpNewFlowsPerPrefix = 100'000'000;
 inline constexpr uint32_t kDefaultMaglevTableSize = XDPGW_MAGLEV_DEFAULT_SIZE;
 inline constexpr uint32_t kMaxMaglevTableSize = XDPGW_MAGLEV_MAX_SIZE;  // prime
 inline constexpr uint32_t kMaxBackendWeight = 65535;
@@ -120,11 +128,17 @@ std::string_view to_string(L4Protocol protocol);
 std::string_view to_string(LbMode mode);
 std::string_view to_string(HealthCheckKind kind);
 
+// [gateway] resync_interval_ms: the daemon follows its ports, their
+// addresses and neighbours by rtnetlink events; a full comparison with the
+// kernel at this interval is the safety net for anything an event missed.
+inline constexpr uint32_t kDefaultKernelResyncIntervalMs = 30'000;
+
 struct GatewaySettings {
   std::string instance;  // [a-z0-9_-]{1,32}; pins live in /sys/fs/bpf/xdpgw/<instance>
   AttachMode attach_mode = AttachMode::kNative;
   MissedTailCall missed_tail_call = MissedTailCall::kDrop;
   std::optional<std::string> netns;  // name under /run/netns; nullopt = current
+  uint32_t resync_interval_ms = kDefaultKernelResyncIntervalMs;
 
   bool operator==(const GatewaySettings&) const = default;
 };
@@ -320,6 +334,8 @@ struct LoadBalancer {
   std::optional<IpAddr> tunnel_source_v4;  // DSR to IPv4 backends
   std::optional<IpAddr> tunnel_source_v6;  // DSR to IPv6 backends
   uint32_t conn_table_size = kDefaultConnTableSize;
+  uint32_t embryonic_table_size = kDefaultEmbryonicTableSize;
+  uint32_t udp_new_flows_per_prefix = kDefaultUdpNewFlowsPerPrefix;  // 0: no cap
   // On stop, proxied connections get this long to finish (mode = "proxy").
   uint32_t proxy_stop_grace_ms = kDefaultProxyStopGraceMs;
   std::vector<Vip> vips;  // file order

@@ -209,7 +209,8 @@ RawGateway read_gateway(TableReader& table) {
                      .instance = table.string("instance"),
                      .attach_mode = table.string("attach_mode"),
                      .missed_tail_call = table.string("missed_tail_call"),
-                     .netns = table.string("netns")};
+                     .netns = table.string("netns"),
+                     .resync_interval_ms = table.integer("resync_interval_ms")};
   table.reject_unknown_keys();
   return gateway;
 }
@@ -384,6 +385,8 @@ RawLb read_lb(TableReader& table) {
            .tunnel_source_v4 = table.string("tunnel_source_v4"),
            .tunnel_source_v6 = table.string("tunnel_source_v6"),
            .conn_table_size = table.integer("conn_table_size"),
+           .embryonic_table_size = table.integer("embryonic_table_size"),
+           .udp_new_flows_per_prefix = table.integer("udp_new_flows_per_prefix"),
            .proxy_stop_grace_ms = table.integer("proxy_stop_grace_ms")};
   table.reject_unknown_keys();
   return lb;

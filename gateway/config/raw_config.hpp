@@ -43,6 +43,7 @@ struct RawGateway {
   RawString attach_mode;
   RawString missed_tail_call;
   RawString netns;
+  RawInteger resync_interval_ms;
 };
 
 struct RawPort {
@@ -130,6 +131,8 @@ struct RawLb {
   RawString tunnel_source_v4;
   RawString tunnel_source_v6;
   RawInteger conn_table_size;
+  RawInteger embryonic_table_size;
+  RawInteger udp_new_flows_per_prefix;
   RawInteger proxy_stop_grace_ms;
 };
 

@@ -271,6 +271,14 @@ LoadBalancer check_lb(const std::optional<RawLb>& raw, const std::vector<RawVip>
       if (auto size = check_range(*raw->conn_table_size, "conn_table_size", kMinConnTableSize,
                                   kMaxConnTableSize, errors))
         lb.conn_table_size = static_cast<uint32_t>(*size);
+    if (raw->embryonic_table_size)
+      if (auto size = check_range(*raw->embryonic_table_size, "embryonic_table_size",
+                                  kMinEmbryonicTableSize, kMaxEmbryonicTableSize, errors))
+        lb.embryonic_table_size = static_cast<uint32_t>(*size);
+    if (raw->udp_new_flows_per_prefix)
+      if (auto n = check_range(*raw->udp_new_flows_per_prefix, "udp_new_flows_per_prefix", 0,
+                               kMaxUdpNewFlowsPerPrefix, errors))
+        lb.udp_new_flows_per_prefix = static_cast<uint32_t>(*n);
     if (raw->proxy_stop_grace_ms)
       if (auto ms = check_range(*raw->proxy_stop_grace_ms, "proxy_stop_grace_ms", 0, kMaxProxyStopGraceMs, errors))
         lb.proxy_stop_grace_ms = static_cast<uint32_t>(*ms);

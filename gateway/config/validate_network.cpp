@@ -109,6 +109,10 @@ GatewaySettings check_gateway(const std::optional<RawGateway>& raw, ErrorList& e
                  raw->netns->value);
     }
   }
+  if (const auto& interval = raw->resync_interval_ms)
+    if (auto ms = check_range(*interval, "resync_interval_ms", kMinResyncIntervalMs,
+                              kMaxResyncIntervalMs, errors))
+      gateway.resync_interval_ms = static_cast<uint32_t>(*ms);
   return gateway;
 }
 

@@ -62,6 +62,41 @@ ConnTableFill conn_table_fill(const Datapath& dp) {
   return f;
 }
 
+// The embryonic table (shared.h, xdpgw_embryonic): XDP deletes what it
+// promotes, so evictions are inserted - deleted - entries.
+struct EmbryonicFill {
+  size_t entries;
+  uint64_t inserted, promoted, refused, deleted, evicted, udp_capped;
+};
+
+// Entries of any hash map, by walking its keys (no values copied).
+size_t count_entries(int fd, uint32_t key_size) {
+  std::vector<uint8_t> key(key_size), next(key_size);
+  size_t n = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    ++n;
+    key.swap(next);
+    prev = key.data();
+  }
+  if (errno != ENOENT) throw_errno(errno, "walk embryonic table");
+  return n;
+}
+
+EmbryonicFill embryonic_fill(const Datapath& dp) {
+  EmbryonicFill f{};
+  f.entries = count_entries(dp.embryonic_fd(), sizeof(xdpgw_flow_key));
+  const int stats = dp.conn_stats_fd();
+  f.inserted = read_conn_stat(stats, XDPGW_CONN_EMBRYONIC_INSERTED);
+  f.promoted = read_conn_stat(stats, XDPGW_CONN_PROMOTED);
+  f.refused = read_conn_stat(stats, XDPGW_CONN_PROMOTION_REFUSED);
+  f.deleted = read_conn_stat(stats, XDPGW_CONN_EMBRYONIC_DELETED);
+  f.udp_capped = read_conn_stat(stats, XDPGW_CONN_UDP_CAPPED);
+  const uint64_t gone = f.deleted + f.entries;
+  f.evicted = f.inserted > gone ? f.inserted - gone : 0;
+  return f;
+}
+
 nlohmann::json counter_json(const xdpgw_lb_counter& c) {
   return {{"packets", c.packets}, {"bytes", c.bytes}, {"new_flows", c.new_flows}};
 }
@@ -143,6 +178,14 @@ nlohmann::json lb_json(const config::Config& cfg, const Datapath& dp, const LbRu
                        {"capacity", cfg.lb.conn_table_size},
                        {"inserted", fill.inserted},
                        {"evicted", fill.evicted}};
+  const EmbryonicFill emb = embryonic_fill(dp);
+  out["embryonic"] = {{"entries", emb.entries},
+                      {"capacity", cfg.lb.embryonic_table_size},
+                      {"inserted", emb.inserted},
+                      {"promoted", emb.promoted},
+                      {"promotions_refused", emb.refused},
+                      {"evicted", emb.evicted}};
+  out["udp_new_flows_capped"] = emb.udp_capped;
   out["vips"] = nlohmann::json::array();
   for (const auto& vip : cfg.lb.vips) {
     auto id = lb.find_vip_id(vip.name);
@@ -261,6 +304,26 @@ std::vector<control::MetricFamily> lb_metrics(const config::Config& cfg, const D
   out.push_back(MetricFamily{"xdpgw_conn_table_capacity",
                              "Connection table size; when full the least recently used flow is evicted",
                              "gauge", {Sample{{}, double(cfg.lb.conn_table_size)}}});
+  const EmbryonicFill emb = embryonic_fill(dp);
+  out.push_back(MetricFamily{"xdpgw_lb_embryonic_entries",
+                             "TCP flows of the load balancer not proven yet (a SYN and nothing else)",
+                             "gauge", {Sample{{}, double(emb.entries)}}});
+  out.push_back(MetricFamily{"xdpgw_lb_embryonic_capacity", "Embryonic table size", "gauge",
+                             {Sample{{}, double(cfg.lb.embryonic_table_size)}}});
+  out.push_back(MetricFamily{"xdpgw_lb_embryonic_inserts_total", "Embryonic entries XDP created",
+                             "counter", {Sample{{}, double(emb.inserted)}}});
+  out.push_back(MetricFamily{"xdpgw_lb_embryonic_evictions_total",
+                             "Embryonic entries the LRU evicted (a SYN flood evicts only these)",
+                             "counter", {Sample{{}, double(emb.evicted)}}});
+  out.push_back(MetricFamily{"xdpgw_lb_promotions_total",
+                             "Embryonic flows proven and moved to the connection table", "counter",
+                             {Sample{{}, double(emb.promoted)}}});
+  out.push_back(MetricFamily{"xdpgw_lb_promotions_refused_total",
+                             "Packets of embryonic NAT flows whose ACK did not answer the backend's "
+                             "SYN-ACK", "counter", {Sample{{}, double(emb.refused)}}});
+  out.push_back(MetricFamily{"xdpgw_lb_udp_new_flows_capped_total",
+                             "UDP new flows over their source prefix's cap (not stored; NAT ones "
+                             "dropped)", "counter", {Sample{{}, double(emb.udp_capped)}}});
   return out;
 }
 
@@ -269,6 +332,15 @@ std::string format_lb(const nlohmann::json& lb) {
                                 lb["conn_table"]["entries"].get<size_t>(),
                                 lb["conn_table"]["capacity"].get<uint32_t>(),
                                 lb["conn_table"]["evicted"].get<uint64_t>());
+  if (lb.contains("embryonic"))
+    out += fmt::format("embryonic TCP flows: {} of {} entries, {} promoted, {} evicted, {} "
+                       "promotions refused; UDP new flows capped: {}\n",
+                       lb["embryonic"]["entries"].get<size_t>(),
+                       lb["embryonic"]["capacity"].get<uint32_t>(),
+                       lb["embryonic"]["promoted"].get<uint64_t>(),
+                       lb["embryonic"]["evicted"].get<uint64_t>(),
+                       lb["embryonic"]["promotions_refused"].get<uint64_t>(),
+                       lb["udp_new_flows_capped"].get<uint64_t>());
   for (const auto& v : lb["vips"]) {
     out += fmt::format("vip {} {} {} port {} ({}): {} of {} backends usable, {} pkts, {} flows\n",
                        v["name"].get<std::string>(), v["address"].get<std::string>(),

@@ -230,6 +230,11 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
                     XDPGW_CONN_TABLE_MAX_SIZE));
   check_errno(bpf_map__set_max_entries(skel_->maps.conn_table, opts.conn_table_size),
               "size conn_table");
+  if (opts.embryonic_table_size == 0 || opts.embryonic_table_size > XDPGW_CONN_TABLE_MAX_SIZE)
+    throw std::invalid_argument(fmt::format("embryonic_table_size {} out of range 1..{}",
+                                            opts.embryonic_table_size, XDPGW_CONN_TABLE_MAX_SIZE));
+  check_errno(bpf_map__set_max_entries(skel_->maps.lb_embryonic, opts.embryonic_table_size),
+              "size lb_embryonic");
 
   skel_->rodata->xdpgw_features = opts.features;
   features_ = opts.features;
@@ -310,6 +315,16 @@ void Datapath::adopt_pinned_maps() {
     // XDPGW_LB_CACHE_FLUSH - 1 per flow and CPU, lost).
     if (map == skel_->maps.lb_flow_cache && !compatible(map, pinned.get(), path.string())) {
       spdlog::info("{}: new flow-cache layout; starts empty", path.string());
+      replace_pins_.push_back(path);
+      continue;
+    }
+    // Counters by reason or by kind grow when a version adds one (the
+    // lists are append-only): a pinned array of the old size is replaced,
+    // and its counters start again from 0, as after a --fresh restart.
+    if ((map == skel_->maps.verdict_stats || map == skel_->maps.conn_stats) &&
+        !compatible(map, pinned.get(), path.string())) {
+      spdlog::info("{}: this version counts more reasons; its counters start again from 0",
+                   path.string());
       replace_pins_.push_back(path);
       continue;
     }
@@ -558,6 +573,7 @@ int Datapath::kr_routes6_fd() const { return bpf_map__fd(skel_->maps.kr_routes6)
 int Datapath::kr_nexthops_fd() const { return bpf_map__fd(skel_->maps.kr_nexthops); }
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
 int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
+int Datapath::embryonic_fd() const { return bpf_map__fd(skel_->maps.lb_embryonic); }
 int Datapath::lb_flow_cache_fd() const { return bpf_map__fd(skel_->maps.lb_flow_cache); }
 
 std::vector<Datapath::CachedCounts> Datapath::cached_flow_counts() const {

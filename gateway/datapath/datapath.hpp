@@ -39,6 +39,9 @@ struct LoadOptions {
   // Entries of the shared connection table (LRU). Fixed for the lifetime of
   // the pins: adopting a table of another size is refused (--fresh).
   uint32_t conn_table_size = XDPGW_CONN_TABLE_DEFAULT_SIZE;
+  // Entries of the embryonic-flow table (LRU; shared.h, xdpgw_embryonic).
+  // Fixed like conn_table_size.
+  uint32_t embryonic_table_size = XDPGW_EMBRYONIC_TABLE_DEFAULT_SIZE;
   // Optional kernel features the programs may use (XDPGW_FEAT_*, from the
   // kernel probe); the code behind a cleared bit is never verified.
   uint32_t features = XDPGW_FEAT_ALL;
@@ -143,6 +146,7 @@ class Datapath {
   int kr_nexthops_fd() const;
   int conn_table_fd() const;
   int conn_stats_fd() const;
+  int embryonic_fd() const;
   int lb_flow_cache_fd() const;
   // Hits each CPU's LB flow cache holds that conn_table does not count yet
   // (shared.h, struct xdpgw_lb_cache_slot): a flow's packets and bytes are

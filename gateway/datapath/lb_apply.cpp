@@ -173,6 +173,7 @@ void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Co
   xdpgw_lb_settings settings{};
   if (cfg.lb.tunnel_source_v4) std::memcpy(settings.tunnel_src4, cfg.lb.tunnel_source_v4->bytes.data(), 4);
   if (cfg.lb.tunnel_source_v6) std::memcpy(settings.tunnel_src6, cfg.lb.tunnel_source_v6->bytes.data(), 16);
+  settings.udp_new_flows = cfg.lb.udp_new_flows_per_prefix;
   const uint32_t zero = 0;
   update(t.lb.get(), &zero, &settings, "lb settings");
 

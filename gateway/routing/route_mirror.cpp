@@ -33,10 +33,6 @@ using Clock = std::chrono::steady_clock;
 // A netlink event on a link or an address, a rule, or an overrun waits this
 // long for more of its kind before the resync it causes runs.
 constexpr auto kResyncDebounce = std::chrono::milliseconds(20);
-// Socket buffer for events: a burst of a full table (BIRD starting) must
-// fit, or the kernel drops messages and we resync (ENOBUFS).
-constexpr int kEventBufferBytes = 32 << 20;
-constexpr size_t kRecvBuffer = 64 << 10;
 
 // IFF_LOWER_UP is in <linux/if.h>, which clashes with <net/if.h>.
 constexpr unsigned kIffLowerUp = 1u << 16;
@@ -78,17 +74,13 @@ double seconds_since(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-struct RouteMirror::Socket {
-  rtnl::MnlSocket sock;
-};
-
 RouteMirror::RouteMirror(boost::asio::io_context& io, MirrorMaps maps)
     : io_(io), maps_(maps), resync_timer_(io), periodic_timer_(io) {}
 
 RouteMirror::~RouteMirror() {
   resync_timer_.cancel();
   periodic_timer_.cancel();
-  readable_.reset();
+  subscription_.reset();
 }
 
 void RouteMirror::enable(std::set<uint32_t> ports, std::chrono::milliseconds resync_interval,
@@ -97,28 +89,32 @@ void RouteMirror::enable(std::set<uint32_t> ports, std::chrono::milliseconds res
   fib_available_ = fib_available;
   const bool interval_changed = resync_interval != resync_interval_;
   resync_interval_ = resync_interval;
-  if (sock_) {
+  if (subscription_) {
     if (interval_changed) schedule_periodic();
     return;
   }
-  // Subscribe first, dump second: a change between the two is then both in
-  // the dump and in the queue, and applying it twice is harmless.
-  auto s = std::make_unique<Socket>();
-  s->sock.reset(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (!s->sock) throw_errno(errno, "open rtnetlink event socket");
-  if (mnl_socket_bind(s->sock.get(), 0, MNL_SOCKET_AUTOPID) < 0)
-    throw_errno(errno, "bind rtnetlink event socket");
-  for (int group : {RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
-                    RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE,
-                    RTNLGRP_IPV6_RULE})
-    if (mnl_socket_setsockopt(s->sock.get(), NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
-      throw_errno(errno, fmt::format("join rtnetlink group {}", group));
-  const int fd = mnl_socket_get_fd(s->sock.get());
-  int size = kEventBufferBytes;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-  sock_ = std::move(s);
-  readable_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_, ::dup(fd));
+  // Subscribe first, dump second (rtnl_events.hpp).
+  subscription_ = std::make_unique<RtnlEvents>(
+      io_, "routing: kernel route mirror",
+      std::initializer_list<int>{RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_IPV4_IFADDR,
+                                 RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+                                 RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE},
+      RtnlEvents::Handlers{
+          .message = [this](const nlmsghdr* nlh) { handle(nlh); },
+          .batch_done = [this](Clock::time_point started) { on_events_done(started); },
+          .overrun =
+              [this] {
+                // The kernel dropped events: only a dump tells what they were.
+                spdlog::warn("routing: netlink event queue overrun (ENOBUFS); full resync");
+                schedule_resync("overrun");
+              },
+          .failed =
+              [this](const std::string& error) {
+                ++errors_;
+                last_error_ = error;
+                spdlog::error("routing: kernel route mirror: {}; resyncing", error);
+                schedule_resync("error");
+              }});
   if (!fib_available_)
     spdlog::warn("routing: bpf_fib_lookup is not available to XDP on this kernel: multipath "
                  "and policy-routed prefixes go to the kernel (pass_routing_off)");
@@ -127,24 +123,21 @@ void RouteMirror::enable(std::set<uint32_t> ports, std::chrono::milliseconds res
     adopt_maps();
     fixed = resync("start");
   } catch (...) {
-    readable_.reset();
-    sock_.reset();
+    subscription_.reset();
     throw;
   }
   spdlog::info("routing: kernel route mirror on: {} kernel routes, {} neighbours -> {} trie "
                "entries, {} nexthops ({} entries written, {} ms)",
                model_.route_count(), model_.neighbour_count(), desired_.size(), nexthops_.size(),
                fixed, last_resync_took_.count() / 1000.0);
-  wait_readable();
   schedule_periodic();
 }
 
 void RouteMirror::disable() {
-  if (!sock_) return;
+  if (!subscription_) return;
   resync_timer_.cancel();
   periodic_timer_.cancel();
-  readable_.reset();
-  sock_.reset();
+  subscription_.reset();
   pending_resync_.clear();
   clear_maps();
   model_ = KernelRoutes{};
@@ -158,46 +151,7 @@ void RouteMirror::disable() {
 
 // ---- events ---------------------------------------------------------------
 
-void RouteMirror::wait_readable() {
-  if (!readable_) return;
-  readable_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                        [this](const boost::system::error_code& ec) {
-                          if (ec || !sock_) return;
-                          try {
-                            on_readable();
-                          } catch (const std::exception& e) {
-                            ++errors_;
-                            last_error_ = e.what();
-                            spdlog::error("routing: kernel route mirror: {}; resyncing", e.what());
-                            schedule_resync("error");
-                          }
-                          wait_readable();
-                        });
-}
-
-void RouteMirror::on_readable() {
-  std::vector<char> buf(kRecvBuffer);
-  const auto started = Clock::now();
-  bool any = false;
-  for (;;) {
-    const ssize_t n = mnl_socket_recvfrom(sock_->sock.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {
-        // The kernel dropped events: only a dump tells what they were.
-        spdlog::warn("routing: netlink event queue overrun (ENOBUFS); full resync");
-        schedule_resync("overrun");
-        continue;
-      }
-      throw_errno(errno, "receive rtnetlink events");
-    }
-    any = true;
-    const auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-    int len = static_cast<int>(n);
-    for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) handle(nlh);
-  }
-  if (!any) return;
+void RouteMirror::on_events_done(Clock::time_point started) {
   last_event_ = std::chrono::system_clock::now();
   apply_dirty(model_.take_dirty());
   last_event_to_write_us_ =
@@ -240,7 +194,7 @@ void RouteMirror::schedule_resync(const std::string& cause) {
   pending_resync_ = cause;
   resync_timer_.expires_after(kResyncDebounce);
   resync_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || !sock_) return;
+    if (ec || !subscription_) return;
     const std::string why = std::exchange(pending_resync_, {});
     try {
       resync(why);
@@ -256,7 +210,7 @@ void RouteMirror::schedule_resync(const std::string& cause) {
 void RouteMirror::schedule_periodic() {
   periodic_timer_.expires_after(resync_interval_);
   periodic_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || !sock_) return;
+    if (ec || !subscription_) return;
     try {
       resync("periodic");
     } catch (const std::exception& e) {

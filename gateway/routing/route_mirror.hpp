@@ -39,6 +39,7 @@ struct nlmsghdr;
 
 #include "control/metrics.hpp"
 #include "routing/kernel_routes.hpp"
+#include "routing/rtnl_events.hpp"
 #include "xdpgw/shared.h"
 
 namespace xdpgw::routing {
@@ -73,7 +74,7 @@ class RouteMirror {
               bool fib_available);
   // Stops mirroring and empties the maps (another source took over).
   void disable();
-  bool enabled() const { return sock_ != nullptr; }
+  bool enabled() const { return subscription_ != nullptr; }
 
   // A full resync now (tests, `xdpgw status` never calls it). Returns the
   // number of entries that differed.
@@ -83,7 +84,6 @@ class RouteMirror {
   std::vector<control::MetricFamily> metrics() const;
 
  private:
-  struct Socket;
   struct NexthopSlot {
     uint32_t id = 0;
     uint32_t refs = 0;
@@ -95,8 +95,7 @@ class RouteMirror {
     std::vector<NeighKey> nexthops_freed;
   };
 
-  void wait_readable();
-  void on_readable();
+  void on_events_done(std::chrono::steady_clock::time_point started);
   void schedule_resync(const std::string& cause);
   void schedule_periodic();
   // Processes one netlink message (event or dump line).
@@ -120,8 +119,7 @@ class RouteMirror {
 
   boost::asio::io_context& io_;
   MirrorMaps maps_;
-  std::unique_ptr<Socket> sock_;  // subscribed; null while disabled
-  std::unique_ptr<boost::asio::posix::stream_descriptor> readable_;
+  std::unique_ptr<RtnlEvents> subscription_;  // null while disabled
   boost::asio::steady_timer resync_timer_;
   boost::asio::steady_timer periodic_timer_;
   std::chrono::milliseconds resync_interval_{60'000};

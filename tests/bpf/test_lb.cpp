@@ -116,6 +116,26 @@ class LbTest : public RouterTest {
     return f;
   }
 
+  std::optional<xdpgw_embryonic> embryonic(int family, std::span<const uint8_t> src,
+                                           std::span<const uint8_t> dst, uint16_t sport,
+                                           uint16_t dport, uint8_t proto) const {
+    xdpgw_flow_key key{};
+    std::memcpy(key.src, src.data(), src.size());
+    std::memcpy(key.dst, dst.data(), dst.size());
+    key.sport = htons(sport);
+    key.dport = htons(dport);
+    key.proto = proto;
+    key.family = static_cast<uint8_t>(family);
+    xdpgw_embryonic e{};
+    if (bpf_map_lookup_elem(dp_->embryonic_fd(), &key, &e) != 0) return std::nullopt;
+    return e;
+  }
+
+  uint64_t conn_stat(uint32_t which) const {
+    return sum_percpu<uint64_t>(dp_->conn_stats_fd(), which,
+                                [](uint64_t a, const uint64_t& b) { return a + b; });
+  }
+
   xdpgw_lb_counter vip_counter(uint32_t id) const {
     return sum_percpu<xdpgw_lb_counter>(
         dp_->vip_stats_fd(), id, [](xdpgw_lb_counter a, const xdpgw_lb_counter& b) {
@@ -134,6 +154,9 @@ Ipv6Fields v6(const Ipv6Addr& src, const Ipv6Addr& dst, uint8_t hop_limit = 64) 
   return {.src = src, .dst = dst, .hop_limit = hop_limit};
 }
 
+// A SYN starts an embryonic flow (lb_embryonic): rewritten like any NAT
+// flow, but kept apart from conn_table until the client's ACK answers the
+// backend's SYN-ACK, which XDP saw on its way back.
 TEST_F(LbTest, NatIpv4TcpRewritesDestinationToTheBackend) {
   add_backends();
   add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 1);
@@ -144,18 +167,51 @@ TEST_F(LbTest, NatIpv4TcpRewritesDestinationToTheBackend) {
   auto want = to_b().ipv4(v4(kClient4, kBackends4[1], 63)).tcp(want_tcp).payload(20).build();
   expect_forwarded(run_on_port0(in), want, "fwd_lb_nat");
 
-  auto fwd = flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP);
+  EXPECT_FALSE(flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP)) << "not established yet";
+  auto fwd = embryonic(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP);
   ASSERT_TRUE(fwd);
-  EXPECT_EQ(fwd->action, XDPGW_FLOW_LB_NAT);
-  EXPECT_EQ(fwd->backend_id, 1u);
-  EXPECT_EQ(fwd->vip_id, kVipId);
-  EXPECT_EQ(fwd->packets, 1u);
-  auto rev = flow(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP);
+  EXPECT_EQ(fwd->flow.action, XDPGW_FLOW_LB_NAT);
+  EXPECT_EQ(fwd->flow.backend_id, 1u);
+  EXPECT_EQ(fwd->flow.vip_id, kVipId);
+  EXPECT_EQ(fwd->flow.packets, 1u);
+  EXPECT_EQ(fwd->flags, uint32_t{XDPGW_EMB_F_SYN});
+  auto rev = embryonic(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP);
   ASSERT_TRUE(rev);
-  EXPECT_EQ(rev->action, XDPGW_FLOW_LB_REVERSE_NAT);
-  EXPECT_EQ(ntohs(rev->target_port), kVipPort);
+  EXPECT_EQ(rev->flow.action, XDPGW_FLOW_LB_REVERSE_NAT);
+  EXPECT_EQ(ntohs(rev->flow.target_port), kVipPort);
   EXPECT_EQ(vip_counter(kVipId).new_flows, 1u);
   EXPECT_EQ(vip_counter(kVipId).packets, 1u);
+
+  // The backend's SYN-ACK goes back as from the VIP; its sequence number is
+  // what the client's ACK must acknowledge.
+  const TcpFields syn_ack{.sport = kBackendPort, .dport = 40000, .seq = 7000, .ack = 2,
+                          .flags = tcp_flags::kSyn | tcp_flags::kAck};
+  auto reply = run_on_port1(from_b().ipv4(v4(kBackends4[1], kClient4)).tcp(syn_ack).build());
+  EXPECT_EQ(reply.delta.reasons, (Reasons{{"fwd_lb_reverse_nat", 1}}));
+  rev = embryonic(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP);
+  ASSERT_TRUE(rev);
+  EXPECT_EQ(rev->server_isn, 7000u);
+  EXPECT_TRUE(rev->flags & XDPGW_EMB_F_SERVER_ISN);
+
+  // An ACK that does not acknowledge it proves nothing: forwarded, still
+  // embryonic. The right one promotes the flow into conn_table.
+  const TcpFields wrong{.sport = 40000, .dport = kVipPort, .seq = 2, .ack = 1234};
+  EXPECT_EQ(run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(wrong).build()).delta.reasons,
+            (Reasons{{"fwd_lb_nat", 1}}));
+  EXPECT_FALSE(flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP));
+  EXPECT_EQ(conn_stat(XDPGW_CONN_PROMOTION_REFUSED), 1u);
+  const TcpFields ack{.sport = 40000, .dport = kVipPort, .seq = 2, .ack = 7001};
+  EXPECT_EQ(run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(ack).build()).delta.reasons,
+            (Reasons{{"fwd_lb_nat", 1}}));
+  auto established = flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP);
+  ASSERT_TRUE(established);
+  EXPECT_EQ(established->backend_id, 1u);
+  EXPECT_EQ(established->packets, 3u) << "the embryonic packets are carried over, plus the ACK";
+  EXPECT_TRUE(flow(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP));
+  EXPECT_FALSE(embryonic(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP));
+  EXPECT_FALSE(embryonic(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP));
+  EXPECT_EQ(conn_stat(XDPGW_CONN_PROMOTED), 1u);
+  EXPECT_EQ(vip_counter(kVipId).new_flows, 1u) << "a promotion is not a new flow";
 }
 
 TEST_F(LbTest, NatReplyFromTheBackendIsRewrittenBackToTheVip) {
@@ -225,11 +281,18 @@ TEST_F(LbTest, DsrIpv4EncapsulatesInIpip) {
                    .dont_fragment = true};
   auto want = to_b().ipv4(outer).ipv4(inner).tcp(t).payload(12).build();
   expect_forwarded(run_on_port0(in), want, "fwd_lb_dsr");
+  auto e = embryonic(AF_INET, kClient4, kVip4, 41000, kVipPort, IPPROTO_TCP);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->flow.action, XDPGW_FLOW_LB_DSR);
+  // DSR replies bypass the gateway: no reverse entry, and no SYN-ACK to
+  // check the client's ACK against: its next packet promotes the flow.
+  EXPECT_FALSE(embryonic(AF_INET, kBackends4[2], kClient4, kVipPort, 41000, IPPROTO_TCP));
+  run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp({.sport = 41000, .dport = kVipPort}).build());
   auto f = flow(AF_INET, kClient4, kVip4, 41000, kVipPort, IPPROTO_TCP);
   ASSERT_TRUE(f);
   EXPECT_EQ(f->action, XDPGW_FLOW_LB_DSR);
-  // DSR replies bypass the gateway: no reverse entry.
   EXPECT_FALSE(flow(AF_INET, kBackends4[2], kClient4, kVipPort, 41000, IPPROTO_TCP));
+  EXPECT_FALSE(embryonic(AF_INET, kClient4, kVip4, 41000, kVipPort, IPPROTO_TCP));
 }
 
 TEST_F(LbTest, DsrIpv6EncapsulatesInIpv6) {
@@ -441,6 +504,120 @@ class SmallTableLbTest : public LbTest {
     EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
   }
 };
+
+// A SYN flood from random sources, many times the size of both tables:
+// it only ever evicts embryonic flows. The established flows, each opened
+// by a full handshake, keep their conn_table entries and their backends.
+class FloodLbTest : public LbTest {
+ protected:
+  FloodLbTest() {
+    dp_ = std::make_unique<Datapath>(
+        LoadOptions{.conn_table_size = 1024, .embryonic_table_size = 1024});
+    install_static_routes();
+    install_routes_to_a();
+    reinstall_ports();
+    xdpgw_lb_settings lbs{};
+    std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
+    uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  }
+
+  // SYN, the backend's SYN-ACK, the client's ACK: an established flow.
+  void handshake(uint16_t sport) {
+    run_on_port0(from_a().ipv4(v4(kClient4, kVip4))
+                     .tcp({.sport = sport, .dport = kVipPort, .seq = 1, .flags = tcp_flags::kSyn})
+                     .build());
+    run_on_port1(from_b().ipv4(v4(kBackends4[0], kClient4))
+                     .tcp({.sport = kBackendPort, .dport = sport, .seq = 500u + sport, .ack = 2,
+                           .flags = tcp_flags::kSyn | tcp_flags::kAck})
+                     .build());
+    run_on_port0(from_a().ipv4(v4(kClient4, kVip4))
+                     .tcp({.sport = sport, .dport = kVipPort, .seq = 2, .ack = 501u + sport})
+                     .build());
+  }
+};
+
+TEST_F(FloodLbTest, ASynFloodNeverEvictsAnEstablishedFlow) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
+  constexpr uint16_t kEstablished = 100;
+  for (uint16_t i = 0; i < kEstablished; ++i) handshake(static_cast<uint16_t>(20000 + i));
+  for (uint16_t i = 0; i < kEstablished; ++i)
+    ASSERT_TRUE(flow(AF_INET, kClient4, kVip4, 20000 + i, kVipPort, IPPROTO_TCP)) << i;
+  const uint64_t inserted = conn_stat(XDPGW_CONN_INSERTED);
+  EXPECT_EQ(inserted, 2u * kEstablished) << "forward and reverse entry each";
+
+  // 8,000 spoofed SYNs (8x the embryonic table, and with their reverse
+  // entries 16x), each from another source that never answers.
+  for (uint32_t i = 0; i < 8000; ++i) {
+    Ipv4Addr spoofed = ipv4("198.19.0.0");
+    spoofed[2] = static_cast<uint8_t>(i >> 8);
+    spoofed[3] = static_cast<uint8_t>(i);
+    auto out = run_on_port0(from_a().ipv4(v4(spoofed, kVip4))
+                                .tcp({.sport = static_cast<uint16_t>(1024 + i % 50000),
+                                      .dport = kVipPort, .seq = i, .flags = tcp_flags::kSyn})
+                                .build());
+    ASSERT_EQ(out.delta.reasons, (Reasons{{"fwd_lb_nat", 1}})) << "SYN " << i;
+  }
+  EXPECT_EQ(conn_stat(XDPGW_CONN_INSERTED), inserted) << "the flood put nothing in conn_table";
+  EXPECT_GE(conn_stat(XDPGW_CONN_EMBRYONIC_INSERTED), 16000u);
+  size_t embryonic_entries = 0;
+  {
+    xdpgw_flow_key k{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(dp_->embryonic_fd(), prev, &next) == 0) {
+      ++embryonic_entries;
+      k = next;
+      prev = &k;
+    }
+  }
+  EXPECT_LE(embryonic_entries, 1024u) << "the flood recycled its own table";
+  for (uint16_t i = 0; i < kEstablished; ++i) {
+    const uint16_t sport = static_cast<uint16_t>(20000 + i);
+    auto f = flow(AF_INET, kClient4, kVip4, sport, kVipPort, IPPROTO_TCP);
+    ASSERT_TRUE(f) << "established flow " << i << " was evicted";
+    EXPECT_EQ(f->backend_id, 0u);
+    EXPECT_TRUE(flow(AF_INET, kBackends4[0], kClient4, kBackendPort, sport, IPPROTO_TCP)) << i;
+  }
+}
+
+// UDP has no handshake: new flows per source prefix are capped per CPU and
+// second. Over the cap a NAT flow is dropped (its replies could not be
+// translated) and a DSR flow goes without being stored; both are counted.
+TEST_F(LbTest, UdpNewFlowsOverTheirPrefixCapAreNotStored) {
+  xdpgw_lb_settings lbs{};
+  std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
+  lbs.udp_new_flows = 5;
+  uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
+  // One CPU, so one counter; the test runs well inside a window or two.
+  cpu_set_t old_mask, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(old_mask), &old_mask), 0);
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  Reasons total;
+  for (uint16_t i = 0; i < 20; ++i)
+    for (const auto& [name, n] :
+         run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).udp({.sport = static_cast<uint16_t>(7000 + i), .dport = kVipPort}).build())
+             .delta.reasons)
+      total[name] += n;
+  // Another /24 has its own cap.
+  auto other = kClient4;
+  other[2] = 77;
+  const auto other_out = run_on_port0(
+      from_a().ipv4(v4(other, kVip4)).udp({.sport = 7000, .dport = kVipPort}).build());
+  ASSERT_EQ(sched_setaffinity(0, sizeof(old_mask), &old_mask), 0);
+  // The 20 flows take far less than a (~1 s) window, so they meet at most
+  // one window boundary: at most two windows' worth (10) pass.
+  EXPECT_GE(total["fwd_lb_nat"], 5u);
+  EXPECT_LE(total["fwd_lb_nat"], 10u);
+  EXPECT_EQ(total["fwd_lb_nat"] + total["drop_lb_new_flow_cap"], 20u);
+  EXPECT_EQ(conn_stat(XDPGW_CONN_UDP_CAPPED), total["drop_lb_new_flow_cap"]);
+  EXPECT_EQ(other_out.delta.reasons, (Reasons{{"fwd_lb_nat", 1}}));
+}
 
 TEST_F(SmallTableLbTest, FullConnectionTableEvictsAndKeepsServingNewFlows) {
   add_backends();

@@ -184,7 +184,14 @@ TEST(ExampleFiles, RouterKernelMirrorsTheKernelsRoutes) {
 TEST(Defaults, KernelSourceResyncsEveryMinute) {
   const Config config = valid_config(std::string(kMinimal) + "[routing]\nsource = \"kernel\"\n");
   EXPECT_EQ(config.routing.source, RouteSource::kKernel);
-  EXPECT_EQ(config.routing.resync_interval_ms, kDefaultResyncIntervalMs);
+  EXPECT_EQ(config.routing.resync_interval_ms, 60000u);  // as documented
+}
+
+TEST(Defaults, KernelStateIsResyncedEveryHalfMinuteUnlessSet) {
+  EXPECT_EQ(valid_config(kMinimal).gateway.resync_interval_ms, 30000u);  // as documented
+  const Config config = valid_config(
+      "[gateway]\ninstance = \"demo\"\nresync_interval_ms = 5000\n[[port]]\nname = \"xgw0\"\n");
+  EXPECT_EQ(config.gateway.resync_interval_ms, 5000u);
 }
 
 TEST(Defaults, MinimalConfigIsFilledIn) {
@@ -441,6 +448,9 @@ std::vector<BadInput> bad_inputs() {
        after_minimal("[routing]\nsource = \"fib\"\nresync_interval_ms = 5000\n"),
        {"router.toml:7:22: resync_interval_ms is only allowed with routing.source = \"kernel\", "
         "not \"fib\""}},
+      {"GatewayResyncIntervalTooShort",
+       "[gateway]\ninstance = \"demo\"\nresync_interval_ms = 999\n[[port]]\nname = \"xgw0\"\n",
+       {"router.toml:3:22: resync_interval_ms 999 is out of range (1000..86400000)"}},
       {"ResyncIntervalTooShort",
        after_minimal("[routing]\nsource = \"kernel\"\nresync_interval_ms = 10\n"),
        {"router.toml:7:22: resync_interval_ms 10 is out of range (1000..86400000)"}},

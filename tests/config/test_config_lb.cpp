@@ -40,7 +40,7 @@ TEST(LbConfig, ExampleFileResolvesToTypedValues) {
   const Vip& dns = config.lb.vips[1];
   EXPECT_EQ(dns.mode, LbMode::kDsr);
   EXPECT_EQ(dns.backends[0].id(), "[2001:2:0:10::2]:53");  // VIP port by default
-  EXPECT_EQ(dns.health_check->interval_ms, kDefaultHealthIntervalMs);
+  EXPECT_EQ(dns.health_check->interval_ms, 2000u);  // the documented default
   EXPECT_EQ(config.lb.tunnel_source_v6->to_string(), "2001:2:0:10::1");
 }
 
@@ -49,11 +49,13 @@ TEST(LbConfig, DefaultsForAMinimalVip) {
   ASSERT_EQ(config.lb.vips.size(), 1u);
   const Vip& vip = config.lb.vips[0];
   EXPECT_EQ(vip.mode, LbMode::kNat);
-  EXPECT_EQ(vip.table_size, kDefaultMaglevTableSize);
+  EXPECT_EQ(vip.table_size, 65537u);  // the documented defaults
   EXPECT_EQ(vip.backends[0].port, 80);
   EXPECT_EQ(vip.backends[0].weight, 1u);
   EXPECT_FALSE(vip.health_check);
-  EXPECT_EQ(config.lb.conn_table_size, kDefaultConnTableSize);
+  EXPECT_EQ(config.lb.conn_table_size, 262144u);
+  EXPECT_EQ(config.lb.embryonic_table_size, 65536u);
+  EXPECT_EQ(config.lb.udp_new_flows_per_prefix, 2000u);
 }
 
 TEST(LbConfig, AllPortsVipKeepsTheClientsPort) {
@@ -115,6 +117,12 @@ std::vector<BadLb> bad_lb() {
       {"ConnTableTooSmall",
        with_lb("[lb]\nconn_table_size = 10\n"),
        {"router.toml:6:19: conn_table_size 10 is out of range (1024..16777216)"}},
+      {"EmbryonicTableTooSmall",
+       with_lb("[lb]\nembryonic_table_size = 100\n"),
+       {"router.toml:6:24: embryonic_table_size 100 is out of range (1024..16777216)"}},
+      {"UdpCapNegative",
+       with_lb("[lb]\nudp_new_flows_per_prefix = -1\n"),
+       {"router.toml:6:28: udp_new_flows_per_prefix -1 is out of range (0..100000000)"}},
       {"BadProtocolAndMode",
        with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"sctp\"\nmode = \"tunnel\"\n"
                "[[vip.backend]]\naddress = \"198.18.10.2\"\n"),

@@ -644,6 +644,7 @@ TEST_F(KernelRoutesE2e, RestartAdoptsTheTablesAndReloadSwitchesSources) {
   uint64_t left = 0;
   {
     UniqueFd trie(bpf_obj_get((pin_dir() / "kr_routes4").c_str()));
+    ASSERT_TRUE(trie) << "kr_routes4 pin: " << std::strerror(errno);
     xdpgw_lpm_v4_key key{}, next{};
     const void* prev = nullptr;
     while (bpf_map_get_next_key(trie.get(), prev, &next) == 0) {
@@ -651,6 +652,7 @@ TEST_F(KernelRoutesE2e, RestartAdoptsTheTablesAndReloadSwitchesSources) {
       key = next;
       prev = &key;
     }
+    EXPECT_EQ(errno, ENOENT) << "the walk ended at the end of the trie";
   }
   EXPECT_EQ(left, 0u) << "the mirror's tries are emptied when another source takes over";
   converge("reloaded to source = fib");

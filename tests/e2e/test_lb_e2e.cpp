@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
@@ -32,8 +33,10 @@
 #include "e2e/lb_hosts.hpp"
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
+#include "harness/child_process.hpp"
 #include "harness/names.hpp"
 #include "harness/netns.hpp"
+#include "harness/run.hpp"
 #include "harness/veth.hpp"
 
 namespace xdpgw::test::e2e {
@@ -136,7 +139,9 @@ class LbE2e : public ::testing::TestWithParam<Case> {
   std::string vip() const { return GetParam().ipv6 ? kVip6 : kVip4; }
 
   // `weights[i]` for backend i; a negative weight leaves the backend out.
-  std::string config(const std::array<int, kBackends>& weights, const std::string& extra = "") const {
+  // `lb_extra`: more keys of [lb].
+  std::string config(const std::array<int, kBackends>& weights, const std::string& extra = "",
+                     const std::string& lb_extra = "") const {
     std::string text = fmt::format(R"([gateway]
 instance = "{}"
 
@@ -151,14 +156,14 @@ source = "fib"
 [lb]
 tunnel_source_v4 = "198.18.10.1"
 tunnel_source_v6 = "2001:2:0:10::1"
-
+{}
 [[vip]]
 name = "web"
 address = "{}"
 protocol = "tcp"
 port = {}
 mode = "{}"
-)", vip(), kVipPort, GetParam().mode);
+)", lb_extra, vip(), kVipPort, GetParam().mode);
     for (int i = 0; i < kBackends; ++i) {
       if (weights[i] < 0) continue;
       text += fmt::format("\n[[vip.backend]]\naddress = \"{}\"\nport = {}\nweight = {}\n",
@@ -213,6 +218,12 @@ TEST_P(LbE2e, EstablishedConnectionsKeepTheirBackendAcrossReloadAndDrain) {
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
   std::vector<Connection> held;
   for (int i = 0; i < 30; ++i) held.emplace_back(topo_.client(), vip(), kVipPort);
+  // Connections on the backends about to leave, or "they stay" checks nothing.
+  auto on = [&](const std::string& b) {
+    return std::ranges::count_if(held, [&](const Connection& c) { return c.backend() == b; });
+  };
+  ASSERT_GT(on("b0"), 0);
+  ASSERT_GT(on("b1"), 0);
 
   // Backend 0 leaves the pool: its connections stay, new ones avoid it.
   daemon_.write_config(config({-1, 1, 1}));
@@ -271,6 +282,57 @@ fall = 2
   EXPECT_EQ(hits.count("b0"), 0u) << "a new connection went to the failed backend";
   EXPECT_EQ(hits["b1"] + hits["b2"], 60);
 }
+
+// A SYN flood from random sources (hping3, the tool an attacker or a load
+// test would use) against tables of 1,024 entries: the connections that
+// were established before it keep working through it, including on a
+// backend drained during it, new connections are served, and the flood
+// evicts only embryonic entries. hping3 speaks IPv4 only.
+class LbFloodE2e : public LbE2e {};
+
+TEST_P(LbFloodE2e, ASynFloodEvictsNoEstablishedFlow) {
+  daemon_.write_config(config({1, 1, 1}, "", "conn_table_size = 1024\nembryonic_table_size = 1024\n"));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  std::vector<Connection> held;
+  for (int i = 0; i < 50; ++i) held.emplace_back(topo_.client(), vip(), kVipPort);
+
+  const auto flood_log = std::filesystem::temp_directory_path() / (unique_name("hping") + ".log");
+  {
+    // ~20,000 SYNs a second, each from another random source.
+    ChildProcess flood({"/usr/sbin/ip", "netns", "exec", topo_.client().name(), "/usr/sbin/hping3",
+                        "-q", "-S", "-p", std::to_string(kVipPort), "-i", "u50", "--rand-source", vip()},
+                       flood_log);
+    std::this_thread::sleep_for(2s);  // let the flood fill the tables before checking
+    for (auto& c : held) EXPECT_EQ(c.echo("during"), c.backend() + ":during");
+    const std::string b1 = fmt::format("{}:{}", backend4(1), dsr() ? kVipPort : kNatBackendPort);
+    auto r = daemon_.cli("backend drain web " + b1);
+    ASSERT_TRUE(r.ok()) << r.output;
+    for (auto& c : held) EXPECT_EQ(c.echo("drained"), c.backend() + ":drained");
+    for (int i = 0; i < 20; ++i) {
+      try {
+        Connection fresh(topo_.client(), vip(), kVipPort);
+        EXPECT_NE(fresh.backend(), "b1") << "a new connection went to the drained backend";
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "new connection " << i << " during the flood: " << e.what();
+      }
+    }
+    std::this_thread::sleep_for(1s);
+    EXPECT_FALSE(flood.poll()) << "hping3 ended early: " << read_file(flood_log);
+  }
+  for (auto& c : held) EXPECT_EQ(c.echo("after"), c.backend() + ":after");
+  auto status = daemon_.cli("status --json");
+  ASSERT_TRUE(status.ok()) << status.output;
+  const auto lb = nlohmann::json::parse(status.output).at("lb");
+  EXPECT_EQ(lb.at("conn_table").at("evicted").get<uint64_t>(), 0u) << lb.dump();
+  EXPECT_GT(lb.at("embryonic").at("evicted").get<uint64_t>(), 0u)
+      << "the flood did not even fill the embryonic table: " << lb.dump();
+  EXPECT_GE(lb.at("embryonic").at("promoted").get<uint64_t>(), 70u) << lb.dump();
+  std::error_code ec;
+  std::filesystem::remove(flood_log, ec);
+}
+
+INSTANTIATE_TEST_SUITE_P(V4, LbFloodE2e, ::testing::Values(Case{"nat", false}, Case{"dsr", false}),
+                         case_name);
 
 INSTANTIATE_TEST_SUITE_P(Modes, LbE2e,
                          ::testing::Values(Case{"nat", false}, Case{"nat", true},

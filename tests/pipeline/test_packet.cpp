@@ -94,7 +94,10 @@ TEST(PipelineParse, WhatItCannotJudgeIsReported) {
   EXPECT_EQ(pipeline::parse(short_frame, p), pipeline::ParseStatus::TooShort);
 }
 
-TEST(PipelineClassify, RuleMatchMirrorsXdp) {
+// The prefix and port-range edges of one rule. That XDP decides the same
+// for every field is checked by running both on one grid of frames
+// (tests/bpf/test_punt.cpp, XdpAndThePipelineAgreeOnWhichPacketsARuleTakes).
+TEST(PipelineClassify, RuleMatchesInsideItsPrefixAndPortRangeOnly) {
   xdpgw_punt_rule r{};
   r.proto = IPPROTO_UDP;
   r.dst_prefixlen = 23;

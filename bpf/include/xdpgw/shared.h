@@ -178,7 +178,9 @@ enum xdpgw_slot {
 	/* userspace said drop */					\
 	X(DROP_FLOW_VERDICT, 55, "drop_flow_verdict", DROP, 0)		\
 	/* dropped: RFC 1812 input check, in the dispatcher */		\
-	X(DROP_IPV4_BAD_CHECKSUM, 56, "drop_ipv4_bad_checksum", DROP, 1)
+	X(DROP_IPV4_BAD_CHECKSUM, 56, "drop_ipv4_bad_checksum", DROP, 1) \
+	/* NAT UDP flow over its source prefix's new-flow cap */	\
+	X(DROP_LB_NEW_FLOW_CAP, 57, "drop_lb_new_flow_cap", DROP, 0)
 
 /* Where a reason's packets went (the OUTCOME column). STEER_CPU is a step:
  * the packet is counted again on the CPU it was steered to. */
@@ -461,11 +463,58 @@ struct xdpgw_lb_cache_slot {
 #define XDPGW_STEER_STATS (2 * XDPGW_CONFIG_GENERATIONS)
 
 /* conn_stats index (per-CPU __u64). Evictions are not reported by the
- * kernel; the daemon derives them: inserted - deleted - entries. */
+ * kernel; the daemon derives them: inserted - deleted - entries, per table
+ * (conn_table, lb_embryonic). */
 enum xdpgw_conn_stat {
-	XDPGW_CONN_INSERTED = 0,    /* entries XDP created */
+	XDPGW_CONN_INSERTED = 0,    /* conn_table entries XDP created */
 	XDPGW_CONN_INSERT_RACED = 1, /* another CPU created the flow first */
-	XDPGW_CONN_STAT_COUNT = 2,
+	XDPGW_CONN_EMBRYONIC_INSERTED = 2, /* lb_embryonic entries created */
+	XDPGW_CONN_PROMOTED = 3,     /* embryonic flows moved to conn_table */
+	XDPGW_CONN_PROMOTION_REFUSED = 4, /* an ACK that did not answer the backend's SYN-ACK */
+	XDPGW_CONN_UDP_CAPPED = 5,   /* UDP new flows over their prefix's cap */
+	XDPGW_CONN_EMBRYONIC_DELETED = 6, /* embryonic entries removed (promoted, reset) */
+	XDPGW_CONN_STAT_COUNT = 7,
+};
+
+/*
+ * Embryonic load-balancer flows (lb_embryonic, bpf/lib/lb.h): TCP flows the
+ * gateway has no proof of yet, a SYN and nothing else, or a packet of a flow
+ * no table knows (an evicted one, or a spoofed ACK). They live in their own
+ * LRU, so a flood of them evicts only its own kind, never an established
+ * flow in conn_table. A flow moves to conn_table (promotion) when:
+ *  - NAT: the client's ACK acknowledges the backend's SYN-ACK (ack =
+ *    server_isn + 1; a spoofed client never saw it), or the backend answers
+ *    a flow it already knows (a re-hashed flow: anything but RST);
+ *  - DSR: the client sends a second packet (the return path bypasses the
+ *    gateway, so nothing better can be checked: see README, SYN floods).
+ */
+#define XDPGW_EMBRYONIC_TABLE_DEFAULT_SIZE 65536
+#define XDPGW_EMB_F_SYN 0x1	   /* started by the client's SYN */
+#define XDPGW_EMB_F_SERVER_ISN 0x2 /* server_isn holds the backend's SYN-ACK seq */
+#define XDPGW_EMB_F_SEEN_TWICE 0x4 /* DSR: a non-SYN packet was seen */
+
+struct xdpgw_embryonic {
+	struct xdpgw_flow flow;
+	__u32 server_isn; /* NAT reverse entry: the SYN-ACK's sequence number */
+	__u32 flags;	  /* XDPGW_EMB_F_* */
+};
+
+/* UDP new-flow cap (lb_udp_new_flows, per CPU): new flows per source prefix
+ * (IPv4 /24, IPv6 /48) per second, counted in one-second windows. */
+#define XDPGW_UDP_CAP_V4_PREFIX 24
+#define XDPGW_UDP_CAP_V6_PREFIX 48
+#define XDPGW_UDP_CAP_TABLE_SIZE 16384
+#define XDPGW_UDP_NEW_FLOWS_DEFAULT 2000
+
+struct xdpgw_prefix_key {
+	__u8 family;
+	__u8 pad[1];
+	__u8 addr[6]; /* the prefix's bytes: 3 of IPv4, 6 of IPv6 */
+};
+
+struct xdpgw_new_flow_window {
+	__u64 window; /* second (bpf_ktime_get_ns() >> 30) the count is for */
+	__u64 count;
 };
 
 /* ---- load balancer (bpf/lib/lb.h) --------------------------------------- */
@@ -521,7 +570,9 @@ struct xdpgw_lb_counter {
 struct xdpgw_lb_settings {
 	__u8 tunnel_src4[4];
 	__u8 tunnel_src6[16];
-	__u32 reserved; /* zero (was a flag; settings.skip says whether any VIP is configured) */
+	/* UDP new flows a source prefix may start per second on one CPU
+	 * (XDPGW_UDP_CAP_*); 0: no cap. */
+	__u32 udp_new_flows;
 };
 
 /* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
