@@ -131,7 +131,9 @@ struct ProxyService::Conn {
   bool spliced = false;
   bool relayed = false;  // copied in user space (see relay())
   uint64_t relay_bytes[2] = {0, 0};
-  std::array<std::array<char, 65536>, 2> relay_buf{};
+  // Allocated when a direction is first copied: a spliced connection
+  // needs none, and 128 KiB each would add up over thousands of them.
+  std::unique_ptr<std::array<char, 65536>> relay_buf[2];
   uint64_t cookie[2] = {0, 0};
   uint64_t send_base[2] = {0, 0};  // send_stream_position at splice time
   bool waiting[2] = {false, false};
@@ -506,8 +508,9 @@ void ProxyService::relay(Conn& c) {
 // buffer throttles the reader, as in the kernel's splice).
 void ProxyService::pump(Conn& c, Side from) {
   const uint64_t id = c.id;
+  if (!c.relay_buf[from]) c.relay_buf[from] = std::make_unique<std::array<char, 65536>>();
   c.sock(from).async_read_some(
-      asio::buffer(c.relay_buf[from]), [this, id, from](const boost::system::error_code& ec, size_t n) {
+      asio::buffer(*c.relay_buf[from]), [this, id, from](const boost::system::error_code& ec, size_t n) {
         Conn* c = find(id);
         if (c == nullptr || ec == asio::error::operation_aborted) return;
         const Side to = from == kClient ? kBackend : kClient;
@@ -525,7 +528,7 @@ void ProxyService::pump(Conn& c, Side from) {
           return;
         }
         c->relay_bytes[from] += n;
-        asio::async_write(c->sock(to), asio::buffer(c->relay_buf[from].data(), n),
+        asio::async_write(c->sock(to), asio::buffer(c->relay_buf[from]->data(), n),
                           [this, id, from](const boost::system::error_code& write_ec, size_t) {
                             Conn* c = find(id);
                             if (c == nullptr || write_ec == asio::error::operation_aborted) return;
