@@ -10,6 +10,7 @@
 #include "punt.h"
 #include "policy.h"
 #include "capture.h"
+#include "flow_export.h"
 #include "features.h"
 
 const volatile __u32 xdpgw_features = XDPGW_FEAT_ALL;
@@ -62,5 +63,14 @@ __noinline int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 __noinline int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason)
 {
 	capture_drop(ctx, reason);
+	return 0;
+}
+
+__noinline int xdpgw_flow_account(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+				  __u32 egress_ifindex, __u32 fwd_reason)
+{
+	if (!meta)
+		return 0;
+	flow_account(ctx, meta, egress_ifindex, fwd_reason);
 	return 0;
 }

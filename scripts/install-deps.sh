@@ -41,6 +41,9 @@ TEST=(
   curl prometheus
   # scale-out test: BIRD 2 announces VIPs over BGP to an ECMP upstream router
   bird2
+  # flow-export test: nfcapd receives the IPFIX / NetFlow v9 records, nfdump
+  # reads them back
+  nfdump
   # bench/hw script checks (tests/bench_hw): shell lint
   shellcheck
   # package test (tests/package): builds the .deb with CPack (dpkg-dev for

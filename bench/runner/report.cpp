@@ -131,6 +131,71 @@ std::string flows_comparison(const ScenarioResult& scenario) {
          "| traffic | path | flows | Mpps, fewer | Mpps, more | ratio |\n|---|---|---|---:|---:|---:|\n" + rows;
 }
 
+// The issues' performance goals, each a ratio of one path's program cost to
+// a reference measured in the same case of the same run. One list: the
+// table below is built from it and nowhere else names the goals.
+struct Goal {
+  std::string_view issue;
+  std::string_view scenario;
+  std::string_view path;       // PathResult::name of the subject
+  std::string_view what;
+  std::string_view reference;  // a PathResult::name, or "" for the role below
+  PathRole reference_role = PathRole::kFibReference;
+  double at_most = 0;
+  std::optional<IpFamily> family;  // the goal holds for this family only
+};
+
+constexpr Goal kGoals[] = {
+    {"#17", "router", "fib", "FIB routing", "", PathRole::kFibReference, 1.15, std::nullopt},
+    {"#17", "router", "static", "static routes", "", PathRole::kXdpCeiling, 2.0, std::nullopt},
+    {"#17", "router", "kroutes", "kernel routes mirrored", "", PathRole::kFibReference, 0.9,
+     IpFamily::kIpv6},
+    {"#17", "lb-nat", "lbnat", "LB nat", "", PathRole::kFibReference, 1.6, std::nullopt},
+    {"#17", "lb-dsr", "lbdsr", "LB dsr", "", PathRole::kFibReference, 1.6, std::nullopt},
+    {"#22", "flow-export", "feon", "flow export, every packet", "feoff", PathRole::kSubject, 1.3,
+     std::nullopt},
+    {"#22", "flow-export", "fe100", "flow export, 1 in 100", "feoff", PathRole::kSubject, 1.05,
+     std::nullopt},
+};
+
+std::optional<double> program_ns(const CaseResult& c, const PathResult* path) {
+  if (path == nullptr || path->samples.empty()) return std::nullopt;
+  return summarize(c, *path).prog_ns;
+}
+
+const PathResult* find_path(const CaseResult& c, std::string_view name, PathRole role) {
+  for (const PathResult& p : c.paths)
+    if (name.empty() ? p.role == role : p.name == name) return &p;
+  return nullptr;
+}
+
+// One row per goal and traffic case the run measured.
+std::string goals_markdown(const std::vector<ScenarioResult>& results) {
+  std::string rows;
+  for (const Goal& goal : kGoals) {
+    for (const ScenarioResult& scenario : results) {
+      if (scenario.name != goal.scenario) continue;
+      for (const CaseResult& c : scenario.cases) {
+        if (goal.family && c.traffic.family != *goal.family) continue;
+        const PathResult* subject = find_path(c, goal.path, PathRole::kSubject);
+        const PathResult* reference = find_path(c, goal.reference, goal.reference_role);
+        const auto ns = program_ns(c, subject), ref_ns = program_ns(c, reference);
+        if (!ns || !ref_ns || *ref_ns <= 0) continue;
+        const double ratio = *ns / *ref_ns;
+        rows += fmt::format("| {} | {} | {} | {:.0f} | {} {:.0f} | {:.2f} | ≤ {:.2f} | {} |\n", goal.issue,
+                            goal.what, c.traffic.name(), *ns, reference->label, *ref_ns, ratio,
+                            goal.at_most, ratio <= goal.at_most ? "met" : "missed");
+      }
+    }
+  }
+  if (rows.empty()) return "";
+  return "## Goals of the open issues\n\nProgram cost per packet (kernel bpf_stats, median of the "
+         "rounds) of the subject over a reference measured in the same case of this run.\n\n"
+         "| issue | goal | traffic | ns | reference, ns | ratio | goal | |\n"
+         "|---|---|---|---:|---|---:|---:|---|\n" +
+         rows + "\n";
+}
+
 // Path details (ForwardingPath::details()), once per path: the connection
 // table's kernel memory and the daemon's RSS, in words.
 std::string details_markdown(const ScenarioResult& scenario) {
@@ -351,6 +416,7 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
     }
     md += "\n";
   }
+  md += goals_markdown(results);
   bool any_drops = false;
   for (const ScenarioResult& scenario : results) {
     md += fmt::format("## {}\n\n", scenario.title);

@@ -51,6 +51,8 @@ Scenario acl_flood_scenario(const ScenarioOptions& options);
 // and first-packet punting with XDP forwarding the rest, against a minimal
 // AF_XDP forwarder and Linux forwarding.
 Scenario punt_scenario(const ScenarioOptions& options);
+// The router path with [flow_export] off, on, and on at 1 in 100.
+Scenario flow_export_scenario(const ScenarioOptions& options);
 
 // Static routes for both sides of the benchmark topology (four prefixes,
 // nexthops the gateway's permanent neighbours), as an xdpgw [routing] section.

@@ -319,6 +319,33 @@ struct {
 	__type(value, struct xdpgw_flow);
 } lb_scratch __weak SEC(".maps");
 
+/* Flow export (shared.h, struct xdpgw_fe_key): routed flows, written by the
+ * router for every redirected (and sampled) packet while [flow_export] is on; read, and
+ * deleted once exported at flow end, by the daemon's exporter. LRU_PERCPU_HASH:
+ * keyed by a sparse 5-tuple (no dense id exists), updated on every packet by
+ * whichever CPU it arrives on (per-CPU values: plain adds, no atomics, no
+ * cache line bouncing between CPUs), and a flood of new flows evicts the
+ * least recently used instead of failing. Pinned: a reload or a restart keeps
+ * the flows not yet exported. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, XDPGW_FLOW_CACHE_SIZE);
+	__type(key, struct xdpgw_fe_key);
+	__type(value, struct xdpgw_fe_value);
+} flow_cache __weak SEC(".maps");
+
+/* Flow-export sampling (struct xdpgw_fe_cfg), one entry per CPU: the
+ * interval the daemon writes and this CPU's countdown to the next sampled
+ * packet. PERCPU_ARRAY: read and written on every routed packet while
+ * export is on, an inlined per-CPU address with plain stores. Read only
+ * when export is on, so export off costs it nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xdpgw_fe_cfg);
+} flow_cfg __weak SEC(".maps");
+
 /* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -21,6 +21,7 @@
 #include "verdict.h"
 #include "stages.h"
 #include "features.h"
+#include "flow_export.h"
 
 /* The L4 identity of a packet, as far as routing and steering need it. */
 struct flow_ports {
@@ -319,6 +320,11 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 		ip6->hop_limit--;
 	}
 
+	/* Flow export: off (the common case) costs one bit of the settings
+	 * the dispatcher read anyway; on, the sampling countdown and, for a
+	 * sampled packet, one call (flow_export.h). */
+	if (!(meta->skip & XDPGW_SKIP_FLOW_EXPORT) && flow_sampled())
+		xdpgw_flow_account(ctx, meta, eg.ifindex, fwd_reason);
 	__builtin_memcpy(eth->h_dest, eg.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, eg.smac, ETH_ALEN);
 	return record(ctx, XDP_REDIRECT, fwd_reason);

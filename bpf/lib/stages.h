@@ -72,6 +72,12 @@ int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 	     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
 
+/* Flow export (flow_export.h): adds a packet the router redirects to
+ * `egress_ifindex` to its flow in flow_cache; returns 0. Called only when
+ * the packet's generation has [flow_export]. */
+int xdpgw_flow_account(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+		       __u32 egress_ifindex, __u32 fwd_reason);
+
 /* Copies a dropped frame to a running `xdpgw capture --what drops`
  * (capture.h); returns 0. Called by record() for every XDP_DROP. */
 int xdpgw_capture_drop(struct xdp_md *ctx, __u32 reason);

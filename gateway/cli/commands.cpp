@@ -22,6 +22,7 @@
 #include <string>
 
 #include "announce/announcer.hpp"
+#include "flow_export/exporter.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "config/config.hpp"
@@ -464,7 +465,8 @@ void add_status(CLI::App& app) {
                 "and the differences they found), each port's state, "
                 "attach mode and program, and warnings about what makes XDP forwarding "
                 "fail silently (veth peer without XDP, port down, program replaced, "
-                "bpffs not mounted).");
+                "bpffs not mounted), and the flow-export collectors with the records, "
+                "packets and errors sent to each.");
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   add_target_options(cmd, *target);
@@ -478,6 +480,7 @@ void add_status(CLI::App& app) {
       if (status.contains("pipeline") && !status["pipeline"].is_null())
         text += daemon::format_pipeline(status["pipeline"]);
       if (status.contains("announce")) text += announce::format_status(status["announce"]);
+      if (status.contains("flow_export")) text += flow_export::format_status(status["flow_export"]);
       std::cout << (*json ? status.dump(2) + "\n" : text);
     } catch (const std::exception& e) {
       std::cerr << "xdpgw status: " << e.what() << '\n';

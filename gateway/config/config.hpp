@@ -403,6 +403,43 @@ struct Announce {
   bool operator==(const Announce&) const = default;
 };
 
+// [flow_export]: IPFIX / NetFlow v9 records of routed flows
+// (gateway/flow_export). Present with at least one collector = on.
+enum class FlowFormat : uint8_t { kIpfix, kNetflow9 };
+std::string_view to_string(FlowFormat format);
+inline constexpr uint16_t kDefaultIpfixPort = 4739;  // IANA "ipfix"
+inline constexpr std::size_t kMaxFlowCollectors = 8;
+inline constexpr uint32_t kDefaultActiveTimeoutS = 60;
+inline constexpr uint32_t kDefaultInactiveTimeoutS = 15;
+// RFC 7011 10.3.6: templates over UDP are resent periodically; 10 minutes
+// is the usual default of exporters (and nfcapd keeps them longer).
+inline constexpr uint32_t kDefaultTemplateRefreshS = 600;
+inline constexpr uint32_t kMaxFlowTimeoutS = 86400;
+inline constexpr uint32_t kMaxSamplingInterval = 1u << 24;
+inline constexpr uint32_t kDefaultFlowRecordsPerSecond = 100000;
+
+struct FlowCollector {
+  IpAddr address;
+  uint16_t port = kDefaultIpfixPort;
+  FlowFormat format = FlowFormat::kIpfix;
+  std::string to_string() const;  // "ipfix://198.18.0.2:4739"
+  bool operator==(const FlowCollector&) const = default;
+};
+
+struct FlowExport {
+  std::vector<FlowCollector> collectors;  // empty = off
+  uint32_t active_timeout_s = kDefaultActiveTimeoutS;
+  uint32_t inactive_timeout_s = kDefaultInactiveTimeoutS;
+  uint32_t template_refresh_s = kDefaultTemplateRefreshS;
+  uint32_t sampling = 1;  // 1 in N packets accounted; 1 = every packet
+  uint32_t observation_domain_id = 0;
+  // Records per second the exporter sends at most (per collector); up to
+  // two seconds' worth wait in its queue, the rest is dropped and counted.
+  uint32_t max_records_per_s = kDefaultFlowRecordsPerSecond;
+  bool enabled() const { return !collectors.empty(); }
+  bool operator==(const FlowExport&) const = default;
+};
+
 struct Config {
   GatewaySettings gateway;
   std::vector<Port> ports;  // file order, at least one
@@ -413,6 +450,7 @@ struct Config {
   LoadBalancer lb;
   Punt punt;
   Announce announce;
+  FlowExport flow_export;
 
   bool operator==(const Config&) const = default;
 };

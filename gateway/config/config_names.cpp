@@ -13,5 +13,12 @@ std::string_view to_string(AclProtocol protocol) { return name_of(protocol, kAcl
 std::string_view to_string(L4Protocol protocol) { return name_of(protocol, kL4Protocols); }
 std::string_view to_string(LbMode mode) { return name_of(mode, kLbModes); }
 std::string_view to_string(HealthCheckKind kind) { return name_of(kind, kHealthCheckKinds); }
+std::string_view to_string(FlowFormat format) { return name_of(format, kFlowFormats); }
+
+std::string FlowCollector::to_string() const {
+  const std::string addr = address.to_string();
+  if (address.family == IpFamily::kV4) return fmt::format("{}://{}:{}", config::to_string(format), addr, port);
+  return fmt::format("{}://[{}]:{}", config::to_string(format), addr, port);
+}
 
 }  // namespace xdpgw::config

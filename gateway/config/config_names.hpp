@@ -38,6 +38,10 @@ inline constexpr std::array<Choice<LbMode>, 3> kLbModes{{
     {"dsr", LbMode::kDsr},
     {"proxy", LbMode::kProxy},
 }};
+inline constexpr std::array<Choice<FlowFormat>, 2> kFlowFormats{{
+    {"ipfix", FlowFormat::kIpfix},
+    {"netflow9", FlowFormat::kNetflow9},
+}};
 inline constexpr std::array<Choice<HealthCheckKind>, 2> kHealthCheckKinds{{
     {"tcp", HealthCheckKind::kTcp},
     {"http", HealthCheckKind::kHttp},

@@ -267,6 +267,26 @@ RawAnnounce read_announce(TableReader& table) {
   return announce;
 }
 
+RawFlowExport read_flow_export(TableReader& table) {
+  RawFlowExport fe{.pos = table.pos(),
+                   .collectors = {},
+                   .active_timeout_s = table.integer("active_timeout_s"),
+                   .inactive_timeout_s = table.integer("inactive_timeout_s"),
+                   .template_refresh_s = table.integer("template_refresh_s"),
+                   .sampling = table.integer("sampling"),
+                   .observation_domain_id = table.integer("observation_domain_id"),
+                   .max_records_per_s = table.integer("max_records_per_s")};
+  for (TableReader& c : table.table_array("collectors")) {
+    fe.collectors.push_back({.pos = c.pos(),
+                             .address = c.string("address"),
+                             .port = c.integer("port"),
+                             .format = c.string("format")});
+    c.reject_unknown_keys();
+  }
+  table.reject_unknown_keys();
+  return fe;
+}
+
 RawPolicy read_policy(TableReader& table) {
   RawPolicy policy{.pos = table.pos(), .acl_default = table.string("acl_default")};
   table.reject_unknown_keys();
@@ -486,6 +506,7 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   for (TableReader& table : document.table_array("vip")) raw.vips.push_back(read_vip(table));
   if (auto table = document.table("punt")) raw.punt = read_punt(*table);
   if (auto table = document.table("announce")) raw.announce = read_announce(*table);
+  if (auto table = document.table("flow_export")) raw.flow_export = read_flow_export(*table);
   document.reject_unknown_keys();
   return raw;
 }

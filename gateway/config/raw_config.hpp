@@ -205,6 +205,24 @@ struct RawAnnounce {
   RawInteger withdraw_grace_ms;
 };
 
+// [flow_export]: IPFIX / NetFlow v9 (gateway/flow_export).
+struct RawFlowCollector {
+  SourcePos pos;
+  RawString address;
+  RawInteger port;
+  RawString format;
+};
+struct RawFlowExport {
+  SourcePos pos;
+  std::vector<RawFlowCollector> collectors;
+  RawInteger active_timeout_s;
+  RawInteger inactive_timeout_s;
+  RawInteger template_refresh_s;
+  RawInteger sampling;
+  RawInteger observation_domain_id;
+  RawInteger max_records_per_s;
+};
+
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -220,6 +238,7 @@ struct RawConfig {
   std::vector<RawVip> vips;
   std::optional<RawPunt> punt;
   std::optional<RawAnnounce> announce;
+  std::optional<RawFlowExport> flow_export;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

@@ -23,6 +23,7 @@ Result<Config> validate(const RawConfig& raw, const Environment& env) {
   config.lb = check_lb(raw.lb, raw.vips, errors);
   config.punt = check_punt(raw.punt, config.ports, config.gateway.instance, errors);
   config.announce = check_announce(raw.announce, config.gateway.instance, errors);
+  config.flow_export = check_flow_export(raw.flow_export, errors);
   if (!errors.empty()) return std::move(errors).take_in_source_order();
   return config;
 }

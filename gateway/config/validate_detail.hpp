@@ -8,6 +8,7 @@
 //   validate_lb.cpp        [lb], [[vip]] with its backends and health check
 //   validate_punt.cpp      [punt]
 //   validate_announce.cpp  [announce] (BIRD)
+//   validate_flow_export.cpp [flow_export] (IPFIX / NetFlow v9)
 //
 // A check reports every problem it sees into the ErrorList and carries on;
 // a value that fails is left at its default (see validate.cpp).
@@ -107,5 +108,6 @@ Punt check_punt(const std::optional<RawPunt>& raw, const std::vector<Port>& port
                 std::string_view instance, ErrorList& errors);
 Announce check_announce(const std::optional<RawAnnounce>& raw, std::string_view instance,
                         ErrorList& errors);
+FlowExport check_flow_export(const std::optional<RawFlowExport>& raw, ErrorList& errors);
 
 }  // namespace xdpgw::config::detail

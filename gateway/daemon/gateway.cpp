@@ -98,12 +98,14 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
       kernel_(probe_kernel_support()),
       dp_(make_datapath(cfg_, opts, kernel_.features)),
       lb_(io, dp_, cfg_, [this] { return missing_port(); }),
+      flood_watch_(io, dp_, cfg_, lb_.runtime()),
       pipeline_(io, dp_, kernel_.usable.af_xdp),
       captures_(dp_, pipeline_),
       events_(io, dp_),
       route_mirror_(io, routing::MirrorMaps{.routes4 = dp_.kr_routes4_fd(),
                                             .routes6 = dp_.kr_routes6_fd(),
                                             .nexthops = dp_.kr_nexthops_fd()}),
+      exporter_(io, dp_.flow_cache_fd(), dp_.conn_table_fd()),
       // Subscribed before the first apply: a change while it runs is then
       // seen (twice at worst, which is harmless).
       kernel_watch_(
@@ -127,6 +129,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
   pipeline_.start(cfg_.punt);
   lb_.start(cfg_.gateway.instance);
   sync_route_mirror();
+  exporter_.configure(cfg_.flow_export);
 }
 
 ReloadResult Gateway::reload() {
@@ -157,6 +160,7 @@ ReloadResult Gateway::reload() {
   }
   const config::Punt punt_before = cfg_.punt;
   cfg_ = next;
+  exporter_.configure(cfg_.flow_export);
   lb_.sync();
   try {
     sync_route_mirror();
@@ -371,8 +375,10 @@ nlohmann::json Gateway::status() const {
   nlohmann::json s = status_json(cfg_, config_path_, dp_, reloads_);
   for (const auto& line : kernel_.degraded) s["warnings"].push_back(line);
   lb_.status(s);
+  flood_watch_.status(s["lb"]);
   pipeline_.status(s);
   if (route_mirror_.enabled()) s["route_mirror"] = route_mirror_.status();
+  if (cfg_.flow_export.enabled()) s["flow_export"] = exporter_.status();
   nlohmann::json watch = kernel_watch_.status();
   watch["missing_ports"] = missing_ports_;
   watch["reattached"] = reattached_by_;
@@ -398,9 +404,11 @@ nlohmann::json Gateway::flows(size_t limit) const {
 std::vector<control::MetricFamily> Gateway::metric_families() const {
   auto out = metrics(cfg_, dp_, reloads_);
   lb_.metrics(out);
+  flood_watch_.metrics(out);
   pipeline_.metrics(out);
   if (route_mirror_.enabled())
     for (auto& f : route_mirror_.metrics()) out.push_back(std::move(f));
+  for (auto& f : exporter_.metrics()) out.push_back(std::move(f));
   kernel_watch_.metrics(out);
   control::MetricFamily reattached{
       .name = "xdpgw_port_reattached_total",
@@ -413,7 +421,7 @@ std::vector<control::MetricFamily> Gateway::metric_families() const {
         {{{"by", by}}, static_cast<double>(it == reattached_by_.end() ? 0 : it->second)});
   }
   out.push_back(std::move(reattached));
-  for (auto& f : periodic_metrics({&pipeline_.restart_job(), &lb_.announce_job(),
+  for (auto& f : periodic_metrics({&pipeline_.restart_job(), &lb_.announce_job(), &flood_watch_.job(),
                                    &events_.summary_job(), &kernel_watch_.resync_job()}))
     out.push_back(std::move(f));
   return out;

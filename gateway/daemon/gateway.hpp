@@ -21,6 +21,7 @@
 #include "daemon/captures.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/event_log.hpp"
+#include "daemon/flood_watch.hpp"
 #include "daemon/kernel_support.hpp"
 #include "daemon/kernel_watch.hpp"
 #include "daemon/lb_control.hpp"
@@ -28,6 +29,7 @@
 #include "daemon/pipeline_supervisor.hpp"
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
+#include "flow_export/exporter.hpp"
 #include "routing/route_mirror.hpp"
 
 namespace xdpgw::daemon {
@@ -97,10 +99,12 @@ class Gateway {
   nlohmann::json last_reattach_;
   // Components; destroyed before the datapath.
   LbControl lb_;
+  FloodWatch flood_watch_;
   PipelineSupervisor pipeline_;
   Captures captures_;
   EventLog events_;
   routing::RouteMirror route_mirror_;
+  flow_export::Exporter exporter_;  // [flow_export]
   KernelWatch kernel_watch_;
 };
 

@@ -18,32 +18,6 @@
 namespace xdpgw::daemon {
 namespace {
 
-xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id) {
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
-  // Per-CPU values are copied rounded up to 8 bytes; 24 already is.
-  std::vector<xdpgw_lb_counter> per_cpu(static_cast<size_t>(cpus));
-  check_errno(bpf_map_lookup_elem(map_fd, &id, per_cpu.data()),
-              fmt::format("read LB counter {}", id));
-  xdpgw_lb_counter total{};
-  for (const auto& c : per_cpu) {
-    total.packets += c.packets;
-    total.bytes += c.bytes;
-    total.new_flows += c.new_flows;
-  }
-  return total;
-}
-
-uint64_t read_conn_stat(int map_fd, uint32_t key) {
-  const int cpus = libbpf_num_possible_cpus();
-  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
-  check_errno(bpf_map_lookup_elem(map_fd, &key, per_cpu.data()), "read conn_stats");
-  uint64_t total = 0;
-  for (uint64_t v : per_cpu) total += v;
-  return total;
-}
-
 // The kernel does not report LRU evictions; every entry XDP created and
 // that is no longer there was evicted (the daemon deletes none). Entries the
 // AF_XDP pipeline writes are not counted as inserts, so this is a lower
@@ -161,6 +135,33 @@ void walk_flows(int fd, Visit visit) {
 }
 
 }  // namespace
+
+xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
+  // Per-CPU values are copied rounded up to 8 bytes; 24 already is.
+  std::vector<xdpgw_lb_counter> per_cpu(static_cast<size_t>(cpus));
+  check_errno(bpf_map_lookup_elem(map_fd, &id, per_cpu.data()),
+              fmt::format("read LB counter {}", id));
+  xdpgw_lb_counter total{};
+  for (const auto& c : per_cpu) {
+    total.packets += c.packets;
+    total.bytes += c.bytes;
+    total.new_flows += c.new_flows;
+  }
+  return total;
+}
+
+uint64_t read_conn_stat(int map_fd, uint32_t key) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  check_errno(bpf_map_lookup_elem(map_fd, &key, per_cpu.data()), "read conn_stats");
+  uint64_t total = 0;
+  for (uint64_t v : per_cpu) total += v;
+  return total;
+}
+
 
 size_t count_flows(int conn_table_fd) {
   size_t n = 0;
@@ -341,13 +342,20 @@ std::string format_lb(const nlohmann::json& lb) {
                        lb["embryonic"]["evicted"].get<uint64_t>(),
                        lb["embryonic"]["promotions_refused"].get<uint64_t>(),
                        lb["udp_new_flows_capped"].get<uint64_t>());
+  if (lb.contains("syn_flood") && lb["syn_flood"]["active"].get<bool>())
+    out += fmt::format("SYN FLOOD: {:.0f} TCP flows a second stay unproven; established flows "
+                       "are not affected\n",
+                       lb["syn_flood"]["unproven_per_second"].get<double>());
   for (const auto& v : lb["vips"]) {
-    out += fmt::format("vip {} {} {} port {} ({}): {} of {} backends usable, {} pkts, {} flows\n",
+    out += fmt::format("vip {} {} {} port {} ({}): {} of {} backends usable, {} pkts, {} flows{}\n",
                        v["name"].get<std::string>(), v["address"].get<std::string>(),
                        v["protocol"].get<std::string>(), v["port"].get<uint16_t>(),
                        v["mode"].get<std::string>(), v["usable_backends"].get<size_t>(),
                        v["backends"].size(), v["counters"]["packets"].get<uint64_t>(),
-                       v["counters"]["new_flows"].get<uint64_t>());
+                       v["counters"]["new_flows"].get<uint64_t>(),
+                       v.contains("new_flows_per_second")
+                           ? fmt::format(" ({:.0f} new/s)", v["new_flows_per_second"].get<double>())
+                           : std::string());
     for (const auto& b : v["backends"])
       out += fmt::format("  backend {:<28} weight {:>5}  {:<9} {:>12} pkts {:>10} flows\n",
                          b["backend"].get<std::string>(), b["weight"].get<uint32_t>(),

@@ -16,6 +16,11 @@
 
 namespace xdpgw::daemon {
 
+// Per-CPU LB counters (vip_stats, backend_stats) of one id, summed.
+xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id);
+// One conn_stats counter (enum xdpgw_conn_stat), summed over CPUs.
+uint64_t read_conn_stat(int map_fd, uint32_t key);
+
 // Entries in the connection table (a full walk; cost grows with the table).
 size_t count_flows(int conn_table_fd);
 

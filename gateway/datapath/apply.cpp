@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+
+#include <vector>
 #include <linux/bpf.h>
 #include <sys/socket.h>
 
@@ -431,6 +433,7 @@ uint32_t skipped_stages(const config::Config& cfg) {
   if (cfg.policy.acl.empty() && !cfg.policy.ratelimit.enabled()) skip |= XDPGW_SKIP_POLICY;
   if (!cfg.punt.enabled()) skip |= XDPGW_SKIP_PUNT;
   if (cfg.lb.vips.empty()) skip |= XDPGW_SKIP_LB;
+  if (!cfg.flow_export.enabled()) skip |= XDPGW_SKIP_FLOW_EXPORT;
   return skip;
 }
 
@@ -486,6 +489,14 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   // Resolve before the switch, so the new generation starts with the MACs
   // the kernel already knows.
   refresh_nexthops(state);
+
+  // Not generational: the sampling interval is one word, and a packet of
+  // either generation may use the new one. Every CPU's copy, countdowns
+  // restarted.
+  const std::vector<xdpgw_fe_cfg> fe(static_cast<std::size_t>(libbpf_num_possible_cpus()),
+                                     xdpgw_fe_cfg{.sample_every = cfg.flow_export.sampling, .countdown = 0});
+  const uint32_t zero = 0;
+  check_errno(bpf_map_update_elem(dp.flow_cfg_fd(), &zero, fe.data(), BPF_ANY), "write flow_cfg");
 
   fill_cpu_map(dp, staged.gen, cfg);
   const std::set<uint32_t> stale_ports = add_tx_ports(dp, cfg);

@@ -574,6 +574,8 @@ int Datapath::kr_nexthops_fd() const { return bpf_map__fd(skel_->maps.kr_nexthop
 int Datapath::conn_table_fd() const { return bpf_map__fd(skel_->maps.conn_table); }
 int Datapath::conn_stats_fd() const { return bpf_map__fd(skel_->maps.conn_stats); }
 int Datapath::embryonic_fd() const { return bpf_map__fd(skel_->maps.lb_embryonic); }
+int Datapath::flow_cache_fd() const { return bpf_map__fd(skel_->maps.flow_cache); }
+int Datapath::flow_cfg_fd() const { return bpf_map__fd(skel_->maps.flow_cfg); }
 int Datapath::lb_flow_cache_fd() const { return bpf_map__fd(skel_->maps.lb_flow_cache); }
 
 std::vector<Datapath::CachedCounts> Datapath::cached_flow_counts() const {

@@ -147,6 +147,8 @@ class Datapath {
   int conn_table_fd() const;
   int conn_stats_fd() const;
   int embryonic_fd() const;
+  int flow_cache_fd() const;  // flow export (shared.h, struct xdpgw_fe_key)
+  int flow_cfg_fd() const;
   int lb_flow_cache_fd() const;
   // Hits each CPU's LB flow cache holds that conn_table does not count yet
   // (shared.h, struct xdpgw_lb_cache_slot): a flow's packets and bytes are

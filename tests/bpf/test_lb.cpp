@@ -20,6 +20,7 @@
 
 #include "common/fd.hpp"
 #include "router_fixture.hpp"
+#include "harness/cpu.hpp"
 
 namespace xdpgw::test {
 namespace {
@@ -95,9 +96,9 @@ class LbTest : public RouterTest {
     add_vip(family, addr, proto, kVipPort, mode, kVipId, slot, 13);
   }
 
-  std::optional<xdpgw_flow> flow(int family, std::span<const uint8_t> src,
-                                 std::span<const uint8_t> dst, uint16_t sport, uint16_t dport,
-                                 uint8_t proto) const {
+  static xdpgw_flow_key key_of(int family, std::span<const uint8_t> src,
+                                std::span<const uint8_t> dst, uint16_t sport, uint16_t dport,
+                                uint8_t proto) {
     xdpgw_flow_key key{};
     std::memcpy(key.src, src.data(), src.size());
     std::memcpy(key.dst, dst.data(), dst.size());
@@ -105,6 +106,13 @@ class LbTest : public RouterTest {
     key.dport = htons(dport);
     key.proto = proto;
     key.family = static_cast<uint8_t>(family);
+    return key;
+  }
+
+  std::optional<xdpgw_flow> flow(int family, std::span<const uint8_t> src,
+                                 std::span<const uint8_t> dst, uint16_t sport, uint16_t dport,
+                                 uint8_t proto) const {
+    const xdpgw_flow_key key = key_of(family, src, dst, sport, dport, proto);
     xdpgw_flow f{};
     if (bpf_map_lookup_elem(dp_->conn_table_fd(), &key, &f) != 0) return std::nullopt;
     // Hits a CPU's flow cache has not written back yet count too.
@@ -119,13 +127,7 @@ class LbTest : public RouterTest {
   std::optional<xdpgw_embryonic> embryonic(int family, std::span<const uint8_t> src,
                                            std::span<const uint8_t> dst, uint16_t sport,
                                            uint16_t dport, uint8_t proto) const {
-    xdpgw_flow_key key{};
-    std::memcpy(key.src, src.data(), src.size());
-    std::memcpy(key.dst, dst.data(), dst.size());
-    key.sport = htons(sport);
-    key.dport = htons(dport);
-    key.proto = proto;
-    key.family = static_cast<uint8_t>(family);
+    const xdpgw_flow_key key = key_of(family, src, dst, sport, dport, proto);
     xdpgw_embryonic e{};
     if (bpf_map_lookup_elem(dp_->embryonic_fd(), &key, &e) != 0) return std::nullopt;
     return e;
@@ -350,11 +352,7 @@ TEST_F(LbTest, EstablishedFlowKeepsItsBackendWhenTheTableChanges) {
 // away: the flow is created again as a new one would be.
 TEST_F(LbTest, CachedFlowWritesBackItsCountsAndFollowsAnEvictedEntry) {
   // One CPU: the cache is per CPU, and the counts below follow one slot.
-  cpu_set_t old_mask, one;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(old_mask), &old_mask), 0);
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  std::optional<CpuPin> pin(std::in_place);
 
   add_backends();
   add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0);
@@ -396,7 +394,7 @@ TEST_F(LbTest, CachedFlowWritesBackItsCountsAndFollowsAnEvictedEntry) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->backend_id, 1u);
 
-  ASSERT_EQ(sched_setaffinity(0, sizeof(old_mask), &old_mask), 0);
+  pin.reset();
 }
 
 // A restart adopts pinned maps whose layout matches and refuses the rest,
@@ -593,11 +591,7 @@ TEST_F(LbTest, UdpNewFlowsOverTheirPrefixCapAreNotStored) {
   add_backends();
   add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
   // One CPU, so one counter; the test runs well inside a window or two.
-  cpu_set_t old_mask, one;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(old_mask), &old_mask), 0);
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  std::optional<CpuPin> pin(std::in_place);
   Reasons total;
   for (uint16_t i = 0; i < 20; ++i)
     for (const auto& [name, n] :
@@ -609,7 +603,7 @@ TEST_F(LbTest, UdpNewFlowsOverTheirPrefixCapAreNotStored) {
   other[2] = 77;
   const auto other_out = run_on_port0(
       from_a().ipv4(v4(other, kVip4)).udp({.sport = 7000, .dport = kVipPort}).build());
-  ASSERT_EQ(sched_setaffinity(0, sizeof(old_mask), &old_mask), 0);
+  pin.reset();
   // The 20 flows take far less than a (~1 s) window, so they meet at most
   // one window boundary: at most two windows' worth (10) pass.
   EXPECT_GE(total["fwd_lb_nat"], 5u);

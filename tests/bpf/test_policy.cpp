@@ -23,6 +23,7 @@
 #include "datapath/apply.hpp"
 #include "datapath/events.hpp"
 #include "datapath_fixture.hpp"
+#include "harness/cpu.hpp"
 #include "harness/interfaces.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
@@ -317,10 +318,7 @@ sources = ["198.18.1.0/24"]
   auto before = CounterSnapshot::take(*dp_);
   auto t0 = std::chrono::steady_clock::now();
   auto hammer = [&](int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof(set), &set), 0);
+    const CpuPin pin(static_cast<unsigned>(cpu));
     prog_test_run(dp_->dispatcher_fd(), frame, {.repeat = kPerThread});
   };
   std::thread a(hammer, 0), b(hammer, 1);

@@ -19,6 +19,7 @@
 #include "pipeline/packet.hpp"
 #include "pipeline/pipeline.hpp"
 #include "router_fixture.hpp"
+#include "harness/cpu.hpp"
 #include "harness/netns.hpp"
 #include "harness/veth.hpp"
 
@@ -437,18 +438,14 @@ TEST_F(PuntTest, AFloodOfEventsIsCappedPerCpuAndSecond) {
   constexpr uint64_t kFrames = 3 * XDPGW_EVENTS_PER_SEC;
   // One CPU, one kernel-side loop (the drop does not rewrite the frame, so
   // repeating it is exact): the cap is per CPU and per second.
-  cpu_set_t old_mask, one;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(old_mask), &old_mask), 0);
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  std::optional<CpuPin> pin(std::in_place);
   const auto t0 = std::chrono::steady_clock::now();
   {
     auto in = gw_.enter();
     run(frame, {.ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a()), .repeat = kFrames});
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_EQ(sched_setaffinity(0, sizeof(old_mask), &old_mask), 0);
+  pin.reset();
   reader.consume();
   const events::EventCounts after = events::read_counts(dp_->event_stats_fd());
   const uint64_t emitted = after.emitted - before.emitted;

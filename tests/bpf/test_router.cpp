@@ -1,7 +1,10 @@
 // The router action through BPF_PROG_TEST_RUN: exact rewritten bytes for
 // IPv4 and IPv6 with static routes and with the kernel FIB, and every case
 // that must go to the kernel instead, each with its own counter.
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <netinet/in.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
 #include <sys/socket.h>
@@ -9,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "router_fixture.hpp"
 #include "harness/netns.hpp"
@@ -227,6 +231,110 @@ INSTANTIATE_TEST_SUITE_P(
         PassCase{"vlan_tagged", [] { return from_a().vlan(42).ipv4(kV4).tcp({}).build(); }, "pass_vlan_tagged"},
         PassCase{"qinq_tagged_ipv6", [] { return from_a().qinq(1).vlan(2).ipv6(kV6).udp({}).build(); }, "pass_vlan_tagged"}),
     [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace xdpgw::test
+
+// ---- flow export (bpf/lib/flow_export.h) ----------------------------------
+
+namespace xdpgw::test {
+namespace {
+
+class FlowExportTest : public RouterTest {
+ protected:
+  // This CPU-summed view of one flow_cache entry; nullopt when absent.
+  std::optional<xdpgw_fe_value> flow(const xdpgw_fe_key& key) const {
+    const int ncpus = libbpf_num_possible_cpus();
+    std::vector<xdpgw_fe_value> per_cpu(static_cast<std::size_t>(ncpus));
+    if (bpf_map_lookup_elem(dp_->flow_cache_fd(), &key, per_cpu.data()) != 0) return std::nullopt;
+    xdpgw_fe_value sum{};
+    for (const auto& v : per_cpu) {
+      sum.packets += v.packets;
+      sum.bytes += v.bytes;
+      sum.tcp_flags |= v.tcp_flags;
+      if (v.packets) {
+        sum.egress_ifindex = v.egress_ifindex;
+        sum.fwd_reason = v.fwd_reason;
+        sum.first_ns = v.first_ns;
+      }
+    }
+    return sum;
+  }
+  xdpgw_fe_key tcp_key(uint16_t sport, uint16_t dport) const {
+    xdpgw_fe_key k{};
+    std::memcpy(k.flow.src, kV4.src.data(), 4);
+    std::memcpy(k.flow.dst, kV4.dst.data(), 4);
+    k.flow.sport = htons(sport);
+    k.flow.dport = htons(dport);
+    k.flow.proto = IPPROTO_TCP;
+    k.flow.family = AF_INET;
+    k.ingress_ifindex = static_cast<uint32_t>(port0_.ifindex_a());
+    return k;
+  }
+  void set_skip(uint32_t skip) {
+    auto s = dp_->read_settings();
+    s.skip = skip;
+    dp_->write_settings(s);
+  }
+  void set_sampling(uint32_t every) {
+    const std::vector<xdpgw_fe_cfg> cfg(static_cast<std::size_t>(libbpf_num_possible_cpus()),
+                                        xdpgw_fe_cfg{.sample_every = every, .countdown = 0});
+    const uint32_t zero = 0;
+    ASSERT_EQ(bpf_map_update_elem(dp_->flow_cfg_fd(), &zero, cfg.data(), BPF_ANY), 0);
+  }
+};
+
+TEST_F(FlowExportTest, RoutedPacketsAddToTheirFlowWithPortsFlagsAndLengths) {
+  install_static_routes();
+  set_skip(XDPGW_SKIP_POLICY | XDPGW_SKIP_PUNT | XDPGW_SKIP_LB);
+  const auto syn = from_a().ipv4(kV4).tcp({.sport = 40000, .dport = 80, .flags = tcp_flags::kSyn}).build();
+  const auto fin = from_a().ipv4(kV4).tcp({.sport = 40000, .dport = 80, .flags = tcp_flags::kFin | tcp_flags::kAck})
+                       .payload(100).build();
+  EXPECT_EQ(run_on_port0(syn).action, XDP_REDIRECT);
+  EXPECT_EQ(run_on_port0(fin).action, XDP_REDIRECT);
+  const auto v = flow(tcp_key(40000, 80));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->packets, 2u);
+  EXPECT_EQ(v->bytes, (syn.size() - 14) + (fin.size() - 14)) << "IP total lengths";
+  EXPECT_EQ(v->tcp_flags, tcp_flags::kSyn | tcp_flags::kFin | tcp_flags::kAck);
+  EXPECT_EQ(v->egress_ifindex, static_cast<uint32_t>(port1_.ifindex_a()));
+  EXPECT_EQ(v->fwd_reason, XDPGW_R_FWD_REDIRECT);
+  EXPECT_NE(v->first_ns, 0u);
+}
+
+TEST_F(FlowExportTest, OffMeansNoEntryAndPassedPacketsAreNotFlows) {
+  install_static_routes();
+  set_skip(XDPGW_SKIP_POLICY | XDPGW_SKIP_PUNT | XDPGW_SKIP_LB | XDPGW_SKIP_FLOW_EXPORT);
+  const auto in = from_a().ipv4(kV4).tcp({.sport = 40001, .dport = 80}).build();
+  EXPECT_EQ(run_on_port0(in).action, XDP_REDIRECT);
+  EXPECT_FALSE(flow(tcp_key(40001, 80)).has_value());
+  // On, but not routed by XDP (no route: to the kernel): no flow either.
+  set_skip(XDPGW_SKIP_POLICY | XDPGW_SKIP_PUNT | XDPGW_SKIP_LB);
+  auto elsewhere = kV4;
+  elsewhere.dst = ipv4("198.51.100.1");
+  const auto passed = from_a().ipv4(elsewhere).tcp({.sport = 40001, .dport = 80}).build();
+  EXPECT_EQ(run_on_port0(passed).action, XDP_PASS);
+  xdpgw_fe_key k = tcp_key(40001, 80);
+  std::memcpy(k.flow.dst, elsewhere.dst.data(), 4);
+  EXPECT_FALSE(flow(k).has_value());
+}
+
+TEST_F(FlowExportTest, SamplingAccountsAboutOneInN) {
+  install_static_routes();
+  set_skip(XDPGW_SKIP_POLICY | XDPGW_SKIP_PUNT | XDPGW_SKIP_LB);
+  set_sampling(4);
+  const auto in = from_a().ipv4(kV4).udp({.sport = 5, .dport = 6}).build();
+  for (int i = 0; i < 400; ++i) ASSERT_EQ(run_on_port0(in).action, XDP_REDIRECT);
+  xdpgw_fe_key k = tcp_key(5, 6);
+  k.flow.proto = IPPROTO_UDP;
+  const auto v = flow(k);
+  ASSERT_TRUE(v.has_value());
+  // 1 in 4 on average: each sampled packet is followed by a uniform random
+  // gap of 0..6 skipped ones (mean 3), so 400 packets give ~100, within a few
+  // percent; the bounds are far wider than that spread.
+  EXPECT_GE(v->packets, 50u);
+  EXPECT_LE(v->packets, 150u);
+}
 
 }  // namespace
 }  // namespace xdpgw::test

@@ -796,3 +796,71 @@ TEST(Endpoint, ParsesIpv4AndBracketedIpv6) {
 
 }  // namespace
 }  // namespace xdpgw::config
+
+namespace xdpgw::config {
+namespace {
+
+TEST(FlowExportConfig, ExampleFileResolvesToTypedValues) {
+  const Config config =
+      load(std::filesystem::path(XDPGW_CONFIG_DIR) / "router-flow-export.toml", lab_interfaces());
+  const FlowExport& fe = config.flow_export;
+  ASSERT_TRUE(fe.enabled());
+  ASSERT_EQ(fe.collectors.size(), 2u);
+  EXPECT_EQ(fe.collectors[0].to_string(), "ipfix://198.18.3.2:4739");
+  EXPECT_EQ(fe.collectors[1].format, FlowFormat::kNetflow9);
+  EXPECT_EQ(fe.collectors[1].port, 9995);
+  EXPECT_EQ(fe.active_timeout_s, 60u);
+  EXPECT_EQ(fe.inactive_timeout_s, 15u);
+  EXPECT_EQ(fe.observation_domain_id, 1u);
+  EXPECT_EQ(fe.sampling, 1u);
+}
+
+TEST(FlowExportConfig, AbsentMeansOffAndDefaultsFillIn) {
+  EXPECT_FALSE(valid_config(kMinimal).flow_export.enabled());
+  const Config config = valid_config(std::string(kMinimal) + R"(
+[flow_export]
+collectors = [{ address = "2001:db8::9" }]
+)");
+  const FlowExport& fe = config.flow_export;
+  ASSERT_EQ(fe.collectors.size(), 1u);
+  EXPECT_EQ(fe.collectors[0].to_string(), "ipfix://[2001:db8::9]:4739");
+  EXPECT_EQ(fe.active_timeout_s, kDefaultActiveTimeoutS);
+  EXPECT_EQ(fe.inactive_timeout_s, kDefaultInactiveTimeoutS);
+  EXPECT_EQ(fe.template_refresh_s, kDefaultTemplateRefreshS);
+  EXPECT_EQ(fe.sampling, 1u);
+}
+
+TEST(FlowExportConfig, EveryMistakeIsReportedWithItsPosition) {
+  EXPECT_EQ(error_lines(std::string(kMinimal) + R"([flow_export]
+collectors = [
+  { address = "198.18.3.300", format = "sflow" },
+  { port = 0 },
+  { address = "198.18.3.2" },
+  { address = "198.18.3.2", port = 4739 },
+]
+active_timeout_s = 10
+inactive_timeout_s = 20
+sampling = 0
+)"),
+            (std::vector<std::string>{
+                "router.toml:7:15: collector address: \"198.18.3.300\" is not an IPv4 address",
+                "router.toml:7:40: format \"sflow\" must be \"ipfix\" or \"netflow9\"",
+                "router.toml:8:3: a collector is missing required key \"address\"",
+                "router.toml:8:12: port 0 is out of range (1..65535)",
+                "router.toml:10:3: collector ipfix://198.18.3.2:4739 is listed twice",
+                "router.toml:13:22: inactive_timeout_s 20 is longer than active_timeout_s 10: a flow "
+                "would never go idle before its active timeout",
+                "router.toml:14:12: sampling 0 is out of range (1..16777216)",
+            }));
+  EXPECT_EQ(error_lines(std::string(kMinimal) +
+                        "[flow_export]\ncollectors = [{ address = \"198.18.3.2\", colour = \"red\" }]\n"),
+            (std::vector<std::string>{
+                "router.toml:6:41: unknown key \"colour\" in [[flow_export.collectors]]"}));
+  EXPECT_EQ(error_lines(std::string(kMinimal) + "[flow_export]\n"),
+            (std::vector<std::string>{
+                "router.toml:5:1: [flow_export] needs at least one collector (collectors = [{ address = "
+                "\"ADDR\", port = 4739, format = \"ipfix\" }])"}));
+}
+
+}  // namespace
+}  // namespace xdpgw::config

@@ -316,9 +316,23 @@ TEST_P(LbFloodE2e, ASynFloodEvictsNoEstablishedFlow) {
         ADD_FAILURE() << "new connection " << i << " during the flood: " << e.what();
       }
     }
-    std::this_thread::sleep_for(1s);
+    // The operator sees it: the transition logged once, status and the
+    // VIP's new-flow rate.
+    auto during = daemon_.cli("status --json");
+    ASSERT_TRUE(during.ok()) << during.output;
+    const auto lb_during = nlohmann::json::parse(during.output).at("lb");
+    EXPECT_TRUE(lb_during.at("syn_flood").at("active").get<bool>()) << lb_during.dump();
+    EXPECT_GT(lb_during.at("vips").at(0).at("new_flows_per_second").get<double>(), 0.0)
+        << lb_during.dump();
+    EXPECT_NE(daemon_.log().find("SYN flood:"), std::string::npos) << daemon_.log();
     EXPECT_FALSE(flood.poll()) << "hping3 ended early: " << read_file(flood_log);
   }
+  // Over once the rate stays low (FloodWatch::kCalmSeconds).
+  bool over = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 20s;
+       !over && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(200ms))
+    over = daemon_.log().find("SYN flood over") != std::string::npos;
+  EXPECT_TRUE(over) << daemon_.log();
   for (auto& c : held) EXPECT_EQ(c.echo("after"), c.backend() + ":after");
   auto status = daemon_.cli("status --json");
   ASSERT_TRUE(status.ok()) << status.output;

@@ -29,6 +29,7 @@
 #include "e2e/traffic.hpp"
 #include "harness/prog_run.hpp"
 #include "harness/child_process.hpp"
+#include "harness/cpu.hpp"
 #include "harness/names.hpp"
 #include "harness/pcapng.hpp"
 #include "harness/run.hpp"
@@ -105,14 +106,6 @@ uint64_t flood(const UdpSocket& socket, const SocketAddress& to, int count) {
     }
   }
   return sent;
-}
-
-void pin_to_cpu(unsigned cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
-    throw std::runtime_error(fmt::format("cannot pin thread to CPU {}", cpu));
 }
 
 TEST(PolicyE2e, FloodIsCutToItsRateWhileAnotherHostsTcpTransferCompletes) {
@@ -453,7 +446,7 @@ TEST(PolicyE2e, TwoCpusFloodingOneSourceNeverPassMoreThanTheBucketAllows) {
   const auto t0 = std::chrono::steady_clock::now();
   std::atomic<uint64_t> sent{0};
   auto sender = [&](unsigned cpu, uint16_t port) {
-    pin_to_cpu(cpu);
+    const CpuPin pin(cpu);
     const UdpSocket socket(topology.host_a(), kFlooder4, port);
     sent += flood(socket, to, 50000);
   };

@@ -291,6 +291,7 @@ enum xdpgw_route_source {
 #define XDPGW_SKIP_POLICY (1u << 0) /* no [[acl]] rule and no [ratelimit] */
 #define XDPGW_SKIP_PUNT (1u << 1)   /* no [[punt.rule]] */
 #define XDPGW_SKIP_LB (1u << 2)	    /* no [[vip]] */
+#define XDPGW_SKIP_FLOW_EXPORT (1u << 3) /* no [flow_export]: no flow_cache update */
 
 /* XDP verdict values (enum xdp_action) a setting may hold. */
 struct xdpgw_settings {
@@ -793,6 +794,47 @@ struct xdpgw_policy {
 	__u32 acl_default;	/* enum xdpgw_acl_action when no rule matches */
 	__u32 rl_enabled;	/* 0 = rate limiter off */
 	__u32 rl_default_class; /* class of unmatched sources; XDPGW_RL_NO_CLASS = none */
+};
+
+/* ---- flow export (bpf/lib/flow_export.h) -------------------------------- */
+
+/*
+ * Per-flow accounting of routed packets for IPFIX / NetFlow v9 export
+ * (gateway/flow_export). Every packet the router redirects updates this
+ * CPU's value of its flow in flow_cache (LRU_PERCPU_HASH: no atomics, no
+ * shared cache line; a flood evicts the oldest flows); the daemon merges the
+ * CPUs' values when it scans. The key is the packet as it leaves (after a
+ * load-balancer NAT rewrite: the translated addresses) plus the ingress
+ * port. Skipped entirely (one bit of meta->skip) without [flow_export].
+ */
+#define XDPGW_FLOW_CACHE_SIZE 65536
+
+struct xdpgw_fe_key {
+	struct xdpgw_flow_key flow; /* flow.h's key; ICMP: sport 0, dport type << 8 | code */
+	__u32 ingress_ifindex;
+	__u32 pad;		    /* zero */
+};
+
+/* One CPU's share of a flow since it was (re)created by XDP. */
+struct xdpgw_fe_value {
+	__u64 packets;
+	__u64 bytes;	      /* IP total length (L3 header + payload) */
+	__u64 first_ns;	      /* bpf_ktime_get_ns() of this CPU's first packet */
+	__u64 last_ns;	      /* and of its latest */
+	__u32 egress_ifindex; /* of the latest packet */
+	__u8 tcp_flags;	      /* OR of every TCP packet's flags (FIN 0x01 ... CWR 0x80) */
+	__u8 fwd_reason;      /* enum xdpgw_reason the redirect was counted as */
+	__u16 pad;
+};
+
+/* flow_cfg[0], one per CPU: written by the daemon on apply (every CPU the
+ * same sample_every, countdown 0); read and counted down by packets the
+ * export is on for, on their CPU. Sampling draws a random gap after each
+ * sampled packet (uniform in 0..2N-2 packets skipped, mean N-1), so a
+ * packet not sampled costs a decrement, not a random number. */
+struct xdpgw_fe_cfg {
+	__u32 sample_every; /* account 1 in N packets on average; 0 and 1 = every packet */
+	__u32 countdown;    /* this CPU's packets still to skip */
 };
 
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
