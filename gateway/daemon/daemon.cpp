@@ -221,6 +221,10 @@ int stop(const std::string& instance, const StopOptions& opts) {
   }
   if (opts.detach) {
     int detached = remove_pinned_instance(pin_dir(instance));
+    // Nothing of the instance is left: its lock file goes too (no daemon
+    // holds it, the wait above made sure).
+    std::error_code ec;
+    std::filesystem::remove(lock_path(instance), ec);
     spdlog::info("instance {}: {} XDP links detached, pins removed", instance, detached);
   }
   return 0;

@@ -260,6 +260,8 @@ GatewayDaemon::~GatewayDaemon() {
     if (std::filesystem::exists(pin_dir())) {
       const CmdResult detached = detach();
       EXPECT_TRUE(detached.ok()) << "xdpgw stop --detach: " << detached.output;
+      const auto lock = std::filesystem::path("/run/xdpgw") / (instance_ + ".lock");
+      EXPECT_FALSE(std::filesystem::exists(lock)) << lock << " still exists after xdpgw stop --detach";
     }
     EXPECT_FALSE(std::filesystem::exists(pin_dir()))
         << pin_dir() << " still exists after xdpgw stop --detach";
