@@ -49,6 +49,10 @@ TEST=(
   # package test (tests/package): builds the .deb with CPack (dpkg-dev for
   # dpkg-shlibdeps) and checks it with lintian
   dpkg-dev lintian
+  # proxy mode tests and benchmark: real backends and clients (nginx with the
+  # stream module for PROXY protocol and as a baseline, HAProxy as the other
+  # baseline, ab from apache2-utils for many short connections)
+  nginx libnginx-mod-stream haproxy apache2-utils
 )
 
 sets=("$@")

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "xdpgw/shared.h"
+#include "xdpgw/proxy.h"
 
 #include "config/error.hpp"
 #include "config/ip.hpp"
@@ -91,6 +92,16 @@ inline constexpr uint32_t kMinHealthIntervalMs = 10;
 inline constexpr uint32_t kMaxHealthIntervalMs = 3600000;
 inline constexpr uint32_t kMaxRiseFall = 100;
 inline constexpr std::size_t kMaxHealthPathLength = 1024;
+// mode = "proxy" (gateway/proxy/).
+inline constexpr uint32_t kDefaultProxyMaxConnections = 10000;
+inline constexpr uint32_t kMaxProxyMaxConnections = XDPGW_PROXY_MAX_CONNECTIONS;
+inline constexpr uint32_t kDefaultProxyIdleTimeoutMs = 300'000;
+inline constexpr uint32_t kDefaultProxyConnectTimeoutMs = 2000;
+inline constexpr uint32_t kDefaultProxyConnectTries = 3;
+inline constexpr uint32_t kMaxProxyConnectTries = 16;
+inline constexpr uint32_t kDefaultProxyStopGraceMs = 10'000;
+// `xdpgw stop` waits 30 s for the daemon; the drain must fit well inside.
+inline constexpr uint32_t kMaxProxyStopGraceMs = 20'000;
 
 // ---- typed configuration --------------------------------------------------
 
@@ -99,7 +110,9 @@ enum class AttachMode : uint8_t { kNative, kGeneric };
 enum class MissedTailCall : uint8_t { kDrop, kPass };
 enum class RouteSource : uint8_t { kFib, kStatic, kNone, kKernel };
 enum class L4Protocol : uint8_t { kTcp, kUdp };
-enum class LbMode : uint8_t { kNat, kDsr };
+// kProxy: TCP terminated by the daemon and spliced to the backend in the
+// kernel (gateway/proxy/); XDP leaves its packets to the kernel stack.
+enum class LbMode : uint8_t { kNat, kDsr, kProxy };
 enum class HealthCheckKind : uint8_t { kTcp, kHttp };
 
 enum class AclAction : uint8_t { kAllow, kDeny };
@@ -305,6 +318,15 @@ struct Vip {
   uint32_t table_size = kDefaultMaglevTableSize;  // prime
   std::vector<Backend> backends;  // file order, at least one
   std::optional<HealthCheck> health_check;
+  // mode = "proxy" only: PROXY protocol v2 header to the backend; live
+  // proxied connections at most (accepting pauses at the limit); a
+  // connection with no byte either way for idle_timeout_ms is closed (0 =
+  // never); each connect attempt's timeout and how many backends to try.
+  bool proxy_protocol = false;
+  uint32_t max_connections = kDefaultProxyMaxConnections;
+  uint32_t idle_timeout_ms = kDefaultProxyIdleTimeoutMs;
+  uint32_t connect_timeout_ms = kDefaultProxyConnectTimeoutMs;
+  uint32_t connect_tries = kDefaultProxyConnectTries;
   bool operator==(const Vip&) const = default;
 };
 
@@ -314,6 +336,8 @@ struct LoadBalancer {
   uint32_t conn_table_size = kDefaultConnTableSize;
   uint32_t embryonic_table_size = kDefaultEmbryonicTableSize;
   uint32_t udp_new_flows_per_prefix = kDefaultUdpNewFlowsPerPrefix;  // 0: no cap
+  // On stop, proxied connections get this long to finish (mode = "proxy").
+  uint32_t proxy_stop_grace_ms = kDefaultProxyStopGraceMs;
   std::vector<Vip> vips;  // file order
   bool operator==(const LoadBalancer&) const = default;
 };

@@ -33,9 +33,10 @@ inline constexpr std::array<Choice<L4Protocol>, 2> kL4Protocols{{
     {"tcp", L4Protocol::kTcp},
     {"udp", L4Protocol::kUdp},
 }};
-inline constexpr std::array<Choice<LbMode>, 2> kLbModes{{
+inline constexpr std::array<Choice<LbMode>, 3> kLbModes{{
     {"nat", LbMode::kNat},
     {"dsr", LbMode::kDsr},
+    {"proxy", LbMode::kProxy},
 }};
 inline constexpr std::array<Choice<FlowFormat>, 2> kFlowFormats{{
     {"ipfix", FlowFormat::kIpfix},

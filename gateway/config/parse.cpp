@@ -59,6 +59,16 @@ class TableReader {
     return std::nullopt;
   }
 
+  RawBool boolean(std::string_view key) {
+    const toml::node* node = take(key);
+    if (node == nullptr) return std::nullopt;
+    if (const auto* value = node->as_boolean()) {
+      return Located<bool>{value->get(), start_of(node->source())};
+    }
+    report_wrong_type(key, *node, "a boolean");
+    return std::nullopt;
+  }
+
   RawInteger integer(std::string_view key) {
     const toml::node* node = take(key);
     if (node == nullptr) return std::nullopt;
@@ -396,7 +406,8 @@ RawLb read_lb(TableReader& table) {
            .tunnel_source_v6 = table.string("tunnel_source_v6"),
            .conn_table_size = table.integer("conn_table_size"),
            .embryonic_table_size = table.integer("embryonic_table_size"),
-           .udp_new_flows_per_prefix = table.integer("udp_new_flows_per_prefix")};
+           .udp_new_flows_per_prefix = table.integer("udp_new_flows_per_prefix"),
+           .proxy_stop_grace_ms = table.integer("proxy_stop_grace_ms")};
   table.reject_unknown_keys();
   return lb;
 }
@@ -434,7 +445,12 @@ RawVip read_vip(TableReader& table) {
              .mode = table.string("mode"),
              .table_size = table.integer("table_size"),
              .backends = {},
-             .health_check = std::nullopt};
+             .health_check = std::nullopt,
+             .proxy_protocol = table.boolean("proxy_protocol"),
+             .max_connections = table.integer("max_connections"),
+             .idle_timeout_ms = table.integer("idle_timeout_ms"),
+             .connect_timeout_ms = table.integer("connect_timeout_ms"),
+             .connect_tries = table.integer("connect_tries")};
   for (TableReader& backend : table.table_array("backend")) vip.backends.push_back(read_backend(backend));
   if (auto check = table.table("health_check")) vip.health_check = read_health_check(*check);
   table.reject_unknown_keys();

@@ -32,6 +32,7 @@ struct Located {
 
 using RawString = std::optional<Located<std::string>>;
 using RawInteger = std::optional<Located<int64_t>>;
+using RawBool = std::optional<Located<bool>>;
 
 // `pos` of a table is its header ("[gateway]", "[[port]]"), where errors
 // about a missing key point.
@@ -132,6 +133,7 @@ struct RawLb {
   RawInteger conn_table_size;
   RawInteger embryonic_table_size;
   RawInteger udp_new_flows_per_prefix;
+  RawInteger proxy_stop_grace_ms;
 };
 
 struct RawBackend {
@@ -164,6 +166,12 @@ struct RawVip {
   RawInteger table_size;
   std::vector<RawBackend> backends;
   std::optional<RawHealthCheck> health_check;
+  // mode = "proxy" only (gateway/proxy/)
+  RawBool proxy_protocol;
+  RawInteger max_connections;
+  RawInteger idle_timeout_ms;
+  RawInteger connect_timeout_ms;
+  RawInteger connect_tries;
 };
 
 struct RawPuntRule {

@@ -175,6 +175,44 @@ std::optional<Vip> check_vip(const RawVip& raw, ErrorList& errors) {
       ok = false;
     }
   }
+  if (vip.mode == LbMode::kProxy) {
+    // The daemon listens on VIP:port: one TCP port, not "every port".
+    if (vip.protocol != L4Protocol::kTcp) {
+      errors.add(raw.mode->pos, "VIP {:?}: mode \"proxy\" is for protocol \"tcp\" only", vip.name);
+      ok = false;
+    } else if (raw.port && vip.port == 0) {
+      errors.add(raw.port->pos, "VIP {:?}: mode \"proxy\" listens on one port; port 0 (every port) cannot be proxied",
+                 vip.name);
+      ok = false;
+    } else if (!raw.port) {
+      errors.add(raw.pos, "VIP {:?}: mode \"proxy\" needs a port", vip.name);
+      ok = false;
+    }
+    if (raw.proxy_protocol) vip.proxy_protocol = raw.proxy_protocol->value;
+    const auto u32 = [&](const RawInteger& value, const char* key, int64_t lo, int64_t hi, uint32_t& out) {
+      if (!value) return;
+      if (auto v = check_range(*value, key, lo, hi, errors)) out = static_cast<uint32_t>(*v);
+      else ok = false;
+    };
+    u32(raw.max_connections, "max_connections", 1, kMaxProxyMaxConnections, vip.max_connections);
+    u32(raw.idle_timeout_ms, "idle_timeout_ms", 0, 86'400'000, vip.idle_timeout_ms);
+    u32(raw.connect_timeout_ms, "connect_timeout_ms", 1, 600'000, vip.connect_timeout_ms);
+    u32(raw.connect_tries, "connect_tries", 1, kMaxProxyConnectTries, vip.connect_tries);
+  } else {
+    for (const auto& [value, key] : {std::pair{raw.max_connections, "max_connections"},
+                                     std::pair{raw.idle_timeout_ms, "idle_timeout_ms"},
+                                     std::pair{raw.connect_timeout_ms, "connect_timeout_ms"},
+                                     std::pair{raw.connect_tries, "connect_tries"}}) {
+      if (value) {
+        errors.add(value->pos, "{} is only used by mode = \"proxy\"", key);
+        ok = false;
+      }
+    }
+    if (raw.proxy_protocol) {
+      errors.add(raw.proxy_protocol->pos, "proxy_protocol is only used by mode = \"proxy\"");
+      ok = false;
+    }
+  }
   if (raw.health_check) {
     vip.health_check = check_health(*raw.health_check, errors);
     if (!vip.health_check) ok = false;
@@ -241,6 +279,9 @@ LoadBalancer check_lb(const std::optional<RawLb>& raw, const std::vector<RawVip>
       if (auto n = check_range(*raw->udp_new_flows_per_prefix, "udp_new_flows_per_prefix", 0,
                                kMaxUdpNewFlowsPerPrefix, errors))
         lb.udp_new_flows_per_prefix = static_cast<uint32_t>(*n);
+    if (raw->proxy_stop_grace_ms)
+      if (auto ms = check_range(*raw->proxy_stop_grace_ms, "proxy_stop_grace_ms", 0, kMaxProxyStopGraceMs, errors))
+        lb.proxy_stop_grace_ms = static_cast<uint32_t>(*ms);
   }
   if (raw_vips.size() > kMaxVips)
     errors.add(raw_vips[kMaxVips].pos, "more than {} [[vip]] tables", kMaxVips);
@@ -275,6 +316,17 @@ LoadBalancer check_lb(const std::optional<RawLb>& raw, const std::vector<RawVip>
     }
     for (const Backend& be : vip->backends) backend_ids.insert(be.id());
     lb.vips.push_back(std::move(*vip));
+  }
+  // XDP looks a packet's exact port up first, then its address's "every
+  // port" VIP: a nat/dsr VIP on every port of a proxy VIP's address would
+  // take the proxy's packets before the kernel stack sees them.
+  for (const Vip& proxy : lb.vips) {
+    if (proxy.mode != LbMode::kProxy) continue;
+    for (const Vip& other : lb.vips)
+      if (other.mode != LbMode::kProxy && other.port == 0 && other.addr == proxy.addr &&
+          other.protocol == L4Protocol::kTcp)
+        errors.add(raw_vips.front().pos, "VIP {:?} (mode \"proxy\") is shadowed by VIP {:?}, which takes every TCP port of {} in XDP",
+                   proxy.name, other.name, proxy.addr.to_string());
   }
   if (backend_ids.size() > kMaxBackendsTotal)
     errors.add(raw_vips.empty() ? SourcePos{} : raw_vips.front().pos,

@@ -143,13 +143,18 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     spdlog::info("signal {} again: stopping now", sig);
     io.stop();
   };
+  // Proxied connections get [lb] proxy_stop_grace_ms to finish (none: at once).
+  const auto drain_then_stop = [&] {
+    gw.lb().proxy().drain(std::chrono::milliseconds(gw.config().lb.proxy_stop_grace_ms), [&] { io.stop(); });
+  };
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     notifier.stopping(fmt::format("signal {}: stopping; XDP keeps forwarding", sig));
     announce::Announcer* announcer = gw.lb().announcer();
     if (announcer == nullptr) {
       spdlog::info("signal {}: stopping", sig);
-      io.stop();
+      stop_signals.async_wait(stop_now);
+      drain_then_stop();
       return;
     }
     const uint32_t grace_ms = gw.config().announce.withdraw_grace_ms;
@@ -159,7 +164,7 @@ int run(const std::string& config_path, const config::Config& cfg, const RunOpti
     announcer->withdraw_for_shutdown([&, grace_ms] {
       grace_timer.expires_after(std::chrono::milliseconds(grace_ms));
       grace_timer.async_wait([&](const boost::system::error_code& timer_ec) {
-        if (!timer_ec) io.stop();
+        if (!timer_ec) drain_then_stop();
       });
     });
   });

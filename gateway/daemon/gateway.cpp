@@ -395,7 +395,11 @@ nlohmann::json Gateway::stats(bool all) const {
   return s;
 }
 
-nlohmann::json Gateway::flows(size_t limit) const { return flows_json(dp_, limit); }
+nlohmann::json Gateway::flows(size_t limit) const {
+  nlohmann::json f = flows_json(dp_, limit);
+  if (lb_.proxy().enabled()) f["proxied"] = lb_.proxy().flows(limit);
+  return f;
+}
 
 std::vector<control::MetricFamily> Gateway::metric_families() const {
   auto out = metrics(cfg_, dp_, reloads_);

@@ -56,6 +56,9 @@ LbControl::LbControl(boost::asio::io_context& io, Datapath& dp, const config::Co
                   spdlog::error("health of {}: {}", id, e.what());
                 }
               }),
+      proxy_(io, [this](const config::Vip& vip, const config::Backend& be) {
+        return lb_.effective_weight(vip, be);
+      }),
       announce_job_(io, "announcements", std::chrono::seconds(1), [this] {
         update_announcements();
       }) {
@@ -64,6 +67,9 @@ LbControl::LbControl(boost::asio::io_context& io, Datapath& dp, const config::Co
 
 void LbControl::start(const std::string& instance) {
   sync_health();
+  // A kernel that cannot splice refuses a config with proxy VIPs at start
+  // (one line, and the daemon exits); on reload it is logged (sync()).
+  proxy_.configure(cfg_.lb);
   if (!cfg_.announce.enabled) return;
   announcer_.emplace(io_, instance, cfg_.announce);
   spdlog::info("announce: VIPs go to BIRD at {} through {}", cfg_.announce.bird_socket,
@@ -74,6 +80,11 @@ void LbControl::start(const std::string& instance) {
 
 void LbControl::sync() {
   sync_health();
+  try {
+    proxy_.configure(cfg_.lb);
+  } catch (const std::exception& e) {
+    spdlog::error("proxy: {}", e.what());
+  }
   update_announcements();
 }
 
@@ -98,6 +109,7 @@ std::string LbControl::set_drained(const std::string& vip_name, const std::strin
   const config::Backend& be = find_backend(vip, backend);
   lb_.set_drained(vip.name, be.id(), drained);
   size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+  proxy_.rebuild(vip.name);
   std::string what = fmt::format("VIP {} backend {} {}; {} of {} backends take new flows",
                                  vip.name, be.id(), drained ? "drained" : "undrained", usable,
                                  vip.backends.size());
@@ -112,6 +124,7 @@ void LbControl::set_healthy(const std::string& vip_name, const std::string& back
   if (lb_.healthy(vip.name, backend) == healthy) return;
   lb_.set_healthy(vip.name, backend, healthy);
   size_t usable = rebuild_ring(dp_, dp_.active_generation(), vip, lb_);
+  proxy_.rebuild(vip.name);
   spdlog::log(healthy ? spdlog::level::info : spdlog::level::warn,
               "VIP {} backend {} is {} ({}); {} of {} backends take new flows", vip.name, backend,
               healthy ? "up" : "DOWN", reason, usable, vip.backends.size());
@@ -180,12 +193,15 @@ nlohmann::json LbControl::json() const { return lb_json(cfg_, dp_, lb_); }
 void LbControl::status(nlohmann::json& status) const {
   status["lb"] = json();
   if (announcer_) status["announce"] = announcer_->status();
+  if (proxy_.enabled()) status["proxy"] = proxy_.status();
 }
 
 void LbControl::metrics(std::vector<control::MetricFamily>& out) const {
   for (auto& f : lb_metrics(cfg_, dp_, lb_)) out.push_back(std::move(f));
   if (announcer_)
     for (auto& f : announcer_->metrics()) out.push_back(std::move(f));
+  if (proxy_.enabled())
+    for (auto& f : proxy_.metrics()) out.push_back(std::move(f));
 }
 
 }  // namespace xdpgw::daemon

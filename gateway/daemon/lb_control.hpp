@@ -20,6 +20,7 @@
 #include "daemon/periodic.hpp"
 #include "datapath/lb_apply.hpp"
 #include "lb/health.hpp"
+#include "proxy/proxy.hpp"
 
 namespace xdpgw {
 class Datapath;
@@ -56,6 +57,10 @@ class LbControl {
                    const std::string& reason);
   void update_announcements();
   announce::Announcer* announcer() { return announcer_ ? &*announcer_ : nullptr; }
+  // mode = "proxy" VIPs (gateway/proxy/): listeners and spliced
+  // connections, with the same Maglev weights, health and drain.
+  proxy::ProxyService& proxy() { return proxy_; }
+  const proxy::ProxyService& proxy() const { return proxy_; }
 
   // Backends must have a resolved neighbour before XDP can send to them:
   // when the FIB answers "no neighbour" the packet goes to the kernel, which
@@ -79,6 +84,8 @@ class LbControl {
   MissingPort missing_port_;
   LbRuntime lb_;
   lb::HealthChecker health_;
+  // After lb_ (its weights) and health_: destroyed first.
+  proxy::ProxyService proxy_;
   std::optional<announce::Announcer> announcer_;
   // A VIP waiting for its first health checks becomes servable when they
   // complete, which no state change reports: readiness is recomputed

@@ -379,6 +379,18 @@ std::string format_flows(const nlohmann::json& flows) {
                        f.contains("target") ? "=> " + f["target"].get<std::string>() : std::string());
     out += fmt::format("  {} pkts {} bytes\n", f["packets"].get<uint64_t>(), f["bytes"].get<uint64_t>());
   }
+  if (flows.contains("proxied")) {
+    const auto& p = flows["proxied"];
+    out += fmt::format("{} proxied connections{}\n", p["total"].get<size_t>(),
+                       p["connections"].size() < p["total"].get<size_t>()
+                           ? fmt::format(" (showing {})", p["connections"].size())
+                           : std::string());
+    for (const auto& c : p["connections"])
+      out += fmt::format("proxy  {:>44} => {:<44} {:<11} {} bytes to backend, {} to client  [{}]\n",
+                         c["client"].get<std::string>(), c["backend"].get<std::string>(),
+                         c["state"].get<std::string>(), c["to_backend_bytes"].get<uint64_t>(),
+                         c["to_client_bytes"].get<uint64_t>(), c["vip"].get<std::string>());
+  }
   return out;
 }
 

@@ -185,6 +185,12 @@ void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Co
     }
     const uint32_t vip_id = rt.vip_id(vip.name);
     rebuild_ring(dp, gen, vip, rt);
+    // A proxy VIP's connections end in the kernel stack (the daemon's
+    // listener): XDP must not know it, so its packets go on to the router,
+    // which passes them to the kernel as the gateway's own address. Its id,
+    // backends and (unused) ring stay, so ids and stats behave as for the
+    // other modes.
+    if (vip.mode == config::LbMode::kProxy) continue;
     const xdpgw_vip_key key = vip_key(vip);
     const xdpgw_vip value{.vip_id = vip_id,
                           .ring_slot = ring_slot(vip_id, gen),

@@ -127,7 +127,27 @@ std::vector<BadLb> bad_lb() {
        with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"sctp\"\nmode = \"tunnel\"\n"
                "[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
        {"router.toml:8:12: protocol \"sctp\" must be \"tcp\" or \"udp\"",
-        "router.toml:9:8: mode \"tunnel\" must be \"nat\" or \"dsr\""}},
+        "router.toml:9:8: mode \"tunnel\" must be \"nat\", \"dsr\" or \"proxy\""}},
+      {"ProxyIsTcpOnly",
+       with_lb("[[vip]]\nname = \"dns\"\naddress = \"198.18.100.1\"\nprotocol = \"udp\"\nport = 53\n"
+               "mode = \"proxy\"\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:10:8: VIP \"dns\": mode \"proxy\" is for protocol \"tcp\" only"}},
+      {"ProxyNeedsAPort",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\n"
+               "mode = \"proxy\"\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:5:1: VIP \"web\": mode \"proxy\" needs a port"}},
+      {"ProxyKeysNeedProxyMode",
+       with_lb(std::string(kNatVip).replace(std::string(kNatVip).find("port = 80"), 9,
+                                            "port = 80\nproxy_protocol = true\nidle_timeout_ms = 5")),
+       {"router.toml:11:18: proxy_protocol is only used by mode = \"proxy\"",
+        "router.toml:12:19: idle_timeout_ms is only used by mode = \"proxy\""}},
+      {"ProxyShadowedByAnAllPortsVip",
+       with_lb("[[vip]]\nname = \"web\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\nport = 80\n"
+               "mode = \"proxy\"\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"
+               "[[vip]]\nname = \"all\"\naddress = \"198.18.100.1\"\nprotocol = \"tcp\"\n"
+               "[[vip.backend]]\naddress = \"198.18.10.3\"\n"),
+       {"router.toml:5:1: VIP \"web\" (mode \"proxy\") is shadowed by VIP \"all\", which takes every "
+        "TCP port of 198.18.100.1 in XDP"}},
   };
 }
 
@@ -139,6 +159,41 @@ TEST_P(BadLbTest, IsRefusedWithPositions) {
 
 INSTANTIATE_TEST_SUITE_P(Lb, BadLbTest, testing::ValuesIn(bad_lb()),
                          [](const testing::TestParamInfo<BadLb>& test) { return test.param.name; });
+
+TEST(LbConfig, ProxyExampleFileResolvesToTypedValues) {
+  const Config config = load(std::filesystem::path(XDPGW_CONFIG_DIR) / "lb-proxy.toml", lab_interfaces());
+  ASSERT_EQ(config.lb.vips.size(), 1u);
+  const Vip& web = config.lb.vips[0];
+  EXPECT_EQ(web.mode, LbMode::kProxy);
+  EXPECT_TRUE(web.proxy_protocol);
+  EXPECT_EQ(web.max_connections, 10000u);
+  EXPECT_EQ(web.idle_timeout_ms, 300000u);
+  EXPECT_EQ(web.connect_timeout_ms, 2000u);
+  EXPECT_EQ(web.connect_tries, 3u);
+  EXPECT_EQ(web.backends[1].weight, 2u);
+  EXPECT_EQ(config.lb.proxy_stop_grace_ms, 10000u);
+}
+
+TEST(LbConfig, ProxyDefaultsAndOtherFamilyBackends) {
+  const Config config = valid_config(with_lb(R"(
+[[vip]]
+name = "web"
+address = "198.18.100.1"
+protocol = "tcp"
+port = 443
+mode = "proxy"
+[[vip.backend]]
+address = "2001:2:0:10::2"
+)"));
+  const Vip& vip = config.lb.vips[0];
+  EXPECT_EQ(vip.mode, LbMode::kProxy);
+  EXPECT_FALSE(vip.proxy_protocol);
+  EXPECT_EQ(vip.max_connections, kDefaultProxyMaxConnections);
+  EXPECT_EQ(vip.idle_timeout_ms, kDefaultProxyIdleTimeoutMs);
+  EXPECT_EQ(vip.connect_tries, kDefaultProxyConnectTries);
+  EXPECT_EQ(vip.backends[0].id(), "[2001:2:0:10::2]:443");
+  EXPECT_EQ(config.lb.proxy_stop_grace_ms, kDefaultProxyStopGraceMs);
+}
 
 TEST(LbConfig, TableSizeMustBePrime) {
   auto text = with_lb(std::string(kNatVip).replace(std::string(kNatVip).find("port = 80"), 9,

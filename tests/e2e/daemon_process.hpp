@@ -59,6 +59,7 @@ class Daemon {
   }
 
   const std::string& instance() const { return instance_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   std::filesystem::path socket() const { return dir_ / "ctl.sock"; }
   std::filesystem::path log_path() const { return dir_ / fmt::format("daemon{}.log", starts_); }
 
