@@ -216,7 +216,13 @@ out_port = "{}"
     for (const auto& sel : selectors(expr))
       EXPECT_GT(prometheus.series(sel), 0u) << "alert " << rule["name"] << ": " << sel;
   }
-  EXPECT_EQ(alerts, 8u);
+  // Every alert of the file was loaded (a rule Prometheus refuses is left
+  // out of the API, not reported).
+  const std::string rules_file = read_file(dist / "prometheus" / "xdpgw-alerts.yml");
+  size_t in_file = 0;
+  for (size_t at = 0; (at = rules_file.find("- alert: ", at)) != std::string::npos; ++at) ++in_file;
+  EXPECT_GE(in_file, 9u) << "too few alerts found in the file: is the count wrong?";
+  EXPECT_EQ(alerts, in_file);
 }
 
 }  // namespace
