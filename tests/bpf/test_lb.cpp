@@ -52,11 +52,27 @@ class LbTest : public RouterTest {
   LbTest() {
     install_static_routes();
     install_routes_to_a();
+    write_lb_settings();
+  }
+
+  // `udp_new_flows`: the UDP new-flow cap (0: none).
+  void write_lb_settings(uint32_t udp_new_flows = 0) {
     xdpgw_lb_settings lbs{};
     std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
     std::memcpy(lbs.tunnel_src6, kTunnelSrc6.data(), 16);
+    lbs.udp_new_flows = udp_new_flows;
     uint32_t zero = 0;
     EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  }
+
+  // A datapath with other table sizes, set up as the fixture set up the
+  // first one (which wrote into its own tables).
+  void reload_datapath(const LoadOptions& opts) {
+    dp_ = std::make_unique<Datapath>(opts);
+    install_static_routes();
+    install_routes_to_a();
+    reinstall_ports();
+    write_lb_settings();
   }
 
   // Backend ids 0..2 (IPv4) and 10..12 (IPv6), each with kBackendPort.
@@ -490,17 +506,7 @@ TEST_F(LbTest, DisabledLoadBalancerLeavesVipTrafficToTheRouter) {
 // balanced, and the insert counter minus the entries is what was evicted.
 class SmallTableLbTest : public LbTest {
  protected:
-  SmallTableLbTest() {
-    dp_ = std::make_unique<Datapath>(LoadOptions{.conn_table_size = 1024});
-    // The base fixture wrote into the first Datapath's tables: redo it.
-    install_static_routes();
-    install_routes_to_a();
-    reinstall_ports();
-    xdpgw_lb_settings lbs{};
-    std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
-    uint32_t zero = 0;
-    EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
-  }
+  SmallTableLbTest() { reload_datapath(LoadOptions{.conn_table_size = 1024}); }
 };
 
 // A SYN flood from random sources, many times the size of both tables:
@@ -508,17 +514,7 @@ class SmallTableLbTest : public LbTest {
 // by a full handshake, keep their conn_table entries and their backends.
 class FloodLbTest : public LbTest {
  protected:
-  FloodLbTest() {
-    dp_ = std::make_unique<Datapath>(
-        LoadOptions{.conn_table_size = 1024, .embryonic_table_size = 1024});
-    install_static_routes();
-    install_routes_to_a();
-    reinstall_ports();
-    xdpgw_lb_settings lbs{};
-    std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
-    uint32_t zero = 0;
-    EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
-  }
+  FloodLbTest() { reload_datapath(LoadOptions{.conn_table_size = 1024, .embryonic_table_size = 1024}); }
 
   // SYN, the backend's SYN-ACK, the client's ACK: an established flow.
   void handshake(uint16_t sport) {
@@ -583,11 +579,7 @@ TEST_F(FloodLbTest, ASynFloodNeverEvictsAnEstablishedFlow) {
 // second. Over the cap a NAT flow is dropped (its replies could not be
 // translated) and a DSR flow goes without being stored; both are counted.
 TEST_F(LbTest, UdpNewFlowsOverTheirPrefixCapAreNotStored) {
-  xdpgw_lb_settings lbs{};
-  std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
-  lbs.udp_new_flows = 5;
-  uint32_t zero = 0;
-  ASSERT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
+  write_lb_settings(5);
   add_backends();
   add_single_backend_vip(AF_INET, IPPROTO_UDP, XDPGW_LB_NAT, 1);
   // One CPU, so one counter; the test runs well inside a window or two.
