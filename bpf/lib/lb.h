@@ -551,14 +551,36 @@ lb_start_flow(const struct xdpgw_flow_key *key, const struct xdpgw_vip *vip, __u
 	return lb_new_flow(key, vip, be, backend_id, created);
 }
 
+/* Whether `vip` may start another flow by a SYN this second on this CPU
+ * (its syn_rate_limit). */
+static __always_inline int lb_syn_may_start(const struct xdpgw_vip *vip)
+{
+	struct xdpgw_new_flow_window *w;
+	__u32 id = vip->vip_id;
+	__u64 window = bpf_ktime_get_ns() >> 30; /* ~1 s */
+
+	w = bpf_map_lookup_elem(&lb_vip_syn_windows, &id);
+	if (!w)
+		return 1; /* cannot happen: ids are below XDPGW_MAX_VIPS */
+	if (w->window != window) {
+		w->window = window;
+		w->count = 0;
+	}
+	if (w->count >= vip->syn_rate_limit)
+		return 0;
+	w->count++;
+	return 1;
+}
+
 /* The flow of a TCP packet to a VIP that conn_table does not know. A SYN
  * starts (or repeats) an embryonic flow; the packet that proves it promotes
  * it (`*fill`: an established flow, which the CPU's cache may hold); any
  * other packet of a flow no table knows (one whose entry was evicted)
- * starts an established flow as before. NULL: no usable backend. */
+ * starts an established flow as before; a SYN over its VIP's syn_rate_limit
+ * starts nothing. NULL: no usable backend, or `*reason`. */
 static __always_inline struct xdpgw_flow *
 lb_tcp_flow(const struct xdpgw_flow_key *key, const struct lb_tcp *tcp,
-	    const struct xdpgw_vip *vip, __u32 gen, int *created, int *fill)
+	    const struct xdpgw_vip *vip, __u32 gen, int *created, int *fill, __u32 *reason)
 {
 	const struct xdpgw_backend *be;
 	struct xdpgw_embryonic *emb;
@@ -581,6 +603,10 @@ lb_tcp_flow(const struct xdpgw_flow_key *key, const struct lb_tcp *tcp,
 	if (!(tcp->flags & LB_TCP_SYN)) {
 		*fill = 1;
 		return lb_start_flow(key, vip, gen, created);
+	}
+	if (vip->syn_rate_limit && !lb_syn_may_start(vip)) {
+		*reason = XDPGW_R_DROP_LB_SYN_RATE;
+		return NULL;
 	}
 	be = lb_pick_backend(vip, key, gen, &backend_id);
 	if (!be || (vip->mode == XDPGW_LB_NAT && be->family != key->family))
@@ -710,7 +736,7 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 		goto apply;
 	}
 	if (key.proto == IPPROTO_TCP)
-		flow = lb_tcp_flow(&key, &tcp, vip, meta->gen, &created, &fill);
+		flow = lb_tcp_flow(&key, &tcp, vip, meta->gen, &created, &fill, &reason);
 	else
 		flow = lb_udp_flow(&key, vip, meta, &created, &cached, &fill, &reason);
 	if (!flow)

@@ -346,6 +346,16 @@ struct {
 	__type(value, struct xdpgw_fe_cfg);
 } flow_cfg __weak SEC(".maps");
 
+/* SYNs that started flows of each VIP in the current second, per CPU, by
+ * VIP id (struct xdpgw_vip's syn_rate_limit). PERCPU_ARRAY: a dense id,
+ * an inlined per-CPU address, no atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xdpgw_new_flow_window);
+} lb_vip_syn_windows __weak SEC(".maps");
+
 /* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

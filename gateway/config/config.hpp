@@ -316,6 +316,9 @@ struct Vip {
   uint16_t port = 0;  // 0 = every port of the protocol
   LbMode mode = LbMode::kNat;
   uint32_t table_size = kDefaultMaglevTableSize;  // prime
+  // TCP: SYNs a second, per CPU, that may start flows; 0 = no limit. What
+  // a DSR VIP has against a SYN flood (its answers bypass the gateway).
+  uint32_t syn_rate_limit = 0;
   std::vector<Backend> backends;  // file order, at least one
   std::optional<HealthCheck> health_check;
   // mode = "proxy" only: PROXY protocol v2 header to the backend; live

@@ -444,6 +444,7 @@ RawVip read_vip(TableReader& table) {
              .port = table.integer("port"),
              .mode = table.string("mode"),
              .table_size = table.integer("table_size"),
+             .syn_rate_limit = table.integer("syn_rate_limit"),
              .backends = {},
              .health_check = std::nullopt,
              .proxy_protocol = table.boolean("proxy_protocol"),

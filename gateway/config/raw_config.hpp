@@ -164,6 +164,7 @@ struct RawVip {
   RawInteger port;
   RawString mode;
   RawInteger table_size;
+  RawInteger syn_rate_limit;
   std::vector<RawBackend> backends;
   std::optional<RawHealthCheck> health_check;
   // mode = "proxy" only (gateway/proxy/)

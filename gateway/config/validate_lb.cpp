@@ -175,6 +175,23 @@ std::optional<Vip> check_vip(const RawVip& raw, ErrorList& errors) {
       ok = false;
     }
   }
+  if (raw.syn_rate_limit) {
+    if (vip.protocol != L4Protocol::kTcp) {
+      errors.add(raw.syn_rate_limit->pos, "syn_rate_limit is for TCP VIPs; this one is {:?}",
+                 to_string(vip.protocol));
+      ok = false;
+    } else if (vip.mode == LbMode::kProxy) {
+      errors.add(raw.syn_rate_limit->pos,
+                 "syn_rate_limit is for nat and dsr VIPs; a proxy VIP's SYNs reach the kernel, "
+                 "whose tcp_syncookies answer a flood");
+      ok = false;
+    } else if (auto n = check_range(*raw.syn_rate_limit, "syn_rate_limit", 0, kMaxUdpNewFlowsPerPrefix,
+                                    errors)) {
+      vip.syn_rate_limit = static_cast<uint32_t>(*n);
+    } else {
+      ok = false;
+    }
+  }
   if (vip.mode == LbMode::kProxy) {
     // The daemon listens on VIP:port: one TCP port, not "every port".
     if (vip.protocol != L4Protocol::kTcp) {

@@ -196,7 +196,10 @@ void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Co
                           .ring_slot = ring_slot(vip_id, gen),
                           .ring_size = vip.table_size,
                           .mode = static_cast<uint8_t>(vip.mode == config::LbMode::kDsr ? XDPGW_LB_DSR
-                                                                                        : XDPGW_LB_NAT)};
+                                                                                        : XDPGW_LB_NAT),
+                          .flags = 0,
+                          .reserved = 0,
+                          .syn_rate_limit = vip.syn_rate_limit};
     update(t.vips.get(), &key, &value, fmt::format("vips[{}]", vip.name));
   }
 }

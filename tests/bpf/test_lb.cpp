@@ -509,6 +509,47 @@ class SmallTableLbTest : public LbTest {
   SmallTableLbTest() { reload_datapath(LoadOptions{.conn_table_size = 1024}); }
 };
 
+// A DSR VIP's answers bypass the gateway, so no handshake can be checked:
+// its syn_rate_limit caps the SYNs a second (per CPU) that start flows.
+// Over it a SYN is dropped and counted; packets of flows already started
+// are not limited.
+TEST_F(LbTest, SynsOverTheVipsRateLimitStartNoFlow) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_DSR, 2);
+  xdpgw_vip_key key{};
+  std::memcpy(key.addr, kVip4.data(), 4);
+  key.port = htons(kVipPort);
+  key.proto = IPPROTO_TCP;
+  key.family = AF_INET;
+  xdpgw_vip vip{};
+  ASSERT_EQ(bpf_map_lookup_elem(dp_->vips_fd(), &key, &vip), 0);
+  vip.syn_rate_limit = 5;
+  ASSERT_EQ(bpf_map_update_elem(dp_->vips_fd(), &key, &vip, BPF_ANY), 0);
+  std::optional<CpuPin> pin(std::in_place);
+  Reasons total;
+  for (uint16_t i = 0; i < 20; ++i) {
+    auto client = kClient4;
+    client[3] = static_cast<uint8_t>(10 + i);
+    for (const auto& [name, n] :
+         run_on_port0(from_a().ipv4(v4(client, kVip4))
+                          .tcp({.sport = 30000, .dport = kVipPort, .flags = tcp_flags::kSyn})
+                          .build())
+             .delta.reasons)
+      total[name] += n;
+  }
+  // The first client's next packet is not a SYN: never limited.
+  auto first = kClient4;
+  first[3] = 10;
+  const auto next = run_on_port0(
+      from_a().ipv4(v4(first, kVip4)).tcp({.sport = 30000, .dport = kVipPort}).build());
+  pin.reset();
+  // Well inside a (~1 s) window or across one boundary: 5 to 10 pass.
+  EXPECT_GE(total["fwd_lb_dsr"], 5u);
+  EXPECT_LE(total["fwd_lb_dsr"], 10u);
+  EXPECT_EQ(total["fwd_lb_dsr"] + total["drop_lb_syn_rate"], 20u);
+  EXPECT_EQ(next.delta.reasons, (Reasons{{"fwd_lb_dsr", 1}}));
+}
+
 // A SYN flood from random sources, many times the size of both tables:
 // it only ever evicts embryonic flows. The established flows, each opened
 // by a full handshake, keep their conn_table entries and their backends.

@@ -117,6 +117,10 @@ std::vector<BadLb> bad_lb() {
       {"ConnTableTooSmall",
        with_lb("[lb]\nconn_table_size = 10\n"),
        {"router.toml:6:19: conn_table_size 10 is out of range (1024..16777216)"}},
+      {"SynRateLimitOnUdp",
+       with_lb("[lb]\n[[vip]]\nname = \"dns\"\naddress = \"198.18.100.1\"\nprotocol = \"udp\"\n"
+               "port = 53\nsyn_rate_limit = 100\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:11:18: syn_rate_limit is for TCP VIPs; this one is \"udp\""}},
       {"EmbryonicTableTooSmall",
        with_lb("[lb]\nembryonic_table_size = 100\n"),
        {"router.toml:6:24: embryonic_table_size 100 is out of range (1024..16777216)"}},

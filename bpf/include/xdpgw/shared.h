@@ -180,7 +180,9 @@ enum xdpgw_slot {
 	/* dropped: RFC 1812 input check, in the dispatcher */		\
 	X(DROP_IPV4_BAD_CHECKSUM, 56, "drop_ipv4_bad_checksum", DROP, 1) \
 	/* NAT UDP flow over its source prefix's new-flow cap */	\
-	X(DROP_LB_NEW_FLOW_CAP, 57, "drop_lb_new_flow_cap", DROP, 0)
+	X(DROP_LB_NEW_FLOW_CAP, 57, "drop_lb_new_flow_cap", DROP, 0) \
+	/* SYN over its VIP's syn_rate_limit */				\
+	X(DROP_LB_SYN_RATE, 58, "drop_lb_syn_rate", DROP, 0)
 
 /* Where a reason's packets went (the OUTCOME column). STEER_CPU is a step:
  * the packet is counted again on the CPU it was steered to. */
@@ -549,6 +551,10 @@ struct xdpgw_vip {
 	__u8 mode;	 /* enum xdpgw_lb_mode */
 	__u8 flags;
 	__u16 reserved;
+	/* SYNs a second that may start flows, per CPU (lb_vip_syn_windows);
+	 * 0 = no limit. What a DSR VIP has against a flood: its backends'
+	 * answers bypass the gateway, so no handshake can be checked. */
+	__u32 syn_rate_limit;
 };
 
 /* cfg_backends value, by backend id. port 0 = keep the client's dport. */
