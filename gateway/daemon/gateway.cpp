@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "daemon/lb_observe.hpp"
+#include "daemon/reload_rules.hpp"
 #include "datapath/link_check.hpp"
 #include "datapath/netdev.hpp"
 #include "datapath/probe.hpp"
@@ -42,39 +43,6 @@ Datapath make_datapath(const config::Config& cfg, const RunOptions& opts, uint32
       .embryonic_table_size = cfg.lb.embryonic_table_size,
       .features = features,
       .load_log = std::filesystem::path(kRunDir) / (cfg.gateway.instance + ".load.log")});
-}
-
-bool same_except_log_level(config::Control a, const config::Control& b) {
-  a.log_level = b.log_level;
-  return a == b;
-}
-bool same_except_log_level(config::Config a, const config::Config& b) {
-  a.control.log_level = b.control.log_level;
-  return a == b;
-}
-
-// Why `next` cannot replace `running` without a restart, if it cannot.
-std::optional<std::string> needs_restart(const config::Config& running,
-                                         const config::Config& next, const std::string& path) {
-  if (next.gateway.instance != running.gateway.instance)
-    return fmt::format("{}: gateway.instance cannot change on reload ({} -> {}); restart", path,
-                       running.gateway.instance, next.gateway.instance);
-  if (next.gateway.netns != running.gateway.netns)
-    return fmt::format("{}: gateway.netns cannot change on reload; restart", path);
-  if (next.lb.conn_table_size != running.lb.conn_table_size)
-    return fmt::format("{}: lb.conn_table_size cannot change on reload ({} -> {}); restart with "
-                       "--fresh (it drops the connection table)",
-                       path, running.lb.conn_table_size, next.lb.conn_table_size);
-  if (next.lb.embryonic_table_size != running.lb.embryonic_table_size)
-    return fmt::format("{}: lb.embryonic_table_size cannot change on reload ({} -> {}); restart "
-                       "with --fresh", path, running.lb.embryonic_table_size,
-                       next.lb.embryonic_table_size);
-  if (!same_except_log_level(next.control, running.control))
-    return fmt::format("{}: [control] (socket, metrics) cannot change on reload; restart", path);
-  if (next.announce != running.announce)
-    return fmt::format("{}: [announce] cannot change on reload; restart (the VIPs are withdrawn "
-                       "on stop and announced again when ready)", path);
-  return std::nullopt;
 }
 
 }  // namespace

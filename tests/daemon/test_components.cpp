@@ -15,6 +15,7 @@
 #include "daemon/kernel_watch.hpp"
 #include "daemon/periodic.hpp"
 #include "daemon/pipeline_supervisor.hpp"
+#include "daemon/reload_rules.hpp"
 #include "harness/names.hpp"
 #include "harness/netns.hpp"
 #include <nlohmann/json.hpp>
@@ -82,6 +83,33 @@ TEST(RetryBackoff, DoublesFromOneSecondToAMinuteAndResets) {
   EXPECT_FALSE(b.due(now + 59s));
   b.reset();
   EXPECT_TRUE(b.due(now));
+}
+
+TEST(ReloadRules, WhatIsBoundAtStartNeedsARestartAndNamesItsKey) {
+  config::Config running;
+  running.gateway.instance = "a";
+  auto refused = [&](auto change, std::string_view key) {
+    config::Config next = running;
+    change(next);
+    const auto why = needs_restart(running, next, "gw.toml");
+    ASSERT_TRUE(why) << key;
+    EXPECT_NE(why->find(key), std::string::npos) << *why;
+    EXPECT_EQ(why->rfind("gw.toml: ", 0), 0u) << *why;
+  };
+  refused([](config::Config& c) { c.gateway.instance = "b"; }, "gateway.instance");
+  refused([](config::Config& c) { c.gateway.netns = "other"; }, "gateway.netns");
+  refused([](config::Config& c) { c.lb.conn_table_size *= 2; }, "lb.conn_table_size");
+  refused([](config::Config& c) { c.lb.embryonic_table_size *= 2; }, "lb.embryonic_table_size");
+  refused([](config::Config& c) { c.control.socket = "/run/elsewhere.sock"; }, "[control]");
+
+  config::Config next = running;
+  next.control.log_level = "debug";
+  EXPECT_FALSE(needs_restart(running, next, "gw.toml")) << "the log level is the daemon's own";
+  EXPECT_TRUE(same_except_log_level(next, running));
+  next.lb.udp_new_flows_per_prefix = 5;
+  next.gateway.resync_interval_ms = 5000;
+  EXPECT_FALSE(needs_restart(running, next, "gw.toml")) << "applied by a new generation";
+  EXPECT_FALSE(same_except_log_level(next, running));
 }
 
 // The kernel watch in a namespace of its own: real links, addresses and
