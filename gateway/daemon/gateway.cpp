@@ -45,6 +45,24 @@ Datapath make_datapath(const config::Config& cfg, const RunOptions& opts, uint32
       .load_log = std::filesystem::path(kRunDir) / (cfg.gateway.instance + ".load.log")});
 }
 
+// Proxy VIPs need what the start probe may have found missing (an sk_skb
+// stream verdict on a SOCKHASH): a config with them is refused, naming the
+// VIP and where to look, rather than failing inside the proxy.
+std::optional<std::string> unsupported_by_kernel(const config::Config& cfg,
+                                                 const KernelSupport& kernel) {
+  if (kernel.usable.proxy) return std::nullopt;
+  for (const auto& vip : cfg.lb.vips)
+    if (vip.mode == config::LbMode::kProxy)
+      return fmt::format("VIP {}: proxy mode needs an sk_skb stream verdict on a SOCKHASH, which "
+                         "kernel {} refuses (the line above; `xdpgw check --kernel`); use mode = "
+                         "\"nat\" or \"dsr\"", vip.name, kernel.kernel_release);
+  return std::nullopt;
+}
+
+void refuse_unsupported(const config::Config& cfg, const KernelSupport& kernel) {
+  if (auto why = unsupported_by_kernel(cfg, kernel)) throw std::runtime_error(*why);
+}
+
 }  // namespace
 
 KernelView KernelView::read(const config::Config& cfg) {
@@ -64,7 +82,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
       cfg_(std::move(cfg)),
       log_level_from_command_line_(opts.log_level_from_command_line),
       kernel_(probe_kernel_support()),
-      dp_(make_datapath(cfg_, opts, kernel_.features)),
+      dp_((refuse_unsupported(cfg_, kernel_), make_datapath(cfg_, opts, kernel_.features))),
       lb_(io, dp_, cfg_, [this] { return missing_port(); }),
       flood_watch_(io, dp_, cfg_, lb_.runtime()),
       pipeline_(io, dp_, kernel_.usable.af_xdp),
@@ -110,6 +128,7 @@ ReloadResult Gateway::reload() {
   const std::vector<uint32_t> fresh_acl_slots =
       config::keep_acl_stats_slots(cfg_.policy.acl, next.policy.acl);
   if (auto why = needs_restart(cfg_, next, config_path_)) return refuse(std::move(*why));
+  if (auto why = unsupported_by_kernel(next, kernel_)) return refuse(std::move(*why));
   // The log level is the daemon's, not the datapath's: a change of only
   // that applies no new generation.
   const bool level_changed = next.control.log_level != cfg_.control.log_level;

@@ -43,6 +43,8 @@ constexpr UseText text_of(Use use) {
     case Use::kAcl: return {"ACL rules ([[acl]])", "remove the [[acl]] rules"};
     case Use::kEvents: return {"datapath events (xdpgw events)", ""};
     case Use::kDropCapture: return {"drop capture (xdpgw capture --what drops)", ""};
+    case Use::kProxy:
+      return {"proxy VIPs ([[vip]] mode = \"proxy\")", "use mode = \"nat\" or \"dsr\" for them"};
     case Use::kTests: return {"the test suite (scripts/test.sh)", ""};
     case Use::kBenchGenerator: return {"the live-frames generator of bench/run.sh", ""};
     case Use::kNothing: return {"xdpgw does not use XDP metadata", ""};
@@ -268,6 +270,28 @@ Outcome probe_xdp_link() {
   return result;
 }
 
+// Proxy mode's splice: an sk_skb stream verdict program attached to a
+// SOCKHASH (bpf/proxy.bpf.c). The attachment goes with the map.
+Outcome probe_sk_skb_verdict() {
+  constexpr int kSkPass = 1;
+  const std::array insns{mov_r0(kSkPass), exit_insn()};
+  LIBBPF_OPTS(bpf_prog_load_opts, load_opts, .expected_attach_type = BPF_SK_SKB_STREAM_VERDICT);
+  int rc = bpf_prog_load(BPF_PROG_TYPE_SK_SKB, "xgw_probe", "GPL", insns.data(), insns.size(),
+                         &load_opts);
+  UniqueFd prog(rc >= 0 ? rc : -1);
+  if (!prog)
+    return missing("no sk_skb program: " + errno_text(rc), "bpf_prog_load SK_SKB: " + errno_text(rc));
+  rc = bpf_map_create(BPF_MAP_TYPE_SOCKHASH, "xgw_probe", 4, 4, 1, nullptr);
+  UniqueFd map(rc >= 0 ? rc : -1);
+  if (!map)
+    return missing("no SOCKHASH to attach it to: " + errno_text(rc),
+                   "bpf_map_create SOCKHASH: " + errno_text(rc));
+  if (rc = bpf_prog_attach(prog.get(), map.get(), BPF_SK_SKB_STREAM_VERDICT, 0); rc != 0)
+    return missing("cannot be attached as a stream verdict: " + errno_text(rc),
+                   "bpf_prog_attach(SOCKHASH, BPF_SK_SKB_STREAM_VERDICT): " + errno_text(rc));
+  return available();
+}
+
 constexpr size_t kTestFrameBytes = 64;  // the kernel refuses test frames under 14 bytes
 
 Outcome probe_test_run() {
@@ -393,6 +417,10 @@ const std::vector<Probe>& probes() {
     other(router("xdp_link", "bpf_link for XDP", "attaching to the ports (links survive restarts)",
                  "5.9"),
           probe_xdp_link);
+    other(for_use("sk_skb_verdict", "program SK_SKB stream verdict on a SOCKHASH", Use::kProxy,
+                  "4.20"),
+          probe_sk_skb_verdict);
+    t.back().loads_xdp = false;
     other(for_use("test_run", "BPF_PROG_TEST_RUN on XDP", Use::kTests, "4.12"), probe_test_run);
     other(for_use("test_run_live_frames", "BPF_PROG_TEST_RUN live frames", Use::kBenchGenerator,
                   "5.18"),
@@ -436,6 +464,7 @@ std::string consequence(const Feature& f) {
     case Use::kTests:
     case Use::kBenchGenerator: return ", not by xdpgw itself";
     case Use::kNothing: return "";
+    case Use::kProxy: return ", so the daemon refuses a config with them";
     default: return ", which is turned off";
   }
 }
@@ -642,6 +671,7 @@ Usable usable(const Report& report) {
       .acl = all_available(Use::kAcl),
       .events = all_available(Use::kEvents),
       .drop_capture = all_available(Use::kDropCapture),
+      .proxy = all_available(Use::kProxy),
   };
 }
 

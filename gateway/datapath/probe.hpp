@@ -31,6 +31,7 @@ enum class Use {
   kAcl,
   kEvents,
   kDropCapture,
+  kProxy,
   kTests,
   kBenchGenerator,
   kNothing,
@@ -151,6 +152,7 @@ struct Usable {
   bool acl = false;           // [[acl]] rules (bpf_loop)
   bool events = false;        // xdpgw events (RINGBUF)
   bool drop_capture = false;  // xdpgw capture --what drops (perf event output)
+  bool proxy = false;         // [[vip]] mode = "proxy" (SOCKHASH + sk_skb verdict)
 };
 Usable usable(const Report& report);
 

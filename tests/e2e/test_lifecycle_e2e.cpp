@@ -365,6 +365,34 @@ TEST_F(LifecycleE2e, WithoutARequiredHelperRunRefusesWithOneLine) {
   EXPECT_LT(std::count(r.output.begin(), r.output.end(), '\n'), 5) << r.output;
 }
 
+// An optional feature missing that a configured VIP needs: the daemon says
+// which VIP and what is missing, in a few lines, and loads nothing.
+TEST_F(LifecycleE2e, ProxyVipWithoutTheSkSkbVerdictIsRefusedWithOneLine) {
+  daemon_.write_config(config_via(1, R"(
+[[vip]]
+name = "web"
+address = "198.18.100.1"
+protocol = "tcp"
+port = 80
+mode = "proxy"
+  [[vip.backend]]
+  address = "198.18.10.2"
+  port = 8080
+)"));
+  auto r = run_cmd(fmt::format("XDPGW_PROBE_DENY=sk_skb_verdict timeout 60 {} run -c {} --netns {}",
+                               XDPGW_BINARY, config_path_.string(), topo_.gw().name()));
+  EXPECT_NE(r.exit_status, 0);
+  EXPECT_NE(r.output.find("missing: program SK_SKB stream verdict on a SOCKHASH (denied by "
+                          "XDPGW_PROBE_DENY) — needed by proxy VIPs"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("VIP web: proxy mode needs an sk_skb stream verdict"), std::string::npos)
+      << r.output;
+  EXPECT_LT(std::count(r.output.begin(), r.output.end(), '\n'), 6) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path("/sys/fs/bpf/xdpgw") / daemon_.instance()))
+      << "nothing was loaded";
+}
+
 TEST_F(LifecycleE2e, KillNineAndRestartUnderTrafficLoseNothingAndAdoptState) {
   daemon_.write_config(config_via(1));
   ASSERT_NO_FATAL_FAILURE(daemon_.start());
