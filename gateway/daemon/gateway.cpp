@@ -30,21 +30,6 @@ void detach_unconfigured_ports(Datapath& dp, const config::Config& cfg) {
   }
 }
 
-Datapath make_datapath(const config::Config& cfg, const RunOptions& opts, uint32_t features) {
-  const auto pins = pin_dir(cfg.gateway.instance);
-  if (opts.fresh) {
-    int detached = remove_pinned_instance(pins);
-    spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
-                 cfg.gateway.instance, detached);
-  }
-  return Datapath(LoadOptions{
-      .pin_dir = pins,
-      .conn_table_size = cfg.lb.conn_table_size,
-      .embryonic_table_size = cfg.lb.embryonic_table_size,
-      .features = features,
-      .load_log = std::filesystem::path(kRunDir) / (cfg.gateway.instance + ".load.log")});
-}
-
 // Proxy VIPs need what the start probe may have found missing (an sk_skb
 // stream verdict on a SOCKHASH): a config with them is refused, naming the
 // VIP and where to look, rather than failing inside the proxy.
@@ -59,8 +44,23 @@ std::optional<std::string> unsupported_by_kernel(const config::Config& cfg,
   return std::nullopt;
 }
 
-void refuse_unsupported(const config::Config& cfg, const KernelSupport& kernel) {
+// The datapath for `cfg`, unless the kernel lacks what one of its VIPs
+// needs: then nothing is loaded.
+Datapath make_datapath(const config::Config& cfg, const RunOptions& opts,
+                       const KernelSupport& kernel) {
   if (auto why = unsupported_by_kernel(cfg, kernel)) throw std::runtime_error(*why);
+  const auto pins = pin_dir(cfg.gateway.instance);
+  if (opts.fresh) {
+    int detached = remove_pinned_instance(pins);
+    spdlog::info("instance {}: --fresh: removed earlier pins ({} links detached)",
+                 cfg.gateway.instance, detached);
+  }
+  return Datapath(LoadOptions{
+      .pin_dir = pins,
+      .conn_table_size = cfg.lb.conn_table_size,
+      .embryonic_table_size = cfg.lb.embryonic_table_size,
+      .features = kernel.features,
+      .load_log = std::filesystem::path(kRunDir) / (cfg.gateway.instance + ".load.log")});
 }
 
 }  // namespace
@@ -82,7 +82,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
       cfg_(std::move(cfg)),
       log_level_from_command_line_(opts.log_level_from_command_line),
       kernel_(probe_kernel_support()),
-      dp_((refuse_unsupported(cfg_, kernel_), make_datapath(cfg_, opts, kernel_.features))),
+      dp_(make_datapath(cfg_, opts, kernel_)),
       lb_(io, dp_, cfg_, [this] { return missing_port(); }),
       flood_watch_(io, dp_, cfg_, lb_.runtime()),
       pipeline_(io, dp_, kernel_.usable.af_xdp),

@@ -43,23 +43,42 @@ struct EmbryonicFill {
   uint64_t inserted, promoted, refused, deleted, evicted, udp_capped;
 };
 
-// Entries of any hash map, by walking its keys (no values copied).
-size_t count_entries(int fd, uint32_t key_size) {
-  std::vector<uint8_t> key(key_size), next(key_size);
-  size_t n = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    ++n;
-    key.swap(next);
-    prev = key.data();
+// Walks the table in batches (one syscall per 4096 entries, not per entry),
+// calling `visit` until it returns false.
+template <typename Value = xdpgw_flow, typename Visit>
+void walk_flows(int fd, Visit visit) {
+  constexpr uint32_t kBatch = 4096;
+  std::vector<xdpgw_flow_key> keys(kBatch);
+  std::vector<Value> values(kBatch);
+  uint64_t in_batch = 0, out_batch = 0;
+  bool first = true;
+  for (;;) {
+    uint32_t count = kBatch;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   values.data(), &count, &opts);
+    if (err && errno != ENOENT) throw_errno(errno, "walk a flow table");
+    for (uint32_t i = 0; i < count; ++i)
+      if (!visit(keys[i], values[i])) return;
+    if (err) return;  // ENOENT: that was the last batch
+    in_batch = out_batch;
+    first = false;
   }
-  if (errno != ENOENT) throw_errno(errno, "walk embryonic table");
+}
+
+// Entries of the embryonic table, in batches like the connection table.
+size_t count_embryonic(int fd) {
+  size_t n = 0;
+  walk_flows<xdpgw_embryonic>(fd, [&](const xdpgw_flow_key&, const xdpgw_embryonic&) {
+    ++n;
+    return true;
+  });
   return n;
 }
 
 EmbryonicFill embryonic_fill(const Datapath& dp) {
   EmbryonicFill f{};
-  f.entries = count_entries(dp.embryonic_fd(), sizeof(xdpgw_flow_key));
+  f.entries = count_embryonic(dp.embryonic_fd());
   const int stats = dp.conn_stats_fd();
   f.inserted = read_conn_stat(stats, XDPGW_CONN_EMBRYONIC_INSERTED);
   f.promoted = read_conn_stat(stats, XDPGW_CONN_PROMOTED);
@@ -111,28 +130,6 @@ std::string_view proto_name(uint8_t proto) {
   }
 }
 
-// Walks the table in batches (one syscall per 4096 entries, not per entry),
-// calling `visit` until it returns false.
-template <typename Visit>
-void walk_flows(int fd, Visit visit) {
-  constexpr uint32_t kBatch = 4096;
-  std::vector<xdpgw_flow_key> keys(kBatch);
-  std::vector<xdpgw_flow> values(kBatch);
-  uint64_t in_batch = 0, out_batch = 0;
-  bool first = true;
-  for (;;) {
-    uint32_t count = kBatch;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
-                                   values.data(), &count, &opts);
-    if (err && errno != ENOENT) throw_errno(errno, "walk connection table");
-    for (uint32_t i = 0; i < count; ++i)
-      if (!visit(keys[i], values[i])) return;
-    if (err) return;  // ENOENT: that was the last batch
-    in_batch = out_batch;
-    first = false;
-  }
-}
 
 }  // namespace
 
