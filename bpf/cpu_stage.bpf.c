@@ -37,7 +37,7 @@ static __always_inline int cpu_stage(struct xdp_md *ctx, __u32 gen)
 		}
 	}
 	fwd = routed_as_is(&fp);
-	return local_pipeline(ctx, &meta, &fwd);
+	return local_pipeline(ctx, &meta, &fwd, 1);
 }
 
 SEC("xdp/cpumap")

@@ -455,18 +455,22 @@ static __always_inline __u32 lb_nat_rewrite(struct xdp_md *ctx,
 /* Sends a packet of a known flow the way the flow goes. `flow` is the
  * conn_table entry, counted with the hits `held` (this CPU's cache slot of
  * the flow, or NULL) held back, or, when `cached`, the cache slot's copy,
- * which counts the hit itself. */
+ * which counts the hit itself. A flow SYN cookies opened goes to the
+ * synproxy stage (XDPGW_SYNPROXY) unless that stage is the caller and has
+ * translated the packet (`translated`, a constant at each call site). */
 static __always_inline int lb_apply(struct xdp_md *ctx,
 				    struct xdpgw_pkt_meta *meta,
 				    const struct flow_ports *fp,
 				    struct xdpgw_flow *flow, int new_flow, int cached,
 				    const struct xdpgw_lb_cache_slot *held,
-				    struct xdpgw_fwd_request *fwd)
+				    struct xdpgw_fwd_request *fwd, const int translated)
 {
 	__u64 bytes = frame_len(ctx);
 	struct flow_ports out_ports = *fp;
 	__u32 reason;
 
+	if (!translated && (flow->flags & XDPGW_FLOW_F_SYNPROXY))
+		return XDPGW_SYNPROXY;
 	switch (flow->action) {
 	case XDPGW_FLOW_LB_NAT:
 		reason = lb_nat_rewrite(ctx, meta, 0, flow->target, flow->target_port);
@@ -483,6 +487,8 @@ static __always_inline int lb_apply(struct xdp_md *ctx,
 		reason = XDPGW_R_FWD_LB_REVERSE_NAT;
 		break;
 	case XDPGW_FLOW_LB_DSR:
+		if (translated)
+			return XDPGW_GO_ON; /* cookies are for NAT flows only */
 		reason = lb_encap(ctx, meta, flow);
 		if (reason)
 			return drop(ctx, reason);
@@ -572,12 +578,29 @@ static __always_inline int lb_syn_may_start(const struct xdpgw_vip *vip)
 	return 1;
 }
 
+/* Whether `vip` answers SYNs with cookies now. */
+static __always_inline int lb_synproxy_on(const struct xdpgw_vip *vip)
+{
+	__u32 id = vip->vip_id, *active;
+
+	if (vip->flags & XDPGW_VIP_F_SYNPROXY_ON)
+		return 1;
+	if (!(vip->flags & XDPGW_VIP_F_SYNPROXY_AUTO))
+		return 0;
+	active = bpf_map_lookup_elem(&synproxy_active, &id);
+	return active && *active;
+}
+
+/* lb_tcp_flow's `*reason` for a packet the synproxy stage takes. */
+#define LB_TO_SYNPROXY 0xFFFFFFFEu
+
 /* The flow of a TCP packet to a VIP that conn_table does not know. A SYN
  * starts (or repeats) an embryonic flow; the packet that proves it promotes
  * it (`*fill`: an established flow, which the CPU's cache may hold); any
  * other packet of a flow no table knows (one whose entry was evicted)
  * starts an established flow as before; a SYN over its VIP's syn_rate_limit
- * starts nothing. NULL: no usable backend, or `*reason`. */
+ * starts nothing. NULL: no usable backend, or `*reason` (LB_TO_SYNPROXY: the
+ * VIP answers with cookies). */
 static __always_inline struct xdpgw_flow *
 lb_tcp_flow(const struct xdpgw_flow_key *key, const struct lb_tcp *tcp,
 	    const struct xdpgw_vip *vip, __u32 gen, int *created, int *fill, __u32 *reason)
@@ -599,6 +622,13 @@ lb_tcp_flow(const struct xdpgw_flow_key *key, const struct lb_tcp *tcp,
 			conn_count(XDPGW_CONN_PROMOTION_REFUSED, 1);
 		}
 		return &emb->flow;
+	}
+	/* With cookies on, nothing is stored before a handshake: a SYN gets
+	 * a cookie, an ACK must carry one (flows that started before
+	 * cookies came on finish above, from their embryonic entries). */
+	if (lb_synproxy_on(vip)) {
+		*reason = LB_TO_SYNPROXY;
+		return NULL;
 	}
 	if (!(tcp->flags & LB_TCP_SYN)) {
 		*fill = 1;
@@ -740,11 +770,11 @@ static __always_inline int lb_process(struct xdp_md *ctx,
 	else
 		flow = lb_udp_flow(&key, vip, meta, &created, &cached, &fill, &reason);
 	if (!flow)
-		return drop(ctx, reason);
+		return reason == LB_TO_SYNPROXY ? XDPGW_SYNPROXY : drop(ctx, reason);
 apply:
 	/* One place applies whatever flow was found: lb_apply is inlined, and
 	 * each copy costs verifier instructions and stack. */
-	verdict = lb_apply(ctx, meta, fp, flow, created, cached, held, fwd);
+	verdict = lb_apply(ctx, meta, fp, flow, created, cached, held, fwd, 0);
 	if (verdict == XDPGW_FORWARD && fill && slot)
 		lb_cache_fill(slot, &key, flow);
 	return verdict;

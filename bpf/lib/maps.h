@@ -356,6 +356,36 @@ struct {
 	__type(value, struct xdpgw_new_flow_window);
 } lb_vip_syn_windows __weak SEC(".maps");
 
+/* How each flow opened by SYN cookies is translated (struct
+ * xdpgw_synproxy_flow), by its forward key. LRU_HASH of conn_table's size:
+ * only cookie flows have an entry, and an entry outlives its conn_table
+ * flow only until the LRU recycles it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XDPGW_CONN_TABLE_DEFAULT_SIZE);
+	__type(key, struct xdpgw_flow_key);
+	__type(value, struct xdpgw_synproxy_flow);
+} synproxy_flows __weak SEC(".maps");
+
+/* Cookies sent, validated and failed, per CPU, by VIP id. PERCPU_ARRAY: a
+ * flood increments them at line rate, without atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xdpgw_synproxy_counter);
+} synproxy_stats __weak SEC(".maps");
+
+/* 1 while a VIP with synproxy mode "auto" answers SYNs with cookies; written
+ * by the daemon's flood watch, by VIP id. ARRAY: not per generation, so a
+ * reload neither starts nor stops cookies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPGW_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} synproxy_active __weak SEC(".maps");
+
 /* Connection-table inserts (enum xdpgw_conn_stat), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -6,7 +6,8 @@
  *   punt (AF_XDP pipeline)     → punted / its offloaded verdict, or go on
  *   steer (CPUMAP)             → handed to another CPU, which resumes at the
  *                                local part below (cpu_stage.bpf.c), or go on
- *   load balancer              → rewritten for a backend, or go on
+ *   load balancer              → rewritten for a backend, or go on; SYN
+ *                                cookies in their own stage (synproxy.bpf.c)
  *   router                     → redirected, or passed to the kernel
  *
  * Each stage follows stages.h's convention (XDPGW_GO_ON, XDPGW_FORWARD with
@@ -61,15 +62,27 @@ static __always_inline struct xdpgw_fwd_request routed_as_is(const struct flow_p
  * routed_as_is() or what an earlier stage asked for. The router is inlined,
  * not a stage function: nearly every packet ends in it, and here a call and
  * its return cost more than the code they would share (each return goes
- * through the kernel's SRSO return thunk). */
+ * through the kernel's SRSO return thunk). `from_cpumap`: the CPU stage's
+ * second half, which cannot reach the synproxy stage. */
 static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
-					  struct xdpgw_fwd_request *fwd)
+					  struct xdpgw_fwd_request *fwd, const int from_cpumap)
 {
 	struct flow_ports fp;
 	int verdict;
 
 	if (!(meta->skip & XDPGW_SKIP_LB)) {
 		verdict = xdpgw_lb(ctx, meta, fwd->sport, fwd->dport, fwd);
+		if (verdict == XDPGW_SYNPROXY) {
+			/* A CPUMAP program may not tail-call the handlers'
+			 * table (another attach type): the config refuses
+			 * [steering] beside synproxy VIPs. */
+			if (from_cpumap)
+				return drop(ctx, XDPGW_R_MISSED_TAIL_CALL);
+			hand_over(ctx, meta);
+			tail_call_static(ctx, &handlers, XDPGW_STAGE_SLOT_SYNPROXY);
+			withdraw_hand_over();
+			return drop(ctx, XDPGW_R_MISSED_TAIL_CALL);
+		}
 		if (verdict != XDPGW_GO_ON && verdict != XDPGW_FORWARD)
 			return verdict;
 	}
@@ -104,7 +117,7 @@ static __always_inline int run_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_met
 	} else {
 		return verdict;
 	}
-	return local_pipeline(ctx, meta, &fwd);
+	return local_pipeline(ctx, meta, &fwd, 0);
 }
 
 #endif /* XDPGW_PIPELINE_H */

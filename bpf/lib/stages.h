@@ -36,6 +36,10 @@ int xdpgw_parse(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta, __u32 steered_g
 
 #define XDPGW_GO_ON (-1)
 #define XDPGW_FORWARD (-2)
+/* The load balancer's answer for a packet of a VIP with SYN cookies on, or
+ * of a flow they opened: the handler tail-calls the synproxy stage
+ * (bpf/synproxy.bpf.c), which has a verifier budget of its own. */
+#define XDPGW_SYNPROXY (-3)
 
 /* What a stage that returns XDPGW_FORWARD asks of the router. */
 struct xdpgw_fwd_request {

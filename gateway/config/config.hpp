@@ -113,6 +113,22 @@ enum class L4Protocol : uint8_t { kTcp, kUdp };
 // kProxy: TCP terminated by the daemon and spliced to the backend in the
 // kernel (gateway/proxy/); XDP leaves its packets to the kernel stack.
 enum class LbMode : uint8_t { kNat, kDsr, kProxy };
+// [vip.synproxy] mode: SYN cookies in XDP never, always, or above a SYN rate.
+enum class SynproxyMode : uint8_t { kOff, kOn, kAuto };
+inline constexpr uint32_t kDefaultSynproxyThreshold = 1000;  // SYNs a second to a VIP
+inline constexpr uint32_t kMaxSynproxyThreshold = 100'000'000;
+inline constexpr uint16_t kDefaultSynproxyMss4 = XDPGW_SP_MSS_DEFAULT4;
+inline constexpr uint16_t kDefaultSynproxyMss6 = XDPGW_SP_MSS_DEFAULT6;
+inline constexpr uint8_t kDefaultSynproxyWscale = XDPGW_SP_WSCALE_DEFAULT;
+inline constexpr uint8_t kMaxSynproxyWscale = XDPGW_SP_WSCALE_MAX;
+
+struct Synproxy {
+  SynproxyMode mode = SynproxyMode::kOff;
+  // auto: cookies from this many SYNs a second to the VIP (all CPUs), until
+  // the rate stays below it for a few seconds.
+  uint32_t threshold_syn_per_second = kDefaultSynproxyThreshold;
+  bool operator==(const Synproxy&) const = default;
+};
 enum class HealthCheckKind : uint8_t { kTcp, kHttp };
 
 enum class AclAction : uint8_t { kAllow, kDeny };
@@ -126,6 +142,7 @@ std::string_view to_string(AclAction action);
 std::string_view to_string(AclProtocol protocol);
 std::string_view to_string(L4Protocol protocol);
 std::string_view to_string(LbMode mode);
+std::string_view to_string(SynproxyMode mode);
 std::string_view to_string(HealthCheckKind kind);
 
 // [gateway] resync_interval_ms: the daemon follows its ports, their
@@ -319,6 +336,8 @@ struct Vip {
   // TCP: SYNs a second, per CPU, that may start flows; 0 = no limit. What
   // a DSR VIP has against a SYN flood (its answers bypass the gateway).
   uint32_t syn_rate_limit = 0;
+  // TCP nat VIPs: SYN cookies answered in XDP (bpf/synproxy.bpf.c).
+  Synproxy synproxy;
   std::vector<Backend> backends;  // file order, at least one
   std::optional<HealthCheck> health_check;
   // mode = "proxy" only: PROXY protocol v2 header to the backend; live
@@ -339,6 +358,10 @@ struct LoadBalancer {
   uint32_t conn_table_size = kDefaultConnTableSize;
   uint32_t embryonic_table_size = kDefaultEmbryonicTableSize;
   uint32_t udp_new_flows_per_prefix = kDefaultUdpNewFlowsPerPrefix;  // 0: no cap
+  // What a cookie SYN-ACK announces: set them to what the backends announce.
+  uint16_t synproxy_mss4 = kDefaultSynproxyMss4;
+  uint16_t synproxy_mss6 = kDefaultSynproxyMss6;
+  uint8_t synproxy_wscale = kDefaultSynproxyWscale;
   // On stop, proxied connections get this long to finish (mode = "proxy").
   uint32_t proxy_stop_grace_ms = kDefaultProxyStopGraceMs;
   std::vector<Vip> vips;  // file order

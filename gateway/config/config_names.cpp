@@ -12,6 +12,7 @@ std::string_view to_string(AclAction action) { return name_of(action, kAclAction
 std::string_view to_string(AclProtocol protocol) { return name_of(protocol, kAclProtocols); }
 std::string_view to_string(L4Protocol protocol) { return name_of(protocol, kL4Protocols); }
 std::string_view to_string(LbMode mode) { return name_of(mode, kLbModes); }
+std::string_view to_string(SynproxyMode mode) { return name_of(mode, kSynproxyModes); }
 std::string_view to_string(HealthCheckKind kind) { return name_of(kind, kHealthCheckKinds); }
 std::string_view to_string(FlowFormat format) { return name_of(format, kFlowFormats); }
 

@@ -38,6 +38,11 @@ inline constexpr std::array<Choice<LbMode>, 3> kLbModes{{
     {"dsr", LbMode::kDsr},
     {"proxy", LbMode::kProxy},
 }};
+inline constexpr std::array<Choice<SynproxyMode>, 3> kSynproxyModes{{
+    {"off", SynproxyMode::kOff},
+    {"on", SynproxyMode::kOn},
+    {"auto", SynproxyMode::kAuto},
+}};
 inline constexpr std::array<Choice<FlowFormat>, 2> kFlowFormats{{
     {"ipfix", FlowFormat::kIpfix},
     {"netflow9", FlowFormat::kNetflow9},

@@ -407,7 +407,10 @@ RawLb read_lb(TableReader& table) {
            .conn_table_size = table.integer("conn_table_size"),
            .embryonic_table_size = table.integer("embryonic_table_size"),
            .udp_new_flows_per_prefix = table.integer("udp_new_flows_per_prefix"),
-           .proxy_stop_grace_ms = table.integer("proxy_stop_grace_ms")};
+           .proxy_stop_grace_ms = table.integer("proxy_stop_grace_ms"),
+           .synproxy_mss4 = table.integer("synproxy_mss4"),
+           .synproxy_mss6 = table.integer("synproxy_mss6"),
+           .synproxy_wscale = table.integer("synproxy_wscale")};
   table.reject_unknown_keys();
   return lb;
 }
@@ -436,6 +439,14 @@ RawHealthCheck read_health_check(TableReader& table) {
   return check;
 }
 
+RawSynproxy read_synproxy(TableReader& table) {
+  RawSynproxy sp{.pos = table.pos(),
+                 .mode = table.string("mode"),
+                 .threshold_syn_per_second = table.integer("threshold_syn_per_second")};
+  table.reject_unknown_keys();
+  return sp;
+}
+
 RawVip read_vip(TableReader& table) {
   RawVip vip{.pos = table.pos(),
              .name = table.string("name"),
@@ -447,6 +458,7 @@ RawVip read_vip(TableReader& table) {
              .syn_rate_limit = table.integer("syn_rate_limit"),
              .backends = {},
              .health_check = std::nullopt,
+             .synproxy = std::nullopt,
              .proxy_protocol = table.boolean("proxy_protocol"),
              .max_connections = table.integer("max_connections"),
              .idle_timeout_ms = table.integer("idle_timeout_ms"),
@@ -454,6 +466,7 @@ RawVip read_vip(TableReader& table) {
              .connect_tries = table.integer("connect_tries")};
   for (TableReader& backend : table.table_array("backend")) vip.backends.push_back(read_backend(backend));
   if (auto check = table.table("health_check")) vip.health_check = read_health_check(*check);
+  if (auto sp = table.table("synproxy")) vip.synproxy = read_synproxy(*sp);
   table.reject_unknown_keys();
   return vip;
 }

@@ -134,6 +134,15 @@ struct RawLb {
   RawInteger embryonic_table_size;
   RawInteger udp_new_flows_per_prefix;
   RawInteger proxy_stop_grace_ms;
+  RawInteger synproxy_mss4;
+  RawInteger synproxy_mss6;
+  RawInteger synproxy_wscale;
+};
+
+struct RawSynproxy {
+  SourcePos pos;
+  RawString mode;
+  RawInteger threshold_syn_per_second;
 };
 
 struct RawBackend {
@@ -167,6 +176,7 @@ struct RawVip {
   RawInteger syn_rate_limit;
   std::vector<RawBackend> backends;
   std::optional<RawHealthCheck> health_check;
+  std::optional<RawSynproxy> synproxy;
   // mode = "proxy" only (gateway/proxy/)
   RawBool proxy_protocol;
   RawInteger max_connections;

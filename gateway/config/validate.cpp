@@ -21,6 +21,14 @@ Result<Config> validate(const RawConfig& raw, const Environment& env) {
   config.control = check_control(raw.control, config.gateway.instance, errors);
   config.policy = check_policy(raw, config.ports, errors);
   config.lb = check_lb(raw.lb, raw.vips, errors);
+  // The CPU stage (a CPUMAP program) cannot tail-call the synproxy stage.
+  if (config.steering.enabled())
+    for (std::size_t i = 0; i < config.lb.vips.size() && i < raw.vips.size(); ++i)
+      if (config.lb.vips[i].synproxy.mode != SynproxyMode::kOff && raw.vips[i].synproxy)
+        errors.add(raw.vips[i].synproxy->pos,
+                   "VIP {:?}: synproxy does not work with [steering] cpus yet (a CPUMAP program "
+                   "cannot reach the synproxy stage); leave cpus empty or set mode = \"off\"",
+                   config.lb.vips[i].name);
   config.punt = check_punt(raw.punt, config.ports, config.gateway.instance, errors);
   config.announce = check_announce(raw.announce, config.gateway.instance, errors);
   config.flow_export = check_flow_export(raw.flow_export, errors);

@@ -192,6 +192,40 @@ std::optional<Vip> check_vip(const RawVip& raw, ErrorList& errors) {
       ok = false;
     }
   }
+  if (raw.synproxy) {
+    const RawSynproxy& sp = *raw.synproxy;
+    if (sp.mode) {
+      if (auto m = check_choice(sp.mode, "mode", kSynproxyModes, errors)) vip.synproxy.mode = *m;
+      else ok = false;
+    }
+    if (sp.threshold_syn_per_second) {
+      if (auto n = check_range(*sp.threshold_syn_per_second, "threshold_syn_per_second", 1,
+                               kMaxSynproxyThreshold, errors))
+        vip.synproxy.threshold_syn_per_second = static_cast<uint32_t>(*n);
+      else
+        ok = false;
+    }
+    if (vip.synproxy.mode != SynproxyMode::kOff) {
+      // Cookies need both directions through the gateway: the ACK to the
+      // backend and the sequence translation of every later packet.
+      if (vip.protocol != L4Protocol::kTcp) {
+        errors.add(sp.pos, "VIP {:?}: synproxy is for TCP VIPs", vip.name);
+        ok = false;
+      } else if (vip.mode == LbMode::kDsr) {
+        errors.add(sp.pos,
+                   "VIP {:?}: synproxy needs mode \"nat\" (a dsr backend answers the client "
+                   "directly, so the gateway cannot complete its handshake); use syn_rate_limit",
+                   vip.name);
+        ok = false;
+      } else if (vip.mode == LbMode::kProxy) {
+        errors.add(sp.pos,
+                   "VIP {:?}: a proxy VIP's SYNs reach the kernel, whose tcp_syncookies answer "
+                   "a flood; synproxy is for nat VIPs",
+                   vip.name);
+        ok = false;
+      }
+    }
+  }
   if (vip.mode == LbMode::kProxy) {
     // The daemon listens on VIP:port: one TCP port, not "every port".
     if (vip.protocol != L4Protocol::kTcp) {
@@ -296,6 +330,15 @@ LoadBalancer check_lb(const std::optional<RawLb>& raw, const std::vector<RawVip>
       if (auto n = check_range(*raw->udp_new_flows_per_prefix, "udp_new_flows_per_prefix", 0,
                                kMaxUdpNewFlowsPerPrefix, errors))
         lb.udp_new_flows_per_prefix = static_cast<uint32_t>(*n);
+    if (raw->synproxy_mss4)
+      if (auto n = check_range(*raw->synproxy_mss4, "synproxy_mss4", 536, 65495, errors))
+        lb.synproxy_mss4 = static_cast<uint16_t>(*n);
+    if (raw->synproxy_mss6)
+      if (auto n = check_range(*raw->synproxy_mss6, "synproxy_mss6", 1220, 65475, errors))
+        lb.synproxy_mss6 = static_cast<uint16_t>(*n);
+    if (raw->synproxy_wscale)
+      if (auto n = check_range(*raw->synproxy_wscale, "synproxy_wscale", 0, kMaxSynproxyWscale, errors))
+        lb.synproxy_wscale = static_cast<uint8_t>(*n);
     if (raw->proxy_stop_grace_ms)
       if (auto ms = check_range(*raw->proxy_stop_grace_ms, "proxy_stop_grace_ms", 0, kMaxProxyStopGraceMs, errors))
         lb.proxy_stop_grace_ms = static_cast<uint32_t>(*ms);

@@ -1,8 +1,11 @@
 #include "daemon/flood_watch.hpp"
 
+#include <bpf/bpf.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/lb_observe.hpp"
+#include "common/error.hpp"
 #include "datapath/datapath.hpp"
 
 namespace xdpgw::daemon {
@@ -25,6 +28,14 @@ void FloodWatch::sample() {
       new_flows[vip.name] = read_lb_counter(dp_.vip_stats_fd(), *id).new_flows;
   const bool first = last_sample_ == std::chrono::steady_clock::time_point{};
   const double seconds = std::chrono::duration<double>(now - last_sample_).count();
+  // VIPs a reload removed leave; the others keep their state.
+  std::map<std::string, VipSynState> live;
+  for (const auto& vip : cfg_.lb.vips)
+    if (auto it = syn_state_.find(vip.name); it != syn_state_.end()) live.insert(*it);
+  syn_state_ = std::move(live);
+  for (const auto& vip : cfg_.lb.vips)
+    if (auto id = lb_.find_vip_id(vip.name))
+      watch_synproxy(vip, *id, new_flows[vip.name], seconds, first);
   if (!first && seconds > 0) {
     // Counters only grow, except across a restart that replaced them.
     const uint64_t unproven = inserted - deleted >= last_inserted_ - last_deleted_
@@ -58,6 +69,44 @@ void FloodWatch::sample() {
   last_new_flows_ = std::move(new_flows);
 }
 
+const config::Vip* FloodWatch::find_vip(const std::string& name) const {
+  for (const auto& vip : cfg_.lb.vips)
+    if (vip.name == name) return &vip;
+  return nullptr;
+}
+
+void FloodWatch::watch_synproxy(const config::Vip& vip, uint32_t vip_id, uint64_t new_flows,
+                                double seconds, bool first) {
+  VipSynState& st = syn_state_[vip.name];
+  st.counters = read_synproxy_counter(dp_.synproxy_stats_fd(), vip_id);
+  const uint64_t syns = new_flows + st.counters.cookies_sent;
+  if (!first && seconds > 0 && syns >= st.last_syns)
+    st.syn_per_second = static_cast<double>(syns - st.last_syns) / seconds;
+  st.last_syns = syns;
+
+  if (vip.synproxy.mode != config::SynproxyMode::kAuto) {
+    st.cookies = false;
+    st.calm_seconds = 0;
+  } else {
+    const bool over = st.syn_per_second >= static_cast<double>(vip.synproxy.threshold_syn_per_second);
+    if (over && !st.cookies) {
+      st.cookies = true;
+      spdlog::warn("VIP {}: SYN cookies on ({:.0f} SYNs a second, threshold {}); new connections "
+                   "reach a backend only after the client answers a cookie",
+                   vip.name, st.syn_per_second, vip.synproxy.threshold_syn_per_second);
+    }
+    st.calm_seconds = over ? 0 : st.calm_seconds + 1;
+    if (st.cookies && st.calm_seconds >= kCalmSeconds) {
+      st.cookies = false;
+      spdlog::info("VIP {}: SYN cookies off ({:.0f} SYNs a second for {} s)", vip.name,
+                   st.syn_per_second, kCalmSeconds);
+    }
+  }
+  const uint32_t active = st.cookies ? 1 : 0;
+  check_errno(bpf_map_update_elem(dp_.synproxy_active_fd(), &vip_id, &active, BPF_ANY),
+              fmt::format("write synproxy_active[{}]", vip_id));
+}
+
 void FloodWatch::status(nlohmann::json& lb_status) const {
   lb_status["syn_flood"] = {
       {"active", flooded_},
@@ -67,8 +116,22 @@ void FloodWatch::status(nlohmann::json& lb_status) const {
                                flood_since_.time_since_epoch()).count()
                          : 0}};
   for (auto& v : lb_status["vips"]) {
-    auto it = new_flows_per_second_.find(v.at("name").get<std::string>());
+    const std::string name = v.at("name").get<std::string>();
+    auto it = new_flows_per_second_.find(name);
     v["new_flows_per_second"] = it == new_flows_per_second_.end() ? 0.0 : it->second;
+    const config::Vip* vip = find_vip(name);
+    auto st = syn_state_.find(name);
+    if (!vip || st == syn_state_.end()) continue;
+    const auto& c = st->second.counters;
+    v["synproxy"] = {
+        {"mode", std::string(to_string(vip->synproxy.mode))},
+        {"threshold_syn_per_second", vip->synproxy.threshold_syn_per_second},
+        {"cookies_active", vip->synproxy.mode == config::SynproxyMode::kOn || st->second.cookies},
+        {"syn_per_second", st->second.syn_per_second},
+        {"cookies_sent", c.cookies_sent},
+        {"cookies_valid", c.cookies_valid},
+        {"cookies_failed", c.cookies_failed},
+        {"backend_answered", c.backend_answered}};
   }
 }
 
@@ -81,6 +144,36 @@ void FloodWatch::metrics(std::vector<control::MetricFamily>& out) const {
                  .help = "SYN floods the daemon reported since it started",
                  .type = "counter",
                  .samples = {{{}, static_cast<double>(floods_)}}});
+  control::MetricFamily active{.name = "xdpgw_lb_synproxy_active",
+                               .help = "1 while the VIP answers SYNs with cookies in XDP",
+                               .type = "gauge",
+                               .samples = {}};
+  control::MetricFamily rate{.name = "xdpgw_lb_syn_per_second",
+                             .help = "SYNs a second to the VIP that no flow knew (new flows and "
+                                     "SYNs answered with a cookie)",
+                             .type = "gauge",
+                             .samples = {}};
+  control::MetricFamily cookies{.name = "xdpgw_lb_synproxy_cookies_total",
+                                .help = "SYN cookies by result: sent (SYN-ACKs), valid (ACKs "
+                                        "that opened a flow), failed (ACKs dropped), "
+                                        "backend_answered (backend SYN-ACKs)",
+                                .type = "counter",
+                                .samples = {}};
+  for (const auto& [name, st] : syn_state_) {
+    const config::Vip* vip = find_vip(name);
+    if (!vip) continue;
+    const bool on = vip->synproxy.mode == config::SynproxyMode::kOn || st.cookies;
+    active.samples.push_back({{{"vip", name}}, on ? 1.0 : 0.0});
+    rate.samples.push_back({{{"vip", name}}, st.syn_per_second});
+    const auto& c = st.counters;
+    for (const auto& [result, n] : {std::pair{"sent", c.cookies_sent}, {"valid", c.cookies_valid},
+                                    {"failed", c.cookies_failed},
+                                    {"backend_answered", c.backend_answered}})
+      cookies.samples.push_back({{{"vip", name}, {"result", result}}, static_cast<double>(n)});
+  }
+  out.push_back(std::move(active));
+  out.push_back(std::move(rate));
+  out.push_back(std::move(cookies));
 }
 
 }  // namespace xdpgw::daemon

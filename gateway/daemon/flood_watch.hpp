@@ -6,6 +6,13 @@
 // each way, and status and metrics show it, with each VIP's new-flow rate.
 // Established flows are unaffected either way (they live in conn_table);
 // this is for the operator to see.
+//
+// It also drives SYN cookies for VIPs with [vip.synproxy] mode = "auto":
+// each VIP's SYN rate (new flows plus SYNs answered with a cookie) turns
+// them on at its threshold_syn_per_second and off once the rate has stayed
+// below it for kCalmSeconds; each transition is logged once. The state is
+// written to synproxy_active every second, so a restarted daemon or a
+// reload that changed a VIP's mode corrects it within a second.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -56,8 +63,20 @@ class FloodWatch {
   const LbRuntime& lb_;
   std::chrono::steady_clock::time_point last_sample_{};
   uint64_t last_inserted_ = 0, last_deleted_ = 0;
+  struct VipSynState {
+    uint64_t last_syns = 0;  // new flows + cookies sent, at the last sample
+    double syn_per_second = 0;
+    bool cookies = false;  // synproxy "auto": on now
+    int calm_seconds = 0;
+    xdpgw_synproxy_counter counters{};
+  };
+  const config::Vip* find_vip(const std::string& name) const;
+  void watch_synproxy(const config::Vip& vip, uint32_t vip_id, uint64_t new_flows,
+                      double seconds, bool first);
+
   std::map<std::string, uint64_t> last_new_flows_;  // by VIP name
   std::map<std::string, double> new_flows_per_second_;
+  std::map<std::string, VipSynState> syn_state_;  // by VIP name
   double unproven_per_second_ = 0;
   bool flooded_ = false;
   int calm_seconds_ = 0;

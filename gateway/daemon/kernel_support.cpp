@@ -35,7 +35,8 @@ KernelSupport probe_kernel_support() {
   ks.features = (ks.usable.events ? XDPGW_FEAT_EVENTS : 0u) |
                 (ks.usable.drop_capture ? XDPGW_FEAT_CAPTURE : 0u) |
                 (ks.usable.fib ? XDPGW_FEAT_FIB : 0u) | (ks.usable.acl ? XDPGW_FEAT_ACL : 0u) |
-                (ks.usable.steering ? XDPGW_FEAT_STEERING : 0u);
+                (ks.usable.steering ? XDPGW_FEAT_STEERING : 0u) |
+                (ks.usable.synproxy ? XDPGW_FEAT_SYNCOOKIE : 0u);
   return ks;
 }
 

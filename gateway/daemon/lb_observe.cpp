@@ -149,6 +149,22 @@ xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id) {
   return total;
 }
 
+xdpgw_synproxy_counter read_synproxy_counter(int map_fd, uint32_t vip_id) {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");
+  std::vector<xdpgw_synproxy_counter> per_cpu(static_cast<size_t>(cpus));
+  check_errno(bpf_map_lookup_elem(map_fd, &vip_id, per_cpu.data()),
+              fmt::format("read synproxy counter {}", vip_id));
+  xdpgw_synproxy_counter total{};
+  for (const auto& c : per_cpu) {
+    total.cookies_sent += c.cookies_sent;
+    total.cookies_valid += c.cookies_valid;
+    total.cookies_failed += c.cookies_failed;
+    total.backend_answered += c.backend_answered;
+  }
+  return total;
+}
+
 uint64_t read_conn_stat(int map_fd, uint32_t key) {
   const int cpus = libbpf_num_possible_cpus();
   if (cpus < 0) throw_errno(cpus, "libbpf_num_possible_cpus");

@@ -18,6 +18,8 @@ namespace xdpgw::daemon {
 
 // Per-CPU LB counters (vip_stats, backend_stats) of one id, summed.
 xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id);
+// A VIP's SYN-cookie counters (synproxy_stats), summed over CPUs.
+xdpgw_synproxy_counter read_synproxy_counter(int map_fd, uint32_t vip_id);
 // One conn_stats counter (enum xdpgw_conn_stat), summed over CPUs.
 uint64_t read_conn_stat(int map_fd, uint32_t key);
 

@@ -62,7 +62,9 @@ static_assert(sizeof(xdpgw_vip) == 20);
 static_assert(offsetof(xdpgw_vip, syn_rate_limit) == 16);
 static_assert(sizeof(xdpgw_backend) == 20);
 static_assert(sizeof(xdpgw_lb_counter) == 24);
-static_assert(sizeof(xdpgw_lb_settings) == 24);
+static_assert(sizeof(xdpgw_lb_settings) == 32);
+static_assert(sizeof(xdpgw_synproxy_flow) == 32);
+static_assert(sizeof(xdpgw_synproxy_counter) == 32);
 static_assert(sizeof(xdpgw_punt_rule) == 52);
 static_assert(offsetof(xdpgw_punt_rule, sport_lo) == 36);
 static_assert(offsetof(xdpgw_punt_rule, flags) == 44);
@@ -131,6 +133,8 @@ constexpr bool name_matches_identifier(const ReasonInfo& r) {
 // its packets went, and the column must agree with it.
 constexpr bool outcome_matches_prefix(const ReasonInfo& r) {
   if (r.name.starts_with("fwd_")) return r.outcome == Outcome::kForward;
+  // Answered by XDP out of the port it came in (XDP_TX): it left by XDP.
+  if (r.name.starts_with("tx_")) return r.outcome == Outcome::kForward;
   if (r.name.starts_with("pass_")) return r.outcome == Outcome::kPass;
   if (r.name.starts_with("drop_")) return r.outcome == Outcome::kDrop;
   if (r.name.starts_with("punt_")) return r.outcome == Outcome::kPunt;

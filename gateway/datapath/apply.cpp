@@ -448,6 +448,11 @@ void check_features(uint32_t features, const config::Config& cfg) {
   need(!cfg.policy.acl.empty(), XDPGW_FEAT_ACL, "[[acl]] rules", "bpf_loop");
   need(cfg.steering.enabled(), XDPGW_FEAT_STEERING, "[steering] cpus",
        "CPUMAP second-stage programs (leave cpus empty)");
+  for (const auto& vip : cfg.lb.vips)
+    need(vip.synproxy.mode != config::SynproxyMode::kOff, XDPGW_FEAT_SYNCOOKIE,
+         fmt::format("[vip.synproxy] of VIP {:?}", vip.name),
+         "bpf_tcp_raw_gen_syncookie/check_syncookie (set its mode = \"off\" and use "
+         "syn_rate_limit)");
   if (!missing.empty())
     throw std::runtime_error(fmt::format("{}; `xdpgw check --kernel` lists what is missing",
                                          fmt::join(missing, "; ")));

@@ -235,6 +235,9 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
                                             opts.embryonic_table_size, XDPGW_CONN_TABLE_MAX_SIZE));
   check_errno(bpf_map__set_max_entries(skel_->maps.lb_embryonic, opts.embryonic_table_size),
               "size lb_embryonic");
+  // A translation for each cookie flow conn_table can hold.
+  check_errno(bpf_map__set_max_entries(skel_->maps.synproxy_flows, opts.conn_table_size),
+              "size synproxy_flows");
 
   skel_->rodata->xdpgw_features = opts.features;
   features_ = opts.features;
@@ -271,6 +274,12 @@ Datapath::Datapath(const LoadOptions& opts) : pin_dir_(opts.pin_dir) {
   // On adoption this replaces the earlier run's handlers one slot at a time;
   // each tail call sees either the old or the new handler.
   for (int s = 0; s < XDPGW_SLOT_COUNT; ++s) install_handler(xdpgw_slot(s));
+  {
+    uint32_t key = XDPGW_STAGE_SLOT_SYNPROXY;
+    int fd = bpf_program__fd(skel_->progs.xdpgw_synproxy);
+    check_errno(bpf_map_update_elem(handlers_fd(), &key, &fd, BPF_ANY),
+                "install the synproxy stage");
+  }
 
   if (!adopted_) {
     // Until the first apply: a generation that routes nothing, so every
@@ -595,6 +604,8 @@ std::vector<Datapath::CachedCounts> Datapath::cached_flow_counts() const {
 }
 int Datapath::lb_rings_fd() const { return bpf_map__fd(skel_->maps.lb_rings); }
 int Datapath::vip_stats_fd() const { return bpf_map__fd(skel_->maps.vip_stats); }
+int Datapath::synproxy_stats_fd() const { return bpf_map__fd(skel_->maps.synproxy_stats); }
+int Datapath::synproxy_active_fd() const { return bpf_map__fd(skel_->maps.synproxy_active); }
 int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }
 int Datapath::rl_stats_fd() const { return bpf_map__fd(skel_->maps.rl_stats); }
 int Datapath::acl_stats_fd() const { return bpf_map__fd(skel_->maps.acl_stats); }

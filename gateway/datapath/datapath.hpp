@@ -161,6 +161,8 @@ class Datapath {
   std::vector<CachedCounts> cached_flow_counts() const;
   int lb_rings_fd() const;
   int vip_stats_fd() const;
+  int synproxy_stats_fd() const;   // per CPU, by VIP id (xdpgw_synproxy_counter)
+  int synproxy_active_fd() const;  // by VIP id: cookies on for a synproxy "auto" VIP
   int backend_stats_fd() const;
   int xsks_fd() const;
   int events_fd() const;

@@ -168,12 +168,26 @@ size_t rebuild_ring(Datapath& dp, uint32_t gen, const config::Vip& vip, const Lb
   return usable;
 }
 
+namespace {
+uint8_t synproxy_flags(config::SynproxyMode mode) {
+  switch (mode) {
+    case config::SynproxyMode::kOff: return 0;
+    case config::SynproxyMode::kOn: return XDPGW_VIP_F_SYNPROXY_ON;
+    case config::SynproxyMode::kAuto: return XDPGW_VIP_F_SYNPROXY_AUTO;
+  }
+  return 0;
+}
+}  // namespace
+
 void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Config& cfg,
              const LbRuntime& rt) {
   xdpgw_lb_settings settings{};
   if (cfg.lb.tunnel_source_v4) std::memcpy(settings.tunnel_src4, cfg.lb.tunnel_source_v4->bytes.data(), 4);
   if (cfg.lb.tunnel_source_v6) std::memcpy(settings.tunnel_src6, cfg.lb.tunnel_source_v6->bytes.data(), 16);
   settings.udp_new_flows = cfg.lb.udp_new_flows_per_prefix;
+  settings.synproxy_mss4 = cfg.lb.synproxy_mss4;
+  settings.synproxy_mss6 = cfg.lb.synproxy_mss6;
+  settings.synproxy_wscale = cfg.lb.synproxy_wscale;
   const uint32_t zero = 0;
   update(t.lb.get(), &zero, &settings, "lb settings");
 
@@ -197,7 +211,7 @@ void fill_lb(Datapath& dp, const ConfigTables& t, uint32_t gen, const config::Co
                           .ring_size = vip.table_size,
                           .mode = static_cast<uint8_t>(vip.mode == config::LbMode::kDsr ? XDPGW_LB_DSR
                                                                                         : XDPGW_LB_NAT),
-                          .flags = 0,
+                          .flags = synproxy_flags(vip.synproxy.mode),
                           .reserved = 0,
                           .syn_rate_limit = vip.syn_rate_limit};
     update(t.vips.get(), &key, &value, fmt::format("vips[{}]", vip.name));

@@ -45,6 +45,9 @@ constexpr UseText text_of(Use use) {
     case Use::kDropCapture: return {"drop capture (xdpgw capture --what drops)", ""};
     case Use::kProxy:
       return {"proxy VIPs ([[vip]] mode = \"proxy\")", "use mode = \"nat\" or \"dsr\" for them"};
+    case Use::kSynproxy:
+      return {"SYN cookies for VIPs ([vip.synproxy])",
+              "set synproxy mode = \"off\" and use syn_rate_limit"};
     case Use::kTests: return {"the test suite (scripts/test.sh)", ""};
     case Use::kBenchGenerator: return {"the live-frames generator of bench/run.sh", ""};
     case Use::kNothing: return {"xdpgw does not use XDP metadata", ""};
@@ -382,6 +385,22 @@ const std::vector<Probe>& probes() {
     helper(
         for_use("bpf_perf_event_output", "helper bpf_perf_event_output", Use::kDropCapture, "4.8"),
         BPF_FUNC_perf_event_output);
+    helper(for_use("bpf_tcp_raw_gen_syncookie_ipv4", "helper bpf_tcp_raw_gen_syncookie_ipv4",
+                   Use::kSynproxy, "6.0"),
+           BPF_FUNC_tcp_raw_gen_syncookie_ipv4);
+    helper(for_use("bpf_tcp_raw_check_syncookie_ipv4",
+                   "helper bpf_tcp_raw_check_syncookie_ipv4", Use::kSynproxy, "6.0"),
+           BPF_FUNC_tcp_raw_check_syncookie_ipv4);
+    helper(for_use("bpf_tcp_raw_gen_syncookie_ipv6", "helper bpf_tcp_raw_gen_syncookie_ipv6",
+                   Use::kSynproxy, "6.0"),
+           BPF_FUNC_tcp_raw_gen_syncookie_ipv6);
+    helper(for_use("bpf_tcp_raw_check_syncookie_ipv6",
+                   "helper bpf_tcp_raw_check_syncookie_ipv6", Use::kSynproxy, "6.0"),
+           BPF_FUNC_tcp_raw_check_syncookie_ipv6);
+    helper(for_use("bpf_xdp_load_bytes", "helper bpf_xdp_load_bytes", Use::kSynproxy, "5.18"),
+           BPF_FUNC_xdp_load_bytes);
+    helper(for_use("bpf_xdp_adjust_tail", "helper bpf_xdp_adjust_tail", Use::kSynproxy, "4.18"),
+           BPF_FUNC_xdp_adjust_tail);
     helper(for_use("bpf_xdp_adjust_meta", "helper bpf_xdp_adjust_meta", Use::kNothing, "4.15"),
            BPF_FUNC_xdp_adjust_meta);
 
@@ -464,7 +483,8 @@ std::string consequence(const Feature& f) {
     case Use::kTests:
     case Use::kBenchGenerator: return ", not by xdpgw itself";
     case Use::kNothing: return "";
-    case Use::kProxy: return ", so the daemon refuses a config with them";
+    case Use::kProxy:
+    case Use::kSynproxy: return ", so the daemon refuses a config with them";
     default: return ", which is turned off";
   }
 }
@@ -672,6 +692,8 @@ Usable usable(const Report& report) {
       .events = all_available(Use::kEvents),
       .drop_capture = all_available(Use::kDropCapture),
       .proxy = all_available(Use::kProxy),
+      // The option walk uses bpf_loop too (probed for [[acl]]).
+      .synproxy = all_available(Use::kSynproxy) && all_available(Use::kAcl),
   };
 }
 

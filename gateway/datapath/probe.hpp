@@ -32,6 +32,7 @@ enum class Use {
   kEvents,
   kDropCapture,
   kProxy,
+  kSynproxy,
   kTests,
   kBenchGenerator,
   kNothing,
@@ -153,6 +154,7 @@ struct Usable {
   bool events = false;        // xdpgw events (RINGBUF)
   bool drop_capture = false;  // xdpgw capture --what drops (perf event output)
   bool proxy = false;         // [[vip]] mode = "proxy" (SOCKHASH + sk_skb verdict)
+  bool synproxy = false;      // [vip.synproxy] (bpf_tcp_raw_*_syncookie_*)
 };
 Usable usable(const Report& report);
 

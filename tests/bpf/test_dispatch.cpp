@@ -272,14 +272,17 @@ TEST_F(DatapathTest, EveryProgramStaysWithinAQuarterOfTheVerifierBudget) {
   };
   std::vector<std::pair<std::string, uint32_t>> progs{verified(dp_->dispatcher_fd()), verified(dp_->cpu_stage_fd(0)),
                                                      verified(dp_->cpu_stage_fd(1))};
-  for (uint32_t slot = 0; slot < XDPGW_SLOT_COUNT; ++slot) {
+  std::vector<uint32_t> slots;
+  for (uint32_t slot = 0; slot < XDPGW_SLOT_COUNT; ++slot) slots.push_back(slot);
+  slots.push_back(XDPGW_STAGE_SLOT_SYNPROXY);
+  for (uint32_t slot : slots) {
     uint32_t id = 0;
     ASSERT_EQ(bpf_map_lookup_elem(dp_->handlers_fd(), &slot, &id), 0) << "handler slot " << slot;
     UniqueFd fd(bpf_prog_get_fd_by_id(id));
     ASSERT_TRUE(fd) << "handler id " << id;
     progs.push_back(verified(fd.get()));
   }
-  ASSERT_EQ(progs.size(), 3u + XDPGW_SLOT_COUNT);
+  ASSERT_EQ(progs.size(), 4u + XDPGW_SLOT_COUNT);
   for (const auto& [name, insns] : progs) {
     EXPECT_GT(insns, 0u) << name << ": kernel without verified_insns?";
     EXPECT_LT(insns, kBudget) << name;

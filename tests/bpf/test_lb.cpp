@@ -61,6 +61,9 @@ class LbTest : public RouterTest {
     std::memcpy(lbs.tunnel_src4, kTunnelSrc4.data(), 4);
     std::memcpy(lbs.tunnel_src6, kTunnelSrc6.data(), 16);
     lbs.udp_new_flows = udp_new_flows;
+    lbs.synproxy_mss4 = 1460;
+    lbs.synproxy_mss6 = 1440;
+    lbs.synproxy_wscale = 7;
     uint32_t zero = 0;
     EXPECT_EQ(bpf_map_update_elem(dp_->lb_settings_fd(), &zero, &lbs, BPF_ANY), 0);
   }
@@ -92,24 +95,26 @@ class LbTest : public RouterTest {
   }
 
   void add_vip(int family, const std::array<uint8_t, 16>& addr, uint8_t proto, uint16_t port,
-               uint8_t mode, uint32_t vip_id, uint32_t ring_slot, uint32_t ring_size) {
+               uint8_t mode, uint32_t vip_id, uint32_t ring_slot, uint32_t ring_size,
+               uint8_t flags = 0) {
     xdpgw_vip_key key{};
     std::memcpy(key.addr, addr.data(), 16);
     key.port = htons(port);
     key.proto = proto;
     key.family = static_cast<uint8_t>(family);
     xdpgw_vip vip{.vip_id = vip_id, .ring_slot = ring_slot, .ring_size = ring_size,
-                  .mode = mode, .flags = 0, .reserved = 0};
+                  .mode = mode, .flags = flags, .reserved = 0};
     ASSERT_EQ(bpf_map_update_elem(dp_->vips_fd(), &key, &vip, BPF_ANY), 0);
   }
 
   // A VIP whose Maglev table holds only `backend`: the choice is known.
-  void add_single_backend_vip(int family, uint8_t proto, uint8_t mode, uint32_t backend) {
+  void add_single_backend_vip(int family, uint8_t proto, uint8_t mode, uint32_t backend,
+                              uint8_t flags = 0) {
     const auto addr = family == AF_INET ? addr16(kVip4) : addr16(kVip6);
     const uint32_t slot = kVipId * XDPGW_CONFIG_GENERATIONS + dp_->active_generation();
     std::vector<uint32_t> ring(13, backend);
     dp_->install_ring(slot, ring);
-    add_vip(family, addr, proto, kVipPort, mode, kVipId, slot, 13);
+    add_vip(family, addr, proto, kVipPort, mode, kVipId, slot, 13, flags);
   }
 
   static xdpgw_flow_key key_of(int family, std::span<const uint8_t> src,
@@ -734,6 +739,235 @@ TEST_F(LbTest, IcmpErrorsWithoutAFlowAreRouted) {
   auto out = run_on_port0(from_a().ipv4(v4(ipv4("198.18.1.254"), kVip4)).icmp(3, 4, 1400)
                               .payload(quote(reply, 28)).build());
   EXPECT_EQ(out.delta.reasons, Reasons({{"pass_no_route", 1}}));
+}
+
+// ---- SYN cookies (bpf/synproxy.bpf.c) ---------------------------------------
+
+std::vector<uint8_t> be32_bytes(uint32_t v) {
+  return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+}
+uint32_t be32_at(const std::vector<uint8_t>& f, size_t off) {
+  return uint32_t(f.at(off)) << 24 | uint32_t(f.at(off + 1)) << 16 | uint32_t(f.at(off + 2)) << 8 |
+         f.at(off + 3);
+}
+// TCP options: timestamps after two NOPs (as Linux sends them), then `more`.
+std::vector<uint8_t> ts_opts(uint32_t tsval, uint32_t tsecr, std::vector<uint8_t> more = {}) {
+  std::vector<uint8_t> o = {1, 1, 8, 10};
+  for (uint32_t v : {tsval, tsecr})
+    for (uint8_t b : be32_bytes(v)) o.push_back(b);
+  o.insert(o.end(), more.begin(), more.end());
+  return o;
+}
+// The option block every header the synproxy stage builds carries.
+std::vector<uint8_t> sp_opts(uint16_t mss, bool sack, std::optional<std::pair<uint32_t, uint32_t>> ts,
+                             std::optional<uint8_t> wscale) {
+  std::vector<uint8_t> o(20, 1);
+  if (mss) o[0] = 2, o[1] = 4, o[2] = uint8_t(mss >> 8), o[3] = uint8_t(mss);
+  if (sack) o[4] = 4, o[5] = 2;
+  if (ts) {
+    o[6] = 8, o[7] = 10;
+    auto a = be32_bytes(ts->first), b = be32_bytes(ts->second);
+    std::copy(a.begin(), a.end(), o.begin() + 8);
+    std::copy(b.begin(), b.end(), o.begin() + 12);
+  }
+  if (wscale) o[17] = 3, o[18] = 3, o[19] = *wscale;
+  return o;
+}
+
+// A VIP with cookies on: the SYN is answered by XDP and nothing is stored;
+// a wrong cookie opens nothing; the right one opens the flow with a SYN to
+// the backend that carries the client's options; the backend's SYN-ACK
+// becomes the client's window update; from then on sequence numbers,
+// timestamps, SACK blocks and windows are translated both ways, and every
+// checksum (checked independently: the expected frames are built from
+// scratch) stays right.
+TEST_F(LbTest, SynCookiesOpenTheBackendOnlyForAClientThatAnswered) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 1, XDPGW_VIP_F_SYNPROXY_ON);
+  using namespace tcp_flags;
+  // Linux's SYN options: MSS 1460, SACK permitted, timestamps, window scale 7.
+  const std::vector<uint8_t> syn_opts = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0x03, 0xe8,
+                                         0, 0, 0, 0, 1, 3, 3, 7};
+  const TcpFields syn{.sport = 40000, .dport = kVipPort, .seq = 5000, .flags = kSyn,
+                      .window = 64240, .options = syn_opts};
+  auto out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(syn).build());
+  EXPECT_EQ(action_name(out.action), "XDP_TX");
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"tx_synproxy_synack", 1}}));
+  ASSERT_GE(out.data.size(), 74u);
+  const uint32_t cookie = be32_at(out.data, 38);
+  const uint32_t synack_ts = be32_at(out.data, 62);
+  EXPECT_EQ(synack_ts & 0x7f, 7u | XDPGW_SP_TS_SACK | 3u << XDPGW_SP_TS_MSS_SHIFT)
+      << "the timestamp carries window scale 7, SACK and the 1460 MSS class";
+  auto want_synack =
+      to_a().ipv4({.src = kVip4, .dst = kClient4, .ttl = 64, .dont_fragment = true})
+          .tcp({.sport = kVipPort, .dport = 40000, .seq = cookie, .ack = 5001,
+                .flags = kSyn | kAck, .window = 0,
+                .options = sp_opts(1460, true, std::pair{synack_ts, 1000u}, 7)})
+          .build();
+  EXPECT_EQ(out.data, want_synack) << "got:\n" << hex_dump(out.data) << "want:\n" << hex_dump(want_synack);
+  EXPECT_EQ(checksum_error(out.data), std::nullopt);
+  EXPECT_FALSE(flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP));
+  EXPECT_FALSE(embryonic(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP)) << "nothing stored";
+
+  // An ACK without the cookie (a spoofed or stale one) opens nothing.
+  const TcpFields bad{.sport = 40000, .dport = kVipPort, .seq = 5001, .ack = cookie + 7,
+                      .window = 502, .options = ts_opts(1001, synack_ts)};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(bad).build());
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"drop_synproxy_bad_cookie", 1}}));
+  EXPECT_FALSE(flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP));
+
+  // The client's ACK: the flow opens and the ACK becomes the backend's SYN.
+  const TcpFields ack{.sport = 40000, .dport = kVipPort, .seq = 5001, .ack = cookie + 1,
+                      .window = 502, .options = ts_opts(1001, synack_ts)};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(ack).build());
+  auto want_syn = to_b().ipv4(v4(kClient4, kBackends4[1], 63))
+                      .tcp({.sport = 40000, .dport = kBackendPort, .seq = 5000, .ack = 0,
+                            .flags = kSyn, .window = 64256,
+                            .options = sp_opts(1460, true, std::pair{1001u, 0u}, 7)})
+                      .build();
+  expect_forwarded(out, want_syn, "fwd_lb_nat");
+  auto opened = flow(AF_INET, kClient4, kVip4, 40000, kVipPort, IPPROTO_TCP);
+  ASSERT_TRUE(opened);
+  EXPECT_TRUE(opened->flags & XDPGW_FLOW_F_SYNPROXY);
+  EXPECT_EQ(opened->backend_id, 1u);
+  ASSERT_TRUE(flow(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP));
+
+  // Data before the backend answered: the client's window is zero, so only
+  // a probe could come; it waits.
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(ack).build());
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"drop_synproxy_waiting", 1}}));
+
+  // The backend's SYN-ACK (window scale 9) becomes the client's window update.
+  const uint32_t isn_b = 900000;
+  const TcpFields syn_ack{.sport = kBackendPort, .dport = 40000, .seq = isn_b, .ack = 5001,
+                          .flags = kSyn | kAck, .window = 65160,
+                          .options = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 1, 0x2f, 0xd1, 0, 0,
+                                      0x03, 0xe9, 1, 3, 3, 9}};  // tsval 77777, tsecr 1001
+  out = run_on_port1(from_b().ipv4(v4(kBackends4[1], kClient4)).tcp(syn_ack).build());
+  auto want_update = to_a().ipv4(v4(kVip4, kClient4, 63))
+                         .tcp({.sport = kVipPort, .dport = 40000, .seq = cookie + 1, .ack = 5001,
+                               .flags = kAck, .window = 65160 >> 7,
+                               .options = sp_opts(0, false, std::pair{synack_ts, 1001u}, {})})
+                         .build();
+  expect_forwarded(out, want_update, "fwd_lb_reverse_nat");
+
+  // The client's data: its ack and echoed timestamp move into the backend's
+  // spaces (both scale windows by 7 here... the client by 7, the backend 9:
+  // the client's windows reach the backend unchanged).
+  const TcpFields data{.sport = 40000, .dport = kVipPort, .seq = 5001, .ack = cookie + 1,
+                       .flags = kAck | kPsh, .window = 502, .options = ts_opts(1002, synack_ts)};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(data).payload(10).build());
+  auto want_data = to_b().ipv4(v4(kClient4, kBackends4[1], 63))
+                       .tcp({.sport = 40000, .dport = kBackendPort, .seq = 5001, .ack = isn_b + 1,
+                             .flags = kAck | kPsh, .window = 502, .options = ts_opts(1002, 77777)})
+                       .payload(10)
+                       .build();
+  expect_forwarded(out, want_data, "fwd_lb_nat");
+
+  // The backend's data: its sequence numbers and timestamps move into what
+  // the client was given, its window from scale 9 to the 7 announced.
+  const TcpFields reply{.sport = kBackendPort, .dport = 40000, .seq = isn_b + 1, .ack = 5011,
+                        .flags = kAck | kPsh, .window = 100, .options = ts_opts(77778, 1002)};
+  out = run_on_port1(from_b().ipv4(v4(kBackends4[1], kClient4)).tcp(reply).payload(5).build());
+  auto want_reply = to_a().ipv4(v4(kVip4, kClient4, 63))
+                        .tcp({.sport = kVipPort, .dport = 40000, .seq = cookie + 1, .ack = 5011,
+                              .flags = kAck | kPsh, .window = 400,
+                              .options = ts_opts(synack_ts + 1, 1002)})
+                        .payload(5)
+                        .build();
+  expect_forwarded(out, want_reply, "fwd_lb_reverse_nat");
+
+  // SACK blocks from the client name the backend's bytes: translated too
+  // (the walk, not the timestamps-only fast path).
+  std::vector<uint8_t> sack = {1, 1, 5, 18};
+  for (uint32_t v : {cookie + 100, cookie + 200, cookie + 300, cookie + 400})
+    for (uint8_t b : be32_bytes(v)) sack.push_back(b);
+  const TcpFields with_sack{.sport = 40000, .dport = kVipPort, .seq = 5011, .ack = cookie + 1,
+                            .window = 502, .options = ts_opts(1003, synack_ts + 1, sack)};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(with_sack).build());
+  std::vector<uint8_t> want_sack = {1, 1, 5, 18};
+  for (uint32_t v : {isn_b + 100, isn_b + 200, isn_b + 300, isn_b + 400})
+    for (uint8_t b : be32_bytes(v)) want_sack.push_back(b);
+  auto want_sacked = to_b().ipv4(v4(kClient4, kBackends4[1], 63))
+                         .tcp({.sport = 40000, .dport = kBackendPort, .seq = 5011,
+                               .ack = isn_b + 1, .window = 502,
+                               .options = ts_opts(1003, 77778, want_sack)})
+                         .build();
+  expect_forwarded(out, want_sacked, "fwd_lb_nat");
+
+  // The backend repeats its SYN-ACK (the client had nothing to send): XDP
+  // completes the backend's handshake itself.
+  out = run_on_port1(from_b().ipv4(v4(kBackends4[1], kClient4)).tcp(syn_ack).build());
+  EXPECT_EQ(action_name(out.action), "XDP_TX");
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"tx_synproxy_ack", 1}}));
+  auto want_ack = to_b().ipv4({.src = kClient4, .dst = kBackends4[1], .ttl = 64, .dont_fragment = true})
+                      .tcp({.sport = 40000, .dport = kBackendPort, .seq = 5001, .ack = isn_b + 1,
+                            .flags = kAck, .window = 502,
+                            .options = sp_opts(0, false, std::pair{1001u, 77777u}, {})})
+                      .build();
+  EXPECT_EQ(out.data, want_ack) << "got:\n" << hex_dump(out.data) << "want:\n" << hex_dump(want_ack);
+
+  const auto counted = sum_percpu<xdpgw_synproxy_counter>(
+      dp_->synproxy_stats_fd(), kVipId, [](xdpgw_synproxy_counter a, const xdpgw_synproxy_counter& b) {
+        a.cookies_sent += b.cookies_sent;
+        a.cookies_valid += b.cookies_valid;
+        a.cookies_failed += b.cookies_failed;
+        a.backend_answered += b.backend_answered;
+        return a;
+      });
+  EXPECT_EQ(counted.cookies_sent, 1u);
+  EXPECT_EQ(counted.cookies_valid, 1u);
+  EXPECT_EQ(counted.cookies_failed, 1u);
+  EXPECT_EQ(counted.backend_answered, 1u);
+}
+
+// IPv6, and a client without timestamps: MSS only in the SYN-ACK (nothing
+// else could come back), and the backend's SYN gets the conservative MSS.
+TEST_F(LbTest, SynCookiesIpv6WithoutTimestamps) {
+  add_backends();
+  add_single_backend_vip(AF_INET6, IPPROTO_TCP, XDPGW_LB_NAT, 11, XDPGW_VIP_F_SYNPROXY_ON);
+  using namespace tcp_flags;
+  const TcpFields syn{.sport = 41000, .dport = kVipPort, .seq = 7, .flags = kSyn, .window = 64800,
+                      .options = {2, 4, 0x05, 0xa0, 1, 3, 3, 7}};  // MSS 1440, wscale 7
+  auto out = run_on_port0(from_a().ipv6(v6(kClient6, kVip6)).tcp(syn).build());
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"tx_synproxy_synack", 1}}));
+  ASSERT_GE(out.data.size(), 94u);
+  const uint32_t cookie = be32_at(out.data, 58);
+  auto want_synack = to_a().ipv6({.src = kVip6, .dst = kClient6, .hop_limit = 64})
+                         .tcp({.sport = kVipPort, .dport = 41000, .seq = cookie, .ack = 8,
+                               .flags = kSyn | kAck, .window = 0,
+                               .options = sp_opts(1440, false, {}, {})})
+                         .build();
+  EXPECT_EQ(out.data, want_synack) << "got:\n" << hex_dump(out.data) << "want:\n" << hex_dump(want_synack);
+
+  const TcpFields ack{.sport = 41000, .dport = kVipPort, .seq = 8, .ack = cookie + 1, .window = 5000};
+  out = run_on_port0(from_a().ipv6(v6(kClient6, kVip6)).tcp(ack).payload(3).build());
+  auto want_syn = to_b().ipv6(v6(kClient6, kBackends6[1], 63))
+                      .tcp({.sport = 41000, .dport = kBackendPort, .seq = 7, .ack = 0, .flags = kSyn,
+                            .window = 5000, .options = sp_opts(XDPGW_SP_MSS_NO_TS, false, {}, {})})
+                      .build();
+  expect_forwarded(out, want_syn, "fwd_lb_nat");
+}
+
+// "auto": cookies only while the daemon has switched them on for the VIP.
+TEST_F(LbTest, SynCookiesInAutoModeFollowTheActiveFlag) {
+  add_backends();
+  add_single_backend_vip(AF_INET, IPPROTO_TCP, XDPGW_LB_NAT, 0, XDPGW_VIP_F_SYNPROXY_AUTO);
+  const TcpFields syn{.sport = 42000, .dport = kVipPort, .seq = 1, .flags = tcp_flags::kSyn};
+  auto out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(syn).build());
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"fwd_lb_nat", 1}})) << "off: the embryonic way";
+  EXPECT_TRUE(embryonic(AF_INET, kClient4, kVip4, 42000, kVipPort, IPPROTO_TCP));
+
+  const uint32_t id = kVipId, on = 1;
+  ASSERT_EQ(bpf_map_update_elem(dp_->synproxy_active_fd(), &id, &on, BPF_ANY), 0);
+  const TcpFields syn2{.sport = 42001, .dport = kVipPort, .seq = 1, .flags = tcp_flags::kSyn};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(syn2).build());
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"tx_synproxy_synack", 1}}));
+  EXPECT_FALSE(embryonic(AF_INET, kClient4, kVip4, 42001, kVipPort, IPPROTO_TCP));
+  // The flow that began before cookies came on still finishes its way.
+  const TcpFields again{.sport = 42000, .dport = kVipPort, .seq = 2, .ack = 99};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(again).build());
+  EXPECT_EQ(out.delta.reasons, (Reasons{{"fwd_lb_nat", 1}}));
 }
 
 }  // namespace

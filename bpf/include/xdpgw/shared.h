@@ -65,6 +65,9 @@ enum xdpgw_slot {
 	XDPGW_SLOT_COUNT
 };
 #undef XDPGW_SLOT_ENUM_
+/* Stage programs in the same PROG_ARRAY, after the handlers: tail-called by
+ * a handler for work that would not fit its verifier budget. */
+#define XDPGW_STAGE_SLOT_SYNPROXY 5 /* bpf/synproxy.bpf.c */
 #define XDPGW_PROG_ARRAY_SIZE 8 /* room for stages added later */
 
 /* ---- verdict reasons ---------------------------------------------------- */
@@ -182,7 +185,20 @@ enum xdpgw_slot {
 	/* NAT UDP flow over its source prefix's new-flow cap */	\
 	X(DROP_LB_NEW_FLOW_CAP, 57, "drop_lb_new_flow_cap", DROP, 0) \
 	/* SYN over its VIP's syn_rate_limit */				\
-	X(DROP_LB_SYN_RATE, 58, "drop_lb_syn_rate", DROP, 0)
+	X(DROP_LB_SYN_RATE, 58, "drop_lb_syn_rate", DROP, 0)		\
+	/* SYN cookies (bpf/synproxy.bpf.c) */				\
+	/* a SYN answered with a cookie SYN-ACK (XDP_TX) */		\
+	X(TX_SYNPROXY_SYNACK, 59, "tx_synproxy_synack", FORWARD, 0)	\
+	/* a backend's repeated SYN-ACK answered with its ACK (XDP_TX) */ \
+	X(TX_SYNPROXY_ACK, 60, "tx_synproxy_ack", FORWARD, 0)		\
+	/* an ACK whose cookie did not check out: no such handshake */	\
+	X(DROP_SYNPROXY_BAD_COOKIE, 61, "drop_synproxy_bad_cookie", DROP, 0) \
+	/* client packet before the backend answered its SYN */	\
+	X(DROP_SYNPROXY_WAITING, 62, "drop_synproxy_waiting", DROP, 0)	\
+	/* TCP to a cookie VIP that no handshake and no flow explain */	\
+	X(DROP_SYNPROXY_NO_FLOW, 63, "drop_synproxy_no_flow", DROP, 0)	\
+	/* a handshake packet the gateway could not rebuild */		\
+	X(DROP_SYNPROXY_REBUILD, 64, "drop_synproxy_rebuild", DROP, 0)
 
 /* Where a reason's packets went (the OUTCOME column). STEER_CPU is a step:
  * the packet is counted again on the CPU it was steered to. */
@@ -272,9 +288,10 @@ struct xdpgw_parsed {
 #define XDPGW_FEAT_FIB (1u << 2)      /* bpf_fib_lookup: routing.source = "fib" */
 #define XDPGW_FEAT_ACL (1u << 3)      /* bpf_loop: [[acl]] rules */
 #define XDPGW_FEAT_STEERING (1u << 4) /* CPUMAP second stage: [steering] */
+#define XDPGW_FEAT_SYNCOOKIE (1u << 5) /* bpf_tcp_raw_*_syncookie_*: [synproxy] */
 #define XDPGW_FEAT_ALL                                                      \
 	(XDPGW_FEAT_EVENTS | XDPGW_FEAT_CAPTURE | XDPGW_FEAT_FIB |          \
-	 XDPGW_FEAT_ACL | XDPGW_FEAT_STEERING)
+	 XDPGW_FEAT_ACL | XDPGW_FEAT_STEERING | XDPGW_FEAT_SYNCOOKIE)
 
 /* ---- settings (one entry per generation; written by the daemon) --------- */
 
@@ -424,6 +441,9 @@ enum xdpgw_flow_action {
 };
 
 #define XDPGW_FLOW_F_OFFLOADED (1u << 0) /* verdict written by the pipeline */
+/* Opened by SYN cookies: sequence numbers, timestamps and windows are
+ * translated (synproxy_flows holds how), by bpf/synproxy.bpf.c. */
+#define XDPGW_FLOW_F_SYNPROXY (1u << 1)
 
 struct xdpgw_flow {
 	__u8 action;	   /* enum xdpgw_flow_action */
@@ -549,13 +569,18 @@ struct xdpgw_vip {
 	__u32 ring_slot; /* index into lb_rings */
 	__u32 ring_size; /* entries of that ring (prime) */
 	__u8 mode;	 /* enum xdpgw_lb_mode */
-	__u8 flags;
+	__u8 flags;	 /* XDPGW_VIP_F_* */
 	__u16 reserved;
 	/* SYNs a second that may start flows, per CPU (lb_vip_syn_windows);
 	 * 0 = no limit. What a DSR VIP has against a flood: its backends'
 	 * answers bypass the gateway, so no handshake can be checked. */
 	__u32 syn_rate_limit;
 };
+
+/* SYN cookies for a NAT VIP ([[vip]] synproxy): always, or while the
+ * daemon's flood watch has set synproxy_active[vip_id] (mode "auto"). */
+#define XDPGW_VIP_F_SYNPROXY_ON (1u << 0)
+#define XDPGW_VIP_F_SYNPROXY_AUTO (1u << 1)
 
 /* cfg_backends value, by backend id. port 0 = keep the client's dport. */
 struct xdpgw_backend {
@@ -580,6 +605,77 @@ struct xdpgw_lb_settings {
 	/* UDP new flows a source prefix may start per second on one CPU
 	 * (XDPGW_UDP_CAP_*); 0: no cap. */
 	__u32 udp_new_flows;
+	/* [synproxy]: the MSS and window scale a cookie SYN-ACK announces
+	 * (what the backends would announce themselves). */
+	__u16 synproxy_mss4;
+	__u16 synproxy_mss6;
+	__u8 synproxy_wscale;
+	__u8 pad[3];
+};
+
+/*
+ * SYN cookies (bpf/synproxy.bpf.c). For a VIP with cookies on, XDP answers a
+ * SYN itself with a cookie SYN-ACK and keeps nothing. The client's ACK
+ * carries the cookie back; only when it checks out does the gateway open the
+ * connection to the backend, with a SYN it builds from that ACK, and the
+ * flow enters conn_table (XDPGW_FLOW_F_SYNPROXY) and synproxy_flows. The
+ * SYN-ACK announces a zero window, so the client waits; the backend's
+ * SYN-ACK becomes the window update that lets it send, and the client's
+ * first segment completes the backend's handshake. From then on the
+ * backend's sequence numbers and timestamps are shifted into the ones the
+ * client was given, and windows rescaled, both ways.
+ *
+ * The cookie SYN-ACK's timestamp carries what the client's SYN asked for
+ * (its window scale, SACK, and the MSS class the cookie holds), as Linux
+ * does: the client echoes it in its ACK. A client that sends no timestamps
+ * gets MSS only, and the backend's SYN carries XDPGW_SP_MSS_NO_TS.
+ */
+#define XDPGW_SP_TS_WSCALE_MASK 0xfu /* 0xf: no window scaling */
+#define XDPGW_SP_TS_SACK (1u << 4)
+#define XDPGW_SP_TS_MSS_SHIFT 5	    /* 2 bits: which XDPGW_SP_MSS_CLASS<n> */
+#define XDPGW_SP_TS_BITS 7
+#define XDPGW_SP_MSS_CLASS0 536
+#define XDPGW_SP_MSS_CLASS1 1220
+#define XDPGW_SP_MSS_CLASS2 1400
+#define XDPGW_SP_MSS_CLASS3 1460
+#define XDPGW_SP_MSS_NO_TS 1220
+#define XDPGW_SP_MSS_DEFAULT4 1460
+#define XDPGW_SP_MSS_DEFAULT6 1440
+#define XDPGW_SP_WSCALE_DEFAULT 7
+#define XDPGW_SP_WSCALE_MAX 14
+
+enum xdpgw_synproxy_state {
+	XDPGW_SP_WAIT_BACKEND = 1, /* SYN sent to the backend, its SYN-ACK not seen */
+	XDPGW_SP_OPEN = 2,	   /* translating */
+};
+
+#define XDPGW_SP_OPT_TS (1u << 0)     /* timestamps negotiated with the client */
+#define XDPGW_SP_OPT_SACK (1u << 1)   /* SACK permitted by the client */
+#define XDPGW_SP_OPT_WSCALE (1u << 2) /* the client asked for window scaling */
+
+/* synproxy_flows value, keyed by the flow's forward (client -> VIP) key. */
+struct xdpgw_synproxy_flow {
+	__u32 seq_delta;    /* backend ISN - cookie: client acks/SACKs +, backend seqs - */
+	__u32 ts_delta;	    /* backend tsval - the SYN-ACK's tsval */
+	__u32 client_isn;   /* the client's SYN's seq */
+	__u32 cookie;	    /* the cookie SYN-ACK's seq */
+	__u32 client_tsval; /* the client's latest timestamp we saw (ACK to the backend) */
+	__u32 synack_tsval; /* what the cookie SYN-ACK's timestamp said */
+	__u16 client_window; /* window field of the client's ACK */
+	__u8 state;	    /* enum xdpgw_synproxy_state */
+	__u8 options;	    /* XDPGW_SP_OPT_* */
+	__u8 client_wscale;
+	__u8 backend_wscale; /* 0xff: the backend did not scale */
+	__u8 synack_wscale;  /* what the cookie SYN-ACK announced */
+	__u8 pad;
+};
+
+/* synproxy_stats value, per CPU, by VIP id. */
+struct xdpgw_synproxy_counter {
+	__u64 cookies_sent;	/* SYNs answered with a cookie */
+	__u64 cookies_valid;	/* ACKs whose cookie checked out: a backend SYN sent */
+	__u64 cookies_failed;	/* ACKs without a valid cookie: dropped */
+	__u64 backend_answered; /* backend SYN-ACKs turned into the client's window */
 };
 
 /* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
