@@ -214,8 +214,22 @@ __noinline int sp_emit(struct xdp_md *ctx, __u32 v6, __u32 swap, const struct sp
 
 	if (!h)
 		return XDPGW_R_DROP_META_MISSING;
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+	if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta))
 		return XDPGW_R_DROP_SYNPROXY_REBUILD;
+	if (delta > 0) {
+		/* Grown at the front: XDP guarantees headroom, while the
+		 * tailroom of a frame that came as an skb (veth, generic XDP)
+		 * may be a few bytes. The Ethernet and IP headers and the
+		 * ports move into it; the rest of the TCP header is written
+		 * below. */
+		__u8 headers[SP_L4_V6 + 4];
+		__u32 moved = l4 + 4; /* the ports stay where they are in the TCP header */
+
+		if (delta > 20 || moved > sizeof(headers) || bpf_xdp_adjust_head(ctx, -delta) ||
+		    bpf_xdp_load_bytes(ctx, delta, headers, moved) ||
+		    bpf_xdp_store_bytes(ctx, 0, headers, moved))
+			return XDPGW_R_DROP_SYNPROXY_REBUILD;
+	}
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	eth = data;
@@ -508,6 +522,9 @@ static __noinline int sp_answer_syn(struct xdp_md *ctx, const struct xdpgw_pkt_m
 	__u8 wscale;
 	__u16 mss;
 
+	c = sp_stats(vip->vip_id);
+	if (c)
+		c->syns++;
 	th = data + l4;
 	if ((void *)(th + 1) > data_end)
 		return drop(ctx, XDPGW_R_DROP_TCP_TRUNCATED);
@@ -559,7 +576,6 @@ static __noinline int sp_answer_syn(struct xdp_md *ctx, const struct xdpgw_pkt_m
 	}
 	if (sp_emit(ctx, v6, 1, &h))
 		return drop(ctx, XDPGW_R_DROP_SYNPROXY_REBUILD);
-	c = sp_stats(vip->vip_id);
 	if (c)
 		c->cookies_sent++;
 	return record(ctx, XDP_TX, XDPGW_R_TX_SYNPROXY_SYNACK);
@@ -600,6 +616,25 @@ static __always_inline __u32 sp_ports(const struct flow_ports *fp)
  * forwarded (XDPGW_FORWARD; this one for a flow's first packet): the
  * program calls sp_forward itself, so its frame is not stacked on theirs. */
 #define SP_FORWARD_NEW_FLOW (-4)
+
+/* The SYN to the backend of a cookie flow: the client's own ISN, and the
+ * options it asked for, as the cookie's timestamp brought them back. */
+static __always_inline void sp_backend_syn(const struct xdpgw_synproxy_flow *sp, struct sp_hdr *h)
+{
+	h->seq = sp->client_isn;
+	h->ack = 0;
+	h->flags = 0x02; /* SYN */
+	h->mss = sp->mss_class == 0xff ? XDPGW_SP_MSS_NO_TS : sp_mss_class(sp->mss_class);
+	h->window = sp_rescale(sp->client_window, sp->client_wscale, 0);
+	if (sp->options & XDPGW_SP_OPT_TS) {
+		h->ts = 1;
+		h->tsval = sp->client_tsval;
+		h->tsecr = 0;
+	}
+	h->sack_perm = (sp->options & XDPGW_SP_OPT_SACK) != 0;
+	if (sp->options & XDPGW_SP_OPT_WSCALE)
+		h->wscale = sp->client_wscale;
+}
 
 /* A client's ACK to a VIP with cookies on, of no known flow: when its
  * cookie checks out, the flow is opened and the ACK becomes the SYN to the
@@ -655,11 +690,8 @@ static __noinline int sp_open(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 	sp->client_window = bpf_ntohs(th->window);
 	sp_parse_opts(ctx, l4, th->doff * 4, o);
 
-	h->seq = sp->client_isn;
-	h->flags = 0x02; /* SYN */
-	h->mss = XDPGW_SP_MSS_NO_TS;
 	sp->backend_wscale = SP_NO_WSCALE;
-	sp->client_wscale = 0;
+	sp->mss_class = 0xff;
 	if (o->ts_off) {
 		__u32 bits = o->tsecr & ((1u << XDPGW_SP_TS_BITS) - 1);
 		__u32 ws = bits & XDPGW_SP_TS_WSCALE_MASK;
@@ -667,23 +699,18 @@ static __noinline int sp_open(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 		sp->options |= XDPGW_SP_OPT_TS;
 		sp->client_tsval = o->tsval;
 		sp->synack_tsval = o->tsecr;
-		h->ts = 1;
-		h->tsval = o->tsval;
-		h->mss = sp_mss_class(bits >> XDPGW_SP_TS_MSS_SHIFT);
-		if (bits & XDPGW_SP_TS_SACK) {
+		sp->mss_class = (bits >> XDPGW_SP_TS_MSS_SHIFT) & 3;
+		if (bits & XDPGW_SP_TS_SACK)
 			sp->options |= XDPGW_SP_OPT_SACK;
-			h->sack_perm = 1;
-		}
 		if (ws != XDPGW_SP_TS_WSCALE_MASK && ws <= XDPGW_SP_WSCALE_MAX) {
 			__u16 mss_unused;
 
 			sp->options |= XDPGW_SP_OPT_WSCALE;
 			sp->client_wscale = ws;
 			sp_settings(meta->gen, v6, &mss_unused, &sp->synack_wscale);
-			h->wscale = ws;
 		}
 	}
-	h->window = sp_rescale(sp->client_window, sp->client_wscale, 0);
+	sp_backend_syn(sp, h);
 
 	be = lb_pick_backend(vip, key, meta->gen, &backend_id);
 	/* Cookies are for NAT VIPs only (the config says so): a DSR
@@ -840,16 +867,47 @@ static __noinline int sp_from_client(struct xdp_md *ctx, struct xdpgw_pkt_meta *
 {
 	struct xdpgw_synproxy_flow *sp = bpf_map_lookup_elem(&synproxy_flows, key);
 	int v6 = meta->l3_proto == ETH_P_IPV6;
+	struct xdpgw_synproxy_counter *c;
 	__u32 reason;
 
 	if (!sp)
 		return drop(ctx, XDPGW_R_DROP_SYNPROXY_NO_FLOW);
-	if (sp->state != XDPGW_SP_OPEN)
-		return drop(ctx, XDPGW_R_DROP_SYNPROXY_WAITING);
+	if (sp->state != XDPGW_SP_OPEN) {
+		struct sp_scratch *scratch = sp_scratch_get();
+		struct tcphdr *th = l4_header(ctx, meta, sizeof(*th));
+
+		/* The gateway's SYN may have been lost (a backend's full
+		 * listen queue drops SYNs) and only the client retransmits:
+		 * its zero-window probes, at its own backoff, send the SYN
+		 * again. Anything else waits. */
+		if (!scratch || !th || th->syn || th->rst || th->fin)
+			return drop(ctx, XDPGW_R_DROP_SYNPROXY_WAITING);
+		sp_backend_syn(sp, &scratch->h);
+		if (sp_emit(ctx, v6, 0, &scratch->h))
+			return drop(ctx, XDPGW_R_DROP_SYNPROXY_REBUILD);
+		c = sp_stats(flow->vip_id);
+		if (c)
+			c->backend_syn_repeats++;
+		meta->l3_len = v6 ? sizeof(struct ipv6hdr) + SP_TCP_LEN
+				  : sizeof(struct iphdr) + SP_TCP_LEN;
+		return XDPGW_FORWARD;
+	}
 	reason = sp_translate(ctx, sp_l4_off(v6), sp, 1);
 	if (reason)
 		return drop(ctx, reason);
 	return XDPGW_FORWARD;
+}
+
+/* Removes a cookie flow (forward entry `flow` under `key`): its two
+ * conn_table entries and its translation. */
+static __always_inline void sp_forget(const struct xdpgw_flow_key *key, const struct xdpgw_flow *flow)
+{
+	struct xdpgw_flow_key rk;
+
+	lb_reverse_key(key, flow, &rk);
+	bpf_map_delete_elem(&conn_table, &rk);
+	bpf_map_delete_elem(&conn_table, key);
+	bpf_map_delete_elem(&synproxy_flows, key);
 }
 
 SEC("xdp")
@@ -889,6 +947,14 @@ int xdpgw_synproxy(struct xdp_md *ctx)
 		return drop(ctx, XDPGW_R_DROP_SYNPROXY_NO_FLOW);
 
 	flow = bpf_map_lookup_elem(&conn_table, &key);
+	if (flow && (flow->flags & XDPGW_FLOW_F_SYNPROXY) && flow->action == XDPGW_FLOW_LB_NAT &&
+	    (flags & (LB_TCP_SYN | LB_TCP_ACK | LB_TCP_RST)) == LB_TCP_SYN) {
+		/* A new connection on the tuple of an old one (the client
+		 * reuses its port): the old flow is over, and this one needs
+		 * its own cookie and translation. */
+		sp_forget(&key, flow);
+		flow = NULL;
+	}
 	if (flow && (flow->flags & XDPGW_FLOW_F_SYNPROXY)) {
 		if (flow->action == XDPGW_FLOW_LB_REVERSE_NAT)
 			verdict = sp_from_backend(ctx, &meta, &key, &fp, flow);

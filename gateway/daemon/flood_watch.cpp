@@ -78,8 +78,7 @@ const config::Vip* FloodWatch::find_vip(const std::string& name) const {
 void FloodWatch::watch_synproxy(const config::Vip& vip, uint32_t vip_id, uint64_t new_flows,
                                 double seconds, bool first) {
   VipSynState& st = syn_state_[vip.name];
-  st.counters = read_synproxy_counter(dp_.synproxy_stats_fd(), vip_id);
-  const uint64_t syns = new_flows + st.counters.cookies_sent;
+  const uint64_t syns = new_flows + read_synproxy_counter(dp_.synproxy_stats_fd(), vip_id).syns;
   if (!first && seconds > 0 && syns >= st.last_syns)
     st.syn_per_second = static_cast<double>(syns - st.last_syns) / seconds;
   st.last_syns = syns;
@@ -120,18 +119,25 @@ void FloodWatch::status(nlohmann::json& lb_status) const {
     auto it = new_flows_per_second_.find(name);
     v["new_flows_per_second"] = it == new_flows_per_second_.end() ? 0.0 : it->second;
     const config::Vip* vip = find_vip(name);
-    auto st = syn_state_.find(name);
-    if (!vip || st == syn_state_.end()) continue;
-    const auto& c = st->second.counters;
+    if (!vip) continue;
+    // Before the first sample (a daemon just started) a VIP has no state yet.
+    static const VipSynState kNone{};
+    auto found = syn_state_.find(name);
+    const VipSynState& st = found == syn_state_.end() ? kNone : found->second;
+    // The counters as they are now, not as at the last sample.
+    const auto id = lb_.find_vip_id(name);
+    const xdpgw_synproxy_counter c =
+        id ? read_synproxy_counter(dp_.synproxy_stats_fd(), *id) : xdpgw_synproxy_counter{};
     v["synproxy"] = {
         {"mode", std::string(to_string(vip->synproxy.mode))},
         {"threshold_syn_per_second", vip->synproxy.threshold_syn_per_second},
-        {"cookies_active", vip->synproxy.mode == config::SynproxyMode::kOn || st->second.cookies},
-        {"syn_per_second", st->second.syn_per_second},
+        {"cookies_active", vip->synproxy.mode == config::SynproxyMode::kOn || st.cookies},
+        {"syn_per_second", st.syn_per_second},
         {"cookies_sent", c.cookies_sent},
         {"cookies_valid", c.cookies_valid},
         {"cookies_failed", c.cookies_failed},
-        {"backend_answered", c.backend_answered}};
+        {"backend_answered", c.backend_answered},
+        {"backend_syn_repeats", c.backend_syn_repeats}};
   }
 }
 
@@ -156,19 +162,22 @@ void FloodWatch::metrics(std::vector<control::MetricFamily>& out) const {
   control::MetricFamily cookies{.name = "xdpgw_lb_synproxy_cookies_total",
                                 .help = "SYN cookies by result: sent (SYN-ACKs), valid (ACKs "
                                         "that opened a flow), failed (ACKs dropped), "
-                                        "backend_answered (backend SYN-ACKs)",
+                                        "backend_answered (backend SYN-ACKs), "
+                                        "backend_syn_repeated (backend SYNs sent again)",
                                 .type = "counter",
                                 .samples = {}};
   for (const auto& [name, st] : syn_state_) {
     const config::Vip* vip = find_vip(name);
-    if (!vip) continue;
+    const auto id = lb_.find_vip_id(name);
+    if (!vip || !id) continue;
     const bool on = vip->synproxy.mode == config::SynproxyMode::kOn || st.cookies;
     active.samples.push_back({{{"vip", name}}, on ? 1.0 : 0.0});
     rate.samples.push_back({{{"vip", name}}, st.syn_per_second});
-    const auto& c = st.counters;
+    const xdpgw_synproxy_counter c = read_synproxy_counter(dp_.synproxy_stats_fd(), *id);
     for (const auto& [result, n] : {std::pair{"sent", c.cookies_sent}, {"valid", c.cookies_valid},
                                     {"failed", c.cookies_failed},
-                                    {"backend_answered", c.backend_answered}})
+                                    {"backend_answered", c.backend_answered},
+                                    {"backend_syn_repeated", c.backend_syn_repeats}})
       cookies.samples.push_back({{{"vip", name}, {"result", result}}, static_cast<double>(n)});
   }
   out.push_back(std::move(active));

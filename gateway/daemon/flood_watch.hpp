@@ -8,7 +8,7 @@
 // this is for the operator to see.
 //
 // It also drives SYN cookies for VIPs with [vip.synproxy] mode = "auto":
-// each VIP's SYN rate (new flows plus SYNs answered with a cookie) turns
+// each VIP's SYN rate (new flows, plus the SYNs met while cookies are on) turns
 // them on at its threshold_syn_per_second and off once the rate has stayed
 // below it for kCalmSeconds; each transition is logged once. The state is
 // written to synproxy_active every second, so a restarted daemon or a
@@ -64,11 +64,10 @@ class FloodWatch {
   std::chrono::steady_clock::time_point last_sample_{};
   uint64_t last_inserted_ = 0, last_deleted_ = 0;
   struct VipSynState {
-    uint64_t last_syns = 0;  // new flows + cookies sent, at the last sample
+    uint64_t last_syns = 0;  // new flows + SYNs met with cookies on, at the last sample
     double syn_per_second = 0;
     bool cookies = false;  // synproxy "auto": on now
     int calm_seconds = 0;
-    xdpgw_synproxy_counter counters{};
   };
   const config::Vip* find_vip(const std::string& name) const;
   void watch_synproxy(const config::Vip& vip, uint32_t vip_id, uint64_t new_flows,

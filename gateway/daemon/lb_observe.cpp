@@ -161,6 +161,8 @@ xdpgw_synproxy_counter read_synproxy_counter(int map_fd, uint32_t vip_id) {
     total.cookies_valid += c.cookies_valid;
     total.cookies_failed += c.cookies_failed;
     total.backend_answered += c.backend_answered;
+    total.backend_syn_repeats += c.backend_syn_repeats;
+    total.syns += c.syns;
   }
   return total;
 }

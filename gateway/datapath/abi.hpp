@@ -64,7 +64,7 @@ static_assert(sizeof(xdpgw_backend) == 20);
 static_assert(sizeof(xdpgw_lb_counter) == 24);
 static_assert(sizeof(xdpgw_lb_settings) == 32);
 static_assert(sizeof(xdpgw_synproxy_flow) == 32);
-static_assert(sizeof(xdpgw_synproxy_counter) == 32);
+static_assert(sizeof(xdpgw_synproxy_counter) == 48);
 static_assert(sizeof(xdpgw_punt_rule) == 52);
 static_assert(offsetof(xdpgw_punt_rule, sport_lo) == 36);
 static_assert(offsetof(xdpgw_punt_rule, flags) == 44);

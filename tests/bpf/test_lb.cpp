@@ -832,9 +832,14 @@ TEST_F(LbTest, SynCookiesOpenTheBackendOnlyForAClientThatAnswered) {
   EXPECT_EQ(opened->backend_id, 1u);
   ASSERT_TRUE(flow(AF_INET, kBackends4[1], kClient4, kBackendPort, 40000, IPPROTO_TCP));
 
-  // Data before the backend answered: the client's window is zero, so only
-  // a probe could come; it waits.
+  // Before the backend answered, the client's window is zero: what comes
+  // is its probe, which sends the backend's SYN again (lost SYNs are the
+  // gateway's to repeat; the client's persist timer paces it).
   out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(ack).build());
+  expect_forwarded(out, want_syn, "fwd_lb_nat");
+  const TcpFields fin{.sport = 40000, .dport = kVipPort, .seq = 5001, .ack = cookie + 1,
+                      .flags = kAck | kFin, .window = 502, .options = ts_opts(1001, synack_ts)};
+  out = run_on_port0(from_a().ipv4(v4(kClient4, kVip4)).tcp(fin).build());
   EXPECT_EQ(out.delta.reasons, (Reasons{{"drop_synproxy_waiting", 1}}));
 
   // The backend's SYN-ACK (window scale 9) becomes the client's window update.

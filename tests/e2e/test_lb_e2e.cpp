@@ -20,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <fstream>
 #include <optional>
 #include <map>
 #include <thread>
@@ -100,6 +101,7 @@ class LbTopology {
   std::string client_port() const { return client_link_->name_a(); }
   std::string backend_port(int i) const { return links_[i].name_a(); }
   const DecapAttachment& decap(int i) const { return decaps_[i]; }
+  const Netns& backend(int i) const { return backends_[i]; }
   void stop_server(int i) { servers_[i].stop(); }
 
  private:
@@ -347,6 +349,203 @@ TEST_P(LbFloodE2e, ASynFloodEvictsNoEstablishedFlow) {
 
 INSTANTIATE_TEST_SUITE_P(V4, LbFloodE2e, ::testing::Values(Case{"nat", false}, Case{"dsr", false}),
                          case_name);
+
+// SYN cookies in XDP ([vip.synproxy]) with real clients on both ends:
+// curl and ab (HTTP: the client speaks first) to one VIP, the echo servers
+// (the server speaks first: its greeting waits for the backend's repeated
+// SYN-ACK, ~1 s) to the other, each connection opened by a cookie.
+class SynproxyE2e : public LbE2e {
+ protected:
+  static constexpr uint16_t kHttpVipPort = 90;
+  static constexpr uint16_t kHttpPort = 9090;
+
+  SynproxyE2e() {
+    for (int i = 0; i < kBackends; ++i) {
+      const auto dir = std::filesystem::temp_directory_path() / unique_name(fmt::format("www{}", i));
+      std::filesystem::create_directories(dir);
+      std::ofstream(dir / "index.html") << fmt::format("b{}\n", i);
+      dirs_.push_back(dir);
+      http_.emplace_back(std::vector<std::string>{"/usr/sbin/ip", "netns", "exec",
+                                                  topo_.backend(i).name(), "/usr/bin/python3",
+                                                  "-m", "http.server", std::to_string(kHttpPort),
+                                                  "--bind", "::", "--directory", dir.string()},
+                         dir.string() + ".log");
+    }
+  }
+  ~SynproxyE2e() override {
+    http_.clear();
+    std::error_code ec;
+    for (const auto& d : dirs_) {
+      std::filesystem::remove_all(d, ec);
+      std::filesystem::remove(d.string() + ".log", ec);
+    }
+  }
+
+  // Both VIPs with `synproxy` as their [vip.synproxy] table's body.
+  std::string synproxy_config(const std::string& synproxy) const {
+    std::string http = fmt::format(R"(
+[vip.synproxy]
+{0}
+
+[[vip]]
+name = "http"
+address = "{1}"
+protocol = "tcp"
+port = {2}
+mode = "nat"
+)", synproxy, vip(), kHttpVipPort);
+    for (int i = 0; i < kBackends; ++i)
+      http += fmt::format("\n[[vip.backend]]\naddress = \"{}\"\nport = {}\n",
+                          GetParam().ipv6 ? backend6(i) : backend4(i), kHttpPort);
+    http += fmt::format("\n[vip.synproxy]\n{}\n", synproxy);
+    return config({1, 1, 1}, http);
+  }
+
+  std::string url() const {
+    return GetParam().ipv6 ? fmt::format("http://[{}]:{}/", vip(), kHttpVipPort)
+                           : fmt::format("http://{}:{}/", vip(), kHttpVipPort);
+  }
+
+  nlohmann::json vip_status(const std::string& name) const {
+    auto r = daemon_.cli("status --json");
+    if (!r.ok()) throw std::runtime_error(r.output);
+    const auto status = nlohmann::json::parse(r.output);
+    for (const auto& v : status.at("lb").at("vips"))
+      if (v.at("name").get<std::string>() == name) return v;
+    throw std::runtime_error("no VIP " + name + " in status: " + r.output);
+  }
+
+  // SYNs (without ACK) the backends' kernels received on the HTTP port,
+  // counted by nftables in each backend namespace.
+  void count_backend_syns() {
+    for (int i = 0; i < kBackends; ++i)
+      topo_.backend(i).exec_ok(fmt::format(
+          "nft add table inet xgtsyn && nft add chain inet xgtsyn in '{{ type filter hook input "
+          "priority 0; }}' && nft add rule inet xgtsyn in tcp dport {} 'tcp flags & (syn|ack) == "
+          "syn' counter",
+          kHttpPort));
+  }
+  uint64_t backend_syns() const {
+    uint64_t total = 0;
+    for (int i = 0; i < kBackends; ++i) {
+      const std::string out = topo_.backend(i).exec_ok("nft list chain inet xgtsyn in");
+      auto at = out.find("packets ");
+      if (at == std::string::npos) throw std::runtime_error("no nft counter: " + out);
+      total += std::stoull(out.substr(at + 8));
+    }
+    return total;
+  }
+
+  std::vector<std::filesystem::path> dirs_;
+  std::deque<ChildProcess> http_;
+};
+
+TEST_P(SynproxyE2e, CookiesOnServeCurlAbAndServerFirstClients) {
+  daemon_.write_config(synproxy_config("mode = \"on\""));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  count_backend_syns();
+
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) {
+    auto r = topo_.client().exec(fmt::format("curl -sS -m 10 {}", url()));
+    ASSERT_EQ(r.exit_status, 0) << "curl " << i << ": " << r.output << daemon_.cli("stats").output;
+    ++seen[r.output];
+  }
+  EXPECT_EQ(seen.size(), size_t(kBackends)) << "the Maglev spread still applies";
+  auto ab = topo_.client().exec(fmt::format("ab -q -n 300 -c 10 {}", url()));
+  ASSERT_EQ(ab.exit_status, 0) << ab.output << daemon_.cli("stats").output << daemon_.cli("status --json").output;
+  EXPECT_NE(ab.output.find("Complete requests:      300"), std::string::npos) << ab.output;
+  EXPECT_NE(ab.output.find("Failed requests:        0"), std::string::npos) << ab.output;
+
+  // The server speaks first: the client has nothing to send, so the
+  // gateway completes the backend's handshake when it repeats its SYN-ACK.
+  for (int i = 0; i < 3; ++i) {
+    Connection c(topo_.client(), vip(), kVipPort);
+    EXPECT_EQ(c.echo("hello"), c.backend() + ":hello");
+  }
+
+  const auto http = vip_status("http").at("synproxy");
+  EXPECT_TRUE(http.at("cookies_active").get<bool>()) << http.dump();
+  EXPECT_GE(http.at("cookies_sent").get<uint64_t>(), 330u) << http.dump();
+  EXPECT_GE(http.at("cookies_valid").get<uint64_t>(), 330u) << http.dump();
+  EXPECT_EQ(http.at("cookies_failed").get<uint64_t>(), 0u) << http.dump();
+  // Every backend SYN answers a client that returned a cookie (sent again
+  // when the backend's full listen queue dropped it: python's is 5 deep).
+  EXPECT_EQ(backend_syns(), http.at("cookies_valid").get<uint64_t>() +
+                                http.at("backend_syn_repeats").get<uint64_t>())
+      << http.dump();
+  const auto web = vip_status("web").at("synproxy");
+  EXPECT_GE(web.at("backend_answered").get<uint64_t>(), 3u) << web.dump();
+  EXPECT_NE(daemon_.cli("stats").output.find("tx_synproxy_synack"), std::string::npos);
+}
+
+// "auto": a flood from random sources switches cookies on; from then on
+// the backends see only handshakes of clients that answered, while real
+// clients keep being served; the flood over, cookies switch off. hping3
+// speaks IPv4 only.
+class SynproxyFloodE2e : public SynproxyE2e {};
+
+TEST_P(SynproxyFloodE2e, AutoModeKeepsAFloodOffTheBackends) {
+  // A threshold well below what hping3 sends from one core (~20,000 a
+  // second unloaded, a few thousand on a busy machine).
+  daemon_.write_config(synproxy_config("mode = \"auto\"\nthreshold_syn_per_second = 300"));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+  count_backend_syns();
+  auto before = topo_.client().exec(fmt::format("curl -sS -m 10 {}", url()));
+  ASSERT_EQ(before.exit_status, 0) << before.output;
+  EXPECT_FALSE(vip_status("http").at("synproxy").at("cookies_active").get<bool>());
+
+  const auto flood_log = std::filesystem::temp_directory_path() / (unique_name("hping") + ".log");
+  {
+    ChildProcess flood({"/usr/sbin/ip", "netns", "exec", topo_.client().name(), "/usr/sbin/hping3",
+                        "-q", "-S", "-p", std::to_string(kHttpVipPort), "-i", "u50",
+                        "--rand-source", vip()},
+                       flood_log);
+    bool on = false;
+    for (auto deadline = std::chrono::steady_clock::now() + 20s;
+         !on && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(100ms))
+      on = vip_status("http").at("synproxy").at("cookies_active").get<bool>();
+    ASSERT_TRUE(on) << daemon_.log();
+    EXPECT_NE(daemon_.log().find("VIP http: SYN cookies on"), std::string::npos) << daemon_.log();
+    std::this_thread::sleep_for(1s);  // the SYNs that slipped through before are answered by now
+    const uint64_t syns_before = backend_syns();
+    const auto sp_before = vip_status("http").at("synproxy");
+    const uint64_t valid_before = sp_before.at("cookies_valid").get<uint64_t>() +
+                                  sp_before.at("backend_syn_repeats").get<uint64_t>();
+    const uint64_t sent_before = sp_before.at("cookies_sent").get<uint64_t>();
+    std::this_thread::sleep_for(2s);
+    for (int i = 0; i < 10; ++i) {
+      auto r = topo_.client().exec(fmt::format("curl -sS -m 10 {}", url()));
+      EXPECT_EQ(r.exit_status, 0) << "curl during the flood: " << r.output;
+    }
+    const auto sp = vip_status("http").at("synproxy");
+    const uint64_t valid = sp.at("cookies_valid").get<uint64_t>() +
+                           sp.at("backend_syn_repeats").get<uint64_t>() - valid_before;
+    EXPECT_EQ(backend_syns() - syns_before, valid)
+        << "the backends saw SYNs of clients that never answered a cookie: " << sp.dump()
+        << daemon_.cli("stats").output;
+    EXPECT_GE(valid, 10u) << sp.dump();
+    EXPECT_LE(valid, 20u) << "cookies validated for spoofed sources? " << sp.dump();
+    EXPECT_TRUE(sp.at("cookies_active").get<bool>()) << "cookies went off during the flood: " << sp.dump();
+    EXPECT_GT(sp.at("cookies_sent").get<uint64_t>() - sent_before, 600u)
+        << "the flood's SYNs (2 s at >= 300 a second) were answered by cookies: " << sp.dump();
+    EXPECT_FALSE(flood.poll()) << "hping3 ended early: " << read_file(flood_log);
+  }
+  bool off = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 20s;
+       !off && std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(200ms))
+    off = daemon_.log().find("VIP http: SYN cookies off") != std::string::npos;
+  EXPECT_TRUE(off) << daemon_.log();
+  EXPECT_FALSE(vip_status("http").at("synproxy").at("cookies_active").get<bool>());
+  auto after = topo_.client().exec(fmt::format("curl -sS -m 10 {}", url()));
+  EXPECT_EQ(after.exit_status, 0) << after.output;
+  std::error_code ec;
+  std::filesystem::remove(flood_log, ec);
+}
+
+INSTANTIATE_TEST_SUITE_P(Nat, SynproxyE2e, ::testing::Values(Case{"nat", false}, Case{"nat", true}),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(V4, SynproxyFloodE2e, ::testing::Values(Case{"nat", false}), case_name);
 
 INSTANTIATE_TEST_SUITE_P(Modes, LbE2e,
                          ::testing::Values(Case{"nat", false}, Case{"nat", true},

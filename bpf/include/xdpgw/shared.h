@@ -667,7 +667,7 @@ struct xdpgw_synproxy_flow {
 	__u8 client_wscale;
 	__u8 backend_wscale; /* 0xff: the backend did not scale */
 	__u8 synack_wscale;  /* what the cookie SYN-ACK announced */
-	__u8 pad;
+	__u8 mss_class;	     /* XDPGW_SP_MSS_CLASS<n> the cookie named; 0xff: none */
 };
 
 /* synproxy_stats value, per CPU, by VIP id. */
@@ -676,6 +676,8 @@ struct xdpgw_synproxy_counter {
 	__u64 cookies_valid;	/* ACKs whose cookie checked out: a backend SYN sent */
 	__u64 cookies_failed;	/* ACKs without a valid cookie: dropped */
 	__u64 backend_answered; /* backend SYN-ACKs turned into the client's window */
+	__u64 backend_syn_repeats; /* backend SYNs sent again (the client probed) */
+	__u64 syns;		/* SYNs with cookies on, answered or not: the flood's rate */
 };
 
 /* ---- DSR decapsulation on backends (bpf/decap.bpf.c) -------------------- */
