@@ -84,6 +84,16 @@ inline constexpr std::array<Choice<AclAction>, 2> kAclActions{{
     {"allow", AclAction::kAllow},
     {"deny", AclAction::kDeny},
 }};
+inline constexpr std::array<Choice<SnatProtocol>, 4> kSnatProtocols{{
+    {"any", SnatProtocol::kAny},
+    {"tcp", SnatProtocol::kTcp},
+    {"udp", SnatProtocol::kUdp},
+    {"icmp", SnatProtocol::kIcmp},
+}};
+inline constexpr std::array<Choice<SnatWhenFull>, 2> kSnatWhenFull{{
+    {"drop", SnatWhenFull::kDrop},
+    {"pass", SnatWhenFull::kPass},
+}};
 inline constexpr std::array<Choice<AclProtocol>, 5> kAclProtocols{{
     {"any", AclProtocol::kAny},
     {"tcp", AclProtocol::kTcp},

@@ -22,6 +22,7 @@
 
 #include "common/error.hpp"
 #include "datapath/netdev.hpp"
+#include "datapath/snat_apply.hpp"
 
 namespace xdpgw {
 namespace {
@@ -434,6 +435,7 @@ uint32_t skipped_stages(const config::Config& cfg) {
   if (!cfg.punt.enabled()) skip |= XDPGW_SKIP_PUNT;
   if (cfg.lb.vips.empty()) skip |= XDPGW_SKIP_LB;
   if (!cfg.flow_export.enabled()) skip |= XDPGW_SKIP_FLOW_EXPORT;
+  if (!cfg.nat.enabled()) skip |= XDPGW_SKIP_SNAT;
   return skip;
 }
 
@@ -476,6 +478,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   fill_policy(t, cfg.policy);
   fill_lb(dp, t, staged.gen, cfg, next);
   fill_punt(t, cfg);
+  fill_snat(t, cfg.nat);
   write_settings(t.settings.get(),
                  xdpgw_settings{
                      .missed_tail_call_action =
