@@ -127,6 +127,9 @@ class GatewayDaemon {
   // destructor then expects that exit instead of a clean one.
   ExitStatus kill9();
 
+  // After kill9() or stop(): `xdpgw run` again with the same config and
+  // instance, which adopts the pinned maps and links; waits until it runs.
+  void restart(const Netns& gateway);
   // `xdpgw stop --instance INSTANCE --detach`: detaches XDP from the ports and
   // removes the pins. Returns the command's result.
   CmdResult detach() const;
@@ -140,7 +143,8 @@ class GatewayDaemon {
   void expect_error_lines_with(std::string text) { expected_errors_.push_back(std::move(text)); }
 
  private:
-  void wait_until_running();
+  // From log offset `log_from` on (a restart appends to the same log).
+  void wait_until_running(std::size_t log_from = 0);
   // Best effort, for failure paths: `stop --detach` if pins remain, and the
   // lock file.
   void remove_datapath_and_lock() noexcept;
