@@ -460,6 +460,23 @@ struct {
 	__array(values, struct xdpgw_snat_table);
 } cfg_snat __weak SEC(".maps");
 
+/* Ports with inbound = "established-only" of one generation: ifindex ->
+ * XDPGW_INBOUND_F_*. Written by the daemon at apply; read by XDP for an
+ * IPv4 packet to be forwarded that no translation claimed. HASH: a few
+ * ports, looked up by ifindex. */
+struct xdpgw_inbound_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_MAX_PORTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_inbound_table);
+} cfg_inbound __weak SEC(".maps");
+
 /* Live translations, inside flow -> translated source and state. Written by
  * XDP (insert, state bits, last_seen) and by the daemon (expiry deletes);
  * read by both. A HASH, not an LRU: a translation ends when its flow's

@@ -12,6 +12,11 @@
  * and one ICMP-quote rewrite in the project. Hairpin (an inside host
  * addressing another's translation) is refused: it is not its flow's
  * remote end, so drop_snat_unsolicited counts it.
+ *
+ * A port with inbound = "established-only" forwards only what snat_in
+ * translated back (replies, ICMP errors about translated flows); any other
+ * IPv4 packet from it that the router would forward is dropped in snat_out.
+ * Packets to the gateway itself are the kernel's to filter.
  */
 #ifndef XDPGW_SNAT_H
 #define XDPGW_SNAT_H
@@ -215,6 +220,16 @@ static __always_inline int snat_out(struct xdp_md *ctx, const struct xdpgw_pkt_m
 	struct xdpgw_flow_key key;
 	__u32 reason;
 
+	/* Replies and ICMP errors about translated flows never get here
+	 * (snat_in took them): on an established-only port, what does is
+	 * unsolicited. */
+	if (!(meta->skip & XDPGW_SKIP_INBOUND)) {
+		__u32 ingress = ctx->ingress_ifindex;
+		__u32 *inbound = cfg_lookup(&cfg_inbound, meta->gen, &ingress);
+
+		if (inbound && (*inbound & XDPGW_INBOUND_F_ESTABLISHED_ONLY))
+			return drop(ctx, XDPGW_R_DROP_INBOUND_NOT_ESTABLISHED);
+	}
 	if (!snat_candidate(meta))
 		return XDPGW_GO_ON;
 	if (meta->l4_proto == IPPROTO_ICMP) {

@@ -146,6 +146,10 @@ struct GatewaySettings {
 struct Port {
   std::string name;
   uint32_t ifindex = 0;
+  // inbound = "established-only": IPv4 packets arriving here are forwarded
+  // only when they answer a flow translated by [[snat]] (or are an ICMP
+  // error about one). Default "any".
+  bool inbound_established_only = false;
 
   bool operator==(const Port&) const = default;
 };

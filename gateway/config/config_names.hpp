@@ -90,6 +90,10 @@ inline constexpr std::array<Choice<SnatProtocol>, 4> kSnatProtocols{{
     {"udp", SnatProtocol::kUdp},
     {"icmp", SnatProtocol::kIcmp},
 }};
+inline constexpr std::array<Choice<bool>, 2> kPortInbound{{
+    {"any", false},
+    {"established-only", true},
+}};
 inline constexpr std::array<Choice<SnatWhenFull>, 2> kSnatWhenFull{{
     {"drop", SnatWhenFull::kDrop},
     {"pass", SnatWhenFull::kPass},

@@ -232,7 +232,7 @@ RawGateway read_gateway(TableReader& table) {
 }
 
 RawPort read_port(TableReader& table) {
-  RawPort port{.pos = table.pos(), .name = table.string("name")};
+  RawPort port{.pos = table.pos(), .name = table.string("name"), .inbound = table.string("inbound")};
   table.reject_unknown_keys();
   return port;
 }

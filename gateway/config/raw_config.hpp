@@ -49,6 +49,7 @@ struct RawGateway {
 struct RawPort {
   SourcePos pos;
   RawString name;
+  RawString inbound;
 };
 
 struct RawRoute {

@@ -435,7 +435,10 @@ uint32_t skipped_stages(const config::Config& cfg) {
   if (!cfg.punt.enabled()) skip |= XDPGW_SKIP_PUNT;
   if (cfg.lb.vips.empty()) skip |= XDPGW_SKIP_LB;
   if (!cfg.flow_export.enabled()) skip |= XDPGW_SKIP_FLOW_EXPORT;
-  if (!cfg.nat.enabled()) skip |= XDPGW_SKIP_SNAT;
+  const bool inbound_filter = std::any_of(cfg.ports.begin(), cfg.ports.end(),
+                                          [](const config::Port& p) { return p.inbound_established_only; });
+  if (!inbound_filter) skip |= XDPGW_SKIP_INBOUND;
+  if (!cfg.nat.enabled() && !inbound_filter) skip |= XDPGW_SKIP_SNAT;
   return skip;
 }
 
@@ -479,6 +482,7 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   fill_lb(dp, t, staged.gen, cfg, next);
   fill_punt(t, cfg);
   fill_snat(t, cfg.nat);
+  fill_inbound(t, cfg.ports);
   write_settings(t.settings.get(),
                  xdpgw_settings{
                      .missed_tail_call_action =

@@ -66,6 +66,7 @@ constexpr auto kGenerationTables = std::to_array<GenerationTable>({
     {&SkelMaps::cfg_rl_src6, &ConfigTables::rl_src6},
     {&SkelMaps::cfg_rl_classes, &ConfigTables::rl_classes},
     {&SkelMaps::cfg_snat, &ConfigTables::snat},
+    {&SkelMaps::cfg_inbound, &ConfigTables::inbound},
 });
 
 // ConfigTables holds nothing but these fds, each bound by exactly one row:

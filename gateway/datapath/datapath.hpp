@@ -77,6 +77,7 @@ struct ConfigTables {
   UniqueFd rl_classes;
   // source NAT (bpf/lib/snat.h)
   UniqueFd snat;
+  UniqueFd inbound;
 };
 
 class Datapath {

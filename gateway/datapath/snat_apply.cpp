@@ -82,4 +82,13 @@ void fill_snat(const ConfigTables& t, const config::Nat& nat) {
   }
 }
 
+void fill_inbound(const ConfigTables& t, const std::vector<config::Port>& ports) {
+  for (const config::Port& p : ports) {
+    if (!p.inbound_established_only) continue;
+    const uint32_t flags = XDPGW_INBOUND_F_ESTABLISHED_ONLY;
+    check_errno(bpf_map_update_elem(t.inbound.get(), &p.ifindex, &flags, BPF_ANY),
+                fmt::format("write inbound of port {}", p.name));
+  }
+}
+
 }  // namespace xdpgw

@@ -38,4 +38,7 @@ std::vector<std::array<uint8_t, 4>> local_ipv4_addresses();
 // current network namespace.
 void fill_snat(const ConfigTables& t, const config::Nat& nat);
 
+// Fills `t.inbound` with the ports whose inbound is "established-only".
+void fill_inbound(const ConfigTables& t, const std::vector<config::Port>& ports);
+
 }  // namespace xdpgw

@@ -256,5 +256,37 @@ TEST_F(SnatTest, FlowsOfOtherSourcesOrEgressesOrAGenerationWithoutSnatAreUntouch
   EXPECT_EQ(entries(dp_->snat_flows_fd(), sizeof(xdpgw_flow_key)), 0u);
 }
 
+TEST_F(SnatTest, AnEstablishedOnlyPortForwardsOnlyRepliesAndErrorsAboutTranslatedFlows) {
+  add_rule();
+  const uint32_t port1 = static_cast<uint32_t>(port1_.ifindex_a());
+  const uint32_t established_only = XDPGW_INBOUND_F_ESTABLISHED_ONLY;
+  const ConfigTables tables = dp_->tables_of(dp_->active_generation());
+  ASSERT_EQ(bpf_map_update_elem(tables.inbound.get(), &port1, &established_only, BPF_ANY), 0);
+  auto s = dp_->read_settings();
+  s.skip &= ~static_cast<uint32_t>(XDPGW_SKIP_INBOUND);
+  dp_->write_settings(s);
+
+  // Unsolicited: B opens a connection to A through the gateway.
+  auto unsolicited = run_on_port1(
+      from_b().ipv4(v4(kOutside, kInside)).tcp({.sport = 80, .dport = 40000, .flags = tcp_flags::kSyn}).build());
+  EXPECT_EQ(action_name(unsolicited.action), "XDP_DROP");
+  EXPECT_EQ(unsolicited.delta.reasons, Reasons({{"drop_inbound_not_established", 1}}));
+
+  // A's flow out, and its reply, pass; so does an ICMP error about it.
+  auto out = run_on_port0(from_a().ipv4(v4(kInside, kOutside)).udp({.sport = 5000, .dport = 53}).payload(8).build());
+  const uint16_t port = l4_source_id(out.data);
+  auto reply = run_on_port1(from_b().ipv4(v4(kOutside, kTranslated)).udp({.sport = 53, .dport = port}).build());
+  EXPECT_EQ(reply.delta.reasons, Reasons({{"fwd_snat_reverse", 1}}));
+  auto error = run_on_port1(
+      from_b().ipv4(v4(ipv4("198.18.2.254"), kTranslated)).icmp(3, 3).payload(quote(out.data, 28 + 8)).build());
+  EXPECT_EQ(error.delta.reasons, Reasons({{"fwd_snat_reverse", 1}}));
+  // The gateway's own address is the kernel's business.
+  auto local = run_on_port1(from_b().ipv4(v4(kOutside, kTranslated)).tcp({.sport = 80, .dport = 22}).build());
+  EXPECT_EQ(local.delta.reasons, Reasons({{"pass_local_dest", 1}}));
+  // Port 0 (not established-only) still forwards new flows.
+  auto from_inside = run_on_port0(from_a().ipv4(v4(kInside, kOutside)).tcp({.sport = 1, .dport = 2}).build());
+  EXPECT_EQ(from_inside.delta.reasons, Reasons({{"fwd_snat", 1}}));
+}
+
 }  // namespace
 }  // namespace xdpgw::test

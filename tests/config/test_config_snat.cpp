@@ -122,5 +122,15 @@ TEST(SnatConfig, TimeoutsAreCheckedAndRead) {
             (std::vector<std::string>{"router.toml:8:9: udp_s 0 is out of range (1..86400)"}));
 }
 
+TEST(SnatConfig, PortInboundIsAnyOrEstablishedOnly) {
+  const Config config = valid_config(std::string(kMinimal) + "[[port]]\nname = \"xgw1\"\ninbound = \"established-only\"\n");
+  ASSERT_EQ(config.ports.size(), 2u);
+  EXPECT_FALSE(config.ports[0].inbound_established_only);
+  EXPECT_TRUE(config.ports[1].inbound_established_only);
+  EXPECT_EQ(error_lines(std::string(kMinimal) + "[[port]]\nname = \"xgw1\"\ninbound = \"closed\"\n"),
+            (std::vector<std::string>{
+                "router.toml:7:11: inbound \"closed\" must be \"any\" or \"established-only\""}));
+}
+
 }  // namespace
 }  // namespace xdpgw::config

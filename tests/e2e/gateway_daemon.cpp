@@ -54,7 +54,11 @@ std::string to_toml(const GatewayConfig& config, std::string_view instance,
   std::string toml = fmt::format("[gateway]\ninstance = {}\nattach_mode = \"native\"\n\n",
                                  toml_string(instance));
   for (const std::string& port : config.ports) {
-    toml += fmt::format("[[port]]\nname = {}\n\n", toml_string(port));
+    toml += fmt::format("[[port]]\nname = {}\n", toml_string(port));
+    if (std::find(config.established_only_ports.begin(), config.established_only_ports.end(), port) !=
+        config.established_only_ports.end())
+      toml += "inbound = \"established-only\"\n";
+    toml += "\n";
   }
   toml += fmt::format("[routing]\nsource = {}\n\n", toml_string(to_string(config.route_source)));
   for (const StaticRoute& route : config.routes) {

@@ -51,6 +51,7 @@ struct GatewayConfig {
   std::vector<StaticRoute> routes;      // used with RouteSource::kStatic
   std::vector<unsigned> steering_cpus;  // empty: steering off
   std::string extra_toml;               // appended verbatim ([punt], [[acl]], ...)
+  std::vector<std::string> established_only_ports;  // inbound = "established-only"
 };
 
 // A directory under /tmp named after the test process, removed with its

@@ -41,15 +41,6 @@ constexpr uint16_t kHttpPort = 8080;
 constexpr uint16_t kIperfPort = 5201;
 constexpr std::size_t kHttpBytes = 1u << 20;
 
-bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
 enum class NatGateway { kXdpgw, kNftables };
 
 std::string snat_toml(const RouterTopology& topo, std::string_view extra = "") {
@@ -163,7 +154,7 @@ class SnatClientSuite : public ::testing::TestWithParam<NatGateway> {
                                             std::to_string(kIperfPort)},
                    dir_.path() / "iperf.log");
     EXPECT_TRUE(wait_until([&] { return listening(t.host_b(), kHttpPort) && listening(t.host_b(), kIperfPort); },
-                           20s))
+                           20s, 50ms))
         << "servers did not listen";
   }
 
@@ -267,7 +258,7 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
   EXPECT_EQ((daemon.verdicts() - before).total(XDPGW_R_DROP_SNAT_PORTS_EXHAUSTED), 1u);
 
   // Idle for udp_s: every translation expires and its port is free again.
-  ASSERT_TRUE(wait_until([&] { return snat_total(daemon) == 0; }, 30s)) << "translations did not expire";
+  ASSERT_TRUE(wait_until([&] { return snat_total(daemon) == 0; }, 30s, 50ms)) << "translations did not expire";
   clients[4].send_to(to, hello);
   const auto got = server.receive(5s);
   ASSERT_TRUE(got) << "the fifth flow still had no port after the others expired";
@@ -286,14 +277,14 @@ TEST(SnatE2e, LiveTcpTransferSurvivesAReloadAndAKillNineRestart) {
   Server iperf(t.host_b(),
                {"/usr/bin/iperf3", "-s", "-1", "--forceflush", "-B", std::string(kHostB4), "-p", std::to_string(kIperfPort)},
                dir.path() / "server.log");
-  ASSERT_TRUE(wait_until([&] { return listening(t.host_b(), kIperfPort); }, 20s));
+  ASSERT_TRUE(wait_until([&] { return listening(t.host_b(), kIperfPort); }, 20s, 50ms));
   // One long TCP transfer; the gateway's daemon reloads, then dies and comes
   // back, while it runs.
   Server client(t.host_a(),
                 {"/usr/bin/iperf3", "-c", std::string(kHostB4), "-p", std::to_string(kIperfPort), "-B",
                  std::string(kHostA4), "-t", "8", "-J"},
                 dir.path() / "client.json");
-  ASSERT_TRUE(wait_until([&] { return snat_total(daemon) >= 2; }, 20s)) << "no translation appeared";
+  ASSERT_TRUE(wait_until([&] { return snat_total(daemon) >= 2; }, 20s, 50ms)) << "no translation appeared";
 
   daemon.rewrite_config(xdpgw_config(t, "", "\n[nat]\ntcp_transitory_s = 60\n"));
   const CmdResult reload = run_cmd(fmt::format("{} reload --socket {}", XDPGW_BINARY,
@@ -306,12 +297,43 @@ TEST(SnatE2e, LiveTcpTransferSurvivesAReloadAndAKillNineRestart) {
   ASSERT_TRUE(wait_until([&] { return client.output().find("\"end\"") != std::string::npos &&
                                       client.output().rfind('}') != std::string::npos &&
                                       nlohmann::json::accept(client.output()); },
-                         60s))
+                         60s, 50ms))
       << client.output();
   const auto j = nlohmann::json::parse(client.output());
   ASSERT_FALSE(j.contains("error")) << client.output();
   EXPECT_GT(j["end"]["sum_received"]["bytes"].get<uint64_t>(), 0u) << client.output();
   EXPECT_EQ(net.seen_at_b().first, 0u) << "an inside address reached the outside";
+}
+
+TEST(SnatE2e, EstablishedOnlyWanPortDropsUnsolicitedInboundAndPassesReplies) {
+  NatTopology net;
+  RouterTopology& t = net.topo();
+  // B could now reach A's network directly, were it let in.
+  t.host_b().exec_ok(fmt::format("ip route add {} via {}", kSubnetA4, kGatewayB4));
+  GatewayConfig config = xdpgw_config(t);
+  config.established_only_ports = {t.gateway_port_b().name};
+  GatewayDaemon daemon(t.gateway(), config);
+
+  const VerdictSnapshot before = daemon.verdicts();
+  const CmdResult unsolicited = t.host_b().exec(fmt::format("ping -c 2 -W 1 {}", kHostA4));
+  EXPECT_FALSE(unsolicited.ok()) << unsolicited.output;
+  UdpSocket a(t.host_a(), kHostA4, 9000);
+  UdpSocket b(t.host_b(), kHostB4, 9001);
+  b.send_to(SocketAddress::parse(kHostA4, 9000), std::vector<uint8_t>{'x'});
+  EXPECT_FALSE(a.receive(1s)) << "an unsolicited datagram got in";
+  EXPECT_GE((daemon.verdicts() - before).total(XDPGW_R_DROP_INBOUND_NOT_ESTABLISHED), 3u);
+
+  // What A started is answered: ping, and a datagram B answers.
+  const CmdResult ping = t.host_a().exec(fmt::format("ping -c 2 -W 5 {}", kHostB4));
+  EXPECT_TRUE(ping.ok()) << ping.output;
+  a.send_to(SocketAddress::parse(kHostB4, 9001), std::vector<uint8_t>{'q'});
+  const auto query = b.receive(5s);
+  ASSERT_TRUE(query);
+  EXPECT_EQ(query->from.to_string().substr(0, kGatewayB4.size()), kGatewayB4);
+  b.send_to(query->from, std::vector<uint8_t>{'r'});
+  const auto answer = a.receive(5s);
+  ASSERT_TRUE(answer) << "the reply to A's own flow did not get in";
+  EXPECT_EQ(answer->payload, std::vector<uint8_t>{'r'});
 }
 
 }  // namespace

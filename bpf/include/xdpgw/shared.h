@@ -196,7 +196,10 @@ enum xdpgw_slot {
 	X(PASS_SNAT_TABLE_FULL, 64, "pass_snat_table_full", PASS, 0)	\
 	/* to a translated (address, port) in use, not from its flow's	\
 	 * remote end: unsolicited, or hairpin (refused) */		\
-	X(DROP_SNAT_UNSOLICITED, 65, "drop_snat_unsolicited", DROP, 0)
+	X(DROP_SNAT_UNSOLICITED, 65, "drop_snat_unsolicited", DROP, 0)	\
+	/* arrived on an inbound = "established-only" port, not a reply	\
+	 * to (or an ICMP error about) a translated flow */		\
+	X(DROP_INBOUND_NOT_ESTABLISHED, 66, "drop_inbound_not_established", DROP, 0)
 
 /* Where a reason's packets went (the OUTCOME column). STEER_CPU is a step:
  * the packet is counted again on the CPU it was steered to. */
@@ -308,7 +311,8 @@ enum xdpgw_route_source {
 #define XDPGW_SKIP_PUNT (1u << 1)   /* no [[punt.rule]] */
 #define XDPGW_SKIP_LB (1u << 2)	    /* no [[vip]] */
 #define XDPGW_SKIP_FLOW_EXPORT (1u << 3) /* no [flow_export]: no flow_cache update */
-#define XDPGW_SKIP_SNAT (1u << 4) /* no [[snat]] rule: no translation lookups */
+#define XDPGW_SKIP_SNAT (1u << 4) /* no [[snat]] rule, no established-only port */
+#define XDPGW_SKIP_INBOUND (1u << 5) /* no inbound = "established-only" port */
 
 /* XDP verdict values (enum xdp_action) a setting may hold. */
 struct xdpgw_settings {
@@ -903,6 +907,9 @@ struct xdpgw_snat_rule {
 	__u32 addr_count; /* 1..XDPGW_SNAT_MAX_ADDRS */
 	__u32 addrs[XDPGW_SNAT_MAX_ADDRS]; /* network order; a source keeps one */
 };
+
+/* cfg_inbound value, by ingress ifindex: what may arrive on a port. */
+#define XDPGW_INBOUND_F_ESTABLISHED_ONLY (1u << 0)
 
 /* snat_ports key: a translated (address, protocol, port). Value: the
  * inside flow's key (struct xdpgw_flow_key, flow.h's builder). */
