@@ -186,15 +186,20 @@ TEST_F(SnatTest, IcmpErrorAboutATranslatedFlowIsTranslatedInsideTheQuoteToo) {
   EXPECT_EQ(snat_stat(XDPGW_SNAT_ICMP_ERRORS), 1u);
 }
 
-TEST_F(SnatTest, ManyFlowsGetDistinctPorts) {
+TEST_F(SnatTest, TenThousandTcpAndUdpFlowsGetDistinctPorts) {
   add_rule();
-  constexpr int kFlows = 3000;
-  std::set<uint16_t> ports;
+  constexpr int kFlows = 10000;
+  std::set<std::pair<bool, uint16_t>> ports;  // (tcp?, port): one owner each
   for (int i = 0; i < kFlows; ++i) {
-    const UdpFields udp{.sport = static_cast<uint16_t>(10000 + i), .dport = 443};
-    auto out = run_on_port0(from_a().ipv4(v4(i % 2 ? kInside2 : kInside, kOutside)).udp(udp).build());
+    const uint16_t sport = static_cast<uint16_t>(10000 + i / 2);
+    FrameBuilder frame = from_a().ipv4(v4(i % 4 < 2 ? kInside2 : kInside, kOutside));
+    if (i % 2)
+      frame.tcp({.sport = sport, .dport = 443, .flags = tcp_flags::kSyn});
+    else
+      frame.udp({.sport = sport, .dport = 443});
+    auto out = run_on_port0(frame.build());
     ASSERT_EQ(out.delta.reasons, Reasons({{"fwd_snat", 1}})) << "flow " << i;
-    ports.insert(l4_source_id(out.data));
+    ports.insert({i % 2 == 1, l4_source_id(out.data)});
   }
   EXPECT_EQ(ports.size(), static_cast<size_t>(kFlows));
   EXPECT_EQ(entries(dp_->snat_flows_fd(), sizeof(xdpgw_flow_key)), static_cast<size_t>(kFlows));
@@ -231,6 +236,10 @@ TEST_F(SnatTest, PacketToATranslationFromAnotherRemoteIsUnsolicited) {
       from_b().ipv4(v4(ipv4("198.18.2.99"), kTranslated)).udp({.sport = 53, .dport = port}).build());
   EXPECT_EQ(action_name(stranger.action), "XDP_DROP");
   EXPECT_EQ(stranger.delta.reasons, Reasons({{"drop_snat_unsolicited", 1}}));
+  // Hairpin: another inside host addressing the translation is refused.
+  auto hairpin = run_on_port0(
+      from_a().ipv4(v4(kInside2, kTranslated)).udp({.sport = 53, .dport = port}).build());
+  EXPECT_EQ(hairpin.delta.reasons, Reasons({{"drop_snat_unsolicited", 1}}));
   // Not a translated port at all: the gateway's kernel gets it, as before.
   auto local = run_on_port1(
       from_b().ipv4(v4(kOutside, kTranslated)).udp({.sport = 53, .dport = static_cast<uint16_t>(port ^ 1)}).build());

@@ -267,6 +267,20 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
                                               daemon.control_socket().string()));
   ASSERT_TRUE(stats.ok()) << stats.output;
   EXPECT_GE(nlohmann::json::parse(stats.output)["snat"]["expired"]["udp"].get<uint64_t>(), 4u) << stats.output;
+  // And as the operator reads them.
+  const CmdResult text_stats = run_cmd(fmt::format("{} stats --socket {}", XDPGW_BINARY,
+                                                   daemon.control_socket().string()));
+  ASSERT_TRUE(text_stats.ok()) << text_stats.output;
+  EXPECT_NE(text_stats.output.find(fmt::format("{:<16} 1 live translations, ports in use: udp 1", kGatewayB4)),
+            std::string::npos)
+      << text_stats.output;
+  EXPECT_NE(text_stats.output.find("drop_snat_ports_exhausted"), std::string::npos) << text_stats.output;
+  const CmdResult text_flows = run_cmd(fmt::format("{} flows --socket {}", XDPGW_BINARY,
+                                                   daemon.control_socket().string()));
+  ASSERT_TRUE(text_flows.ok()) << text_flows.output;
+  EXPECT_NE(text_flows.output.find("1 source-NAT translations"), std::string::npos) << text_flows.output;
+  EXPECT_NE(text_flows.output.find(fmt::format("{}:7004 as {}:", kHostA4, kGatewayB4)), std::string::npos)
+      << text_flows.output;
 }
 
 TEST(SnatE2e, LiveTcpTransferSurvivesAReloadAndAKillNineRestart) {
