@@ -8,12 +8,17 @@
 #include <time.h>
 
 #include <cstring>
+#include <set>
+
+#include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
 #include "common/error.hpp"
 #include "daemon/flow_walk.hpp"
 #include "datapath/datapath.hpp"
+#include "datapath/netdev.hpp"
+#include "datapath/snat_apply.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -65,18 +70,18 @@ uint32_t snat_timeout_s(uint8_t proto, uint32_t s, const config::NatTimeouts& t)
   }
 }
 
-SnatExpiryPass expire_snat(int flows_fd, int ports_fd, const config::NatTimeouts& t, uint64_t now_ns) {
+SnatExpiryPass remove_snat_translations(int flows_fd, int ports_fd, const SnatDoomed& doomed) {
   SnatExpiryPass pass;
   std::vector<xdpgw_flow_key> candidates;
   walk_flows<xdpgw_snat_flow>(flows_fd, [&](const xdpgw_flow_key& k, const xdpgw_snat_flow& f) {
     ++pass.scanned;
-    if (expired(k, f, t, now_ns)) candidates.push_back(k);
+    if (doomed(k, f)) candidates.push_back(k);
     return true;
   });
   for (const xdpgw_flow_key& k : candidates) {
     xdpgw_snat_flow f{};
     if (bpf_map_lookup_elem(flows_fd, &k, &f) != 0) continue;  // gone meanwhile
-    if (!expired(k, f, t, now_ns)) continue;                     // a packet came
+    if (!doomed(k, f)) continue;                                 // a packet came
     if (bpf_map_delete_elem(flows_fd, &k) != 0) {
       if (errno == ENOENT) continue;
       throw_errno(errno, "delete an expired translation");
@@ -92,6 +97,12 @@ SnatExpiryPass expire_snat(int flows_fd, int ports_fd, const config::NatTimeouts
   return pass;
 }
 
+SnatExpiryPass expire_snat(int flows_fd, int ports_fd, const config::NatTimeouts& t, uint64_t now_ns) {
+  return remove_snat_translations(flows_fd, ports_fd, [&](const xdpgw_flow_key& k, const xdpgw_snat_flow& f) {
+    return expired(k, f, t, now_ns);
+  });
+}
+
 SnatTable::SnatTable(boost::asio::io_context& io, const Datapath& dp, const config::Config& running)
     : dp_(dp),
       cfg_(running),
@@ -100,6 +111,21 @@ SnatTable::SnatTable(boost::asio::io_context& io, const Datapath& dp, const conf
 
 void SnatTable::configure(const config::Nat& nat) {
   job_.set_interval(std::chrono::milliseconds(nat.timeouts.expiry_interval_ms));
+  // A translation to an address no rule gives out any more (a masquerade
+  // port renumbered, a rule changed or removed) can never be answered:
+  // ended now, as Linux does with masquerade entries when the address goes.
+  std::set<uint32_t> current;
+  for (const xdpgw_snat_rule& r : snat_rule_values(nat, [](std::string_view port) { return netdev::primary_ipv4(port); }))
+    for (uint32_t i = 0; i < r.addr_count; ++i) current.insert(r.addrs[i]);
+  const SnatExpiryPass ended = remove_snat_translations(
+      dp_.snat_flows_fd(), dp_.snat_ports_fd(),
+      [&](const xdpgw_flow_key&, const xdpgw_snat_flow& f) { return !current.contains(f.addr); });
+  uint64_t n = 0;
+  for (const auto& [proto, count] : ended.expired) n += count;
+  if (n > 0) {
+    ended_by_config_ += n;
+    spdlog::info("source NAT: {} translations ended: no rule translates to their address any more", n);
+  }
   // Translations an earlier config (or run) made expire even when this one
   // has no [[snat]]: the job runs whenever a datapath may hold some.
   if (!started_) {
@@ -158,6 +184,7 @@ nlohmann::json SnatTable::stats() const {
   for (const auto& [proto, n] : expired_) exp[std::string(proto_name(proto))] = n;
   s["expired"] = std::move(exp);
   s["expiry_passes"] = passes_;
+  s["ended_by_config"] = ended_by_config_;
   const int cpus = libbpf_num_possible_cpus();
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus > 0 ? cpus : 1));
   const char* names[XDPGW_SNAT_STAT_COUNT] = {"created", "raced", "port_taken", "icmp_errors"};

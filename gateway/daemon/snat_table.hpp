@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -43,6 +44,10 @@ struct SnatExpiryPass {
 // keeps it.
 SnatExpiryPass expire_snat(int flows_fd, int ports_fd, const config::NatTimeouts& t, uint64_t now_ns);
 
+// The same removal for every translation `doomed(key, value)` names.
+using SnatDoomed = std::function<bool(const xdpgw_flow_key&, const xdpgw_snat_flow&)>;
+SnatExpiryPass remove_snat_translations(int flows_fd, int ports_fd, const SnatDoomed& doomed);
+
 class SnatTable {
  public:
   // `running` is the gateway's config, read on every run.
@@ -50,7 +55,8 @@ class SnatTable {
   SnatTable(const SnatTable&) = delete;
   SnatTable& operator=(const SnatTable&) = delete;
 
-  // After every apply: starts, re-times or stops the expiry job.
+  // After every apply: re-times (and first starts) the expiry job, and ends
+  // translations to addresses `nat` no longer translates to.
   void configure(const config::Nat& nat);
   // One expiry pass now (the job's body; tests call it too).
   void expire_now();
@@ -72,6 +78,7 @@ class SnatTable {
   const config::Config& cfg_;
   std::map<uint8_t, uint64_t> expired_;  // by protocol, since start
   uint64_t passes_ = 0;
+  uint64_t ended_by_config_ = 0;
   bool started_ = false;
   Periodic job_;
 };

@@ -121,6 +121,21 @@ TEST_F(SnatExpiry, APortANewerFlowOwnsIsNeverFreedWithAnExpiredOne) {
   EXPECT_TRUE(has_port(IPPROTO_UDP, 2000));
 }
 
+TEST_F(SnatExpiry, TranslationsToAnAddressNoLongerGivenOutAreEndedWithTheirPorts) {
+  ASSERT_TRUE(flows_ && ports_);
+  const auto k = add(IPPROTO_TCP, 5000, 2000, XDPGW_SNAT_S_SYN_OUT | XDPGW_SNAT_S_SYN_IN, 1);
+  const uint32_t other = htonl(0xC6120209);
+  const SnatExpiryPass kept = remove_snat_translations(
+      flows_.get(), ports_.get(), [&](const xdpgw_flow_key&, const xdpgw_snat_flow& f) { return f.addr == other; });
+  EXPECT_TRUE(kept.expired.empty());
+  EXPECT_TRUE(has_flow(k));
+  const SnatExpiryPass ended = remove_snat_translations(
+      flows_.get(), ports_.get(), [&](const xdpgw_flow_key&, const xdpgw_snat_flow& f) { return f.addr != other; });
+  EXPECT_EQ(ended.expired, (std::map<uint8_t, uint64_t>{{IPPROTO_TCP, 1}}));
+  EXPECT_FALSE(has_flow(k));
+  EXPECT_FALSE(has_port(IPPROTO_TCP, 2000));
+}
+
 TEST(SnatApply, MasqueradeTakesThePortsAddressAndOwnershipIsChecked) {
   config::Nat nat;
   config::SnatRule masq;
