@@ -40,6 +40,8 @@ void walk_flows(int fd, Visit visit) {
   }
 }
 
+// "198.18.1.2", "2001:2::1" (IPv4 in the first 4 bytes).
+std::string addr_text(const uint8_t* addr, uint8_t family);
 // "198.18.1.2:80", "[2001:2::1]:80"; port in network order.
 std::string endpoint_text(const uint8_t* addr, uint8_t family, uint16_t port_be);
 // "tcp", "udp", "icmp", "icmpv6", "other".

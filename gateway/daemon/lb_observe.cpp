@@ -72,13 +72,6 @@ nlohmann::json counter_json(const xdpgw_lb_counter& c) {
   return {{"packets", c.packets}, {"bytes", c.bytes}, {"new_flows", c.new_flows}};
 }
 
-std::string addr_text(const uint8_t* addr, uint8_t family) {
-  std::array<char, INET6_ADDRSTRLEN> buf{};
-  if (inet_ntop(family == AF_INET ? AF_INET : AF_INET6, addr, buf.data(), buf.size()) == nullptr)
-    return "?";
-  return buf.data();
-}
-
 std::string_view action_name(uint8_t action) {
   switch (action) {
     case XDPGW_FLOW_LB_NAT: return "nat";
@@ -93,6 +86,13 @@ std::string_view action_name(uint8_t action) {
 }
 
 }  // namespace
+
+std::string addr_text(const uint8_t* addr, uint8_t family) {
+  std::array<char, INET6_ADDRSTRLEN> buf{};
+  if (inet_ntop(family == AF_INET ? AF_INET : AF_INET6, addr, buf.data(), buf.size()) == nullptr)
+    return "?";
+  return buf.data();
+}
 
 std::string endpoint_text(const uint8_t* addr, uint8_t family, uint16_t port_be) {
   const std::string a = addr_text(addr, family);

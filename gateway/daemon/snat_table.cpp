@@ -35,12 +35,6 @@ bool expired(const xdpgw_flow_key& k, const xdpgw_snat_flow& f, const config::Na
   return now_ns > f.last_seen_ns && now_ns - f.last_seen_ns > timeout_ns;
 }
 
-std::string addr_text(uint32_t addr_be) {
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &addr_be, buf, sizeof(buf));
-  return buf;
-}
-
 std::string state_text(uint8_t proto, uint32_t s) {
   if (proto == IPPROTO_TCP) {
     if (s & XDPGW_SNAT_S_RST) return "reset";
@@ -144,7 +138,7 @@ void SnatTable::expire_now() {
 SnatTable::Usage SnatTable::usage() const {
   Usage u;
   walk_flows<xdpgw_snat_flow>(dp_.snat_flows_fd(), [&](const xdpgw_flow_key& k, const xdpgw_snat_flow& f) {
-    const std::string a = addr_text(f.addr);
+    const std::string a = addr_text(reinterpret_cast<const uint8_t*>(&f.addr), AF_INET);
     ++u.translations[a];
     ++u.ports_in_use[{a, std::string(proto_name(k.proto))}];
     return true;

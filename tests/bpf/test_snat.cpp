@@ -174,14 +174,12 @@ TEST_F(SnatTest, IcmpErrorAboutATranslatedFlowIsTranslatedInsideTheQuoteToo) {
   add_rule();
   const UdpFields udp{.sport = 6000, .dport = 33434};
   auto out = run_on_port0(from_a().ipv4(v4(kInside, kOutside)).udp(udp).payload(12).build());
-  const uint16_t port = l4_source_id(out.data);
   // A router on the way answers what it got: the translated datagram.
   const Ipv4Addr router = ipv4("198.18.2.254");
   auto in = from_b().ipv4(v4(router, kTranslated)).icmp(3, 3).payload(quote(out.data, 28 + 12)).build();
   // A receives it as if its own datagram had been quoted.
   auto as_sent = to_b().ipv4(v4(kInside, kOutside, 63)).udp(udp).payload(12).build();
   auto want = to_a().ipv4(v4(router, kInside, 63)).icmp(3, 3).payload(quote(as_sent, 28 + 12)).build();
-  (void)port;
   expect_forwarded(run_on_port1(in), want, "fwd_snat_reverse");
   EXPECT_EQ(snat_stat(XDPGW_SNAT_ICMP_ERRORS), 1u);
 }
