@@ -263,6 +263,10 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
   const auto got = server.receive(5s);
   ASSERT_TRUE(got) << "the fifth flow still had no port after the others expired";
   EXPECT_TRUE(ports.contains(got->from.port())) << got->from.to_string();
+  // Answered, it is a replied flow (udp_replied_s, 120 s): it stays for the
+  // checks below however slowly they run.
+  server.send_to(got->from, hello);
+  ASSERT_TRUE(clients[4].receive(5s)) << "the reply did not come back";
   const CmdResult stats = run_cmd(fmt::format("{} stats --json --socket {}", XDPGW_BINARY,
                                               daemon.control_socket().string()));
   ASSERT_TRUE(stats.ok()) << stats.output;
@@ -281,6 +285,19 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
   EXPECT_NE(text_flows.output.find("1 source-NAT translations"), std::string::npos) << text_flows.output;
   EXPECT_NE(text_flows.output.find(fmt::format("{}:7004 as {}:", kHostA4, kGatewayB4)), std::string::npos)
       << text_flows.output;
+  // Metrics: the live translation by address and protocol, the expiries,
+  // and the exhaustion under its reason; promtool finds nothing to fix.
+  const CmdResult scrape = t.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
+  ASSERT_TRUE(scrape.ok()) << scrape.output;
+  for (const std::string line :
+       {fmt::format("xdpgw_snat_translations{{address=\"{}\"}} 1", kGatewayB4),
+        fmt::format("xdpgw_snat_ports_in_use{{address=\"{}\",protocol=\"udp\"}} 1", kGatewayB4),
+        std::string("xdpgw_snat_expired_total{protocol=\"udp\"} 4"),
+        std::string("xdpgw_packets_total{reason=\"drop_snat_ports_exhausted\",outcome=\"drop\"} 1")})
+    EXPECT_NE(scrape.output.find(line), std::string::npos) << line << "\n" << scrape.output;
+  const CmdResult lint =
+      t.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics | promtool check metrics");
+  EXPECT_TRUE(lint.ok()) << lint.output;
 }
 
 TEST(SnatE2e, LiveTcpTransferSurvivesAReloadAndAKillNineRestart) {
