@@ -117,6 +117,9 @@ enum class HealthCheckKind : uint8_t { kTcp, kHttp };
 
 enum class AclAction : uint8_t { kAllow, kDeny };
 enum class AclProtocol : uint8_t { kAny, kTcp, kUdp, kIcmp, kIcmpv6 };
+// [[acl]] state: kEstablished is a packet of a flow [[snat]] translates
+// (either direction); kNew everything else.
+enum class AclState : uint8_t { kAny, kNew, kEstablished };
 
 // The spelling used in the config file ("native", "drop", "static", ...).
 std::string_view to_string(AttachMode mode);
@@ -230,6 +233,7 @@ struct AclRule {
   AclProtocol protocol = AclProtocol::kAny;
   std::optional<PortRange> src_ports;  // only with tcp/udp
   std::optional<PortRange> dst_ports;
+  AclState state = AclState::kAny;
   std::string in_port;    // empty = any ingress port
   uint32_t in_ifindex = 0;
   uint32_t line = 0;      // where it was written, for stats labels

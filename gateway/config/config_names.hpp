@@ -90,6 +90,10 @@ inline constexpr std::array<Choice<SnatProtocol>, 4> kSnatProtocols{{
     {"udp", SnatProtocol::kUdp},
     {"icmp", SnatProtocol::kIcmp},
 }};
+inline constexpr std::array<Choice<AclState>, 2> kAclStates{{
+    {"new", AclState::kNew},
+    {"established", AclState::kEstablished},
+}};
 inline constexpr std::array<Choice<bool>, 2> kPortInbound{{
     {"any", false},
     {"established-only", true},

@@ -420,7 +420,8 @@ RawAclRule read_acl_rule(TableReader& table) {
                   .protocol = table.string("protocol"),
                   .src_ports = table.string("src_ports"),
                   .dst_ports = table.string("dst_ports"),
-                  .in_port = table.string("in_port")};
+                  .in_port = table.string("in_port"),
+                  .state = table.string("state")};
   table.reject_unknown_keys();
   return rule;
 }

@@ -109,6 +109,7 @@ struct RawAclRule {
   RawString src_ports;
   RawString dst_ports;
   RawString in_port;
+  RawString state;
 };
 
 struct RawRateClass {

@@ -335,6 +335,9 @@ void fill_acl(const ConfigTables& t, const config::Policy& policy) {
     value.proto = ip_protocol(r.protocol);
     value.action = static_cast<uint8_t>(acl_action(r.action));
     value.rule_id = static_cast<uint16_t>(r.stats_slot);
+    value.state = r.state == config::AclState::kNew           ? XDPGW_ACL_STATE_NEW
+                  : r.state == config::AclState::kEstablished ? XDPGW_ACL_STATE_ESTABLISHED
+                                                              : XDPGW_ACL_STATE_ANY;
     if (r.src_ports || r.dst_ports) {
       value.flags = XDPGW_ACL_F_PORTS;
       const config::PortRange any;

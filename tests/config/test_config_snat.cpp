@@ -27,6 +27,9 @@ TEST(SnatConfig, ExampleFileResolvesToTypedValues) {
   ASSERT_EQ(r.sources.size(), 1u);
   EXPECT_EQ(r.sources[0].to_string(), "198.18.1.0/24");
   EXPECT_EQ(config.nat.timeouts, NatTimeouts{});
+  ASSERT_EQ(config.ports.size(), 2u);
+  EXPECT_FALSE(config.ports[0].inbound_established_only);
+  EXPECT_TRUE(config.ports[1].inbound_established_only);
 }
 
 TEST(SnatConfig, DefaultsAndTheMatchesARuleExpandsTo) {
@@ -130,6 +133,16 @@ TEST(SnatConfig, PortInboundIsAnyOrEstablishedOnly) {
   EXPECT_EQ(error_lines(std::string(kMinimal) + "[[port]]\nname = \"xgw1\"\ninbound = \"closed\"\n"),
             (std::vector<std::string>{
                 "router.toml:7:11: inbound \"closed\" must be \"any\" or \"established-only\""}));
+}
+
+TEST(SnatConfig, AclStateIsNewOrEstablished) {
+  const Config config = valid_config(with("[[acl]]\naction = \"deny\"\nin_port = \"xgw1\"\nstate = \"new\"\n"));
+  ASSERT_EQ(config.policy.acl.size(), 1u);
+  EXPECT_EQ(config.policy.acl[0].state, AclState::kNew);
+  EXPECT_EQ(config.policy.acl[0].name, "deny in xgw1 state new");
+  EXPECT_EQ(error_lines(with("[[acl]]\naction = \"deny\"\nstate = \"related\"\n")),
+            (std::vector<std::string>{
+                "router.toml:9:9: state \"related\" must be \"new\" or \"established\""}));
 }
 
 }  // namespace

@@ -749,13 +749,22 @@ struct xdpgw_acl_ruleset {
 
 #define XDPGW_ACL_F_PORTS (1u << 0) /* port ranges apply: TCP/UDP with ports only */
 
+/* [[acl]] state: "established" is a packet of a flow [[snat]] translates,
+ * either way (snat_flows has it, or snat_ports names it as that flow's
+ * reply); everything else is "new". */
+enum xdpgw_acl_state {
+	XDPGW_ACL_STATE_ANY = 0,
+	XDPGW_ACL_STATE_NEW = 1,
+	XDPGW_ACL_STATE_ESTABLISHED = 2,
+};
+
 /* cfg_acl_rules value, by evaluation index. */
 struct xdpgw_acl_rule {
 	__u32 ifindex;	/* ingress port; 0 = any */
 	__u8 proto;	/* IPPROTO_*; 0 = any */
 	__u8 action;	/* enum xdpgw_acl_action */
 	__u8 flags;	/* XDPGW_ACL_F_* */
-	__u8 reserved;
+	__u8 state;	/* enum xdpgw_acl_state */
 	__u16 rule_id;	/* position in the config file: acl_stats index */
 	__u16 sport_lo; /* inclusive ranges, host order */
 	__u16 sport_hi;
