@@ -12,6 +12,7 @@
 #include "capture.h"
 #include "flow_export.h"
 #include "features.h"
+#include "snat.h"
 
 const volatile __u32 xdpgw_features = XDPGW_FEAT_ALL;
 
@@ -73,4 +74,20 @@ __noinline int xdpgw_flow_account(struct xdp_md *ctx, const struct xdpgw_pkt_met
 		return 0;
 	flow_account(ctx, meta, egress_ifindex, fwd_reason);
 	return 0;
+}
+
+__noinline int xdpgw_snat_in(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+			     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd)
+{
+	if (!meta || !fwd)
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	return snat_in(ctx, meta, (__u16)sport, (__u16)dport, fwd);
+}
+
+__noinline int xdpgw_snat_out(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+			      __u32 egress, __u32 sport, __u32 dport)
+{
+	if (!meta)
+		return drop(ctx, XDPGW_R_DROP_META_MISSING);
+	return snat_out(ctx, meta, egress, (__u16)sport, (__u16)dport);
 }

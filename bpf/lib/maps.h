@@ -470,6 +470,73 @@ struct {
 	__type(value, struct xdpgw_lb_counter);
 } backend_stats __weak SEC(".maps");
 
+/* ---- source NAT (shared.h, bpf/lib/snat.h) ------------------------------ */
+
+/* [[snat]] matches of one generation: (egress, protocol, source prefix) ->
+ * rule. Written by the daemon at apply; read by XDP for an outbound flow it
+ * has no translation for. LPM_TRIE: the most specific source prefix wins,
+ * whatever the file order. */
+struct xdpgw_snat_table {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDPGW_SNAT_MAX_MATCHES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(struct xdpgw_snat_match_key));
+	__uint(value_size, sizeof(struct xdpgw_snat_rule));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_snat_table);
+} cfg_snat __weak SEC(".maps");
+
+/* Ports with inbound = "established-only" of one generation: ifindex ->
+ * XDPGW_INBOUND_F_*. Written by the daemon at apply; read by XDP for an
+ * IPv4 packet to be forwarded that no translation claimed. HASH: a few
+ * ports, looked up by ifindex. */
+struct xdpgw_inbound_table {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_MAX_PORTS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XDPGW_CONFIG_GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct xdpgw_inbound_table);
+} cfg_inbound __weak SEC(".maps");
+
+/* Live translations, inside flow -> translated source and state. Written by
+ * XDP (insert, state bits, last_seen) and by the daemon (expiry deletes);
+ * read by both. A HASH, not an LRU: a translation ends when its flow's
+ * timeout says so, never because other flows needed room. Not generational
+ * and pinned: reloads and restarts keep every translation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_SNAT_TABLE_SIZE);
+	__type(key, struct xdpgw_flow_key);
+	__type(value, struct xdpgw_snat_flow);
+} snat_flows __weak SEC(".maps");
+
+/* Port ownership, translated (address, proto, port) -> inside flow key.
+ * XDP inserts with BPF_NOEXIST, so one (address, port) has one owner; a
+ * reply finds its flow here. The daemon deletes a port after its flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPGW_SNAT_TABLE_SIZE);
+	__type(key, struct xdpgw_snat_port_key);
+	__type(value, struct xdpgw_flow_key);
+} snat_ports __weak SEC(".maps");
+
+/* enum xdpgw_snat_stat counters, per CPU (no atomics). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPGW_SNAT_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} snat_stats __weak SEC(".maps");
+
 /* Looks up `key` in generation `gen` of a cfg_* table; NULL when either the
  * generation's table or the entry is missing. */
 static __always_inline void *cfg_lookup(void *outer, __u32 gen, const void *key)

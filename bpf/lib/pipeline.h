@@ -8,7 +8,10 @@
  *                                local part below (cpu_stage.bpf.c), or go on
  *   load balancer              → rewritten for a backend, or go on; SYN
  *                                cookies in their own stage (synproxy.bpf.c)
- *   router                     → redirected, or passed to the kernel
+ *   source NAT, replies        → translated back to the inside host, or go on
+ *   router                     → redirected, or passed to the kernel; an
+ *                                outbound flow a [[snat]] rule matches on its
+ *                                egress is translated there (router.h)
  *
  * Each stage follows stages.h's convention (XDPGW_GO_ON, XDPGW_FORWARD with
  * a request, or a counted verdict) and none calls another: forwarding is
@@ -83,6 +86,16 @@ static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_m
 			withdraw_hand_over();
 			return drop(ctx, XDPGW_R_MISSED_TAIL_CALL);
 		}
+		if (verdict != XDPGW_GO_ON && verdict != XDPGW_FORWARD)
+			return verdict;
+		/* A load-balanced packet is the load balancer's alone. */
+		if (verdict == XDPGW_FORWARD)
+			meta->skip |= XDPGW_SKIP_SNAT;
+	}
+	/* Replies to translated flows arrive addressed to the gateway, which
+	 * the router would hand to the kernel: translated back first. */
+	if (!(meta->skip & XDPGW_SKIP_SNAT)) {
+		verdict = xdpgw_snat_in(ctx, meta, fwd->sport, fwd->dport, fwd);
 		if (verdict != XDPGW_GO_ON && verdict != XDPGW_FORWARD)
 			return verdict;
 	}

@@ -306,6 +306,24 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 			reason = redirect_to(eg.ifindex);
 		if (reason)
 			return not_forwarded(ctx, reason, fwd_reason);
+		/* Source NAT needs the egress, so it runs here, once the
+		 * route is known and before anything is rewritten. */
+		if (!(meta->skip & XDPGW_SKIP_SNAT)) {
+			int verdict = xdpgw_snat_out(ctx, meta, eg.ifindex, fp->sport, fp->dport);
+
+			if (verdict == XDPGW_FORWARD)
+				fwd_reason = XDPGW_R_FWD_SNAT;
+			else if (verdict != XDPGW_GO_ON)
+				return verdict;
+			/* The call may have rewritten the packet: its
+			 * pointers are found again. */
+			data = (void *)(long)ctx->data;
+			data_end = (void *)(long)ctx->data_end;
+			eth = data;
+			ip = (void *)(eth + 1);
+			if ((void *)(ip + 1) > data_end)
+				return drop(ctx, XDPGW_R_DROP_IPV4_TRUNCATED);
+		}
 		ipv4_decrease_ttl(ip);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);

@@ -76,6 +76,18 @@ int xdpgw_punt_check(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 int xdpgw_lb(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 	     __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
 
+/* Source NAT, replies (snat.h): XDPGW_GO_ON when the packet is not
+ * addressed to a translation, XDPGW_FORWARD once translated back to the
+ * inside host (then XDPGW_SKIP_SNAT is set in `meta`), or a drop. */
+int xdpgw_snat_in(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
+		  __u32 sport, __u32 dport, struct xdpgw_fwd_request *fwd);
+
+/* Source NAT, outbound (snat.h), once the router chose `egress`:
+ * XDPGW_GO_ON (no translation), XDPGW_FORWARD (source translated), or a
+ * counted verdict. Called only when the generation has [[snat]] rules. */
+int xdpgw_snat_out(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+		   __u32 egress, __u32 sport, __u32 dport);
+
 /* Flow export (flow_export.h): adds a packet the router redirects to
  * `egress_ifindex` to its flow in flow_cache; returns 0. Called only when
  * the packet's generation has [flow_export]. */

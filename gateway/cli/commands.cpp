@@ -35,6 +35,7 @@
 #include "datapath/datapath.hpp"
 #include "datapath/decap.hpp"
 #include "datapath/netdev.hpp"
+#include "datapath/snat_apply.hpp"
 #include "datapath/probe.hpp"
 
 namespace xdpgw::cli {
@@ -223,6 +224,18 @@ void add_check(CLI::App& app) {
                   << '\n';
       g_exit_code = kExitBadConfig;
       return;
+    }
+    // Translating to an address the gateway does not own: no reply would
+    // ever reach it. Checked where the gateway runs (load_config entered
+    // its netns), so not with --offline.
+    if (!*offline && cfg->nat.enabled()) {
+      try {
+        check_snat_addresses_owned(cfg->nat, local_ipv4_addresses());
+      } catch (const std::runtime_error& e) {
+        std::cerr << *path << ": " << e.what() << '\n';
+        g_exit_code = kExitBadConfig;
+        return;
+      }
     }
     std::size_t set_prefixes = 0;
     for (const auto& set : cfg->policy.prefix_sets) set_prefixes += set.prefixes.size();
@@ -633,7 +646,8 @@ void add_flows(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "flows", "List flows of the connection table (load-balanced flows in both "
                "directions, verdicts offloaded by the AF_XDP pipeline) with their "
-               "target, packets and bytes.");
+               "target, packets and bytes, and source-NAT translations (inside, "
+               "translated and outside tuples, state, idle time).");
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   auto limit = std::make_shared<size_t>(100);

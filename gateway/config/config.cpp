@@ -22,6 +22,8 @@ std::string describe(const AclRule& r) {
   if (r.src_ports) text += " sport " + range(*r.src_ports);
   if (r.dst_ports) text += " dport " + range(*r.dst_ports);
   if (!r.in_port.empty()) text += " in " + r.in_port;
+  if (r.state == AclState::kNew) text += " state new";
+  if (r.state == AclState::kEstablished) text += " state established";
   if (text.size() == bare) text += " any";
   return text;
 }

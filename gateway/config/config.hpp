@@ -133,6 +133,9 @@ enum class HealthCheckKind : uint8_t { kTcp, kHttp };
 
 enum class AclAction : uint8_t { kAllow, kDeny };
 enum class AclProtocol : uint8_t { kAny, kTcp, kUdp, kIcmp, kIcmpv6 };
+// [[acl]] state: kEstablished is a packet of a flow [[snat]] translates
+// (either direction); kNew everything else.
+enum class AclState : uint8_t { kAny, kNew, kEstablished };
 
 // The spelling used in the config file ("native", "drop", "static", ...).
 std::string_view to_string(AttachMode mode);
@@ -163,6 +166,10 @@ struct GatewaySettings {
 struct Port {
   std::string name;
   uint32_t ifindex = 0;
+  // inbound = "established-only": IPv4 packets arriving here are forwarded
+  // only when they answer a flow translated by [[snat]] (or are an ICMP
+  // error about one). Default "any".
+  bool inbound_established_only = false;
 
   bool operator==(const Port&) const = default;
 };
@@ -243,6 +250,7 @@ struct AclRule {
   AclProtocol protocol = AclProtocol::kAny;
   std::optional<PortRange> src_ports;  // only with tcp/udp
   std::optional<PortRange> dst_ports;
+  AclState state = AclState::kAny;
   std::string in_port;    // empty = any ingress port
   uint32_t in_ifindex = 0;
   uint32_t line = 0;      // where it was written, for stats labels
@@ -466,6 +474,58 @@ struct FlowExport {
   bool operator==(const FlowExport&) const = default;
 };
 
+// [[snat]] and [nat]: source NAT / masquerade of IPv4 flows (bpf/lib/snat.h).
+// NAT66 / NPTv6 are not done: IPv6 sources are refused.
+enum class SnatProtocol : uint8_t { kAny, kTcp, kUdp, kIcmp };
+enum class SnatWhenFull : uint8_t { kDrop, kPass };
+inline constexpr std::size_t kMaxSnatAddrs = XDPGW_SNAT_MAX_ADDRS;
+inline constexpr std::size_t kMaxSnatMatches = XDPGW_SNAT_MAX_MATCHES;
+
+struct SnatRule {
+  std::vector<IpPrefix> sources;  // IPv4, host bits zero; sets expanded; sorted, unique
+  std::string out_port;
+  uint32_t out_ifindex = 0;
+  SnatProtocol protocol = SnatProtocol::kAny;
+  bool masquerade = false;      // out_port's primary IPv4 address, followed
+  std::vector<IpAddr> to;       // IPv4; empty with masquerade
+  PortRange ports{.first = XDPGW_SNAT_PORT_MIN_DEFAULT, .last = XDPGW_SNAT_PORT_MAX_DEFAULT};
+  SnatWhenFull when_full = SnatWhenFull::kDrop;
+  uint32_t line = 0;
+
+  bool operator==(const SnatRule&) const = default;
+};
+
+// Seconds a translation lives after its last packet, by what the flow has
+// shown (the daemon's expiry, gateway/daemon/snat_expiry).
+struct NatTimeouts {
+  uint32_t tcp_established_s = 7200;  // both SYNs seen, no FIN/RST
+  uint32_t tcp_transitory_s = 120;    // handshake not done, or one FIN
+  uint32_t tcp_closed_s = 10;         // RST, or FIN both ways
+  uint32_t udp_s = 30;
+  uint32_t udp_replied_s = 120;       // once a reply came back
+  uint32_t icmp_s = 30;
+  uint32_t expiry_interval_ms = 1000; // how often the table is walked
+
+  bool operator==(const NatTimeouts&) const = default;
+};
+
+struct Nat {
+  std::vector<SnatRule> rules;  // file order
+  NatTimeouts timeouts;
+  bool enabled() const { return !rules.empty(); }
+  bool operator==(const Nat&) const = default;
+};
+
+// One entry of the datapath's match trie: a rule expanded to one protocol
+// and one source prefix (`rule` indexes Nat::rules).
+struct SnatMatch {
+  uint32_t ifindex = 0;
+  uint8_t proto = 0;  // IPPROTO_TCP / IPPROTO_UDP / IPPROTO_ICMP
+  IpPrefix source;
+  std::size_t rule = 0;
+};
+std::vector<SnatMatch> snat_matches(const Nat& nat);
+
 struct Config {
   GatewaySettings gateway;
   std::vector<Port> ports;  // file order, at least one
@@ -477,6 +537,7 @@ struct Config {
   Punt punt;
   Announce announce;
   FlowExport flow_export;
+  Nat nat;
 
   bool operator==(const Config&) const = default;
 };

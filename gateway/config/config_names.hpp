@@ -89,6 +89,24 @@ inline constexpr std::array<Choice<AclAction>, 2> kAclActions{{
     {"allow", AclAction::kAllow},
     {"deny", AclAction::kDeny},
 }};
+inline constexpr std::array<Choice<SnatProtocol>, 4> kSnatProtocols{{
+    {"any", SnatProtocol::kAny},
+    {"tcp", SnatProtocol::kTcp},
+    {"udp", SnatProtocol::kUdp},
+    {"icmp", SnatProtocol::kIcmp},
+}};
+inline constexpr std::array<Choice<AclState>, 2> kAclStates{{
+    {"new", AclState::kNew},
+    {"established", AclState::kEstablished},
+}};
+inline constexpr std::array<Choice<bool>, 2> kPortInbound{{
+    {"any", false},
+    {"established-only", true},
+}};
+inline constexpr std::array<Choice<SnatWhenFull>, 2> kSnatWhenFull{{
+    {"drop", SnatWhenFull::kDrop},
+    {"pass", SnatWhenFull::kPass},
+}};
 inline constexpr std::array<Choice<AclProtocol>, 5> kAclProtocols{{
     {"any", AclProtocol::kAny},
     {"tcp", AclProtocol::kTcp},

@@ -129,6 +129,22 @@ class TableReader {
     return values;
   }
 
+  // A string or an array of strings, as one list (a string is a list of
+  // one); `pos` gets where the key's value starts.
+  std::vector<Located<std::string>> string_or_string_array(std::string_view key, SourcePos* pos,
+                                                           bool* present) {
+    const toml::node* node = table_->get(key);
+    *present = node != nullptr;
+    if (node == nullptr) return {};
+    *pos = start_of(node->source());
+    if (node->as_string()) {
+      std::vector<Located<std::string>> one;
+      one.push_back(*string(key));
+      return one;
+    }
+    return string_array(key);
+  }
+
   std::optional<TableReader> table(std::string_view key) {
     const toml::node* node = take(key);
     if (node == nullptr) return std::nullopt;
@@ -216,7 +232,7 @@ RawGateway read_gateway(TableReader& table) {
 }
 
 RawPort read_port(TableReader& table) {
-  RawPort port{.pos = table.pos(), .name = table.string("name")};
+  RawPort port{.pos = table.pos(), .name = table.string("name"), .inbound = table.string("inbound")};
   table.reject_unknown_keys();
   return port;
 }
@@ -285,6 +301,34 @@ RawFlowExport read_flow_export(TableReader& table) {
   }
   table.reject_unknown_keys();
   return fe;
+}
+
+RawSnatRule read_snat_rule(TableReader& table) {
+  RawSnatRule rule{.pos = table.pos(),
+                   .src = table.string_array("src"),
+                   .out_port = table.string("out_port"),
+                   .protocol = table.string("protocol"),
+                   .to = {},
+                   .to_pos = {},
+                   .has_to = false,
+                   .ports = table.string_or_integer("ports"),
+                   .when_full = table.string("when_full")};
+  rule.to = table.string_or_string_array("to", &rule.to_pos, &rule.has_to);
+  table.reject_unknown_keys();
+  return rule;
+}
+
+RawNat read_nat(TableReader& table) {
+  RawNat nat{.pos = table.pos(),
+             .tcp_established_s = table.integer("tcp_established_s"),
+             .tcp_transitory_s = table.integer("tcp_transitory_s"),
+             .tcp_closed_s = table.integer("tcp_closed_s"),
+             .udp_s = table.integer("udp_s"),
+             .udp_replied_s = table.integer("udp_replied_s"),
+             .icmp_s = table.integer("icmp_s"),
+             .expiry_interval_ms = table.integer("expiry_interval_ms")};
+  table.reject_unknown_keys();
+  return nat;
 }
 
 RawPolicy read_policy(TableReader& table) {
@@ -376,7 +420,8 @@ RawAclRule read_acl_rule(TableReader& table) {
                   .protocol = table.string("protocol"),
                   .src_ports = table.string("src_ports"),
                   .dst_ports = table.string("dst_ports"),
-                  .in_port = table.string("in_port")};
+                  .in_port = table.string("in_port"),
+                  .state = table.string("state")};
   table.reject_unknown_keys();
   return rule;
 }
@@ -521,6 +566,8 @@ RawConfig read_document(const toml::table& root, std::string_view source_name,
   if (auto table = document.table("punt")) raw.punt = read_punt(*table);
   if (auto table = document.table("announce")) raw.announce = read_announce(*table);
   if (auto table = document.table("flow_export")) raw.flow_export = read_flow_export(*table);
+  for (TableReader& table : document.table_array("snat")) raw.snat.push_back(read_snat_rule(table));
+  if (auto table = document.table("nat")) raw.nat = read_nat(*table);
   document.reject_unknown_keys();
   return raw;
 }

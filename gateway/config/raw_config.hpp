@@ -49,6 +49,7 @@ struct RawGateway {
 struct RawPort {
   SourcePos pos;
   RawString name;
+  RawString inbound;
 };
 
 struct RawRoute {
@@ -108,6 +109,7 @@ struct RawAclRule {
   RawString src_ports;
   RawString dst_ports;
   RawString in_port;
+  RawString state;
 };
 
 struct RawRateClass {
@@ -234,6 +236,29 @@ struct RawFlowExport {
   RawInteger max_records_per_s;
 };
 
+// [[snat]]: source NAT rules; [nat]: their timeouts.
+struct RawSnatRule {
+  SourcePos pos;
+  std::vector<Located<std::string>> src;  // prefixes and "@set" names
+  RawString out_port;
+  RawString protocol;
+  std::vector<Located<std::string>> to;   // addresses, or the one word "masquerade"
+  SourcePos to_pos;                       // where `to` was written (when it was)
+  bool has_to = false;
+  RawString ports;                        // "LO-HI"
+  RawString when_full;
+};
+struct RawNat {
+  SourcePos pos;
+  RawInteger tcp_established_s;
+  RawInteger tcp_transitory_s;
+  RawInteger tcp_closed_s;
+  RawInteger udp_s;
+  RawInteger udp_replied_s;
+  RawInteger icmp_s;
+  RawInteger expiry_interval_ms;
+};
+
 struct RawConfig {
   std::string source_name;  // file name used in every error
   std::optional<RawGateway> gateway;
@@ -250,6 +275,8 @@ struct RawConfig {
   std::optional<RawPunt> punt;
   std::optional<RawAnnounce> announce;
   std::optional<RawFlowExport> flow_export;
+  std::vector<RawSnatRule> snat;
+  std::optional<RawNat> nat;
 };
 
 // Reads and parses the file; errors name it as `path` was given.

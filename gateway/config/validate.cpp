@@ -32,6 +32,7 @@ Result<Config> validate(const RawConfig& raw, const Environment& env) {
   config.punt = check_punt(raw.punt, config.ports, config.gateway.instance, errors);
   config.announce = check_announce(raw.announce, config.gateway.instance, errors);
   config.flow_export = check_flow_export(raw.flow_export, errors);
+  config.nat = check_nat(raw, config.ports, config.policy, errors);
   if (!errors.empty()) return std::move(errors).take_in_source_order();
   return config;
 }

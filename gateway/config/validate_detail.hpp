@@ -9,6 +9,7 @@
 //   validate_punt.cpp      [punt]
 //   validate_announce.cpp  [announce] (BIRD)
 //   validate_flow_export.cpp [flow_export] (IPFIX / NetFlow v9)
+//   validate_snat.cpp      [[snat]], [nat]
 //
 // A check reports every problem it sees into the ErrorList and carries on;
 // a value that fails is left at its default (see validate.cpp).
@@ -109,5 +110,7 @@ Punt check_punt(const std::optional<RawPunt>& raw, const std::vector<Port>& port
 Announce check_announce(const std::optional<RawAnnounce>& raw, std::string_view instance,
                         ErrorList& errors);
 FlowExport check_flow_export(const std::optional<RawFlowExport>& raw, ErrorList& errors);
+Nat check_nat(const RawConfig& raw, const std::vector<Port>& ports, const Policy& policy,
+              ErrorList& errors);
 
 }  // namespace xdpgw::config::detail

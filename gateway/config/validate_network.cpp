@@ -142,7 +142,10 @@ std::vector<Port> check_ports(const std::vector<RawPort>& raw_ports, const Envir
                  name->value);
       continue;
     }
-    ports.push_back({.name = name->value, .ifindex = *ifindex});
+    const std::optional<bool> established_only = check_choice(raw.inbound, "inbound", kPortInbound, errors);
+    ports.push_back({.name = name->value,
+                     .ifindex = *ifindex,
+                     .inbound_established_only = established_only.value_or(false)});
   }
   return ports;
 }

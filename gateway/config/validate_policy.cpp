@@ -201,6 +201,10 @@ std::optional<AclRule> check_acl_rule(const RawAclRule& raw,
     }
     ok = (*range = check_port_range(**text, key, errors)).has_value() && ok;
   }
+  if (raw.state) {
+    if (auto value = check_choice(raw.state, "state", kAclStates, errors)) rule.state = *value;
+    else ok = false;
+  }
   if (raw.in_port) {
     if (!declared_ports.contains(raw.in_port->value)) {
       errors.add(raw.in_port->pos, "in_port {:?} is not declared in a [[port]]",

@@ -92,6 +92,7 @@ Gateway::Gateway(boost::asio::io_context& io, std::string config_path, config::C
                                             .routes6 = dp_.kr_routes6_fd(),
                                             .nexthops = dp_.kr_nexthops_fd()}),
       exporter_(io, dp_.flow_cache_fd(), dp_.conn_table_fd()),
+      snat_(io, dp_, cfg_),
       // Subscribed before the first apply: a change while it runs is then
       // seen (twice at worst, which is harmless).
       kernel_watch_(
@@ -180,6 +181,9 @@ void Gateway::apply_config(const config::Config& next, bool initial) {
   KernelView view = KernelView::read(next);
   state_ = apply(dp_, next, lb_.runtime());
   applied_view_ = std::move(view);
+  snat_.configure(next.nat);
+  if (next.nat.enabled())
+    spdlog::info("source NAT: {} rules", next.nat.rules.size());
   lb_.warm_backend_neighbours();
   spdlog::info("config applied as generation {}: {} ports, route source {}, {} static routes, "
                "steering {}",
@@ -379,12 +383,14 @@ nlohmann::json Gateway::stats(bool all) const {
   s["instance"] = cfg_.gateway.instance;
   s["lb"] = lb_.json();
   s["policy"] = policy_stats_json(cfg_, dp_);
+  s["snat"] = snat_.stats();
   return s;
 }
 
 nlohmann::json Gateway::flows(size_t limit) const {
   nlohmann::json f = flows_json(dp_, limit);
   if (lb_.proxy().enabled()) f["proxied"] = lb_.proxy().flows(limit);
+  f["snat"] = snat_.flows(limit);
   return f;
 }
 
@@ -396,6 +402,7 @@ std::vector<control::MetricFamily> Gateway::metric_families() const {
   if (route_mirror_.enabled())
     for (auto& f : route_mirror_.metrics()) out.push_back(std::move(f));
   for (auto& f : exporter_.metrics()) out.push_back(std::move(f));
+  snat_.metrics(out);
   kernel_watch_.metrics(out);
   control::MetricFamily reattached{
       .name = "xdpgw_port_reattached_total",
@@ -409,7 +416,7 @@ std::vector<control::MetricFamily> Gateway::metric_families() const {
   }
   out.push_back(std::move(reattached));
   for (auto& f : periodic_metrics({&pipeline_.restart_job(), &lb_.announce_job(), &flood_watch_.job(),
-                                   &events_.summary_job(), &kernel_watch_.resync_job()}))
+                                   &events_.summary_job(), &kernel_watch_.resync_job(), &snat_.job()}))
     out.push_back(std::move(f));
   return out;
 }

@@ -27,6 +27,7 @@
 #include "daemon/lb_control.hpp"
 #include "daemon/observe.hpp"
 #include "daemon/pipeline_supervisor.hpp"
+#include "daemon/snat_table.hpp"
 #include "datapath/apply.hpp"
 #include "datapath/datapath.hpp"
 #include "flow_export/exporter.hpp"
@@ -105,6 +106,7 @@ class Gateway {
   EventLog events_;
   routing::RouteMirror route_mirror_;
   flow_export::Exporter exporter_;  // [flow_export]
+  SnatTable snat_;                  // [[snat]] expiry and observation
   KernelWatch kernel_watch_;
 };
 

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/error.hpp"
+#include "daemon/flow_walk.hpp"
 
 namespace xdpgw::daemon {
 namespace {
@@ -43,29 +44,6 @@ struct EmbryonicFill {
   uint64_t inserted, promoted, refused, deleted, evicted, udp_capped;
 };
 
-// Walks the table in batches (one syscall per 4096 entries, not per entry),
-// calling `visit` until it returns false.
-template <typename Value = xdpgw_flow, typename Visit>
-void walk_flows(int fd, Visit visit) {
-  constexpr uint32_t kBatch = 4096;
-  std::vector<xdpgw_flow_key> keys(kBatch);
-  std::vector<Value> values(kBatch);
-  uint64_t in_batch = 0, out_batch = 0;
-  bool first = true;
-  for (;;) {
-    uint32_t count = kBatch;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
-                                   values.data(), &count, &opts);
-    if (err && errno != ENOENT) throw_errno(errno, "walk a flow table");
-    for (uint32_t i = 0; i < count; ++i)
-      if (!visit(keys[i], values[i])) return;
-    if (err) return;  // ENOENT: that was the last batch
-    in_batch = out_batch;
-    first = false;
-  }
-}
-
 // Entries of the embryonic table, in batches like the connection table.
 size_t count_embryonic(int fd) {
   size_t n = 0;
@@ -94,19 +72,6 @@ nlohmann::json counter_json(const xdpgw_lb_counter& c) {
   return {{"packets", c.packets}, {"bytes", c.bytes}, {"new_flows", c.new_flows}};
 }
 
-std::string addr_text(const uint8_t* addr, uint8_t family) {
-  std::array<char, INET6_ADDRSTRLEN> buf{};
-  if (inet_ntop(family == AF_INET ? AF_INET : AF_INET6, addr, buf.data(), buf.size()) == nullptr)
-    return "?";
-  return buf.data();
-}
-
-std::string endpoint_text(const uint8_t* addr, uint8_t family, uint16_t port_be) {
-  const std::string a = addr_text(addr, family);
-  return family == AF_INET6 ? fmt::format("[{}]:{}", a, ntohs(port_be))
-                            : fmt::format("{}:{}", a, ntohs(port_be));
-}
-
 std::string_view action_name(uint8_t action) {
   switch (action) {
     case XDPGW_FLOW_LB_NAT: return "nat";
@@ -120,6 +85,21 @@ std::string_view action_name(uint8_t action) {
   }
 }
 
+}  // namespace
+
+std::string addr_text(const uint8_t* addr, uint8_t family) {
+  std::array<char, INET6_ADDRSTRLEN> buf{};
+  if (inet_ntop(family == AF_INET ? AF_INET : AF_INET6, addr, buf.data(), buf.size()) == nullptr)
+    return "?";
+  return buf.data();
+}
+
+std::string endpoint_text(const uint8_t* addr, uint8_t family, uint16_t port_be) {
+  const std::string a = addr_text(addr, family);
+  return family == AF_INET6 ? fmt::format("[{}]:{}", a, ntohs(port_be))
+                            : fmt::format("{}:{}", a, ntohs(port_be));
+}
+
 std::string_view proto_name(uint8_t proto) {
   switch (proto) {
     case IPPROTO_TCP: return "tcp";
@@ -129,9 +109,6 @@ std::string_view proto_name(uint8_t proto) {
     default: return "other";
   }
 }
-
-
-}  // namespace
 
 xdpgw_lb_counter read_lb_counter(int map_fd, uint32_t id) {
   const int cpus = libbpf_num_possible_cpus();
@@ -405,6 +382,20 @@ std::string format_flows(const nlohmann::json& flows) {
                          c["client"].get<std::string>(), c["backend"].get<std::string>(),
                          c["state"].get<std::string>(), c["to_backend_bytes"].get<uint64_t>(),
                          c["to_client_bytes"].get<uint64_t>(), c["vip"].get<std::string>());
+  }
+  if (flows.contains("snat") && flows["snat"]["total"].get<size_t>() > 0) {
+    const auto& t = flows["snat"];
+    out += fmt::format("{} source-NAT translations{}\n", t["total"].get<size_t>(),
+                       t["translations"].size() < t["total"].get<size_t>()
+                           ? fmt::format(" (showing {})", t["translations"].size())
+                           : std::string());
+    for (const auto& x : t["translations"])
+      out += fmt::format("{:<6} {:>21} as {:<21} -> {:<21} {:<11} idle {}s of {}s  {} pkts out {} in\n",
+                         x["protocol"].get<std::string>(), x["inside"].get<std::string>(),
+                         x["translated"].get<std::string>(), x["outside"].get<std::string>(),
+                         x["state"].get<std::string>(), x["idle_s"].get<uint64_t>(),
+                         x["timeout_s"].get<uint32_t>(), x["packets_out"].get<uint64_t>(),
+                         x["packets_in"].get<uint64_t>());
   }
   return out;
 }

@@ -40,6 +40,24 @@ std::string format_stats(const nlohmann::json& stats, const std::string& instanc
   for (const auto& set : p["acl"]["prefix_sets"])
     out += fmt::format("prefix set @{}: {} IPv4 and {} IPv6 prefixes\n", set["name"].get<std::string>(),
                        set["ipv4"].get<int64_t>(), set["ipv6"].get<int64_t>());
+  if (stats.contains("snat")) {
+    const auto& n = stats["snat"];
+    out += fmt::format("\nsource NAT: {} translations created, {} allocation races, {} ports found taken, "
+                       "{} ICMP errors translated\n",
+                       n["created"].get<uint64_t>(), n["raced"].get<uint64_t>(), n["port_taken"].get<uint64_t>(),
+                       n["icmp_errors"].get<uint64_t>());
+    for (const auto& [addr, count] : n["translations_by_address"].items()) {
+      std::string ports;
+      if (n["ports_in_use"].contains(addr))
+        for (const auto& [proto, used] : n["ports_in_use"][addr].items())
+          ports += fmt::format(" {} {}", proto, used.get<uint64_t>());
+      out += fmt::format("  {:<16} {} live translations, ports in use:{}\n", addr, count.get<uint64_t>(), ports);
+    }
+    std::string expired;
+    for (const auto& [proto, count] : n["expired"].items())
+      expired += fmt::format(" {} {}", proto, count.get<uint64_t>());
+    out += fmt::format("  expired:{}\n", expired.empty() ? std::string(" none") : expired);
+  }
   return out;
 }
 

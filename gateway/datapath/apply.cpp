@@ -22,6 +22,7 @@
 
 #include "common/error.hpp"
 #include "datapath/netdev.hpp"
+#include "datapath/snat_apply.hpp"
 
 namespace xdpgw {
 namespace {
@@ -334,6 +335,9 @@ void fill_acl(const ConfigTables& t, const config::Policy& policy) {
     value.proto = ip_protocol(r.protocol);
     value.action = static_cast<uint8_t>(acl_action(r.action));
     value.rule_id = static_cast<uint16_t>(r.stats_slot);
+    value.state = r.state == config::AclState::kNew           ? XDPGW_ACL_STATE_NEW
+                  : r.state == config::AclState::kEstablished ? XDPGW_ACL_STATE_ESTABLISHED
+                                                              : XDPGW_ACL_STATE_ANY;
     if (r.src_ports || r.dst_ports) {
       value.flags = XDPGW_ACL_F_PORTS;
       const config::PortRange any;
@@ -434,6 +438,10 @@ uint32_t skipped_stages(const config::Config& cfg) {
   if (!cfg.punt.enabled()) skip |= XDPGW_SKIP_PUNT;
   if (cfg.lb.vips.empty()) skip |= XDPGW_SKIP_LB;
   if (!cfg.flow_export.enabled()) skip |= XDPGW_SKIP_FLOW_EXPORT;
+  const bool inbound_filter = std::any_of(cfg.ports.begin(), cfg.ports.end(),
+                                          [](const config::Port& p) { return p.inbound_established_only; });
+  if (!inbound_filter) skip |= XDPGW_SKIP_INBOUND;
+  if (!cfg.nat.enabled() && !inbound_filter) skip |= XDPGW_SKIP_SNAT;
   return skip;
 }
 
@@ -481,6 +489,8 @@ AppliedState apply(Datapath& dp, const config::Config& cfg, LbRuntime& lb) {
   fill_policy(t, cfg.policy);
   fill_lb(dp, t, staged.gen, cfg, next);
   fill_punt(t, cfg);
+  fill_snat(t, cfg.nat);
+  fill_inbound(t, cfg.ports);
   write_settings(t.settings.get(),
                  xdpgw_settings{
                      .missed_tail_call_action =

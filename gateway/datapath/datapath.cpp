@@ -65,6 +65,8 @@ constexpr auto kGenerationTables = std::to_array<GenerationTable>({
     {&SkelMaps::cfg_rl_src4, &ConfigTables::rl_src4},
     {&SkelMaps::cfg_rl_src6, &ConfigTables::rl_src6},
     {&SkelMaps::cfg_rl_classes, &ConfigTables::rl_classes},
+    {&SkelMaps::cfg_snat, &ConfigTables::snat},
+    {&SkelMaps::cfg_inbound, &ConfigTables::inbound},
 });
 
 // ConfigTables holds nothing but these fds, each bound by exactly one row:
@@ -609,6 +611,9 @@ int Datapath::synproxy_active_fd() const { return bpf_map__fd(skel_->maps.synpro
 int Datapath::rl_buckets_fd() const { return bpf_map__fd(skel_->maps.rl_buckets); }
 int Datapath::rl_stats_fd() const { return bpf_map__fd(skel_->maps.rl_stats); }
 int Datapath::acl_stats_fd() const { return bpf_map__fd(skel_->maps.acl_stats); }
+int Datapath::snat_flows_fd() const { return bpf_map__fd(skel_->maps.snat_flows); }
+int Datapath::snat_ports_fd() const { return bpf_map__fd(skel_->maps.snat_ports); }
+int Datapath::snat_stats_fd() const { return bpf_map__fd(skel_->maps.snat_stats); }
 void Datapath::reset_acl_stats(std::span<const uint32_t> slots) const {
   const int cpus = check_errno(libbpf_num_possible_cpus(), "libbpf_num_possible_cpus");
   const std::vector<xdpgw_counter> zero(static_cast<std::size_t>(cpus));

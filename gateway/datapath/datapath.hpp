@@ -75,6 +75,9 @@ struct ConfigTables {
   UniqueFd rl_src4;
   UniqueFd rl_src6;
   UniqueFd rl_classes;
+  // source NAT (bpf/lib/snat.h)
+  UniqueFd snat;
+  UniqueFd inbound;
 };
 
 class Datapath {
@@ -174,6 +177,10 @@ class Datapath {
   int rl_buckets_fd() const;
   int rl_stats_fd() const;
   int acl_stats_fd() const;
+  // Source NAT: live translations, port owners, counters (shared.h).
+  int snat_flows_fd() const;
+  int snat_ports_fd() const;
+  int snat_stats_fd() const;
   // Zeroes these acl_stats slots on every CPU (a rule new to them starts
   // from 0; config::keep_acl_stats_slots says which).
   void reset_acl_stats(std::span<const uint32_t> slots) const;
@@ -198,6 +205,7 @@ class Datapath {
   int rl_src4_fd() const { return active_.rl_src4.get(); }
   int rl_src6_fd() const { return active_.rl_src6.get(); }
   int rl_classes_fd() const { return active_.rl_classes.get(); }
+  int snat_rules_fd() const { return active_.snat.get(); }
 
   // ---- Maglev rings (lb_rings, map-in-map) ----
   // Creates a table of entries.size() positions (backend ids) and installs

@@ -91,6 +91,19 @@ std::vector<LocalAddress> local_addresses() {
   return out;
 }
 
+std::optional<std::array<uint8_t, 4>> primary_ipv4(std::string_view name) {
+  ifaddrs* raw = nullptr;
+  if (getifaddrs(&raw) < 0) throw_errno(errno, "getifaddrs");
+  std::unique_ptr<ifaddrs, decltype(&freeifaddrs)> list(raw, &freeifaddrs);
+  for (ifaddrs* it = list.get(); it; it = it->ifa_next) {
+    if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET || name != it->ifa_name) continue;
+    std::array<uint8_t, 4> addr{};
+    std::memcpy(addr.data(), &reinterpret_cast<const sockaddr_in*>(it->ifa_addr)->sin_addr, 4);
+    return addr;
+  }
+  return std::nullopt;
+}
+
 void enter_netns(std::string_view name) {
   std::string path = fmt::format("/run/netns/{}", name);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -30,6 +30,9 @@ struct LocalAddress {
 };
 // Every address configured on any interface of the namespace.
 std::vector<LocalAddress> local_addresses();
+// The first IPv4 address the kernel lists on interface `name` (its
+// primary), or nullopt when it has none.
+std::optional<std::array<uint8_t, 4>> primary_ipv4(std::string_view name);
 
 // Enters the network namespace /run/netns/NAME for the calling thread, for
 // the rest of its life (the daemon calls it first thing in main, before any

@@ -8,7 +8,9 @@
 // take the elapsed time the test measured around the run as an input:
 // B <= passed <= B + R * elapsed + 1. No timing threshold anywhere.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -495,6 +497,49 @@ TEST_F(PolicyTest, AclInPortMatchesOnlyThatPort) {
   configure(fmt::format("[[acl]]\naction = \"deny\"\nin_port = \"{}\"\n", port_name()));
   EXPECT_EQ(run_on_port(udp4("198.18.1.9")).delta.reasons, Reasons({{"drop_acl_deny", 1}}));
   EXPECT_EQ(run(udp4("198.18.1.9")).delta.reasons, Reasons({{"pass_routing_off", 1}}));
+}
+
+// state = "new" / "established": a packet of a flow [[snat]] translates
+// (its translation in snat_flows, or snat_ports naming it as that flow's
+// reply) is established, anything else new.
+TEST_F(PolicyTest, AclStateTellsTranslatedFlowsFromNewOnes) {
+  configure(fmt::format("[[acl]]\naction = \"deny\"\nin_port = \"{}\"\nstate = \"new\"\n", port_name()));
+  // Outbound of a translated flow 198.18.1.2:1000 -> 198.18.2.2:53 (UDP),
+  // translated to 198.18.2.1:3000.
+  xdpgw_flow_key inside{};
+  std::memcpy(inside.src, ipv4("198.18.1.2").data(), 4);
+  std::memcpy(inside.dst, ipv4("198.18.2.2").data(), 4);
+  inside.sport = htons(1000);
+  inside.dport = htons(53);
+  inside.proto = IPPROTO_UDP;
+  inside.family = AF_INET;
+  xdpgw_snat_flow flow{};
+  std::memcpy(&flow.addr, ipv4("198.18.2.1").data(), 4);
+  flow.port = htons(3000);
+  ASSERT_EQ(bpf_map_update_elem(dp_->snat_flows_fd(), &inside, &flow, BPF_NOEXIST), 0);
+  xdpgw_snat_port_key pk{.addr = flow.addr, .port = flow.port, .proto = IPPROTO_UDP, .pad = 0};
+  ASSERT_EQ(bpf_map_update_elem(dp_->snat_ports_fd(), &pk, &inside, BPF_NOEXIST), 0);
+
+  EXPECT_EQ(run_on_port(udp4("198.18.1.2", "198.18.2.2", 1000, 53)).delta.reasons,
+            Reasons({{"pass_routing_off", 1}}));
+  // Its reply, to the translated address and port, from the remote end.
+  EXPECT_EQ(run_on_port(udp4("198.18.2.2", "198.18.2.1", 53, 3000)).delta.reasons,
+            Reasons({{"pass_routing_off", 1}}));
+  // New: another source port, another remote port, a stranger, TCP.
+  EXPECT_EQ(run_on_port(udp4("198.18.1.2", "198.18.2.2", 1001, 53)).delta.reasons,
+            Reasons({{"drop_acl_deny", 1}}));
+  EXPECT_EQ(run_on_port(udp4("198.18.2.2", "198.18.2.1", 54, 3000)).delta.reasons,
+            Reasons({{"drop_acl_deny", 1}}));
+  EXPECT_EQ(run_on_port(udp4("198.18.2.9", "198.18.2.1", 53, 3000)).delta.reasons,
+            Reasons({{"drop_acl_deny", 1}}));
+  EXPECT_EQ(run_on_port(tcp4("198.18.1.2", 1000, 53)).delta.reasons, Reasons({{"drop_acl_deny", 1}}));
+
+  // The opposite rule: established flows denied, new ones not.
+  configure(fmt::format("[[acl]]\naction = \"deny\"\nstate = \"established\"\n"));
+  EXPECT_EQ(run_on_port(udp4("198.18.1.2", "198.18.2.2", 1000, 53)).delta.reasons,
+            Reasons({{"drop_acl_deny", 1}}));
+  EXPECT_EQ(run_on_port(udp4("198.18.1.2", "198.18.2.2", 1001, 53)).delta.reasons,
+            Reasons({{"pass_routing_off", 1}}));
 }
 
 // File order says deny the /15 first, but the longer source prefix is

@@ -54,7 +54,11 @@ std::string to_toml(const GatewayConfig& config, std::string_view instance,
   std::string toml = fmt::format("[gateway]\ninstance = {}\nattach_mode = \"native\"\n\n",
                                  toml_string(instance));
   for (const std::string& port : config.ports) {
-    toml += fmt::format("[[port]]\nname = {}\n\n", toml_string(port));
+    toml += fmt::format("[[port]]\nname = {}\n", toml_string(port));
+    if (std::find(config.established_only_ports.begin(), config.established_only_ports.end(), port) !=
+        config.established_only_ports.end())
+      toml += "inbound = \"established-only\"\n";
+    toml += "\n";
   }
   toml += fmt::format("[routing]\nsource = {}\n\n", toml_string(to_string(config.route_source)));
   for (const StaticRoute& route : config.routes) {
@@ -212,12 +216,24 @@ void GatewayDaemon::rewrite_config(const GatewayConfig& config) const {
       << to_toml(config, instance_, dir_.path() / "control.sock");
 }
 
-void GatewayDaemon::wait_until_running() {
+void GatewayDaemon::restart(const Netns& gateway) {
+  if (!process_.poll()) throw std::logic_error("restart() of a daemon that still runs");
+  // The same config, instance and log file: the new run adopts the pins.
+  const std::size_t log_before = log().size();
+  process_ = ChildProcess({XDPGW_BINARY, "run", "-c", (dir_.path() / "gateway.toml").string(), "--netns",
+                           gateway.name()},
+                          dir_.path() / "daemon.log");
+  // Its exit is the one the destructor checks.
+  killed_ = false;
+  wait_until_running(log_before);
+}
+
+void GatewayDaemon::wait_until_running(std::size_t log_from) {
   // The daemon logs "instance NAME: running" once every port is attached.
   const std::string ready_line = fmt::format("instance {}: running", instance_);
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   for (;;) {
-    if (log().find(ready_line) != std::string::npos) return;
+    if (log().find(ready_line, log_from) != std::string::npos) return;
     if (const auto ended = process_.poll()) {
       throw std::runtime_error(fmt::format("xdpgw run ended before running ({}); its log:\n{}",
                                            ended->describe(), log()));

@@ -51,6 +51,7 @@ struct GatewayConfig {
   std::vector<StaticRoute> routes;      // used with RouteSource::kStatic
   std::vector<unsigned> steering_cpus;  // empty: steering off
   std::string extra_toml;               // appended verbatim ([punt], [[acl]], ...)
+  std::vector<std::string> established_only_ports;  // inbound = "established-only"
 };
 
 // A directory under /tmp named after the test process, removed with its
@@ -127,6 +128,9 @@ class GatewayDaemon {
   // destructor then expects that exit instead of a clean one.
   ExitStatus kill9();
 
+  // After kill9() or stop(): `xdpgw run` again with the same config and
+  // instance, which adopts the pinned maps and links; waits until it runs.
+  void restart(const Netns& gateway);
   // `xdpgw stop --instance INSTANCE --detach`: detaches XDP from the ports and
   // removes the pins. Returns the command's result.
   CmdResult detach() const;
@@ -140,7 +144,8 @@ class GatewayDaemon {
   void expect_error_lines_with(std::string text) { expected_errors_.push_back(std::move(text)); }
 
  private:
-  void wait_until_running();
+  // From log offset `log_from` on (a restart appends to the same log).
+  void wait_until_running(std::size_t log_from = 0);
   // Best effort, for failure paths: `stop --detach` if pins remain, and the
   // lock file.
   void remove_datapath_and_lock() noexcept;

@@ -45,15 +45,6 @@ constexpr std::string_view kCollector4 = "198.18.3.2";
 constexpr uint16_t kIpfixPort = 4739;
 constexpr uint16_t kNetflow9Port = 9995;
 
-bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(100ms);
-  }
-  return true;
-}
-
 // nfcapd in the foreground, in `ns`, bound to ip:port, writing into a
 // directory of its own (removed on destruction, after nfcapd is stopped).
 class Nfcapd {
@@ -68,7 +59,7 @@ class Nfcapd {
     // Templates lost before nfcapd listens would make the data that follows
     // unreadable: the exporter is started only once it listens.
     const bool listening = wait_until(
-        [&] { return ns_.exec(fmt::format("ss -Hlun 'sport = :{}' | grep -q .", port)).ok(); }, 10s);
+        [&] { return ns_.exec(fmt::format("ss -Hlun 'sport = :{}' | grep -q .", port)).ok(); }, 10s, 100ms);
     if (!listening) throw std::runtime_error("nfcapd did not start listening: " + log());
   }
   ~Nfcapd() {
@@ -238,7 +229,7 @@ class FlowExportE2e : public ::testing::Test {
             if (c.value("queued", 1) != 0 || c.value("records_sent", uint64_t{0}) < min_records) return false;
           return true;
         },
-        60s);
+        60s, 100ms);
     ASSERT_TRUE(done) << "flows not exported; flow_export status: " << last.dump(1) << "\n" << daemon.log();
   }
 
@@ -433,7 +424,7 @@ TEST_F(FlowExportE2e, ReloadMovesToANewCollectorWithoutLosingCachedFlows) {
   }
   // The exporter has seen the flow in the cache (and, with 300 s to go,
   // sent nothing of it).
-  ASSERT_TRUE(wait_until([&] { return status(daemon)["flow_export"].value("flows_cached", 0u) == 1; }, 30s))
+  ASSERT_TRUE(wait_until([&] { return status(daemon)["flow_export"].value("flows_cached", 0u) == 1; }, 30s, 100ms))
       << status(daemon).dump(1);
   daemon.rewrite_config(config(toml(kIpfixPort, "ipfix", 2)));
   const CmdResult reload = run_cmd(fmt::format("{} reload --socket {}", XDPGW_BINARY,
@@ -468,7 +459,7 @@ TEST_F(FlowExportE2e, CollectorDownLeavesForwardingAloneAndCountsErrors) {
         last = status(daemon)["flow_export"];
         return last["collectors"].at(0).value("errors", 0) > 0;
       },
-      60s);
+      60s, 100ms);
   EXPECT_TRUE(counted) << "no send error counted: " << last.dump(1);
   const uint64_t errors = last["collectors"].at(0).value("errors", uint64_t{0});
   // The same count in the status text and in the metrics (at least as many:

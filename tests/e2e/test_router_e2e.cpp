@@ -76,16 +76,6 @@ GatewayConfig router_config(const RouterTopology& topology, RouteSource source,
 // Every static route above has its own nexthop.
 constexpr uint32_t kStaticNexthops = 4;
 
-// Waits (bounded) until `ready` holds; false if it never did.
-bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
 // `count` datagrams of varying size from `from_ip` to `to_ip`:`port`, one at
 // a time, each checked byte for byte (and for its source address) before
 // the next is sent.

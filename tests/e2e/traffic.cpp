@@ -273,4 +273,14 @@ KernelForwarded operator-(const KernelForwarded& after, const KernelForwarded& b
   return KernelForwarded{.ipv4 = after.ipv4 - before.ipv4, .ipv6 = after.ipv6 - before.ipv6};
 }
 
+bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds poll) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+  return true;
+}
+
 }  // namespace xdpgw::test::e2e

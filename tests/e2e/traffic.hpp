@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -75,5 +76,10 @@ struct KernelForwarded {
 };
 KernelForwarded kernel_forwarded(const Netns& ns);
 KernelForwarded operator-(const KernelForwarded& after, const KernelForwarded& before);
+
+// Waits (bounded) until `ready` holds, asking every `poll`; false if it
+// never did within `timeout`.
+bool wait_until(const std::function<bool()>& ready, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds poll = std::chrono::milliseconds(5));
 
 }  // namespace xdpgw::test::e2e

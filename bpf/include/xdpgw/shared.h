@@ -198,7 +198,24 @@ enum xdpgw_slot {
 	/* TCP to a cookie VIP that no handshake and no flow explain */	\
 	X(DROP_SYNPROXY_NO_FLOW, 63, "drop_synproxy_no_flow", DROP, 0)	\
 	/* a handshake packet the gateway could not rebuild */		\
-	X(DROP_SYNPROXY_REBUILD, 64, "drop_synproxy_rebuild", DROP, 0)
+	X(DROP_SYNPROXY_REBUILD, 64, "drop_synproxy_rebuild", DROP, 0)	\
+	/* source NAT (bpf/lib/snat.h) */				\
+	/* outbound, source translated, redirected */			\
+	X(FWD_SNAT, 65, "fwd_snat", FORWARD, 0)			\
+	/* reply (or ICMP error about a flow) translated back */	\
+	X(FWD_SNAT_REVERSE, 66, "fwd_snat_reverse", FORWARD, 0)	\
+	/* new flow, no free (address, port) after the probes */	\
+	X(DROP_SNAT_PORTS_EXHAUSTED, 67, "drop_snat_ports_exhausted", DROP, 0) \
+	X(PASS_SNAT_PORTS_EXHAUSTED, 68, "pass_snat_ports_exhausted", PASS, 0) \
+	/* new flow, snat_flows or snat_ports full */			\
+	X(DROP_SNAT_TABLE_FULL, 69, "drop_snat_table_full", DROP, 0)	\
+	X(PASS_SNAT_TABLE_FULL, 70, "pass_snat_table_full", PASS, 0)	\
+	/* to a translated (address, port) in use, not from its flow's	\
+	 * remote end: unsolicited, or hairpin (refused) */		\
+	X(DROP_SNAT_UNSOLICITED, 71, "drop_snat_unsolicited", DROP, 0)	\
+	/* arrived on an inbound = "established-only" port, not a reply	\
+	 * to (or an ICMP error about) a translated flow */		\
+	X(DROP_INBOUND_NOT_ESTABLISHED, 72, "drop_inbound_not_established", DROP, 0)
 
 /* Where a reason's packets went (the OUTCOME column). STEER_CPU is a step:
  * the packet is counted again on the CPU it was steered to. */
@@ -311,6 +328,8 @@ enum xdpgw_route_source {
 #define XDPGW_SKIP_PUNT (1u << 1)   /* no [[punt.rule]] */
 #define XDPGW_SKIP_LB (1u << 2)	    /* no [[vip]] */
 #define XDPGW_SKIP_FLOW_EXPORT (1u << 3) /* no [flow_export]: no flow_cache update */
+#define XDPGW_SKIP_SNAT (1u << 4) /* no [[snat]] rule, no established-only port */
+#define XDPGW_SKIP_INBOUND (1u << 5) /* no inbound = "established-only" port */
 
 /* XDP verdict values (enum xdp_action) a setting may hold. */
 struct xdpgw_settings {
@@ -828,13 +847,22 @@ struct xdpgw_acl_ruleset {
 
 #define XDPGW_ACL_F_PORTS (1u << 0) /* port ranges apply: TCP/UDP with ports only */
 
+/* [[acl]] state: "established" is a packet of a flow [[snat]] translates,
+ * either way (snat_flows has it, or snat_ports names it as that flow's
+ * reply); everything else is "new". */
+enum xdpgw_acl_state {
+	XDPGW_ACL_STATE_ANY = 0,
+	XDPGW_ACL_STATE_NEW = 1,
+	XDPGW_ACL_STATE_ESTABLISHED = 2,
+};
+
 /* cfg_acl_rules value, by evaluation index. */
 struct xdpgw_acl_rule {
 	__u32 ifindex;	/* ingress port; 0 = any */
 	__u8 proto;	/* IPPROTO_*; 0 = any */
 	__u8 action;	/* enum xdpgw_acl_action */
 	__u8 flags;	/* XDPGW_ACL_F_* */
-	__u8 reserved;
+	__u8 state;	/* enum xdpgw_acl_state */
 	__u16 rule_id;	/* position in the config file: acl_stats index */
 	__u16 sport_lo; /* inclusive ranges, host order */
 	__u16 sport_hi;
@@ -939,6 +967,99 @@ struct xdpgw_fe_value {
 struct xdpgw_fe_cfg {
 	__u32 sample_every; /* account 1 in N packets on average; 0 and 1 = every packet */
 	__u32 countdown;    /* this CPU's packets still to skip */
+};
+
+/* ---- source NAT (bpf/lib/snat.h) ------------------------------------------ */
+
+/*
+ * [[snat]] rules (IPv4 only). A flow leaving through an egress port a rule
+ * names, from a source the rule covers, gets an (address, port) no other
+ * live flow holds: the first packet claims the port in snat_ports with
+ * BPF_NOEXIST (so two flows can never share one), then installs the flow in
+ * snat_flows. Replies arrive addressed to the translated (address, port):
+ * snat_ports names the inside flow, which must be the one talking to that
+ * remote end. Both tables are plain HASHes, not LRU: no other traffic can
+ * evict a live translation; the daemon deletes a flow when its state's
+ * timeout passes (gateway/daemon/snat_expiry), flow first, then its port.
+ */
+#define XDPGW_SNAT_TABLE_SIZE 65536 /* flows (and ports) translated at once */
+#define XDPGW_SNAT_MAX_ADDRS 8	    /* translation addresses per rule */
+#define XDPGW_SNAT_MAX_MATCHES 4096 /* trie entries: prefix x egress x protocol */
+/* Ports tried for a new flow: from a random one, the next ones in the range
+ * (a range of at most this many ports is searched completely). */
+#define XDPGW_SNAT_PROBES 16
+#define XDPGW_SNAT_PORT_MIN_DEFAULT 1024
+#define XDPGW_SNAT_PORT_MAX_DEFAULT 65535
+
+/* cfg_snat key (LPM_TRIE): egress ifindex and protocol are matched whole,
+ * then the source prefix: prefixlen = XDPGW_SNAT_MATCH_FIXED_BITS + its
+ * length. A rule for every protocol is one entry per protocol. */
+#define XDPGW_SNAT_MATCH_FIXED_BITS 40
+struct xdpgw_snat_match_key {
+	__u32 prefixlen;
+	__u32 ifindex; /* egress port */
+	__u8 proto;    /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP */
+	__u8 addr[4];  /* source prefix, network order */
+	__u8 pad[3];   /* zero */
+};
+
+#define XDPGW_SNAT_F_PASS_WHEN_FULL (1u << 0) /* no port / full table: pass, else drop */
+
+/* cfg_snat value: what a matching new flow is translated to. */
+struct xdpgw_snat_rule {
+	__u32 rule_id;	  /* the rule's index in the config */
+	__u32 flags;	  /* XDPGW_SNAT_F_* */
+	__u16 port_lo;	  /* inclusive range, host order */
+	__u16 port_hi;
+	__u32 addr_count; /* 1..XDPGW_SNAT_MAX_ADDRS */
+	__u32 addrs[XDPGW_SNAT_MAX_ADDRS]; /* network order; a source keeps one */
+};
+
+/* cfg_inbound value, by ingress ifindex: what may arrive on a port. */
+#define XDPGW_INBOUND_F_ESTABLISHED_ONLY (1u << 0)
+
+/* snat_ports key: a translated (address, protocol, port). Value: the
+ * inside flow's key (struct xdpgw_flow_key, flow.h's builder). */
+struct xdpgw_snat_port_key {
+	__u32 addr;  /* network order */
+	__u16 port;  /* network order; ICMP echo: the identifier */
+	__u8 proto;
+	__u8 pad;    /* zero */
+};
+
+/* What a translation has seen, for its timeout (OR'ed in by XDP). */
+#define XDPGW_SNAT_S_OUT (1u << 0)	   /* a packet went out */
+#define XDPGW_SNAT_S_IN (1u << 1)	   /* a reply came back */
+#define XDPGW_SNAT_S_SYN_OUT (1u << 2)
+#define XDPGW_SNAT_S_SYN_IN (1u << 3)
+#define XDPGW_SNAT_S_FIN_OUT (1u << 4)
+#define XDPGW_SNAT_S_FIN_IN (1u << 5)
+#define XDPGW_SNAT_S_RST (1u << 6)
+
+/* snat_flows value, keyed by the inside flow (as it arrives from inside;
+ * ICMP echo: sport = identifier, dport = 0). */
+struct xdpgw_snat_flow {
+	__u32 addr;	    /* translated source address, network order */
+	__u16 port;	    /* translated source port / identifier, network order */
+	__u16 rule_id;
+	__u32 state;	    /* XDPGW_SNAT_S_* */
+	__u32 pad;
+	__u64 created_ns;   /* bpf_ktime_get_ns() */
+	__u64 last_seen_ns; /* refreshed at most every XDPGW_SNAT_TOUCH_NS */
+	__u64 packets_out;  /* atomically added */
+	__u64 packets_in;
+};
+/* last_seen_ns is written when it is this much behind: a timeout is
+ * seconds, and a shared cache line written per packet is not free. */
+#define XDPGW_SNAT_TOUCH_NS (1ull << 28)
+
+/* snat_stats index (per-CPU __u64). */
+enum xdpgw_snat_stat {
+	XDPGW_SNAT_CREATED = 0,	    /* translations XDP installed */
+	XDPGW_SNAT_RACED = 1,	    /* another CPU installed the flow first */
+	XDPGW_SNAT_PORT_TAKEN = 2,  /* probes that found their port in use */
+	XDPGW_SNAT_ICMP_ERRORS = 3, /* ICMP errors translated back */
+	XDPGW_SNAT_STAT_COUNT = 4,
 };
 
 /* ---- peer/sink program (bpf/peer.bpf.c) --------------------------------- */
