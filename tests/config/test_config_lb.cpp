@@ -58,6 +58,19 @@ TEST(LbConfig, DefaultsForAMinimalVip) {
   EXPECT_EQ(config.lb.udp_new_flows_per_prefix, 2000u);
 }
 
+TEST(LbConfig, SynproxyDefaultsAndTheExample) {
+  const Config example = load(std::filesystem::path(XDPGW_CONFIG_DIR) / "lb.toml", lab_interfaces());
+  EXPECT_EQ(example.lb.vips[0].synproxy.mode, SynproxyMode::kAuto);
+  EXPECT_EQ(example.lb.vips[0].synproxy.threshold_syn_per_second, 1000u);
+  EXPECT_EQ(example.lb.vips[1].synproxy.mode, SynproxyMode::kOff);
+  const Config config = valid_config(with_lb(std::string(kNatVip) + "[vip.synproxy]\nmode = \"on\"\n"));
+  EXPECT_EQ(config.lb.vips[0].synproxy.mode, SynproxyMode::kOn);
+  EXPECT_EQ(config.lb.vips[0].synproxy.threshold_syn_per_second, 1000u);  // the documented defaults
+  EXPECT_EQ(config.lb.synproxy_mss4, 1460);
+  EXPECT_EQ(config.lb.synproxy_mss6, 1440);
+  EXPECT_EQ(config.lb.synproxy_wscale, 7);
+}
+
 TEST(LbConfig, AllPortsVipKeepsTheClientsPort) {
   const Config config = valid_config(with_lb(R"(
 [[vip]]
@@ -124,6 +137,29 @@ std::vector<BadLb> bad_lb() {
       {"EmbryonicTableTooSmall",
        with_lb("[lb]\nembryonic_table_size = 100\n"),
        {"router.toml:6:24: embryonic_table_size 100 is out of range (1024..16777216)"}},
+      {"SynproxyOnDsr",
+       with_lb("[lb]\ntunnel_source_v4 = \"198.18.10.1\"\n[[vip]]\nname = \"web\"\n"
+               "address = \"198.18.100.1\"\nprotocol = \"tcp\"\nmode = \"dsr\"\n"
+               "[vip.synproxy]\nmode = \"auto\"\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:12:1: VIP \"web\": synproxy needs mode \"nat\" (a dsr backend answers the "
+        "client directly, so the gateway cannot complete its handshake); use syn_rate_limit"}},
+      {"SynproxyOnUdp",
+       with_lb("[[vip]]\nname = \"dns\"\naddress = \"198.18.100.1\"\nprotocol = \"udp\"\n"
+               "[vip.synproxy]\nmode = \"on\"\n[[vip.backend]]\naddress = \"198.18.10.2\"\n"),
+       {"router.toml:9:1: VIP \"dns\": synproxy is for TCP VIPs"}},
+      {"SynproxyBadModeAndThreshold",
+       with_lb(std::string(kNatVip) +
+               "[vip.synproxy]\nmode = \"always\"\nthreshold_syn_per_second = 0\n"),
+       {"router.toml:14:8: mode \"always\" must be \"off\", \"on\" or \"auto\"",
+        "router.toml:15:28: threshold_syn_per_second 0 is out of range (1..100000000)"}},
+      {"SynproxyWithSteering",
+       with_lb("[steering]\ncpus = [0]\n" + std::string(kNatVip) +
+               "[vip.synproxy]\nmode = \"on\"\n"),
+       {"router.toml:15:1: VIP \"web\": synproxy does not work with [steering] cpus yet (a CPUMAP "
+        "program cannot reach the synproxy stage); leave cpus empty or set mode = \"off\""}},
+      {"SynproxyWscaleTooBig",
+       with_lb("[lb]\nsynproxy_wscale = 15\n"),
+       {"router.toml:6:19: synproxy_wscale 15 is out of range (0..14)"}},
       {"UdpCapNegative",
        with_lb("[lb]\nudp_new_flows_per_prefix = -1\n"),
        {"router.toml:6:28: udp_new_flows_per_prefix -1 is out of range (0..100000000)"}},
