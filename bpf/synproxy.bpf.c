@@ -604,7 +604,7 @@ __noinline int sp_forward(struct xdp_md *ctx, struct xdpgw_pkt_meta *meta,
 		return verdict == XDPGW_GO_ON ? drop(ctx, XDPGW_R_DROP_SYNPROXY_NO_FLOW) : verdict;
 	fp.sport = fwd.sport;
 	fp.dport = fwd.dport;
-	return route_and_redirect(ctx, meta, &fp, fwd.reason);
+	return route_and_redirect(ctx, meta, &fp, fwd.reason, 0);
 }
 
 static __always_inline __u32 sp_ports(const struct flow_ports *fp)

@@ -101,7 +101,7 @@ static __always_inline int local_pipeline(struct xdp_md *ctx, struct xdpgw_pkt_m
 	}
 	fp.sport = fwd->sport;
 	fp.dport = fwd->dport;
-	return route_and_redirect(ctx, meta, &fp, fwd->reason);
+	return route_and_redirect(ctx, meta, &fp, fwd->reason, 1);
 }
 
 /* Everything after the handler's own checks. `has_ports`: TCP or UDP, whose

@@ -271,11 +271,13 @@ static __always_inline int not_forwarded(struct xdp_md *ctx, __u32 reason,
 /* Route, rewrite and redirect. `meta` describes the packet as it is now (the
  * dispatcher's, or updated by a rewrite); `fp` are the L4 ports the handler
  * found (used by the FIB's multipath hash). `fwd_reason` is what a redirect
- * is counted as. */
+ * is counted as. `may_snat`, a constant at each call site: 0 where only
+ * load-balanced packets come (the synproxy stage), whose frame has no room
+ * for the source NAT call's. */
 static __always_inline int route_and_redirect(struct xdp_md *ctx,
 					      const struct xdpgw_pkt_meta *meta,
 					      const struct flow_ports *fp,
-					      __u32 fwd_reason)
+					      __u32 fwd_reason, const int may_snat)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -308,7 +310,7 @@ static __always_inline int route_and_redirect(struct xdp_md *ctx,
 			return not_forwarded(ctx, reason, fwd_reason);
 		/* Source NAT needs the egress, so it runs here, once the
 		 * route is known and before anything is rewritten. */
-		if (!(meta->skip & XDPGW_SKIP_SNAT)) {
+		if (may_snat && !(meta->skip & XDPGW_SKIP_SNAT)) {
 			int verdict = xdpgw_snat_out(ctx, meta, eg.ifindex, fp->sport, fp->dport);
 
 			if (verdict == XDPGW_FORWARD)
