@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <chrono>
@@ -254,8 +255,9 @@ socket = "{}"
   uint64_t flows(int i) const {
     auto r = daemons_[i].cli("flows --json --limit 1");
     EXPECT_TRUE(r.ok()) << r.output;
-    auto pos = r.output.find("\"total\":");
-    return pos == std::string::npos ? 0 : std::stoull(r.output.substr(pos + 8));
+    // The connection table's total, not one of the other tables' (proxy,
+    // snat) that the same answer carries.
+    return r.ok() ? nlohmann::json::parse(r.output).at("total").get<uint64_t>() : 0;
   }
 
   // Sends a line on every connection; returns how many came back from the
