@@ -134,8 +134,8 @@ std::optional<ConnStats> XdpgwDaemon::conn_stats() const {
       .insert_raced = test::sum_percpu<uint64_t>(conn_stats_.get(), XDPGW_CONN_INSERT_RACED)};
 }
 
-std::optional<MapMemory> XdpgwDaemon::conn_table_memory() const {
-  const std::filesystem::path pin = kPinRoot / instance_ / "conn_table";
+std::optional<MapMemory> XdpgwDaemon::map_memory(std::string_view pin_name) const {
+  const std::filesystem::path pin = kPinRoot / instance_ / pin_name;
   const int raw_fd = bpf_obj_get(pin.c_str());
   if (raw_fd < 0) return std::nullopt;
   const UniqueFd fd(raw_fd);

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/fd.hpp"
 #include "harness/child_process.hpp"
@@ -59,9 +60,10 @@ class XdpgwDaemon {
 
   // From the pinned conn_stats map; nullopt when the build has none.
   std::optional<ConnStats> conn_stats() const;
-  // The pinned conn_table: fdinfo of an fd opened on the pin, plus its keys
-  // counted (one syscall per key: seconds for millions). nullopt without it.
-  std::optional<MapMemory> conn_table_memory() const;
+  // A pinned map of the instance ("conn_table", "snat_flows"): fdinfo of an
+  // fd opened on the pin, plus its keys counted (one syscall per key:
+  // seconds for millions). nullopt when it is not pinned.
+  std::optional<MapMemory> map_memory(std::string_view pin_name) const;
   // The daemon process's memory; nullopt once it is gone.
   std::optional<ProcessMemory> memory() const;
 

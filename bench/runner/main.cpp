@@ -288,9 +288,10 @@ int main(int argc, char** argv) {
   app.add_option("--generator", options.generator,
                  "Traffic generator instead of the fastest one calibrated at start: live-frames, "
                  "xdp-loop, tc-clone, trafgen");
+  std::vector<std::string> scenario_names;
+  for (const Scenario& scenario : all_scenarios({})) scenario_names.push_back(scenario.name);
   app.add_option("--scenario", options.scenarios,
-                 "Only these scenarios (default: all): router, lb-nat, lb-dsr, conntable, "
-                 "acl-flood, punt");
+                 fmt::format("Only these scenarios (default: all): {}", fmt::join(scenario_names, ", ")));
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "xdpgw-bench: needs root (namespaces, XDP, BPF_PROG_TEST_RUN)\n";

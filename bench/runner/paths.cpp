@@ -166,8 +166,34 @@ class KernelForwardingPath final : public ForwardingPath {
     }
     return total;
   }
+  nlohmann::json details() const override {
+    if (!options_.conntrack_memory) return nlohmann::json::object();
+    const std::string count = test::run_ok(
+        fmt::format("ip netns exec {} cat /proc/sys/net/netfilter/nf_conntrack_count",
+                    test::shell_quote(topology_.gateway_netns(name()))));
+    return {{"conntrack",
+             {{"entries_in_use", std::stoull(count)},
+              {"nf_conn_object_bytes", conntrack_object_bytes()},
+              {"source", "nf_conntrack_count of the gateway namespace; the object size of the "
+                         "nf_conntrack slab (/proc/slabinfo), one object per connection. The "
+                         "extensions a NAT entry carries (nf_ct_ext: nat, ecache) are a separate "
+                         "kmalloc and not included: a lower bound"}}}};
+  }
 
  private:
+  // objsize of the nf_conntrack slab cache: "nf_conntrack ACTIVE NUM OBJSIZE ...".
+  static uint64_t conntrack_object_bytes() {
+    std::ifstream slabinfo("/proc/slabinfo");
+    std::string line;
+    while (std::getline(slabinfo, line)) {
+      std::istringstream fields(line);
+      std::string name;
+      uint64_t active = 0, total = 0, objsize = 0;
+      if (fields >> name >> active >> total >> objsize && name == "nf_conntrack") return objsize;
+    }
+    throw std::runtime_error("/proc/slabinfo has no nf_conntrack cache (conntrack not in use?)");
+  }
+
   // Packets of every nftables named counter in the gateway namespace, as
   // "FAMILY TABLE NAME". One `nft` process per call (~10 ms): read between
   // measurements, never during one.
@@ -318,8 +344,10 @@ class XdpgwPath final : public ForwardingPath {
   }
   nlohmann::json details() const override {
     nlohmann::json out = nlohmann::json::object();
-    if (const std::optional<MapMemory> table = daemon_.conn_table_memory()) {
-      out["conn_table"] = {
+    for (const std::string& name : options_.memory_tables) {
+      const std::optional<MapMemory> table = daemon_.map_memory(name);
+      if (!table) continue;
+      out[name] = {
           {"map_type", table->map_type},
           {"max_entries", table->max_entries},
           {"entries_in_use", table->entries},
@@ -328,8 +356,11 @@ class XdpgwPath final : public ForwardingPath {
           {"memlock_bytes", table->memlock},
           {"memlock_bytes_per_entry",
            table->max_entries ? static_cast<double>(table->memlock) / table->max_entries : 0.0},
-          {"source", "memlock in /proc/self/fdinfo of the pinned conn_table (bpf_obj_get); "
-                     "LRU_HASH preallocates every entry, so memlock does not grow with flows"}};
+          {"source", fmt::format("memlock in /proc/self/fdinfo of the pinned {} (bpf_obj_get); a "
+                                 "preallocated map (LRU_HASH, HASH without BPF_F_NO_PREALLOC) "
+                                 "holds every entry from creation, so memlock does not grow "
+                                 "with flows",
+                                 name)}};
     }
     if (const std::optional<ProcessMemory> memory = daemon_.memory()) {
       out["daemon_rss_bytes"] = memory->rss;

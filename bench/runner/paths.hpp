@@ -137,6 +137,9 @@ struct KernelPathOptions {
   // `nft -j list counters` in the gateway namespace. Empty: a forwarding
   // path.
   std::vector<std::string> nft_drop_counters;
+  // details() reports the gateway namespace's conntrack entries and the
+  // kernel memory each takes (the job keeps per-flow state in conntrack).
+  bool conntrack_memory = false;
 };
 
 // Linux doing a job described by `description` on the gateway, no XDP there:
@@ -171,14 +174,17 @@ struct XdpgwPathOptions {
   // the pipeline, whose thread on the other CPU cannot keep up with the
   // generator, is ready once some frames arrive.
   std::optional<double> min_probe_share;
+  // Pinned maps whose kernel memory details() reports, by pin name.
+  std::vector<std::string> memory_tables = {"conn_table"};
 };
 
 // The xdpgw daemon on the gateway with a config whose [routing] (and [lb],
 // [[vip]], later [acl], ...) sections are `routing_toml`; ports, instance and
 // control socket are filled in. Its counters include the connection-table
-// inserts; its details the connection table's kernel memory (map info) and
-// the daemon's RSS. A daemon that does not start gives a path whose
-// setup_error() says why (the scenario's other paths are still measured).
+// inserts; its details the kernel memory of the maps in
+// options.memory_tables (map info) and the daemon's RSS. A daemon that does
+// not start gives a path whose setup_error() says why (the scenario's other
+// paths are still measured).
 std::unique_ptr<ForwardingPath> make_xdpgw_path(const PathContext& context, std::string name,
                                                 std::string label, std::string routing_toml,
                                                 XdpgwPathOptions options = {});

@@ -53,6 +53,9 @@ Scenario acl_flood_scenario(const ScenarioOptions& options);
 Scenario punt_scenario(const ScenarioOptions& options);
 // The router path with [flow_export] off, on, and on at 1 in 100.
 Scenario flow_export_scenario(const ScenarioOptions& options);
+// Source NAT (masquerade) of the inside network against the same routes
+// without it and nftables masquerade with conntrack.
+Scenario snat_scenario(const ScenarioOptions& options);
 
 // Static routes for both sides of the benchmark topology (four prefixes,
 // nexthops the gateway's permanent neighbours), as an xdpgw [routing] section.

@@ -72,7 +72,7 @@ Scenario router_scenario(const ScenarioOptions& options) {
 std::vector<Scenario> all_scenarios(const ScenarioOptions& options) {
   return {router_scenario(options),    lb_nat_scenario(options),    lb_dsr_scenario(options),
           conntable_scenario(options), acl_flood_scenario(options), punt_scenario(options),
-          flow_export_scenario(options)};
+          flow_export_scenario(options), snat_scenario(options)};
 }
 
 }  // namespace xdpgw::bench
