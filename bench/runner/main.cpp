@@ -109,7 +109,7 @@ RunInfo describe_run(const Options& options, uint64_t frames, unsigned rounds, u
 // Measures one scenario into `result` (filled as it goes, so an interrupted
 // run still reports what it measured). Throws Interrupted.
 void run_scenario(const Scenario& scenario, const Options& options, const MeasureOptions& measure_options,
-                  unsigned rounds, ScenarioResult& result) {
+                  unsigned rounds, BpfStatsEnabled& bpf_stats, ScenarioResult& result) {
   std::cerr << fmt::format("== {}: setting up paths {}\n", scenario.name,
                            fmt::join(scenario.path_names, ", "));
   const std::filesystem::path logs = options.out / "logs";
@@ -151,21 +151,35 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
         const std::size_t index = (i + round - 1) % paths.size();
         PathResult& path_result = case_result.paths[index];
         if (path_result.error) continue;
-        const std::optional<Sample> sample = measure(*paths[index], traffic, measure_options, round);
-        if (!sample || stop_requested()) throw Interrupted{};
-        std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}{}\n",
-                                 traffic.name(), round, rounds, path_result.label, sample->mpps(),
-                                 sample->offered,
-                                 path_result.counts_drops ? fmt::format("dropped {} ", sample->dropped) : "",
-                                 sample->lost(),
-                                 sample->prog ? fmt::format("  prog {:.0f} ns", sample->prog->ns_per_run()) : "");
-        path_result.samples.push_back(*sample);
-        if (std::optional<std::string> failure = paths[index]->check(traffic, *sample)) {
-          // Loud, and the path is measured no further: its figures would
-          // describe some other way through the gateway.
-          std::cerr << fmt::format("   {} / {}: CHECK FAILED in round {}: {}\n", traffic.name(),
-                                   path_result.label, round, *failure);
-          path_result.error = fmt::format("check failed in round {}: {}", round, *failure);
+        for (const bool prog_stats : scenario.rate_without_prog_stats ? std::vector<bool>{true, false}
+                                                                        : std::vector<bool>{true}) {
+          if (path_result.error) break;
+          std::optional<Sample> sample;
+          if (prog_stats) {
+            sample = measure(*paths[index], traffic, measure_options, round);
+          } else {
+            const BpfStatsEnabled::Paused paused(bpf_stats);
+            sample = measure(*paths[index], traffic, measure_options, round);
+          }
+          if (!sample || stop_requested()) throw Interrupted{};
+          sample->prog_stats = prog_stats;
+          std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}{}{}\n",
+                                   traffic.name(), round, rounds, path_result.label, sample->mpps(),
+                                   sample->offered,
+                                   path_result.counts_drops ? fmt::format("dropped {} ", sample->dropped) : "",
+                                   sample->lost(),
+                                   sample->prog && sample->prog->runs > 0
+                                       ? fmt::format("  prog {:.0f} ns", sample->prog->ns_per_run())
+                                       : "",
+                                   prog_stats ? "" : "  (stats off)");
+          path_result.samples.push_back(*sample);
+          if (std::optional<std::string> failure = paths[index]->check(traffic, *sample)) {
+            // Loud, and the path is measured no further: its figures would
+            // describe some other way through the gateway.
+            std::cerr << fmt::format("   {} / {}: CHECK FAILED in round {}: {}\n", traffic.name(),
+                                     path_result.label, round, *failure);
+            path_result.error = fmt::format("check failed in round {}: {}", round, *failure);
+          }
         }
       }
     }
@@ -225,7 +239,7 @@ int run(const Options& options) {
   const ScenarioOptions scenario_options{.quick = options.quick, .flows = options.flows};
   // On for the whole run (off again when this goes, however the run ends):
   // every measurement reads its programs' run time from it.
-  const BpfStatsEnabled bpf_stats;
+  BpfStatsEnabled bpf_stats;
   info.prog_stats_method = bpf_stats.method();
   try {
     const GeneratorChoice choice =
@@ -240,7 +254,7 @@ int run(const Options& options) {
       ScenarioResult& result =
           results.emplace_back(ScenarioResult{
               .name = scenario.name, .title = scenario.title, .notes = scenario.notes});
-      run_scenario(scenario, options, measure_options, rounds, result);
+      run_scenario(scenario, options, measure_options, rounds, bpf_stats, result);
     }
   } catch (const Interrupted&) {
     info.interrupted = true;

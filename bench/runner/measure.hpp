@@ -67,6 +67,11 @@ struct Sample {
   uint64_t sink_other = 0;   // non-generator frames the sink saw meanwhile
   Counters counters;         // change of the path's own counters
   std::optional<ProgCost> prog;  // the ingress XDP program's cost; none without one
+  // Kernel BPF run-time stats were on. They cost every program run two
+  // clock reads (pvclock in this VM, tens of ns), so a scenario that
+  // compares the gateway's whole cost with a path without XDP also takes
+  // rate samples with them off (Scenario::rate_without_prog_stats).
+  bool prog_stats = true;
 
   // Frames that went the way the path handles them: to the sink, or
   // dropped by its verdict.

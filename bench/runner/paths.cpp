@@ -277,13 +277,16 @@ class XdpgwPath final : public ForwardingPath {
             const std::string& routing_toml, XdpgwPathOptions options)
       : ForwardingPath(context, std::move(name), std::move(label), PathRole::kSubject),
         daemon_(context.xdpgw_binary, topology_.gateway_netns(this->name()),
-                topology_.prefix() + "-" + this->name(), config(routing_toml),
+                topology_.prefix() + "-" + this->name(), config(routing_toml, options.egress_port_toml),
                 context.work_dir),
         routing_toml_(routing_toml),
         options_(std::move(options)) {}
 
   std::string description() const override {
-    return fmt::format("xdpgw daemon (`xdpgw run --netns`) on the gateway, both ports, config: {}",
+    return fmt::format("xdpgw daemon (`xdpgw run --netns`) on the gateway, both ports{}, config: {}",
+                       options_.egress_port_toml.empty()
+                           ? ""
+                           : fmt::format(" (egress port: {})", options_.egress_port_toml),
                        routing_summary());
   }
   Counters counters() const override {
@@ -373,12 +376,12 @@ class XdpgwPath final : public ForwardingPath {
   // Control socket and metrics listener keep their defaults
   // (/run/xdpgw/INSTANCE.sock; 127.0.0.1:10170 inside the gateway namespace,
   // private to it).
-  std::string config(const std::string& routing_toml) const {
+  std::string config(const std::string& routing_toml, const std::string& egress_port_toml) const {
     const std::string instance = topology_.prefix() + "-" + name();
     return fmt::format(
         "[gateway]\ninstance = \"{}\"\nattach_mode = \"native\"\n\n"
-        "[[port]]\nname = \"{}\"\n\n[[port]]\nname = \"{}\"\n\n{}\n",
-        instance, kGatewayIngress, kGatewayEgress, routing_toml);
+        "[[port]]\nname = \"{}\"\n\n[[port]]\nname = \"{}\"\n{}\n\n{}\n",
+        instance, kGatewayIngress, kGatewayEgress, egress_port_toml, routing_toml);
   }
   // The config's non-comment lines, joined: "[routing] source = "fib"".
   std::string routing_summary() const {

@@ -174,6 +174,8 @@ struct XdpgwPathOptions {
   // the pipeline, whose thread on the other CPU cannot keep up with the
   // generator, is ready once some frames arrive.
   std::optional<double> min_probe_share;
+  // Keys added to the egress port's [[port]] table ("inbound = ...").
+  std::string egress_port_toml;
   // Pinned maps whose kernel memory details() reports, by pin name.
   std::vector<std::string> memory_tables = {"conn_table"};
 };

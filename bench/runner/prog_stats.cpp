@@ -44,7 +44,9 @@ std::optional<ProgStats> read_prog_stats(uint32_t id) {
   return ProgStats{.id = id, .name = info.name, .run_time_ns = info.run_time_ns, .run_cnt = info.run_cnt};
 }
 
-BpfStatsEnabled::BpfStatsEnabled() {
+BpfStatsEnabled::BpfStatsEnabled() { enable(); }
+
+void BpfStatsEnabled::enable() {
   const int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (fd >= 0) {
     stats_fd_ = UniqueFd(fd);
@@ -61,12 +63,26 @@ BpfStatsEnabled::BpfStatsEnabled() {
   previous_sysctl_ = previous;
 }
 
-BpfStatsEnabled::~BpfStatsEnabled() {
-  if (!previous_sysctl_) return;  // the fd closes by itself
+BpfStatsEnabled::~BpfStatsEnabled() { disable(); }
+
+void BpfStatsEnabled::disable() noexcept {
+  stats_fd_.reset();
+  if (!previous_sysctl_) return;
   try {
     write_sysctl(*previous_sysctl_);
   } catch (const std::exception& e) {
     std::cerr << "xdpgw-bench: could not restore kernel.bpf_stats_enabled: " << e.what() << '\n';
+  }
+  previous_sysctl_.reset();
+}
+
+BpfStatsEnabled::Paused::Paused(BpfStatsEnabled& stats) : stats_(stats) { stats_.disable(); }
+
+BpfStatsEnabled::Paused::~Paused() {
+  try {
+    stats_.enable();
+  } catch (const std::exception& e) {
+    std::cerr << "xdpgw-bench: could not switch BPF run-time stats on again: " << e.what() << '\n';
   }
 }
 

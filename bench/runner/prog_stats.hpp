@@ -41,8 +41,23 @@ class BpfStatsEnabled {
 
   // How stats were switched on, for the report.
   std::string method() const;
+  // Off while a Paused lives (unless someone else keeps them on), then on
+  // again.
+  class Paused {
+   public:
+    explicit Paused(BpfStatsEnabled& stats);
+    Paused(const Paused&) = delete;
+    Paused& operator=(const Paused&) = delete;
+    ~Paused();
+
+   private:
+    BpfStatsEnabled& stats_;
+  };
 
  private:
+  void enable();
+  void disable() noexcept;
+
   UniqueFd stats_fd_;
   std::optional<std::string> previous_sysctl_;  // set when the sysctl was written
 };

@@ -39,9 +39,21 @@ std::optional<double> prog_ratio(const std::optional<double>& ns, const PathResu
   return *ns / *base;
 }
 
+// The samples a path's rate comes from: those taken with BPF run-time stats
+// off when there are any (their clock reads are not part of the path's
+// cost), else all.
+std::vector<const Sample*> rate_samples(const PathResult& path) {
+  std::vector<const Sample*> out;
+  for (const Sample& s : path.samples)
+    if (!s.prog_stats) out.push_back(&s);
+  if (out.empty())
+    for (const Sample& s : path.samples) out.push_back(&s);
+  return out;
+}
+
 double median_mpps(const PathResult& path) {
   std::vector<double> mpps;
-  for (const Sample& s : path.samples) mpps.push_back(s.mpps());
+  for (const Sample* s : rate_samples(path)) mpps.push_back(s->mpps());
   return median(mpps);
 }
 
@@ -83,6 +95,7 @@ nlohmann::json sample_json(const Sample& s) {
           {"seconds", s.seconds},
           {"wall_seconds", s.wall_seconds},
           {"mpps", s.mpps()},
+          {"prog_stats", s.prog_stats},
           {"sink_other_frames", s.sink_other},
           {"path_counters", s.counters},
           {"xdp_program", s.prog ? nlohmann::json{{"id", s.prog->id},
@@ -290,8 +303,8 @@ PathSummary summarize(const CaseResult& result, const PathResult& path) {
     out.forwarded += s.forwarded;
     out.dropped += s.dropped;
     out.lost += s.lost();
-    mpps.push_back(s.mpps());
   }
+  for (const Sample* s : rate_samples(path)) mpps.push_back(s->mpps());
   if (mpps.empty()) return out;
   out.prog_ns = median_prog_ns(path);
   if (out.prog_ns) {
@@ -542,8 +555,9 @@ std::string to_markdown(const RunInfo& info, const std::vector<ScenarioResult>& 
         "= 1000/Mpps − 1000/Mpps of the generator → sink path in the same traffic case: what the "
         "gateway hop costs. × columns = median Mpps / the reference's median Mpps. BPF run-time "
         "stats were on during every measurement (" + info.prog_stats_method + "), which adds two "
-        "clock reads to every BPF program run, generator and sink included. Speeds are figures, "
-        "never pass/fail.\n";
+        "clock reads to every BPF program run, generator and sink included; except the second "
+        "measurement per round of scenarios whose notes say so, from which their rates come. "
+        "Speeds are figures, never pass/fail.\n";
   if (any_drops) {
     md += "\nWhere a table has a \"dropped by the path\" column, Mpps counts frames handled: "
           "those counted at the sink plus those the path dropped by its own verdict (ACL deny, "

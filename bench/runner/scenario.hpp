@@ -32,6 +32,12 @@ struct Scenario {
   // What a reader must know to read the figures (a reference that differs
   // from the others', how steady state was reached); printed with the table.
   std::vector<std::string> notes;
+  // Every round measures each path twice: with BPF run-time stats on (its
+  // XDP program's cost) and with them off (its rate, and so the ns added
+  // over the generator). For scenarios that compare the gateway's whole
+  // cost with a path without XDP (nftables), which the stats' clock reads
+  // would otherwise favour.
+  bool rate_without_prog_stats = false;
   std::function<std::vector<std::unique_ptr<ForwardingPath>>(const PathContext&)> make_paths;
 };
 
