@@ -36,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -72,6 +73,10 @@ constexpr uint16_t kIperfPort = 5201;
 constexpr std::size_t kHttpBytes = 1u << 20;
 
 enum class NatGateway { kXdpgw, kNftables };
+// gtest prints parameters with it ("xdpgw", not "4-byte object <00-00 00-00>").
+void PrintTo(NatGateway gateway, std::ostream* os) {
+  *os << (gateway == NatGateway::kXdpgw ? "xdpgw" : "nftables");
+}
 
 struct NatOptions {
   // Host A2 in a namespace of its own, on a third gateway port.
@@ -359,10 +364,15 @@ class SnatClientSuite : public ::testing::TestWithParam<NatGateway> {
  protected:
   SnatClientSuite() {
     RouterTopology& t = net_.topo();
-    if (GetParam() == NatGateway::kXdpgw)
-      daemon_.emplace(t.gateway(), xdpgw_config(net_));
-    else
+    if (GetParam() == NatGateway::kXdpgw) {
+      // As the reference's forward filter: from the outside, only what
+      // answers a flow from inside (replies, ICMP errors about it).
+      GatewayConfig config = xdpgw_config(net_);
+      config.established_only_ports = {t.gateway_port_b().name};
+      daemon_.emplace(t.gateway(), config);
+    } else {
       install_nftables_masquerade(net_);
+    }
     std::ofstream(dir_.path() / "blob") << std::string(reinterpret_cast<const char*>(
                                                            pseudo_random_bytes(kHttpBytes, 18).data()),
                                                        kHttpBytes);
