@@ -123,6 +123,82 @@ static __always_inline __u32 snat_rewrite_echo(struct xdp_md *ctx,
 	return 0;
 }
 
+/* An ICMP error quoting an echo request we translated (ping or traceroute
+ * -I with a small TTL): icmp_quoted_flow reads TCP and UDP quotes only.
+ * The key is the quote reversed, shaped like the echo reply's. 0, or -1
+ * when the quote is no IPv4 echo request. */
+static __always_inline int snat_quoted_echo(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
+					    struct xdpgw_flow_key *key, struct icmp_quote *q)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 l4 = meta->l4_off & XDPGW_MAX_L4_OFFSET;
+	struct icmp_fixed_hdr *icmp = data + l4;
+	struct icmp_fixed_hdr *echo;
+	struct iphdr *in;
+
+	if ((void *)(icmp + 1) > data_end || !icmp_is_error(ETH_P_IP, icmp->type))
+		return -1;
+	q->inner_off = l4 + sizeof(*icmp);
+	in = data + q->inner_off;
+	if ((void *)(in + 1) > data_end || in->version != 4 || in->ihl != 5 ||
+	    in->protocol != IPPROTO_ICMP)
+		return -1;
+	q->inner_proto = IPPROTO_ICMP;
+	q->inner_l4_off = q->inner_off + sizeof(*in);
+	echo = data + (q->inner_l4_off & 0x7ff);
+	if ((void *)(echo + 1) > data_end || echo->type != ICMP_ECHO_T)
+		return -1;
+	__builtin_memset(key, 0, sizeof(*key));
+	key->family = AF_INET;
+	key->proto = IPPROTO_ICMP;
+	__builtin_memcpy(key->src, &in->daddr, 4);
+	__builtin_memcpy(key->dst, &in->saddr, 4);
+	key->dport = *(__u16 *)&echo->rest;
+	return 0;
+}
+
+/* The error goes to the inside host as if its own echo request had been
+ * quoted: outer destination, quoted source and identifier, and every
+ * checksum covering them (the quoted ICMP checksum has no pseudo-header,
+ * so only the identifier changes it). */
+static __always_inline __u32 snat_rewrite_quoted_echo(struct xdp_md *ctx,
+						      const struct xdpgw_pkt_meta *meta,
+						      const struct icmp_quote *q, __u32 to,
+						      __u16 id)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *outer = data + LB_L3_OFF;
+	struct icmp_fixed_hdr *icmp = data + (meta->l4_off & XDPGW_MAX_L4_OFFSET);
+	struct iphdr *in = data + (q->inner_off & 0x7ff);
+	struct icmp_fixed_hdr *echo = data + (q->inner_l4_off & 0x7ff);
+	__u16 *id_field = (__u16 *)&echo->rest;
+	__u16 old_check;
+	__u64 delta;
+
+	if ((void *)(outer + 1) > data_end || (void *)(icmp + 1) > data_end ||
+	    (void *)(in + 1) > data_end || (void *)(echo + 1) > data_end)
+		return XDPGW_R_DROP_ICMP_TRUNCATED;
+	outer->check = csum_apply(outer->check, csum_delta32(0, outer->daddr, to));
+	outer->daddr = to;
+
+	old_check = in->check;
+	in->check = csum_apply(in->check, csum_delta32(0, in->saddr, to));
+	delta = csum_delta32(0, in->saddr, to);
+	delta = csum_delta16(delta, old_check, in->check);
+	in->saddr = to;
+
+	old_check = echo->checksum;
+	echo->checksum = csum_apply(echo->checksum, csum_delta16(0, *id_field, id));
+	delta = csum_delta16(delta, *id_field, id);
+	delta = csum_delta16(delta, old_check, echo->checksum);
+	*id_field = id;
+
+	icmp->checksum = csum_apply(icmp->checksum, delta);
+	return 0;
+}
+
 /* One source keeps one translation address (RFC 4787 REQ-2, "paired"):
  * the address is chosen by a hash of the inside source. */
 static __always_inline __u32 snat_pick_addr(const struct xdpgw_snat_rule *rule,
@@ -300,7 +376,8 @@ static __always_inline int snat_in(struct xdp_md *ctx, struct xdpgw_pkt_meta *me
 		} else {
 			/* The quote is what we sent: its reversed key is
 			 * shaped like a reply's (remote -> translated). */
-			if (icmp_quoted_flow(ctx, meta, &key, &q))
+			if (icmp_quoted_flow(ctx, meta, &key, &q) &&
+			    snat_quoted_echo(ctx, meta, &key, &q))
 				return XDPGW_GO_ON;
 			is_error = 1;
 		}
@@ -325,7 +402,14 @@ static __always_inline int snat_in(struct xdp_md *ctx, struct xdpgw_pkt_meta *me
 	if (!flow)
 		return XDPGW_GO_ON; /* being expired: the port is going too */
 
-	if (is_error) {
+	if (is_error && q.inner_proto == IPPROTO_ICMP) {
+		__u32 addr;
+
+		__builtin_memcpy(&addr, inside->src, 4);
+		reason = snat_rewrite_quoted_echo(ctx, meta, &q, addr, inside->sport);
+		if (!reason)
+			snat_count(XDPGW_SNAT_ICMP_ERRORS);
+	} else if (is_error) {
 		struct xdpgw_flow target = { .target_port = inside->sport };
 
 		__builtin_memcpy(target.target, inside->src, 4);

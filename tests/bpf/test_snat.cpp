@@ -184,6 +184,28 @@ TEST_F(SnatTest, IcmpErrorAboutATranslatedFlowIsTranslatedInsideTheQuoteToo) {
   EXPECT_EQ(snat_stat(XDPGW_SNAT_ICMP_ERRORS), 1u);
 }
 
+TEST_F(SnatTest, IcmpErrorQuotingATranslatedEchoGetsItsIdentifierBack) {
+  add_rule();
+  // ping -t 2: the echo request dies at the router beyond the gateway.
+  auto out = run_on_port0(from_a().ipv4(v4(kInside, kOutside, 2)).icmp_echo(77, 5).payload(24).build());
+  // (Identifiers are given out from 1024 on: 77 cannot be kept.)
+  ASSERT_NE(l4_source_id(out.data, /*icmp=*/true), 77u);
+  const Ipv4Addr router = ipv4("198.18.2.254");
+  // Time exceeded, quoting the whole translated request (as Linux does).
+  auto in = from_b().ipv4(v4(router, kTranslated)).icmp(11, 0).payload(quote(out.data, 28 + 24)).build();
+  auto as_sent = to_b().ipv4(v4(kInside, kOutside, 1)).icmp_echo(77, 5).payload(24).build();
+  auto want = to_a().ipv4(v4(router, kInside, 63)).icmp(11, 0).payload(quote(as_sent, 28 + 24)).build();
+  expect_forwarded(run_on_port1(in), want, "fwd_snat_reverse");
+  EXPECT_EQ(snat_stat(XDPGW_SNAT_ICMP_ERRORS), 1u);
+  // Another identifier is no translated flow's: the kernel's, untouched.
+  auto stray = out.data;
+  stray.at(34 + 4) ^= 0x55;
+  auto in_stray = from_b().ipv4(v4(router, kTranslated)).icmp(11, 0).payload(quote(stray, 28 + 8)).build();
+  const auto passed = run_on_port1(in_stray);
+  EXPECT_EQ(action_name(passed.action), "XDP_PASS");
+  EXPECT_EQ(snat_stat(XDPGW_SNAT_ICMP_ERRORS), 1u);
+}
+
 TEST_F(SnatTest, TenThousandTcpAndUdpFlowsGetDistinctPorts) {
   add_rule();
   constexpr int kFlows = 10000;
