@@ -80,12 +80,14 @@ static __always_inline __u32 snat_state_bits(struct xdp_md *ctx,
 
 /* Counts a packet into its translation. Shared by every CPU: state bits
  * and last_seen are written only when they change (a read is cheaper than
- * a cache line bounced per packet). */
+ * a cache line bounced per packet). The clock is the coarse one (tick
+ * resolution, read from memory; flow_export.h does the same): timeouts are
+ * seconds, and the daemon's clock is never behind it. */
 static __always_inline void snat_touch(struct xdp_md *ctx, const struct xdpgw_pkt_meta *meta,
 				       struct xdpgw_snat_flow *flow, int inbound)
 {
 	__u32 bits = snat_state_bits(ctx, meta, inbound);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	if ((flow->state & bits) != bits)
 		__sync_fetch_and_or(&flow->state, bits);
@@ -256,7 +258,7 @@ static __always_inline __u32 snat_allocate(const struct xdpgw_flow_key *key,
 	flow.addr = pk.addr;
 	flow.port = pk.port;
 	flow.rule_id = (__u16)rule->rule_id;
-	flow.created_ns = bpf_ktime_get_ns();
+	flow.created_ns = bpf_ktime_get_coarse_ns(); /* snat_touch's clock */
 	flow.last_seen_ns = flow.created_ns;
 	rc = bpf_map_update_elem(&snat_flows, key, &flow, BPF_NOEXIST);
 	if (rc == 0) {

@@ -623,7 +623,7 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
   // and the exhaustion under its reason; promtool finds nothing to fix.
   const CmdResult scrape = t.gateway().exec("curl -sS --fail http://127.0.0.1:10170/metrics");
   ASSERT_TRUE(scrape.ok()) << scrape.output;
-  for (const std::string line :
+  for (const std::string& line :
        {fmt::format("xdpgw_snat_translations{{address=\"{}\"}} 1", kGatewayB4),
         fmt::format("xdpgw_snat_ports_in_use{{address=\"{}\",protocol=\"udp\"}} 1", kGatewayB4),
         std::string("xdpgw_snat_expired_total{protocol=\"udp\"} 4"),
