@@ -69,7 +69,10 @@ static __always_inline void lb_count(void *stats_map, __u32 id, __u64 bytes,
  * share a flow, hence atomics. */
 static __always_inline void lb_touch(struct xdpgw_flow *flow, __u64 packets, __u64 bytes)
 {
-	__u64 now = bpf_ktime_get_ns();
+	/* Flow timestamps use the coarse clock (tick resolution, read from
+	 * memory; bpf_ktime_get_ns reads the clock source, 20-30 ns in a VM):
+	 * idle times are shown and compared in seconds. */
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	__sync_fetch_and_add(&flow->packets, packets);
 	__sync_fetch_and_add(&flow->bytes, bytes);
@@ -201,7 +204,7 @@ static __always_inline void lb_flow_init(struct xdpgw_flow *flow, const struct x
 					 const struct xdpgw_vip *vip,
 					 const struct xdpgw_backend *be, __u32 backend_id)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns(); /* lb_touch's clock */
 
 	flow->action = vip->mode == XDPGW_LB_DSR ? XDPGW_FLOW_LB_DSR : XDPGW_FLOW_LB_NAT;
 	flow->target_family = be->family;

@@ -150,7 +150,7 @@ static __always_inline int punt_decide(struct xdp_md *ctx,
 		if (__sync_fetch_and_add(&flow->packets, 1) == 0)
 			emit_event(ctx, XDPGW_EV_FLOW_OFFLOADED, XDPGW_R_UNSPEC, &key);
 		__sync_fetch_and_add(&flow->bytes, frame_len(ctx));
-		flow->last_seen_ns = bpf_ktime_get_ns();
+		flow->last_seen_ns = bpf_ktime_get_coarse_ns(); /* lb_touch's clock */
 		switch (flow->action) {
 		case XDPGW_FLOW_FORWARD:
 			return request_forward(fwd, fp->sport, fp->dport,
