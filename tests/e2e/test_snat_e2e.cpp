@@ -702,7 +702,8 @@ async def main():
 asyncio.run(main())
 )";
 
-// Raises this process's descriptor limit to its hard limit while it lives.
+// Raises this process's descriptor limit to its hard limit while it lives
+// (a container's root may not raise the hard limit itself).
 class DescriptorLimit {
  public:
   explicit DescriptorLimit(rlim_t needed) {
@@ -791,6 +792,29 @@ std::string first_failures(const std::map<std::size_t, std::string>& failed) {
   return text;
 }
 
+// The peers an echo server logged ("tcp IP:PORT" / "udp IP:PORT"), and
+// every line that was neither.
+struct EchoPeers {
+  std::set<std::string> tcp, udp;
+  std::size_t lines = 0;
+  std::vector<std::string> other;
+};
+EchoPeers echo_peers(const std::string& log_text) {
+  EchoPeers out;
+  std::istringstream log(log_text);
+  for (std::string line; std::getline(log, line);) {
+    if (line == "listening") continue;
+    ++out.lines;
+    if (line.starts_with("tcp "))
+      out.tcp.insert(line.substr(4));
+    else if (line.starts_with("udp "))
+      out.udp.insert(line.substr(4));
+    else
+      out.other.push_back(line);
+  }
+  return out;
+}
+
 TEST(SnatE2e, AThousandLongLivedConnectionsSurviveAReloadAndAKillNineRestart) {
   constexpr std::size_t kConnections = 1000;  // TCP, and as many UDP flows
   constexpr uint16_t kEchoPort = 7777;
@@ -840,25 +864,58 @@ TEST(SnatE2e, AThousandLongLivedConnectionsSurviveAReloadAndAKillNineRestart) {
   // The server saw each flow once (a flow given a new translation on the way
   // would have shown up as a new peer), all from the gateway's address on
   // ports of their own.
-  const std::string seen = server.output();
-  std::istringstream log(seen);
-  std::set<std::string> tcp_peers, udp_peers;
-  std::size_t lines = 0;
-  for (std::string line; std::getline(log, line);) {
-    if (line == "listening") continue;
-    ++lines;
-    if (!line.starts_with("tcp ") && !line.starts_with("udp ")) {
-      ADD_FAILURE() << "the echo server said: " << line;
-      continue;
-    }
-    const std::string peer = line.substr(4);
-    EXPECT_TRUE(peer.starts_with(std::string(kGatewayB4) + ":")) << line;
-    (line.starts_with("tcp ") ? tcp_peers : udp_peers).insert(peer);
-  }
-  EXPECT_EQ(tcp_peers.size(), kConnections);
-  EXPECT_EQ(udp_peers.size(), kConnections);
-  EXPECT_EQ(lines, 2 * kConnections) << "a flow reached the server twice";
+  const EchoPeers peers = echo_peers(server.output());
+  EXPECT_TRUE(peers.other.empty()) << "the echo server said: " << peers.other.front();
+  for (const auto* set : {&peers.tcp, &peers.udp})
+    for (const std::string& peer : *set)
+      EXPECT_TRUE(peer.starts_with(std::string(kGatewayB4) + ":")) << peer;
+  EXPECT_EQ(peers.tcp.size(), kConnections);
+  EXPECT_EQ(peers.udp.size(), kConnections);
+  EXPECT_EQ(peers.lines, 2 * kConnections) << "a flow reached the server twice";
   EXPECT_EQ(net.seen_at_b().first, 0u) << "an inside address reached the outside";
+}
+
+// 10,000 flows open at once, 5,000 TCP connections and 5,000 UDP flows,
+// from the two inside hosts to one server port: each needs a translated
+// port of its own (the same inside port may be in use on both hosts), or
+// two flows would meet at the server as one. Every flow echoes its own
+// message, and the server sees 10,000 different peers, all at the gateway's
+// address; on both gateways.
+TEST_P(SnatClientSuite, TenThousandConcurrentTcpAndUdpFlowsEachGetAPortOfTheirOwn) {
+  constexpr std::size_t kFlows = 5'000;  // TCP, and as many UDP
+  constexpr uint16_t kEchoPort = 7778;
+  const DescriptorLimit limit(2 * kFlows + 1024);
+  RouterTopology& t = net_.topo();
+  std::ofstream(dir_.path() / "echo.py") << kEchoServer;
+  Server server(t.host_b(), {"/usr/bin/python3", (dir_.path() / "echo.py").string(), std::string(kHostB4),
+                             std::to_string(kEchoPort)},
+                dir_.path() / "echo.log");
+  ASSERT_TRUE(wait_until([&] { return server.output().find("listening") != std::string::npos; }, 20s, 50ms))
+      << server.output();
+  const std::vector<InsideHost> hosts = inside_hosts(net_);
+  const sockaddr_in to = ipv4_endpoint(kHostB4, kEchoPort);
+  std::vector<UniqueFd> tcp, udp;
+  for (std::size_t i = 0; i < kFlows; ++i) {
+    tcp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_STREAM, to));
+    udp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_DGRAM, to));
+  }
+  auto failed = echo_round(tcp, true, 0);
+  EXPECT_TRUE(failed.empty()) << "tcp: " << first_failures(failed);
+  failed = echo_round(udp, false, 0);
+  EXPECT_TRUE(failed.empty()) << "udp: " << first_failures(failed);
+  if (GetParam() == NatGateway::kXdpgw) {
+    EXPECT_GE(snat_total(*daemon_), 2 * kFlows);
+  }
+
+  const EchoPeers peers = echo_peers(server.output());
+  EXPECT_TRUE(peers.other.empty()) << "the echo server said: " << peers.other.front();
+  EXPECT_EQ(peers.tcp.size(), kFlows);
+  EXPECT_EQ(peers.udp.size(), kFlows);
+  EXPECT_EQ(peers.lines, 2 * kFlows) << "a flow reached the server twice";
+  for (const auto* set : {&peers.tcp, &peers.udp})
+    for (const std::string& peer : *set)
+      ASSERT_TRUE(peer.starts_with(std::string(kGatewayB4) + ":")) << peer << " is not the gateway";
+  EXPECT_EQ(net_.seen_at_b().first, 0u) << "an inside address reached the outside";
 }
 
 TEST(SnatE2e, EstablishedOnlyWanPortDropsUnsolicitedInboundAndPassesReplies) {
