@@ -565,46 +565,58 @@ uint64_t snat_total(const GatewayDaemon& daemon) {
   return nlohmann::json::parse(flows.output)["snat"]["total"].get<uint64_t>();
 }
 
-TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
+// A 100-port range: 100 flows take every port of it (a range this small is
+// searched whole), the 101st is refused and counted; once they expire the
+// ports are free again.
+TEST(SnatE2e, HundredPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
+  constexpr uint16_t kFirstPort = 3000, kRange = 100;
   NatTopology net;
   RouterTopology& t = net.topo();
-  GatewayDaemon daemon(t.gateway(), xdpgw_config(net, "ports = \"3000-3003\"\n",
-                                                 "\n[nat]\nudp_s = 1\nexpiry_interval_ms = 100\n"));
+  // Translations outlive however long the 100 flows take to start; a
+  // reload shortens their timeout once the range is exhausted.
+  const std::string range = fmt::format("ports = \"{}-{}\"\n", kFirstPort, kFirstPort + kRange - 1);
+  GatewayDaemon daemon(t.gateway(), xdpgw_config(net, range, "\n[nat]\nudp_s = 600\nexpiry_interval_ms = 100\n"));
   UdpSocket server(t.host_b(), kHostB4, 9999);
   const SocketAddress to = SocketAddress::parse(kHostB4, 9999);
   std::vector<UdpSocket> clients;
-  for (uint16_t i = 0; i < 5; ++i) clients.emplace_back(t.host_a(), kHostA4, static_cast<uint16_t>(7000 + i));
+  for (uint16_t i = 0; i <= kRange; ++i) clients.emplace_back(t.host_a(), kHostA4, static_cast<uint16_t>(7000 + i));
   const std::vector<uint8_t> hello{'h', 'i'};
 
   const VerdictSnapshot before = daemon.verdicts();
-  std::set<uint16_t> ports;
-  for (int i = 0; i < 4; ++i) {
-    clients[static_cast<size_t>(i)].send_to(to, hello);
+  std::set<uint16_t> ports, all_ports;
+  for (uint16_t i = 0; i < kRange; ++i) {
+    all_ports.insert(static_cast<uint16_t>(kFirstPort + i));
+    clients[i].send_to(to, hello);
     const auto got = server.receive(5s);
     ASSERT_TRUE(got) << "flow " << i << " did not arrive";
     EXPECT_TRUE(got->from.to_string().starts_with(std::string(kGatewayB4) + ":")) << got->from.to_string();
     ports.insert(got->from.port());
   }
-  EXPECT_EQ(ports, (std::set<uint16_t>{3000, 3001, 3002, 3003}));
-  // The fifth flow finds every port taken: dropped and counted.
-  clients[4].send_to(to, hello);
-  EXPECT_FALSE(server.receive(1s)) << "a fifth flow got through a four-port range";
+  EXPECT_EQ(ports, all_ports) << "the range's ports, each given once";
+  // The 101st flow finds every port taken: dropped and counted.
+  clients[kRange].send_to(to, hello);
+  EXPECT_FALSE(server.receive(1s)) << "flow 101 got through a 100-port range";
   EXPECT_EQ((daemon.verdicts() - before).total(XDPGW_R_DROP_SNAT_PORTS_EXHAUSTED), 1u);
 
   // Idle for udp_s: every translation expires and its port is free again.
+  daemon.rewrite_config(xdpgw_config(net, range, "\n[nat]\nudp_s = 1\nexpiry_interval_ms = 100\n"));
+  const CmdResult reload = run_cmd(fmt::format("{} reload --socket {}", XDPGW_BINARY,
+                                               daemon.control_socket().string()));
+  ASSERT_TRUE(reload.ok()) << reload.output;
   ASSERT_TRUE(wait_until([&] { return snat_total(daemon) == 0; }, 30s, 50ms)) << "translations did not expire";
-  clients[4].send_to(to, hello);
+  clients[kRange].send_to(to, hello);
   const auto got = server.receive(5s);
-  ASSERT_TRUE(got) << "the fifth flow still had no port after the others expired";
+  ASSERT_TRUE(got) << "flow 101 still had no port after the others expired";
   EXPECT_TRUE(ports.contains(got->from.port())) << got->from.to_string();
   // Answered, it is a replied flow (udp_replied_s, 120 s): it stays for the
   // checks below however slowly they run.
   server.send_to(got->from, hello);
-  ASSERT_TRUE(clients[4].receive(5s)) << "the reply did not come back";
+  ASSERT_TRUE(clients[kRange].receive(5s)) << "the reply did not come back";
   const CmdResult stats = run_cmd(fmt::format("{} stats --json --socket {}", XDPGW_BINARY,
                                               daemon.control_socket().string()));
   ASSERT_TRUE(stats.ok()) << stats.output;
-  EXPECT_GE(nlohmann::json::parse(stats.output)["snat"]["expired"]["udp"].get<uint64_t>(), 4u) << stats.output;
+  EXPECT_GE(nlohmann::json::parse(stats.output)["snat"]["expired"]["udp"].get<uint64_t>(), uint64_t{kRange})
+      << stats.output;
   // And as the operator reads them.
   const CmdResult text_stats = run_cmd(fmt::format("{} stats --socket {}", XDPGW_BINARY,
                                                    daemon.control_socket().string()));
@@ -617,7 +629,8 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
                                                    daemon.control_socket().string()));
   ASSERT_TRUE(text_flows.ok()) << text_flows.output;
   EXPECT_NE(text_flows.output.find("1 source-NAT translations"), std::string::npos) << text_flows.output;
-  EXPECT_NE(text_flows.output.find(fmt::format("{}:7004 as {}:", kHostA4, kGatewayB4)), std::string::npos)
+  EXPECT_NE(text_flows.output.find(fmt::format("{}:{} as {}:", kHostA4, 7000 + kRange, kGatewayB4)),
+            std::string::npos)
       << text_flows.output;
   // Metrics: the live translation by address and protocol, the expiries,
   // and the exhaustion under its reason; promtool finds nothing to fix.
@@ -626,7 +639,7 @@ TEST(SnatE2e, TinyPortRangeExhaustsCleanlyAndExpiredFlowsGiveTheirPortsBack) {
   for (const std::string& line :
        {fmt::format("xdpgw_snat_translations{{address=\"{}\"}} 1", kGatewayB4),
         fmt::format("xdpgw_snat_ports_in_use{{address=\"{}\",protocol=\"udp\"}} 1", kGatewayB4),
-        std::string("xdpgw_snat_expired_total{protocol=\"udp\"} 4"),
+        fmt::format("xdpgw_snat_expired_total{{protocol=\"udp\"}} {}", kRange),
         std::string("xdpgw_packets_total{reason=\"drop_snat_ports_exhausted\",outcome=\"drop\"} 1")})
     EXPECT_NE(scrape.output.find(line), std::string::npos) << line << "\n" << scrape.output;
   const CmdResult lint =

@@ -985,9 +985,12 @@ struct xdpgw_fe_cfg {
 #define XDPGW_SNAT_TABLE_SIZE 65536 /* flows (and ports) translated at once */
 #define XDPGW_SNAT_MAX_ADDRS 8	    /* translation addresses per rule */
 #define XDPGW_SNAT_MAX_MATCHES 4096 /* trie entries: prefix x egress x protocol */
-/* Ports tried for a new flow: from a random one, the next ones in the range
- * (a range of at most this many ports is searched completely). */
-#define XDPGW_SNAT_PROBES 16
+/* Ports tried for a new flow: from a random one, the next ones in the range.
+ * A range of at most this many ports is searched completely, so it is used
+ * to its last port before a flow is refused; a wider one fails only when
+ * this many ports in a row are taken (Linux's nf_nat gives up after 128
+ * tries as well). */
+#define XDPGW_SNAT_PROBES 128
 #define XDPGW_SNAT_PORT_MIN_DEFAULT 1024
 #define XDPGW_SNAT_PORT_MAX_DEFAULT 65535
 
