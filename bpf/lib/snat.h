@@ -219,6 +219,30 @@ static __always_inline __u32 snat_pick_addr(const struct xdpgw_snat_rule *rule,
 	return rule->addrs[idx & (XDPGW_SNAT_MAX_ADDRS - 1)];
 }
 
+/* The port search's state (bpf_loop: the verifier checks one step, not
+ * XDPGW_SNAT_PROBES unrolled ones, ~18,000 instructions in every handler). */
+struct snat_probe {
+	struct xdpgw_snat_port_key pk;	   /* pk.port: the port tried last */
+	const struct xdpgw_flow_key *key;  /* the inside flow, the port's owner */
+	__u32 lo, span, start;
+	__u32 taken;			   /* ports found in use */
+	long rc;			   /* of the last claim: 0, -EEXIST, other */
+};
+
+/* Tries to claim port lo + (start + i) % span. Stops the walk on a claim
+ * and on anything but "taken". */
+static long snat_probe_step(__u64 i, void *data)
+{
+	struct snat_probe *p = data;
+
+	p->pk.port = bpf_htons((__u16)(p->lo + (p->start + (__u32)i) % p->span));
+	p->rc = bpf_map_update_elem(&snat_ports, &p->pk, p->key, BPF_NOEXIST);
+	if (p->rc != -EEXIST)
+		return 1;
+	p->taken++;
+	return 0;
+}
+
 /* Gives the inside flow `key` an (address, port) of `rule` and installs the
  * translation: the port is claimed first (BPF_NOEXIST in snat_ports), so no
  * two flows ever hold one. 0 (the flow is in snat_flows, ours or another
@@ -226,34 +250,41 @@ static __always_inline __u32 snat_pick_addr(const struct xdpgw_snat_rule *rule,
 static __always_inline __u32 snat_allocate(const struct xdpgw_flow_key *key,
 					   const struct xdpgw_snat_rule *rule)
 {
-	struct xdpgw_snat_port_key pk = { .proto = key->proto };
+	struct snat_probe p = { .pk = { .proto = key->proto }, .key = key, .rc = -EEXIST };
 	struct xdpgw_snat_flow flow = {};
-	__u32 lo = rule->port_lo, hi = rule->port_hi, span, start, port;
-	int found = 0;
+	struct xdpgw_snat_port_key pk;
+	__u32 lo = rule->port_lo, hi = rule->port_hi, tries;
+	__u64 *taken;
 	long rc;
 
 	/* No address (a masquerade port without IPv4 yet): nothing to give. */
 	if (hi < lo || rule->addr_count == 0)
 		return XDPGW_R_DROP_SNAT_PORTS_EXHAUSTED;
-	span = hi - lo + 1;
-	pk.addr = snat_pick_addr(rule, key);
-	start = bpf_get_prandom_u32() % span;
-	for (int i = 0; i < XDPGW_SNAT_PROBES; i++) {
-		port = lo + (start + i) % span;
-		pk.port = bpf_htons((__u16)port);
-		rc = bpf_map_update_elem(&snat_ports, &pk, key, BPF_NOEXIST);
-		if (rc == 0) {
-			found = 1;
-			break;
-		}
-		if (rc != -EEXIST)
-			return XDPGW_R_DROP_SNAT_TABLE_FULL;
-		snat_count(XDPGW_SNAT_PORT_TAKEN);
-		if ((__u32)i + 1 >= span)
-			break; /* every port of a small range tried */
+	p.lo = lo;
+	p.span = hi - lo + 1;
+	p.pk.addr = snat_pick_addr(rule, key);
+	p.start = bpf_get_prandom_u32() % p.span;
+	tries = p.span < XDPGW_SNAT_PROBES ? p.span : XDPGW_SNAT_PROBES;
+	if (have_feature(XDPGW_FEAT_ACL)) {
+		bpf_loop(tries, snat_probe_step, &p, 0);
+	} else {
+		/* No bpf_loop (before 5.17): a shorter search, unrolled. */
+		for (__u32 i = 0; i < XDPGW_SNAT_PROBES_UNROLLED && i < tries; i++)
+			if (snat_probe_step(i, &p))
+				break;
 	}
-	if (!found)
-		return XDPGW_R_DROP_SNAT_PORTS_EXHAUSTED;
+	if (p.taken) {
+		__u32 what = XDPGW_SNAT_PORT_TAKEN;
+
+		taken = bpf_map_lookup_elem(&snat_stats, &what);
+		if (taken)
+			*taken += p.taken;
+	}
+	if (p.rc == -EEXIST)
+		return XDPGW_R_DROP_SNAT_PORTS_EXHAUSTED; /* every port tried is taken */
+	if (p.rc)
+		return XDPGW_R_DROP_SNAT_TABLE_FULL;
+	pk = p.pk;
 
 	flow.addr = pk.addr;
 	flow.port = pk.port;

@@ -991,6 +991,8 @@ struct xdpgw_fe_cfg {
  * this many ports in a row are taken (Linux's nf_nat gives up after 128
  * tries as well). */
 #define XDPGW_SNAT_PROBES 128
+/* The same search without bpf_loop (kernels before 5.17): unrolled, shorter. */
+#define XDPGW_SNAT_PROBES_UNROLLED 16
 #define XDPGW_SNAT_PORT_MIN_DEFAULT 1024
 #define XDPGW_SNAT_PORT_MAX_DEFAULT 65535
 
