@@ -63,6 +63,9 @@ Scenario flow_export_scenario(const ScenarioOptions& options);
 // without it and nftables masquerade with conntrack.
 Scenario snat_scenario(const ScenarioOptions& options);
 
+// 64-byte IPv4 cases, one per flow count (options.flows replaces the list).
+std::vector<TrafficCase> ipv4_64b_cases(const ScenarioOptions& options, std::vector<uint32_t> flows);
+
 // Static routes for both sides of the benchmark topology (four prefixes,
 // nexthops the gateway's permanent neighbours), as an xdpgw [routing] section.
 extern const char* const kStaticRoutingToml;

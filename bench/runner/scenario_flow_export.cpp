@@ -24,18 +24,11 @@ std::string with_export(uint32_t sampling) {
 }  // namespace
 
 Scenario flow_export_scenario(const ScenarioOptions& options) {
-  std::vector<TrafficCase> cases;
-  if (options.flows) {
-    cases.push_back({IpFamily::kIpv4, FrameMix::fixed(64), *options.flows});
-  } else {
-    cases.push_back({IpFamily::kIpv4, FrameMix::fixed(64), 64});
-    cases.push_back({IpFamily::kIpv4, FrameMix::fixed(64), 10'000});
-  }
   return Scenario{
       .name = "flow-export",
       .title = "Flow export: router path off / on / 1 in 100",
       .path_names = {"direct", "redirect", "kernel", "feoff", "feon", "fe100"},
-      .cases = std::move(cases),
+      .cases = ipv4_64b_cases(options, {64, 10'000}),
       .notes = {"feoff, feon and fe100 run the same static-routing config, without "
                 "[flow_export], with it unsampled, and with sampling = 100; compare their XDP "
                 "ns/packet (bpf_stats of the dispatcher, tail calls included)."},

@@ -69,6 +69,13 @@ Scenario router_scenario(const ScenarioOptions& options) {
   };
 }
 
+std::vector<TrafficCase> ipv4_64b_cases(const ScenarioOptions& options, std::vector<uint32_t> flows) {
+  if (options.flows) flows = {*options.flows};
+  std::vector<TrafficCase> cases;
+  for (const uint32_t n : flows) cases.push_back({IpFamily::kIpv4, FrameMix::fixed(64), n});
+  return cases;
+}
+
 std::vector<Scenario> all_scenarios(const ScenarioOptions& options) {
   return {router_scenario(options),    lb_nat_scenario(options),    lb_dsr_scenario(options),
           conntable_scenario(options), acl_flood_scenario(options), punt_scenario(options),

@@ -70,16 +70,11 @@ std::unique_ptr<ForwardingPath> make_nft_masquerade_path(const PathContext& cont
 }  // namespace
 
 Scenario snat_scenario(const ScenarioOptions& options) {
-  std::vector<TrafficCase> cases;
-  for (const uint32_t flows : options.flows ? std::vector<uint32_t>{*options.flows}
-                                            : std::vector<uint32_t>{1'000, 10'000}) {
-    cases.push_back({.family = IpFamily::kIpv4, .mix = FrameMix::fixed(64), .flows = flows});
-  }
   return Scenario{
       .name = "snat",
       .title = "Source NAT: masquerade of the inside network, IPv4",
       .path_names = {"direct", "redirect", "kernel", "nftsnat", "snatoff", "snat"},
-      .cases = std::move(cases),
+      .cases = ipv4_64b_cases(options, {1'000, 10'000}),
       .notes = {"The generator's flows (UDP from 198.18.1.2, source ports varying) leave by the "
                 "sink port as 198.18.2.1 (the gateway's address there). xdpgw: static routes "
                 "without (`snatoff`) and with a `[[snat]]` masquerade rule (`snat`), every "

@@ -828,6 +828,31 @@ EchoPeers echo_peers(const std::string& log_text) {
   return out;
 }
 
+// kEchoServer on host B at `port`, and `n` TCP connections and `n` UDP
+// flows to it from the inside hosts in turn, each established (TCP) or
+// bound and connected (UDP) when this returns.
+struct EchoFlows {
+  EchoFlows(const NatTopology& net, const TempDir& dir, uint16_t port, std::size_t n)
+      : server([&] {
+          std::ofstream(dir.path() / "echo.py") << kEchoServer;
+          return Server(net.topo().host_b(),
+                        {"/usr/bin/python3", (dir.path() / "echo.py").string(), std::string(kHostB4),
+                         std::to_string(port)},
+                        dir.path() / "echo.log");
+        }()) {
+    if (!wait_until([&] { return server.output().find("listening") != std::string::npos; }, 20s, 50ms))
+      throw std::runtime_error("the echo server did not listen: " + server.output());
+    const std::vector<InsideHost> hosts = inside_hosts(net);
+    const sockaddr_in to = ipv4_endpoint(kHostB4, port);
+    for (std::size_t i = 0; i < n; ++i) {
+      tcp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_STREAM, to));
+      udp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_DGRAM, to));
+    }
+  }
+  Server server;
+  std::vector<UniqueFd> tcp, udp;
+};
+
 TEST(SnatE2e, AThousandLongLivedConnectionsSurviveAReloadAndAKillNineRestart) {
   constexpr std::size_t kConnections = 1000;  // TCP, and as many UDP flows
   constexpr uint16_t kEchoPort = 7777;
@@ -836,21 +861,9 @@ TEST(SnatE2e, AThousandLongLivedConnectionsSurviveAReloadAndAKillNineRestart) {
   RouterTopology& t = net.topo();
   GatewayDaemon daemon(t.gateway(), xdpgw_config(net));
   TempDir dir;
-  std::ofstream(dir.path() / "echo.py") << kEchoServer;
-  Server server(t.host_b(), {"/usr/bin/python3", (dir.path() / "echo.py").string(), std::string(kHostB4),
-                             std::to_string(kEchoPort)},
-                dir.path() / "echo.log");
-  ASSERT_TRUE(wait_until([&] { return server.output().find("listening") != std::string::npos; }, 20s, 50ms))
-      << server.output();
-
-  // Half from each inside host.
-  const std::vector<InsideHost> hosts = inside_hosts(net);
-  const sockaddr_in to = ipv4_endpoint(kHostB4, kEchoPort);
-  std::vector<UniqueFd> tcp, udp;
-  for (std::size_t i = 0; i < kConnections; ++i) {
-    tcp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_STREAM, to));
-    udp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_DGRAM, to));
-  }
+  EchoFlows flows(net, dir, kEchoPort, kConnections);  // half from each inside host
+  const std::vector<UniqueFd>& tcp = flows.tcp;
+  const std::vector<UniqueFd>& udp = flows.udp;
   auto failed = echo_round(tcp, true, 0);
   ASSERT_TRUE(failed.empty()) << "before anything happened, tcp: " << first_failures(failed);
   failed = echo_round(udp, false, 0);
@@ -877,7 +890,7 @@ TEST(SnatE2e, AThousandLongLivedConnectionsSurviveAReloadAndAKillNineRestart) {
   // The server saw each flow once (a flow given a new translation on the way
   // would have shown up as a new peer), all from the gateway's address on
   // ports of their own.
-  const EchoPeers peers = echo_peers(server.output());
+  const EchoPeers peers = echo_peers(flows.server.output());
   EXPECT_TRUE(peers.other.empty()) << "the echo server said: " << peers.other.front();
   for (const auto* set : {&peers.tcp, &peers.udp})
     for (const std::string& peer : *set)
@@ -898,20 +911,9 @@ TEST_P(SnatClientSuite, TenThousandConcurrentTcpAndUdpFlowsEachGetAPortOfTheirOw
   constexpr std::size_t kFlows = 5'000;  // TCP, and as many UDP
   constexpr uint16_t kEchoPort = 7778;
   const DescriptorLimit limit(2 * kFlows + 1024);
-  RouterTopology& t = net_.topo();
-  std::ofstream(dir_.path() / "echo.py") << kEchoServer;
-  Server server(t.host_b(), {"/usr/bin/python3", (dir_.path() / "echo.py").string(), std::string(kHostB4),
-                             std::to_string(kEchoPort)},
-                dir_.path() / "echo.log");
-  ASSERT_TRUE(wait_until([&] { return server.output().find("listening") != std::string::npos; }, 20s, 50ms))
-      << server.output();
-  const std::vector<InsideHost> hosts = inside_hosts(net_);
-  const sockaddr_in to = ipv4_endpoint(kHostB4, kEchoPort);
-  std::vector<UniqueFd> tcp, udp;
-  for (std::size_t i = 0; i < kFlows; ++i) {
-    tcp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_STREAM, to));
-    udp.push_back(connected_socket(hosts[i % hosts.size()], SOCK_DGRAM, to));
-  }
+  EchoFlows flows(net_, dir_, kEchoPort, kFlows);
+  const std::vector<UniqueFd>& tcp = flows.tcp;
+  const std::vector<UniqueFd>& udp = flows.udp;
   auto failed = echo_round(tcp, true, 0);
   EXPECT_TRUE(failed.empty()) << "tcp: " << first_failures(failed);
   failed = echo_round(udp, false, 0);
@@ -920,7 +922,7 @@ TEST_P(SnatClientSuite, TenThousandConcurrentTcpAndUdpFlowsEachGetAPortOfTheirOw
     EXPECT_GE(snat_total(*daemon_), 2 * kFlows);
   }
 
-  const EchoPeers peers = echo_peers(server.output());
+  const EchoPeers peers = echo_peers(flows.server.output());
   EXPECT_TRUE(peers.other.empty()) << "the echo server said: " << peers.other.front();
   EXPECT_EQ(peers.tcp.size(), kFlows);
   EXPECT_EQ(peers.udp.size(), kFlows);
