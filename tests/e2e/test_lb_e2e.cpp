@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e/daemon_process.hpp"
+#include "e2e/gateway_daemon.hpp"
 #include "e2e/lb_hosts.hpp"
 #include "e2e/router_topology.hpp"
 #include "e2e/traffic.hpp"
@@ -477,6 +478,165 @@ TEST_P(SynproxyE2e, CookiesOnServeCurlAbAndServerFirstClients) {
   const auto web = vip_status("web").at("synproxy");
   EXPECT_GE(web.at("backend_answered").get<uint64_t>(), 3u) << web.dump();
   EXPECT_NE(daemon_.cli("stats").output.find("tx_synproxy_synack"), std::string::npos);
+}
+
+// The bulk-transfer server on every backend (python, one thread per
+// connection). A connection's first byte says what it is for:
+//   'T' + 8-byte length N: reads N bytes, answers their SHA-256, then sends
+//       N bytes of the pattern and closes (FIN);
+//   'Q': sends "bye" and closes with SO_LINGER 0 (RST);
+//   'W': reads until the client closes, then logs "eof" or "reset".
+// The pattern: 1 MiB from random.Random(18), repeated.
+constexpr std::string_view kBulkServer = R"(
+import hashlib, random, socket, struct, sys, threading
+BLOCK = random.Random(18).randbytes(1 << 20)
+def recv_exact(c, n):
+    buf = bytearray()
+    while len(buf) < n:
+        got = c.recv(min(1 << 16, n - len(buf)))
+        if not got: raise EOFError
+        buf += got
+    return bytes(buf)
+def handle(c):
+    with c:
+        kind = recv_exact(c, 1)
+        if kind == b"T":
+            n = struct.unpack("!Q", recv_exact(c, 8))[0]
+            h, left = hashlib.sha256(), n
+            while left:
+                got = c.recv(min(1 << 16, left))
+                if not got: raise EOFError
+                h.update(got); left -= len(got)
+            c.sendall(h.digest())
+            left = n
+            while left:
+                chunk = BLOCK[:min(left, len(BLOCK))]
+                c.sendall(chunk); left -= len(chunk)
+        elif kind == b"Q":
+            c.sendall(b"bye")
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif kind == b"W":
+            try:
+                while c.recv(4096): pass
+                print("eof", flush=True)
+            except ConnectionResetError:
+                print("reset", flush=True)
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1]))); s.listen(64)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+)";
+
+// The client side of kBulkServer's three kinds, run in the client's
+// namespace; prints one line per check and exits non-zero on any failure.
+constexpr std::string_view kBulkClient = R"(
+import hashlib, random, socket, struct, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+BLOCK = random.Random(18).randbytes(1 << 20)
+def pattern_hash(n):
+    h, left = hashlib.sha256(), n
+    while left:
+        chunk = BLOCK[:min(left, len(BLOCK))]; h.update(chunk); left -= len(chunk)
+    return h.digest()
+def connect():
+    return socket.create_connection((host, port), timeout=60)
+# 'T': n bytes up, n bytes down, then the server's FIN.
+c = connect()
+sent = random.Random(7).randbytes(1 << 20)
+c.sendall(b"T" + struct.pack("!Q", n))
+up, left = hashlib.sha256(), n
+while left:
+    chunk = sent[:min(left, len(sent))]; c.sendall(chunk); up.update(chunk); left -= len(chunk)
+digest = b""
+while len(digest) < 32:
+    got = c.recv(32 - len(digest))
+    if not got: sys.exit("closed before the digest")
+    digest += got
+if digest != up.digest(): sys.exit("the backend got other bytes than were sent")
+print("upload ok", flush=True)
+down, got_n = hashlib.sha256(), 0
+while True:
+    got = c.recv(1 << 16)
+    if not got: break
+    down.update(got); got_n += len(got)
+if got_n != n or down.digest() != pattern_hash(n): sys.exit(f"download: {got_n} bytes, not the pattern's {n}")
+print("download ok, closed by FIN", flush=True)
+c.close()
+# 'Q': the backend resets; the client must see it.
+c = connect()
+c.sendall(b"Q")
+try:
+    data = b""
+    while True:
+        got = c.recv(16)
+        if not got: sys.exit(f"server reset seen as a FIN after {data!r}")
+        data += got
+except ConnectionResetError:
+    print("server reset seen", flush=True)
+# 'W': the client resets; the backend logs it.
+c = connect()
+c.sendall(b"W" + b"x" * 1000)
+time.sleep(0.2)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+print("client reset sent", flush=True)
+)";
+
+// A sequence-translated (cookie) connection carries 100 MB each way byte
+// for byte, ends cleanly with FIN, and RSTs from either end arrive.
+TEST_P(SynproxyE2e, HundredMegabytesEachWayArriveIntactAndFinAndRstEndTheFlow) {
+  constexpr uint16_t kBulkVipPort = 91, kBulkPort = 9191;
+  constexpr uint64_t kBytes = 100ull << 20;
+  std::string bulk = fmt::format("\n[[vip]]\nname = \"bulk\"\naddress = \"{}\"\nprotocol = \"tcp\"\n"
+                                 "port = {}\nmode = \"nat\"\n",
+                                 vip(), kBulkVipPort);
+  for (int i = 0; i < kBackends; ++i)
+    bulk += fmt::format("\n[[vip.backend]]\naddress = \"{}\"\nport = {}\n",
+                        GetParam().ipv6 ? backend6(i) : backend4(i), kBulkPort);
+  bulk += "\n[vip.synproxy]\nmode = \"on\"\n";
+  daemon_.write_config(config({1, 1, 1}, bulk));
+  ASSERT_NO_FATAL_FAILURE(daemon_.start());
+
+  const TempDir temp;
+  const std::filesystem::path& dir = temp.path();
+  std::ofstream(dir / "server.py") << kBulkServer;
+  std::ofstream(dir / "client.py") << kBulkClient;
+  std::deque<ChildProcess> servers;
+  for (int i = 0; i < kBackends; ++i)
+    servers.emplace_back(std::vector<std::string>{"/usr/sbin/ip", "netns", "exec", topo_.backend(i).name(),
+                                                  "/usr/bin/python3", (dir / "server.py").string(),
+                                                  std::to_string(kBulkPort)},
+                         dir / fmt::format("server{}.log", i));
+  const auto log_of = [&](int i) {
+    std::ifstream in(dir / fmt::format("server{}.log", i));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  ASSERT_TRUE(wait_until([&] {
+    for (int i = 0; i < kBackends; ++i)
+      if (log_of(i).find("listening") == std::string::npos) return false;
+    return true;
+  }, 20s, 50ms)) << log_of(0) << log_of(1) << log_of(2);
+
+  const auto r = topo_.client().exec(fmt::format("timeout 120 /usr/bin/python3 {} {} {} {}", (dir / "client.py").string(),
+                                                 vip(), kBulkVipPort, kBytes));
+  EXPECT_EQ(r.exit_status, 0) << r.output << daemon_.cli("stats").output;
+  for (const char* line : {"upload ok", "download ok, closed by FIN", "server reset seen", "client reset sent"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+  // The client's RST reached whichever backend had that connection.
+  EXPECT_TRUE(wait_until([&] {
+    for (int i = 0; i < kBackends; ++i)
+      if (log_of(i).find("reset") != std::string::npos) return true;
+    return false;
+  }, 10s, 50ms)) << log_of(0) << log_of(1) << log_of(2);
+  for (int i = 0; i < kBackends; ++i) EXPECT_EQ(log_of(i).find("eof"), std::string::npos) << log_of(i);
+
+  // All three went through cookies.
+  const auto synproxy = vip_status("bulk").at("synproxy");
+  EXPECT_GE(synproxy.at("cookies_valid").get<uint64_t>(), 3u) << synproxy.dump();
+  EXPECT_EQ(synproxy.at("cookies_failed").get<uint64_t>(), 0u) << synproxy.dump();
 }
 
 // "auto": a flood from random sources switches cookies on; from then on
