@@ -646,8 +646,9 @@ void add_flows(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "flows", "List flows of the connection table (load-balanced flows in both "
                "directions, verdicts offloaded by the AF_XDP pipeline) with their "
-               "target, packets and bytes, and source-NAT translations (inside, "
-               "translated and outside tuples, state, idle time).");
+               "target, packets and bytes, marked [offloaded] or [SYN cookie] (opened "
+               "by a cookie, sequence numbers translated), and source-NAT translations "
+               "(inside, translated and outside tuples, state, idle time).");
   auto target = std::make_shared<Target>();
   auto json = std::make_shared<bool>(false);
   auto limit = std::make_shared<size_t>(100);

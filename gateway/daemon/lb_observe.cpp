@@ -239,7 +239,8 @@ nlohmann::json flows_json(const Datapath& dp, size_t limit) {
                        {"bytes", f.bytes},
                        {"created_ns", f.created_ns},
                        {"last_seen_ns", f.last_seen_ns},
-                       {"offloaded", (f.flags & XDPGW_FLOW_F_OFFLOADED) != 0}};
+                       {"offloaded", (f.flags & XDPGW_FLOW_F_OFFLOADED) != 0},
+                       {"syn_cookie", (f.flags & XDPGW_FLOW_F_SYNPROXY) != 0}};
       if (f.action == XDPGW_FLOW_LB_NAT || f.action == XDPGW_FLOW_LB_DSR ||
           f.action == XDPGW_FLOW_LB_REVERSE_NAT) {
         j["target"] = endpoint_text(f.target, f.target_family, f.target_port);
@@ -369,7 +370,10 @@ std::string format_flows(const nlohmann::json& flows) {
                        f["src"].get<std::string>(), f["dst"].get<std::string>(),
                        f["action"].get<std::string>(),
                        f.contains("target") ? "=> " + f["target"].get<std::string>() : std::string());
-    out += fmt::format("  {} pkts {} bytes\n", f["packets"].get<uint64_t>(), f["bytes"].get<uint64_t>());
+    out += fmt::format("  {} pkts {} bytes{}{}\n", f["packets"].get<uint64_t>(), f["bytes"].get<uint64_t>(),
+                       f.value("offloaded", false) ? "  [offloaded]" : "",
+                       // Opened by a SYN cookie: sequence numbers translated.
+                       f.value("syn_cookie", false) ? "  [SYN cookie]" : "");
   }
   if (flows.contains("proxied")) {
     const auto& p = flows["proxied"];

@@ -637,6 +637,15 @@ TEST_P(SynproxyE2e, HundredMegabytesEachWayArriveIntactAndFinAndRstEndTheFlow) {
   const auto synproxy = vip_status("bulk").at("synproxy");
   EXPECT_GE(synproxy.at("cookies_valid").get<uint64_t>(), 3u) << synproxy.dump();
   EXPECT_EQ(synproxy.at("cookies_failed").get<uint64_t>(), 0u) << synproxy.dump();
+  // `xdpgw flows` marks the flows cookies opened, both directions.
+  const auto flows_json = daemon_.cli("flows --json");
+  ASSERT_TRUE(flows_json.ok()) << flows_json.output;
+  const auto listing = nlohmann::json::parse(flows_json.output);
+  std::size_t cookie_flows = 0;
+  for (const auto& f : listing.at("flows"))
+    if (f.at("syn_cookie").get<bool>()) ++cookie_flows;
+  EXPECT_GE(cookie_flows, 6u) << flows_json.output;
+  EXPECT_NE(daemon_.cli("flows").output.find("[SYN cookie]"), std::string::npos);
 }
 
 // "auto": a flood from random sources switches cookies on; from then on
