@@ -19,6 +19,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -151,18 +152,30 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
         const std::size_t index = (i + round - 1) % paths.size();
         PathResult& path_result = case_result.paths[index];
         if (path_result.error) continue;
-        for (const bool prog_stats : scenario.rate_without_prog_stats ? std::vector<bool>{true, false}
-                                                                        : std::vector<bool>{true}) {
+        // Stats off for the second measurement, or the first on odd
+        // rounds: neither kind always follows the other.
+        std::vector<bool> stats_on = {true};
+        if (scenario.rate_without_prog_stats) stats_on = round % 2 ? std::vector<bool>{false, true}
+                                                                    : std::vector<bool>{true, false};
+        for (const bool prog_stats : stats_on) {
           if (path_result.error) break;
           std::optional<Sample> sample;
+          bool stats_were_on = true;
           if (prog_stats) {
             sample = measure(*paths[index], traffic, measure_options, round);
           } else {
-            const BpfStatsEnabled::Paused paused(bpf_stats);
-            sample = measure(*paths[index], traffic, measure_options, round);
+            {
+              const BpfStatsEnabled::Paused paused(bpf_stats);
+              // Someone else (the sysctl, another BPF_ENABLE_STATS fd) may
+              // keep them on: the sample then says so.
+              stats_were_on = BpfStatsEnabled::kernel_stats_on();
+              sample = measure(*paths[index], traffic, measure_options, round);
+            }
+            if (!BpfStatsEnabled::kernel_stats_on())
+              throw std::runtime_error("BPF run-time stats did not come back on after a rate measurement");
           }
           if (!sample || stop_requested()) throw Interrupted{};
-          sample->prog_stats = prog_stats;
+          sample->prog_stats = stats_were_on;
           std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}{}{}\n",
                                    traffic.name(), round, rounds, path_result.label, sample->mpps(),
                                    sample->offered,
@@ -188,7 +201,13 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
   // connection table with every case's flows in it).
   if (result.cases.empty()) return;
   for (std::size_t i = 0; i < paths.size(); ++i) {
-    result.cases.back().paths[i].details = paths[i]->details();
+    // A figure that could not be read is reported as such; the run goes on.
+    try {
+      result.cases.back().paths[i].details = paths[i]->details();
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format("   {}: details not available: {}\n", paths[i]->label(), e.what());
+      result.cases.back().paths[i].details = {{"error", e.what()}};
+    }
   }
 }
 

@@ -46,6 +46,8 @@ std::optional<ProgStats> read_prog_stats(uint32_t id) {
 
 BpfStatsEnabled::BpfStatsEnabled() { enable(); }
 
+bool BpfStatsEnabled::kernel_stats_on() { return read_sysctl() != "0"; }
+
 void BpfStatsEnabled::enable() {
   const int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (fd >= 0) {
@@ -89,7 +91,8 @@ BpfStatsEnabled::Paused::~Paused() {
 std::string BpfStatsEnabled::method() const {
   return previous_sysctl_
              ? fmt::format("sysctl kernel.bpf_stats_enabled=1 (was {}, restored afterwards)", *previous_sysctl_)
-             : "BPF_ENABLE_STATS(BPF_STATS_RUN_TIME) fd held for the run (same effect as "
+             : "BPF_ENABLE_STATS(BPF_STATS_RUN_TIME) fd held for the run, closed only during the "
+               "rate measurements of scenarios that take them without stats (same effect as "
                "kernel.bpf_stats_enabled=1; off again when the fd closes, even if the run is killed)";
 }
 

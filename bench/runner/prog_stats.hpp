@@ -41,8 +41,11 @@ class BpfStatsEnabled {
 
   // How stats were switched on, for the report.
   std::string method() const;
-  // Off while a Paused lives (unless someone else keeps them on), then on
-  // again.
+  // Whether the kernel counts run time now: /proc/sys/kernel/bpf_stats_enabled
+  // reads the kernel's switch, which BPF_ENABLE_STATS fds (anyone's) hold on.
+  static bool kernel_stats_on();
+  // Off while a Paused lives (unless someone else keeps them on: see
+  // kernel_stats_on), then on again.
   class Paused {
    public:
     explicit Paused(BpfStatsEnabled& stats);

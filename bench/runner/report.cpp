@@ -181,10 +181,14 @@ constexpr Goal kGoals[] = {
      std::nullopt, GoalFigure::kGatewayNs},
 };
 
+// The figure a goal compares, for a path measured without a failed check;
+// nullopt otherwise, or when noise left it at zero or below (ns added).
 std::optional<double> goal_figure(const CaseResult& c, const PathResult* path, GoalFigure figure) {
-  if (path == nullptr || path->samples.empty()) return std::nullopt;
+  if (path == nullptr || path->samples.empty() || path->error) return std::nullopt;
   const PathSummary summary = summarize(c, *path);
-  return figure == GoalFigure::kProgramNs ? summary.prog_ns : summary.ns_added;
+  const std::optional<double> ns = figure == GoalFigure::kProgramNs ? summary.prog_ns : summary.ns_added;
+  if (!ns || *ns <= 0) return std::nullopt;
+  return ns;
 }
 
 const PathResult* find_path(const CaseResult& c, std::string_view name, PathRole role) {
@@ -205,7 +209,7 @@ std::string goals_markdown(const std::vector<ScenarioResult>& results) {
         const PathResult* reference = find_path(c, goal.reference, goal.reference_role);
         const auto ns = goal_figure(c, subject, goal.figure);
         const auto ref_ns = goal_figure(c, reference, goal.figure);
-        if (!ns || !ref_ns || *ref_ns <= 0) continue;
+        if (!ns || !ref_ns) continue;
         const double ratio = *ns / *ref_ns;
         rows += fmt::format("| {} | {} | {} | {} | {:.0f} | {} {:.0f} | {:.2f} | ≤ {:.2f} | {} |\n", goal.issue,
                             goal.what, c.traffic.name(),

@@ -125,6 +125,19 @@ static __always_inline __u32 snat_rewrite_echo(struct xdp_md *ctx,
 	return 0;
 }
 
+/* The outer IPv4 destination (snat_candidate: untagged, so at LB_L3_OFF);
+ * 0 when the header is cut short. */
+static __always_inline __u32 snat_outer_daddr(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + LB_L3_OFF;
+
+	if ((void *)(ip + 1) > data_end)
+		return 0;
+	return ip->daddr;
+}
+
 /* An ICMP error quoting an echo request we translated (ping or traceroute
  * -I with a small TTL): icmp_quoted_flow reads TCP and UDP quotes only.
  * The key is the quote reversed, shaped like the echo reply's. 0, or -1
@@ -220,7 +233,7 @@ static __always_inline __u32 snat_pick_addr(const struct xdpgw_snat_rule *rule,
 }
 
 /* The port search's state (bpf_loop: the verifier checks one step, not
- * XDPGW_SNAT_PROBES unrolled ones, ~18,000 instructions in every handler). */
+ * XDPGW_SNAT_PROBES of them, ~18,000 instructions in every handler). */
 struct snat_probe {
 	struct xdpgw_snat_port_key pk;	   /* pk.port: the port tried last */
 	const struct xdpgw_flow_key *key;  /* the inside flow, the port's owner */
@@ -268,7 +281,7 @@ static __always_inline __u32 snat_allocate(const struct xdpgw_flow_key *key,
 	if (have_feature(XDPGW_FEAT_ACL)) {
 		bpf_loop(tries, snat_probe_step, &p, 0);
 	} else {
-		/* No bpf_loop (before 5.17): a shorter search, unrolled. */
+		/* No bpf_loop (before 5.17): a shorter search, a bounded loop. */
 		for (__u32 i = 0; i < XDPGW_SNAT_PROBES_UNROLLED && i < tries; i++)
 			if (snat_probe_step(i, &p))
 				break;
@@ -411,6 +424,11 @@ static __always_inline int snat_in(struct xdp_md *ctx, struct xdpgw_pkt_meta *me
 			 * shaped like a reply's (remote -> translated). */
 			if (icmp_quoted_flow(ctx, meta, &key, &q) &&
 			    snat_quoted_echo(ctx, meta, &key, &q))
+				return XDPGW_GO_ON;
+			/* An error goes to the quoted packet's source: the
+			 * translated address, nowhere else. */
+			__builtin_memcpy(&pk.addr, key.dst, 4);
+			if (snat_outer_daddr(ctx) != pk.addr)
 				return XDPGW_GO_ON;
 			is_error = 1;
 		}

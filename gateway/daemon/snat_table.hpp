@@ -37,7 +37,7 @@ struct SnatExpiryPass {
 };
 
 // Deletes every translation in `flows_fd` idle past its timeout at `now_ns`
-// (CLOCK_MONOTONIC, XDP's bpf_ktime_get_ns): each flow first, then its port
+// (CLOCK_MONOTONIC, never behind XDP's bpf_ktime_get_coarse_ns): each flow first, then its port
 // in `ports_fd` (while the port is still owned, no new flow can take it;
 // once the flow is gone, a packet of it starts a new translation). An entry
 // is read again just before it goes, so a packet that arrived since the walk

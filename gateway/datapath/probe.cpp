@@ -363,9 +363,11 @@ const std::vector<Probe>& probes() {
     helper(router("bpf_map_update_elem", "helper bpf_map_update_elem",
                   "the connection table and the rate limiter", "4.8"),
            BPF_FUNC_map_update_elem);
-    helper(router("bpf_ktime_get_ns", "helper bpf_ktime_get_ns", "flow ages, rate limits, events",
-                  "4.8"),
+    helper(router("bpf_ktime_get_ns", "helper bpf_ktime_get_ns", "rate limits, events", "4.8"),
            BPF_FUNC_ktime_get_ns);
+    helper(router("bpf_ktime_get_coarse_ns", "helper bpf_ktime_get_coarse_ns",
+                  "flow ages (connection table, source NAT, flow export)", "5.11"),
+           BPF_FUNC_ktime_get_coarse_ns);
     helper(router("bpf_tail_call", "helper bpf_tail_call",
                   "the dispatcher's hand-off to each handler", "4.8"),
            BPF_FUNC_tail_call);

@@ -62,7 +62,9 @@ uint16_t csum_fold(uint32_t sum) {
 
 uint64_t monotonic_ns() {
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
+  // The clock XDP stamps connection-table entries with
+  // (bpf_ktime_get_coarse_ns), so last_seen never goes back past created.
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 

@@ -485,7 +485,8 @@ TEST_P(SynproxyE2e, CookiesOnServeCurlAbAndServerFirstClients) {
 //   'T' + 8-byte length N: reads N bytes, answers their SHA-256, then sends
 //       N bytes of the pattern and closes (FIN);
 //   'Q': sends "bye" and closes with SO_LINGER 0 (RST);
-//   'W': reads until the client closes, then logs "eof" or "reset".
+//   'W': sends "w" (the connection is up end to end), reads until the
+//       client closes, then logs "eof" or "reset".
 // The pattern: 1 MiB from random.Random(18), repeated.
 constexpr std::string_view kBulkServer = R"(
 import hashlib, random, socket, struct, sys, threading
@@ -516,6 +517,7 @@ def handle(c):
             c.sendall(b"bye")
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         elif kind == b"W":
+            c.sendall(b"w")
             try:
                 while c.recv(4096): pass
                 print("eof", flush=True)
@@ -533,7 +535,7 @@ while True:
 // The client side of kBulkServer's three kinds, run in the client's
 // namespace; prints one line per check and exits non-zero on any failure.
 constexpr std::string_view kBulkClient = R"(
-import hashlib, random, socket, struct, sys, time
+import hashlib, random, socket, struct, sys
 host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 BLOCK = random.Random(18).randbytes(1 << 20)
 def pattern_hash(n):
@@ -579,7 +581,7 @@ except ConnectionResetError:
 # 'W': the client resets; the backend logs it.
 c = connect()
 c.sendall(b"W" + b"x" * 1000)
-time.sleep(0.2)
+if c.recv(1) != b"w": sys.exit("no answer on the connection to be reset")
 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 c.close()
 print("client reset sent", flush=True)

@@ -473,7 +473,7 @@ struct xdpgw_flow {
 	__u16 target_port; /* NAT: backend port (fwd) / VIP port (reverse) */
 	__u16 reserved;
 	__u8 target[16];   /* NAT/DSR: backend; reverse NAT: VIP */
-	__u64 created_ns;  /* bpf_ktime_get_ns() */
+	__u64 created_ns;  /* bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC, tick resolution) */
 	__u64 last_seen_ns;
 	__u64 packets;	   /* atomically added: several CPUs share a flow */
 	__u64 bytes;
@@ -991,7 +991,7 @@ struct xdpgw_fe_cfg {
  * this many ports in a row are taken (Linux's nf_nat gives up after 128
  * tries as well). */
 #define XDPGW_SNAT_PROBES 128
-/* The same search without bpf_loop (kernels before 5.17): unrolled, shorter. */
+/* The same search without bpf_loop (kernels before 5.17): a bounded loop, shorter. */
 #define XDPGW_SNAT_PROBES_UNROLLED 16
 #define XDPGW_SNAT_PORT_MIN_DEFAULT 1024
 #define XDPGW_SNAT_PORT_MAX_DEFAULT 65535
@@ -1049,7 +1049,7 @@ struct xdpgw_snat_flow {
 	__u16 rule_id;
 	__u32 state;	    /* XDPGW_SNAT_S_* */
 	__u32 pad;
-	__u64 created_ns;   /* bpf_ktime_get_ns() */
+	__u64 created_ns;   /* bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC, tick resolution) */
 	__u64 last_seen_ns; /* refreshed at most every XDPGW_SNAT_TOUCH_NS */
 	__u64 packets_out;  /* atomically added */
 	__u64 packets_in;
