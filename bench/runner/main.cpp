@@ -160,22 +160,20 @@ void run_scenario(const Scenario& scenario, const Options& options, const Measur
         for (const bool prog_stats : stats_on) {
           if (path_result.error) break;
           std::optional<Sample> sample;
-          bool stats_were_on = true;
           if (prog_stats) {
             sample = measure(*paths[index], traffic, measure_options, round);
           } else {
             {
               const BpfStatsEnabled::Paused paused(bpf_stats);
-              // Someone else (the sysctl, another BPF_ENABLE_STATS fd) may
-              // keep them on: the sample then says so.
-              stats_were_on = BpfStatsEnabled::kernel_stats_on();
               sample = measure(*paths[index], traffic, measure_options, round);
             }
-            if (!BpfStatsEnabled::kernel_stats_on())
+            if (!bpf_stats.active())
               throw std::runtime_error("BPF run-time stats did not come back on after a rate measurement");
           }
           if (!sample || stop_requested()) throw Interrupted{};
-          sample->prog_stats = stats_were_on;
+          // Someone else (the sysctl, another BPF_ENABLE_STATS fd) may have
+          // kept stats on: the program then counted its runs.
+          sample->prog_stats = prog_stats || (sample->prog && sample->prog->runs > 0);
           std::cerr << fmt::format("   {:<22} round {}/{}  {:<44} {:6.3f} Mpps  offered {} {}lost {}{}{}\n",
                                    traffic.name(), round, rounds, path_result.label, sample->mpps(),
                                    sample->offered,

@@ -46,8 +46,6 @@ std::optional<ProgStats> read_prog_stats(uint32_t id) {
 
 BpfStatsEnabled::BpfStatsEnabled() { enable(); }
 
-bool BpfStatsEnabled::kernel_stats_on() { return read_sysctl() != "0"; }
-
 void BpfStatsEnabled::enable() {
   const int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   if (fd >= 0) {

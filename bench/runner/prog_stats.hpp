@@ -41,11 +41,13 @@ class BpfStatsEnabled {
 
   // How stats were switched on, for the report.
   std::string method() const;
-  // Whether the kernel counts run time now: /proc/sys/kernel/bpf_stats_enabled
-  // reads the kernel's switch, which BPF_ENABLE_STATS fds (anyone's) hold on.
-  static bool kernel_stats_on();
-  // Off while a Paused lives (unless someone else keeps them on: see
-  // kernel_stats_on), then on again.
+  // Whether this object holds stats on (false while paused, or when
+  // switching them on again failed). The kernel.bpf_stats_enabled sysctl
+  // cannot tell: it reads back what was written to it, not whether a
+  // BPF_ENABLE_STATS fd holds stats on.
+  bool active() const { return stats_fd_.get() >= 0 || previous_sysctl_.has_value(); }
+  // Off while a Paused lives (unless someone else keeps them on: a program
+  // that still counts runs shows it), then on again.
   class Paused {
    public:
     explicit Paused(BpfStatsEnabled& stats);
